@@ -1,0 +1,798 @@
+/*
+ * otadelta - command-line front end: diff, full, apply, info, verify.
+ *
+ * `apply` deliberately drives the freestanding applier exactly as an MCU
+ * would: the package is fed in small chunks, the old image is read and the
+ * new image written only through the flash callbacks, and the final
+ * read-back verification is the applier's own. The output file appears
+ * under its final name only once the applier has verified it.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "od_diff.h"
+#include "od_patch.h"
+#include "od_pkgfmt_host.h"
+
+/* Exit codes; documented in --help and docs/CLI.md. */
+enum {
+    EX_OK = 0,
+    EX_USAGE = 1,     /* bad command line */
+    EX_INPUT = 2,     /* an input file is missing, unreadable or too large */
+    EX_PACKAGE = 3,   /* the package is invalid, damaged or unsupported */
+    EX_MISMATCH = 4,  /* wrong old image, or the result does not verify */
+    EX_OUTPUT = 5,    /* the output cannot be written */
+    EX_GENERATE = 6   /* generation failed (budget too small, parameters) */
+};
+
+static const char *prog = "otadelta";
+static int quiet;
+
+static void msg(const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: ", prog);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+/* ---- progress bar: only on a terminal, at most ~10 redraws a second ---- */
+
+static struct {
+    int on;
+    const char *label;
+    struct timespec last;
+    int drawn;
+} bar;
+
+static void bar_start(const char *label)
+{
+    bar.on = !quiet && isatty(STDERR_FILENO);
+    bar.label = label;
+    bar.drawn = 0;
+    clock_gettime(CLOCK_MONOTONIC, &bar.last);
+}
+
+static void bar_update(uint64_t done, uint64_t total)
+{
+    struct timespec now;
+    int pct, i;
+    if (!bar.on || !total)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (done < total && bar.drawn &&
+        (now.tv_sec - bar.last.tv_sec) * 1000000000L + (now.tv_nsec - bar.last.tv_nsec) < 100000000L)
+        return;
+    bar.last = now;
+    bar.drawn = 1;
+    pct = (int)(done * 100 / total);
+    fprintf(stderr, "\r%-8s [", bar.label);
+    for (i = 0; i < 40; i++)
+        fputc(i < pct * 40 / 100 ? '#' : ' ', stderr);
+    fprintf(stderr, "] %3d%%", pct);
+    fflush(stderr);
+}
+
+static void bar_end(void)
+{
+    if (bar.on && bar.drawn)
+        fputc('\n', stderr);
+    bar.on = 0;
+}
+
+static void diff_progress(void *ctx, uint64_t done, uint64_t total)
+{
+    (void)ctx;
+    bar_update(done, total);
+}
+
+/* ---- files ---- */
+
+/* Reads a whole file, refusing anything over limit bytes. */
+static int read_file(const char *path, size_t limit, uint8_t **out, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    struct stat st;
+    uint8_t *buf;
+
+    if (!f) {
+        msg("cannot open '%s': %s", path, strerror(errno));
+        return EX_INPUT;
+    }
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        msg("'%s' is not a regular file", path);
+        fclose(f);
+        return EX_INPUT;
+    }
+    if ((uint64_t)st.st_size > limit) {
+        msg("'%s' is %lld bytes; the limit is %zu bytes", path, (long long)st.st_size, limit);
+        fclose(f);
+        return EX_INPUT;
+    }
+    buf = malloc((size_t)st.st_size + 1);
+    if (!buf || fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
+        msg("cannot read '%s': %s", path, buf ? strerror(errno) : "out of memory");
+        free(buf);
+        fclose(f);
+        return EX_INPUT;
+    }
+    fclose(f);
+    *out = buf;
+    *size = (size_t)st.st_size;
+    return EX_OK;
+}
+
+/*
+ * Writes data to path atomically: a temporary file beside it, fsync, then
+ * rename, so a crash or an error never leaves a partial file under the
+ * final name.
+ */
+static int write_file_atomic(const char *path, const uint8_t *data, size_t size)
+{
+    size_t n = strlen(path);
+    char *tmp = malloc(n + 16);
+    int fd;
+    size_t off = 0;
+
+    if (!tmp) {
+        msg("out of memory");
+        return EX_OUTPUT;
+    }
+    snprintf(tmp, n + 16, "%s.tmp.XXXXXX", path);
+    fd = mkstemp(tmp);
+    if (fd < 0) {
+        msg("cannot create a file next to '%s': %s", path, strerror(errno));
+        free(tmp);
+        return EX_OUTPUT;
+    }
+    while (off < size) {
+        ssize_t w = write(fd, data + off, size - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            goto fail;
+        off += (size_t)w;
+    }
+    if (fchmod(fd, 0644) != 0 || fsync(fd) != 0)
+        goto fail;
+    if (close(fd) != 0) {
+        fd = -1;
+        goto fail;
+    }
+    fd = -1;
+    if (rename(tmp, path) != 0)
+        goto fail;
+    free(tmp);
+    return EX_OK;
+fail:
+    msg("cannot write '%s': %s", path, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    unlink(tmp);
+    free(tmp);
+    return EX_OUTPUT;
+}
+
+/* ---- option parsing helpers ---- */
+
+/* Parses a size with an optional K/M suffix (KiB/MiB). */
+static int parse_size(const char *s, uint32_t *out)
+{
+    char *end;
+    unsigned long long v;
+    errno = 0;
+    if (!s || !*s || *s == '-')
+        return -1;
+    v = strtoull(s, &end, 10);
+    if (errno || end == s)
+        return -1;
+    if (*end == 'K' || *end == 'k') {
+        v *= 1024;
+        end++;
+    } else if (*end == 'M' || *end == 'm') {
+        v *= 1024 * 1024;
+        end++;
+    }
+    if (*end == 'i' && end[1] == 'B')
+        end += 2;
+    if (*end || v > 0xFFFFFFFFull)
+        return -1;
+    *out = (uint32_t)v;
+    return 0;
+}
+
+static const char *need_arg(int argc, char **argv, int *i)
+{
+    if (*i + 1 >= argc) {
+        msg("option '%s' needs a value", argv[*i]);
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+static int parse_codec(const char *s)
+{
+    if (!strcmp(s, "lzma"))
+        return OD_CODEC_LZMA;
+    if (!strcmp(s, "deflate"))
+        return OD_CODEC_DEFLATE;
+    if (!strcmp(s, "none"))
+        return OD_CODEC_NONE;
+    return -1;
+}
+
+static void hex(FILE *f, const uint8_t *b, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        fprintf(f, "%02x", b[i]);
+}
+
+/* ---- diff / full ---- */
+
+static const char *diff_help =
+    "usage: otadelta diff OLD NEW -o PKG --from-version V --to-version V [options]\n"
+    "       otadelta full NEW -o PKG --to-version V [options]\n"
+    "\n"
+    "Builds a delta package (diff) or a full package (full) in the otadelta\n"
+    "container. The device restores NEW from OLD and the package.\n"
+    "\n"
+    "  -o, --output PKG      package to write (written atomically)\n"
+    "  --from-version V      version of OLD (1-50 chars of A-Za-z0-9._-)\n"
+    "  --to-version V        version of NEW\n"
+    "  --codec C             lzma (default), deflate or none\n"
+    "  --ram BYTES           applier's total RAM budget (default 16K; K/M suffixes)\n"
+    "  --page BYTES          flash write page (default 256)\n"
+    "  --erase BYTES         flash erase unit (default 4096)\n"
+    "  --block BYTES         output bytes per restart block (default 64K; 0 = one)\n"
+    "  -q, --quiet           no progress bar or summary\n";
+
+static int cmd_diff(int argc, char **argv, int full)
+{
+    od_diff_params p;
+    const char *in[2] = {NULL, NULL}, *out = NULL, *v;
+    int nin = 0, i, r, need = full ? 1 : 2;
+    uint8_t *old = NULL, *nw = NULL, *pkg = NULL;
+    size_t old_size = 0, new_size = 0, pkg_size = 0;
+
+    od_diff_params_init(&p);
+    p.kind = full ? OD_KIND_FULL : OD_KIND_DELTA;
+    for (i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(diff_help, stdout);
+            return EX_OK;
+        } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
+            if (!(out = need_arg(argc, argv, &i)))
+                return EX_USAGE;
+        } else if (!strcmp(a, "--from-version") && !full) {
+            if (!(p.source_version = need_arg(argc, argv, &i)))
+                return EX_USAGE;
+        } else if (!strcmp(a, "--to-version")) {
+            if (!(p.target_version = need_arg(argc, argv, &i)))
+                return EX_USAGE;
+        } else if (!strcmp(a, "--codec")) {
+            if (!(v = need_arg(argc, argv, &i)))
+                return EX_USAGE;
+            if ((p.codec = parse_codec(v)) < 0) {
+                msg("unknown codec '%s' (use lzma, deflate or none)", v);
+                return EX_USAGE;
+            }
+        } else if (!strcmp(a, "--ram") || !strcmp(a, "--page") || !strcmp(a, "--erase") ||
+                   !strcmp(a, "--block")) {
+            uint32_t *dst = a[2] == 'r' ? &p.ram_budget : a[2] == 'p' ? &p.page_size
+                          : a[2] == 'e' ? &p.erase_size : &p.block_size;
+            if (!(v = need_arg(argc, argv, &i)))
+                return EX_USAGE;
+            if (parse_size(v, dst) != 0) {
+                msg("'%s' is not a size in bytes for %s", v, a);
+                return EX_USAGE;
+            }
+        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            quiet = 1;
+        } else if (a[0] == '-' && a[1]) {
+            msg("unknown option '%s' (see '%s %s --help')", a, prog, full ? "full" : "diff");
+            return EX_USAGE;
+        } else if (nin < need) {
+            in[nin++] = a;
+        } else {
+            msg("too many file arguments (see --help)");
+            return EX_USAGE;
+        }
+    }
+    if (nin != need || !out) {
+        msg(full ? "need NEW and -o PKG (see 'otadelta full --help')"
+                 : "need OLD, NEW and -o PKG (see 'otadelta diff --help')");
+        return EX_USAGE;
+    }
+    if (!p.target_version || (!full && !p.source_version)) {
+        msg(full ? "need --to-version" : "need --from-version and --to-version");
+        return EX_USAGE;
+    }
+    if (!od_pkg_version_valid(p.target_version) ||
+        (!full && !od_pkg_version_valid(p.source_version))) {
+        msg("invalid version '%s': use 1-50 characters of A-Z a-z 0-9 . _ -",
+            od_pkg_version_valid(p.target_version) ? p.source_version : p.target_version);
+        return EX_USAGE;
+    }
+    {
+        uint8_t props;
+        uint32_t dict, ram;
+        r = od_diff_plan(&p, &props, &dict, &ram);
+        if (r == OD_DIFF_ERR_BUDGET) {
+            msg("--ram %u is too small for codec %s with %u-byte pages: the applier needs its "
+                "%u-byte state, the page buffer and the decoder (lzma: at least %u bytes in all, "
+                "deflate: %u); raise --ram, lower --page, or use --codec none",
+                p.ram_budget, od_pkg_codec_name(p.codec), p.page_size, OD_PATCH_STATE_RESERVE,
+                OD_PATCH_STATE_RESERVE + p.page_size + OD_LZMA_WORKSPACE(0, 0, OD_MIN_DICT),
+                OD_PATCH_STATE_RESERVE + p.page_size + 512);
+            return EX_GENERATE;
+        }
+        if (r != OD_DIFF_OK) {
+            msg("invalid parameters: %s (page and erase sizes must be powers of two, "
+                "page 16..65536, erase >= page, block a multiple of erase)", od_diff_strerror(r));
+            return EX_USAGE;
+        }
+    }
+    if (!full && (r = read_file(in[0], OD_MAX_IMAGE_SIZE, &old, &old_size)))
+        goto done;
+    if ((r = read_file(in[full ? 0 : 1], OD_MAX_IMAGE_SIZE, &nw, &new_size)))
+        goto done;
+
+    p.progress = diff_progress;
+    bar_start(full ? "full" : "diff");
+    r = od_diff_create(old, old_size, nw, new_size, &p, &pkg, &pkg_size);
+    bar_end();
+    if (r != OD_DIFF_OK) {
+        msg("cannot generate the package: %s", od_diff_strerror(r));
+        r = EX_GENERATE;
+        goto done;
+    }
+    if ((r = write_file_atomic(out, pkg, pkg_size)))
+        goto done;
+    if (!quiet) {
+        od_pkg_header h;
+        od_pkg_parse_header(pkg, pkg_size, &h);
+        printf("%s: %zu -> %zu bytes, package %zu bytes (%.2f%% of new), %s, "
+               "device RAM %u bytes + %u state\n",
+               out, old_size, new_size, pkg_size, new_size ? 100.0 * pkg_size / new_size : 0.0,
+               od_pkg_codec_name(h.codec), h.ram_needed, OD_PATCH_STATE_RESERVE);
+    }
+done:
+    free(old);
+    free(nw);
+    free(pkg);
+    return r;
+}
+
+/* ---- apply: the MCU applier over memory-backed "flash" ---- */
+
+typedef struct flash {
+    const uint8_t *old;
+    size_t old_size;
+    uint8_t *img;
+    size_t cap;
+} flash;
+
+static int fl_read_old(void *ctx, uint32_t off, uint8_t *buf, uint32_t len)
+{
+    const flash *f = ctx;
+    if ((uint64_t)off + len > f->old_size)
+        return -1;
+    memcpy(buf, f->old + off, len);
+    return 0;
+}
+
+static int fl_write(void *ctx, uint32_t off, const uint8_t *buf, uint32_t len)
+{
+    flash *f = ctx;
+    if ((uint64_t)off + len > f->cap)
+        return -1;
+    memcpy(f->img + off, buf, len);
+    return 0;
+}
+
+static int fl_read_new(void *ctx, uint32_t off, uint8_t *buf, uint32_t len)
+{
+    const flash *f = ctx;
+    if ((uint64_t)off + len > f->cap)
+        return -1;
+    memcpy(buf, f->img + off, len);
+    return 0;
+}
+
+static void apply_progress(void *ctx, uint32_t done, uint32_t total)
+{
+    (void)ctx;
+    bar_update(done, total);
+}
+
+static int patch_exit(int r)
+{
+    switch (r) {
+    case OD_PATCH_ERR_WRONG_SOURCE:
+    case OD_PATCH_ERR_VERIFY: return EX_MISMATCH;
+    case OD_PATCH_ERR_READ:
+    case OD_PATCH_ERR_WRITE: return EX_OUTPUT;
+    default: return EX_PACKAGE;
+    }
+}
+
+static const char *apply_help =
+    "usage: otadelta apply OLD PKG -o NEW [options]\n"
+    "       otadelta apply PKG -o NEW [options]          (full package)\n"
+    "\n"
+    "Restores NEW with the same freestanding applier that runs on the MCU,\n"
+    "feeding it the package in chunks, and checks the result by reading it back\n"
+    "(target SHA-256 and MD5). NEW appears only if verification succeeds.\n"
+    "\n"
+    "  -o, --output NEW      image to write (written atomically)\n"
+    "  --chunk BYTES         bytes fed per call, as a download delivers them (default 1024)\n"
+    "  --page BYTES          flash write page of the simulated device (default 256)\n"
+    "  --check-source        hash OLD before writing and refuse a wrong base image\n"
+    "  -q, --quiet           no progress bar or summary\n";
+
+static int cmd_apply(int argc, char **argv)
+{
+    const char *in[2] = {NULL, NULL}, *out = NULL, *v;
+    int nin = 0, i, r, check_src = 0;
+    uint32_t chunk = 1024, page = OD_DIFF_DEFAULT_PAGE;
+    uint8_t *old = NULL, *pkg = NULL, *work = NULL;
+    size_t old_size = 0, pkg_size = 0, pos = 0;
+    od_pkg_header h;
+    od_patch_config cfg;
+    od_patch st;
+    flash fl = {0};
+
+    for (i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(apply_help, stdout);
+            return EX_OK;
+        } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
+            if (!(out = need_arg(argc, argv, &i)))
+                return EX_USAGE;
+        } else if (!strcmp(a, "--chunk") || !strcmp(a, "--page")) {
+            uint32_t *dst = a[2] == 'c' ? &chunk : &page;
+            if (!(v = need_arg(argc, argv, &i)))
+                return EX_USAGE;
+            if (parse_size(v, dst) != 0 || *dst == 0) {
+                msg("'%s' is not a positive size in bytes for %s", v, a);
+                return EX_USAGE;
+            }
+        } else if (!strcmp(a, "--check-source")) {
+            check_src = 1;
+        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            quiet = 1;
+        } else if (a[0] == '-' && a[1]) {
+            msg("unknown option '%s' (see '%s apply --help')", a, prog);
+            return EX_USAGE;
+        } else if (nin < 2) {
+            in[nin++] = a;
+        } else {
+            msg("too many file arguments (see 'otadelta apply --help')");
+            return EX_USAGE;
+        }
+    }
+    if (nin < 1 || !out) {
+        msg("need [OLD] PKG and -o NEW (see 'otadelta apply --help')");
+        return EX_USAGE;
+    }
+    if (page < 16 || (page & (page - 1))) {
+        msg("--page must be a power of two of at least 16");
+        return EX_USAGE;
+    }
+    if ((r = read_file(in[nin - 1], OD_MAX_IMAGE_SIZE, &pkg, &pkg_size)))
+        goto done;
+    if (nin == 2 && (r = read_file(in[0], OD_MAX_IMAGE_SIZE, &old, &old_size)))
+        goto done;
+
+    /* Size the device's buffers from the header, as a firmware engineer
+     * would from `otadelta info`; a bad header is reported by the applier
+     * itself below, so fall back to a page-only buffer. */
+    memset(&h, 0, sizeof(h));
+    if (od_pkg_parse_header(pkg, pkg_size, &h) != OD_PKG_OK)
+        memset(&h, 0, sizeof(h));
+    if (h.kind == OD_KIND_DELTA && nin != 2) {
+        msg("'%s' is a delta package: give the old image too (otadelta apply OLD PKG -o NEW)", in[0]);
+        r = EX_USAGE;
+        goto done;
+    }
+    fl.old = old;
+    fl.old_size = old_size;
+    fl.cap = ((size_t)h.target_size + page - 1) / page * page;
+    fl.img = malloc(fl.cap ? fl.cap : 1);
+    work = malloc((size_t)page + od_pkg_codec_workspace(&h) + 16);
+    if (!fl.img || !work) {
+        msg("out of memory");
+        r = EX_OUTPUT;
+        goto done;
+    }
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.ctx = &fl;
+    cfg.read_old = fl_read_old;
+    cfg.write = fl_write;
+    cfg.read_new = fl_read_new;
+    cfg.progress = apply_progress;
+    cfg.work = work;
+    cfg.work_size = page + od_pkg_codec_workspace(&h);
+    cfg.page_size = page;
+    cfg.new_capacity = (uint32_t)fl.cap;
+    cfg.old_size = (uint32_t)old_size;
+    cfg.check_source = (uint8_t)check_src;
+    cfg.erased_value = 0xFF;
+
+    od_patch_init(&st, &cfg, 0);
+    bar_start("apply");
+    r = OD_PATCH_OK;
+    while (r == OD_PATCH_OK) {
+        size_t end = pkg_size - pos < chunk ? pkg_size : pos + chunk;
+        size_t at = pos;
+        if (pos == pkg_size)
+            break;
+        r = od_patch_feed(&st, pkg, &at, end);
+        pos = at;
+        if (r == OD_PATCH_SEEK) /* not resuming from the CLI: cannot happen */
+            r = OD_PATCH_ERR_MISUSE;
+    }
+    bar_end();
+    if (r == OD_PATCH_OK) {
+        msg("'%s' ends after %zu bytes, before the package is complete (%u bytes expected): "
+            "incomplete download?", in[nin - 1], pkg_size, od_pkg_total_size(&st.h));
+        r = EX_PACKAGE;
+        goto done;
+    }
+    if (r != OD_PATCH_DONE) {
+        msg("cannot apply '%s': %s", in[nin - 1], od_patch_strerror(r));
+        if (r == OD_PATCH_ERR_WRONG_SOURCE)
+            msg("the package expects a %s image of %u bytes (version %s)",
+                check_src ? "source" : "source", st.h.source_size, st.h.source_version);
+        r = patch_exit(r);
+        goto done;
+    }
+    if (pos != pkg_size) {
+        msg("'%s' has %zu unexpected bytes after the package; refusing it", in[nin - 1],
+            pkg_size - pos);
+        r = EX_PACKAGE;
+        goto done;
+    }
+    if ((r = write_file_atomic(out, fl.img, st.h.target_size)))
+        goto done;
+    if (!quiet) {
+        printf("%s: %u bytes, version %s, verified sha256 ", out, st.h.target_size,
+               st.h.target_version);
+        hex(stdout, st.h.target_sha256, OD_SHA256_LEN);
+        printf("\n");
+    }
+done:
+    free(old);
+    free(pkg);
+    free(work);
+    free(fl.img);
+    return r;
+}
+
+/* ---- info / verify ---- */
+
+static void print_info_text(const od_pkg_header *h, size_t size)
+{
+    printf("kind:            %s\n", h->kind == OD_KIND_FULL ? "full" : "delta");
+    printf("format version:  %u\n", h->format_version);
+    printf("package size:    %zu\n", size);
+    if (h->kind == OD_KIND_DELTA)
+        printf("source:          %s, %u bytes\n", h->source_version, h->source_size);
+    printf("target:          %s, %u bytes\n", h->target_version, h->target_size);
+    printf("codec:           %s", od_pkg_codec_name(h->codec));
+    if (h->codec == OD_CODEC_LZMA)
+        printf(" (lc=%u lp=%u pb=%u, dictionary %u bytes)", h->codec_props % 9,
+               (h->codec_props / 9) % 5, h->codec_props / 45, h->dict_size);
+    else if (h->codec == OD_CODEC_DEFLATE)
+        printf(" (window %u bytes)", h->dict_size);
+    printf("\nflash:           page %u, erase %u\n", h->page_size, h->erase_size);
+    printf("blocks:          %u of %u bytes\n", h->block_count, h->block_size);
+    printf("device RAM:      %u bytes work buffer + %u bytes state\n", h->ram_needed,
+           OD_PATCH_STATE_RESERVE);
+    if (h->kind == OD_KIND_DELTA) {
+        printf("source md5:      "); hex(stdout, h->source_md5, OD_MD5_LEN);
+        printf("\nsource sha256:   "); hex(stdout, h->source_sha256, OD_SHA256_LEN);
+        printf("\n");
+    }
+    printf("target md5:      "); hex(stdout, h->target_md5, OD_MD5_LEN);
+    printf("\ntarget sha256:   "); hex(stdout, h->target_sha256, OD_SHA256_LEN);
+    printf("\npayload sha256:  "); hex(stdout, h->payload_sha256, OD_SHA256_LEN);
+    printf("\n");
+}
+
+static void json_hex(const char *key, const uint8_t *b, size_t n, int comma)
+{
+    printf("  \"%s\": \"", key);
+    hex(stdout, b, n);
+    printf("\"%s\n", comma ? "," : "");
+}
+
+static void print_info_json(const od_pkg_header *h, size_t size, const uint8_t *pkg)
+{
+    uint8_t md5[OD_MD5_LEN], sha[OD_SHA256_LEN];
+    od_pkg_hash_image(pkg, size, md5, sha);
+    printf("{\n");
+    printf("  \"kind\": \"%s\",\n", h->kind == OD_KIND_FULL ? "full" : "delta");
+    printf("  \"format_version\": %u,\n", h->format_version);
+    printf("  \"package_size\": %zu,\n", size);
+    json_hex("package_md5", md5, OD_MD5_LEN, 1);
+    json_hex("package_sha256", sha, OD_SHA256_LEN, 1);
+    /* Version strings are restricted to A-Za-z0-9._- so need no escaping. */
+    printf("  \"source_version\": \"%s\",\n", h->source_version);
+    printf("  \"target_version\": \"%s\",\n", h->target_version);
+    printf("  \"source_size\": %u,\n", h->source_size);
+    printf("  \"target_size\": %u,\n", h->target_size);
+    printf("  \"codec\": \"%s\",\n", od_pkg_codec_name(h->codec));
+    printf("  \"codec_props\": %u,\n", h->codec_props);
+    printf("  \"dict_size\": %u,\n", h->dict_size);
+    printf("  \"page_size\": %u,\n", h->page_size);
+    printf("  \"erase_size\": %u,\n", h->erase_size);
+    printf("  \"ram_needed\": %u,\n", h->ram_needed);
+    printf("  \"state_reserve\": %u,\n", OD_PATCH_STATE_RESERVE);
+    printf("  \"block_size\": %u,\n", h->block_size);
+    printf("  \"block_count\": %u,\n", h->block_count);
+    printf("  \"ext_size\": %u,\n", h->ext_size);
+    printf("  \"payload_size\": %u,\n", h->payload_size);
+    json_hex("source_md5", h->source_md5, OD_MD5_LEN, 1);
+    json_hex("source_sha256", h->source_sha256, OD_SHA256_LEN, 1);
+    json_hex("target_md5", h->target_md5, OD_MD5_LEN, 1);
+    json_hex("target_sha256", h->target_sha256, OD_SHA256_LEN, 1);
+    json_hex("payload_sha256", h->payload_sha256, OD_SHA256_LEN, 0);
+    printf("}\n");
+}
+
+static int cmd_info(int argc, char **argv, int verify)
+{
+    const char *path = NULL, *oldp = NULL, *newp = NULL;
+    int json = 0, i, r;
+    uint8_t *pkg = NULL;
+    size_t size = 0;
+    od_pkg_header h;
+
+    for (i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            if (verify)
+                fputs("usage: otadelta verify PKG [--old OLD] [--new NEW]\n\n"
+                      "Checks a package's integrity without applying it: header CRC and\n"
+                      "fields, extensions, block index, every block CRC, payload SHA-256\n"
+                      "and exact size. --old / --new also check that the package binds\n"
+                      "those images (size, MD5 and SHA-256).\n", stdout);
+            else
+                fputs("usage: otadelta info PKG [--json]\n\n"
+                      "Prints what a package says about itself: kind, versions, sizes,\n"
+                      "hashes, codec, flash geometry and the RAM the applier needs.\n", stdout);
+            return EX_OK;
+        } else if (!strcmp(a, "--json") && !verify) {
+            json = 1;
+        } else if (verify && (!strcmp(a, "--old") || !strcmp(a, "--new"))) {
+            const char **dst = a[2] == 'o' ? &oldp : &newp;
+            if (!(*dst = need_arg(argc, argv, &i)))
+                return EX_USAGE;
+        } else if (a[0] == '-' && a[1]) {
+            msg("unknown option '%s' (see '%s %s --help')", a, prog, verify ? "verify" : "info");
+            return EX_USAGE;
+        } else if (!path) {
+            path = a;
+        } else {
+            msg("too many arguments");
+            return EX_USAGE;
+        }
+    }
+    if (!path) {
+        msg("need a package file (see '%s %s --help')", prog, verify ? "verify" : "info");
+        return EX_USAGE;
+    }
+    if ((r = read_file(path, OD_MAX_IMAGE_SIZE, &pkg, &size)))
+        return r;
+    r = verify ? od_pkg_check(pkg, size, &h) : od_pkg_parse_header(pkg, size, &h);
+    if (r != OD_PKG_OK) {
+        msg("'%s': %s", path, od_pkg_strerror(r));
+        free(pkg);
+        return EX_PACKAGE;
+    }
+    if (!verify) {
+        if (json)
+            print_info_json(&h, size, pkg);
+        else
+            print_info_text(&h, size);
+        free(pkg);
+        return EX_OK;
+    }
+    for (i = 0; i < 2; i++) {
+        const char *ip = i ? newp : oldp;
+        uint8_t *img;
+        size_t isz;
+        uint8_t md5[OD_MD5_LEN], sha[OD_SHA256_LEN];
+        uint32_t want_size = i ? h.target_size : h.source_size;
+        if (!ip)
+            continue;
+        if (!i && h.kind == OD_KIND_FULL) {
+            msg("'%s' is a full package: it has no source image to check", path);
+            free(pkg);
+            return EX_USAGE;
+        }
+        if ((r = read_file(ip, OD_MAX_IMAGE_SIZE, &img, &isz))) {
+            free(pkg);
+            return r;
+        }
+        od_pkg_hash_image(img, isz, md5, sha);
+        free(img);
+        if (isz != want_size || memcmp(md5, i ? h.target_md5 : h.source_md5, OD_MD5_LEN) ||
+            memcmp(sha, i ? h.target_sha256 : h.source_sha256, OD_SHA256_LEN)) {
+            msg("'%s' is not the package's %s image (%s %s, %u bytes)", ip, i ? "target" : "source",
+                i ? "version" : "version", i ? h.target_version : h.source_version, want_size);
+            free(pkg);
+            return EX_MISMATCH;
+        }
+    }
+    if (!quiet)
+        printf("%s: ok (%s package %s%s%s, %zu bytes%s%s)\n", path,
+               h.kind == OD_KIND_FULL ? "full" : "delta", h.source_version,
+               h.kind == OD_KIND_FULL ? "" : " -> ", h.target_version, size,
+               oldp ? ", old matches" : "", newp ? ", new matches" : "");
+    free(pkg);
+    return EX_OK;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "otadelta %s - differential firmware updates for microcontrollers\n"
+            "\n"
+            "usage: otadelta COMMAND [options]   ('otadelta COMMAND --help' for details)\n"
+            "\n"
+            "  diff OLD NEW -o PKG   build a delta package\n"
+            "  full NEW -o PKG       build a full package\n"
+            "  apply [OLD] PKG -o NEW  restore NEW with the MCU applier, verified\n"
+            "  info PKG [--json]     show what a package contains\n"
+            "  verify PKG            check a package's integrity (and --old/--new binding)\n"
+            "  version               print versions\n"
+            "\n"
+            "exit codes: 0 ok, 1 usage, 2 input file, 3 bad package, 4 wrong image or\n"
+            "verification failed, 5 cannot write output, 6 generation failed\n",
+            OD_VERSION_STRING);
+}
+
+int main(int argc, char **argv)
+{
+    const char *cmd;
+    if (argc < 2) {
+        usage(stderr);
+        return EX_USAGE;
+    }
+    cmd = argv[1];
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return EX_OK;
+    }
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+        printf("otadelta %s, format version %d\n", OD_VERSION_STRING, OD_FORMAT_VERSION);
+        return EX_OK;
+    }
+    if (!strcmp(cmd, "diff"))
+        return cmd_diff(argc - 2, argv + 2, 0);
+    if (!strcmp(cmd, "full"))
+        return cmd_diff(argc - 2, argv + 2, 1);
+    if (!strcmp(cmd, "apply"))
+        return cmd_apply(argc - 2, argv + 2);
+    if (!strcmp(cmd, "info"))
+        return cmd_info(argc - 2, argv + 2, 0);
+    if (!strcmp(cmd, "verify"))
+        return cmd_info(argc - 2, argv + 2, 1);
+    msg("unknown command '%s' (try '%s --help')", cmd, prog);
+    return EX_USAGE;
+}

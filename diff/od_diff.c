@@ -1,0 +1,334 @@
+/*
+ * od_diff.c - package generation: plan codec parameters for the device's
+ * RAM budget, turn matches into per-block op streams, compress, assemble.
+ *
+ * Delta block stream (before compression; FORMAT.md "Op stream"):
+ *
+ *   block := varint(old_pos) op*
+ *   op    := varint(add) varint(extra) zigzag-varint(seek)
+ *            byte[add] (new - old, mod 256)  byte[extra] (literal)
+ *
+ * Each block starts with the old-image cursor at its first output byte,
+ * and an op that crosses a block boundary is split there, so the applier
+ * can start at any block with no other state: a block boundary is a
+ * restart point. A block ends when its output is complete.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "od_diff_internal.h"
+#include "od_pkgfmt_host.h"
+
+const char *od_diff_strerror(int ret)
+{
+    switch (ret) {
+    case OD_DIFF_OK: return "ok";
+    case OD_DIFF_ERR_PARAM: return "invalid parameter";
+    case OD_DIFF_ERR_VERSION: return "invalid version string (1-50 characters of A-Z a-z 0-9 . _ -)";
+    case OD_DIFF_ERR_TOO_LARGE: return "image too large (limit 1 GiB)";
+    case OD_DIFF_ERR_BUDGET: return "RAM budget too small for this codec and page size";
+    case OD_DIFF_ERR_NOMEM: return "out of memory";
+    case OD_DIFF_ERR_CODEC: return "compression library error";
+    case OD_DIFF_ERR_INTERNAL: return "internal error (please report)";
+    default: return "unknown error";
+    }
+}
+
+void od_diff_params_init(od_diff_params *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->kind = OD_KIND_DELTA;
+    p->codec = OD_CODEC_LZMA;
+    p->ram_budget = OD_DIFF_DEFAULT_RAM;
+    p->page_size = OD_DIFF_DEFAULT_PAGE;
+    p->erase_size = OD_DIFF_DEFAULT_ERASE;
+    p->block_size = OD_DIFF_DEFAULT_BLOCK;
+}
+
+static int is_pow2(uint32_t x)
+{
+    return x && !(x & (x - 1));
+}
+
+static int check_params(const od_diff_params *p)
+{
+    if (p->kind != OD_KIND_DELTA && p->kind != OD_KIND_FULL)
+        return OD_DIFF_ERR_PARAM;
+    if (p->codec != OD_CODEC_NONE && p->codec != OD_CODEC_DEFLATE && p->codec != OD_CODEC_LZMA)
+        return OD_DIFF_ERR_PARAM;
+    if (!is_pow2(p->page_size) || p->page_size < 16 || p->page_size > 65536 ||
+        !is_pow2(p->erase_size) || p->erase_size < p->page_size ||
+        p->erase_size > (16u << 20))
+        return OD_DIFF_ERR_PARAM;
+    if (p->block_size && (p->block_size % p->erase_size || p->block_size > OD_MAX_IMAGE_SIZE))
+        return OD_DIFF_ERR_PARAM;
+    if (!od_pkg_version_valid(p->target_version) ||
+        (p->kind == OD_KIND_DELTA && !od_pkg_version_valid(p->source_version)))
+        return OD_DIFF_ERR_VERSION;
+    return OD_DIFF_OK;
+}
+
+/* LZMA literal contexts: a delta stream's literals barely depend on the
+ * previous byte, and lc=lp=pb=0 measured as good as the defaults on the
+ * shared corpus (design/measurements.md) with a third of the tables. */
+#define LZMA_LC 0
+#define LZMA_LP 0
+#define LZMA_PB 0
+
+/*
+ * Chooses codec parameters that fit the budget. max_stream caps the
+ * dictionary: history longer than the longest block stream is never used,
+ * so a small image also needs less device RAM. 0 means "unknown".
+ */
+static int plan(const od_diff_params *p, size_t max_stream, od_codec_cfg *c,
+                uint32_t *ram_needed)
+{
+    uint32_t work;
+
+    c->codec = p->codec;
+    c->props = 0;
+    c->dict_size = 0;
+    if ((uint64_t)p->ram_budget < (uint64_t)OD_PATCH_STATE_RESERVE + p->page_size)
+        return OD_DIFF_ERR_BUDGET;
+    work = p->ram_budget - OD_PATCH_STATE_RESERVE - p->page_size;
+
+    if (p->codec == OD_CODEC_LZMA) {
+        uint32_t probs = OD_LZMA_PROBS(LZMA_LC, LZMA_LP) * 2u;
+        uint32_t dict;
+        if (work < probs + OD_MIN_DICT)
+            return OD_DIFF_ERR_BUDGET;
+        dict = (work - probs) & ~255u;
+        if (dict > OD_MAX_DICT)
+            dict = OD_MAX_DICT;
+        if (max_stream && dict > max_stream) {
+            dict = ((uint32_t)max_stream + 255u) & ~255u;
+            if (dict < OD_MIN_DICT)
+                dict = OD_MIN_DICT;
+        }
+        c->props = (uint8_t)((LZMA_PB * 5 + LZMA_LP) * 9 + LZMA_LC);
+        c->dict_size = dict;
+        *ram_needed = p->page_size + OD_LZMA_WORKSPACE(LZMA_LC, LZMA_LP, dict);
+    } else if (p->codec == OD_CODEC_DEFLATE) {
+        uint8_t bits = 15;
+        /* zlib refuses an 8-bit raw window, so 512 bytes is the floor. */
+        while (bits > 9 && ((1u << bits) > work || (max_stream && (1u << (bits - 1)) >= max_stream)))
+            bits--;
+        if ((1u << bits) > work)
+            return OD_DIFF_ERR_BUDGET;
+        c->props = bits;
+        c->dict_size = 1u << bits;
+        *ram_needed = p->page_size + c->dict_size;
+    } else {
+        *ram_needed = p->page_size;
+    }
+    return OD_DIFF_OK;
+}
+
+int od_diff_plan(const od_diff_params *p, uint8_t *props, uint32_t *dict, uint32_t *ram_needed)
+{
+    od_codec_cfg c;
+    int r;
+    if (!p || !props || !dict || !ram_needed)
+        return OD_DIFF_ERR_PARAM;
+    if ((r = plan(p, 0, &c, ram_needed)) != OD_DIFF_OK)
+        return r;
+    *props = c.props;
+    *dict = c.dict_size;
+    return OD_DIFF_OK;
+}
+
+static uint32_t zigzag(int64_t v)
+{
+    return (uint32_t)(((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
+}
+
+/*
+ * Writes the raw streams of every block into raw, block b occupying
+ * raw[offs[b]..offs[b+1]). For a delta the ops are clipped to each block.
+ */
+static int build_streams(const od_diff_params *p, const od_op_list *ops, const uint8_t *old,
+                         const uint8_t *nw, uint32_t new_size, uint32_t block_size,
+                         uint32_t nblocks, od_bytes *raw, size_t *offs)
+{
+    size_t j = 0;
+    uint64_t op_start = 0; /* new offset where ops->ops[j] begins */
+    uint32_t b;
+    int r;
+
+    for (b = 0; b < nblocks; b++) {
+        uint32_t b0 = b * block_size;
+        uint32_t b1 = new_size - b0 < block_size ? new_size : b0 + block_size;
+        offs[b] = raw->len;
+        if (p->kind == OD_KIND_FULL) {
+            if ((r = od__bytes_put(raw, nw + b0, b1 - b0)))
+                return r;
+            continue;
+        }
+        /* Skip ops that end before this block. */
+        while (j < ops->count && op_start + ops->ops[j].add + ops->ops[j].extra <= b0) {
+            op_start += (uint64_t)ops->ops[j].add + ops->ops[j].extra;
+            j++;
+        }
+        if (j == ops->count)
+            return OD_DIFF_ERR_INTERNAL;
+        {
+            const od_op *o = &ops->ops[j];
+            uint64_t in_op = b0 - op_start;
+            uint32_t pos = in_op < o->add ? o->old_start + (uint32_t)in_op : o->old_start + o->add;
+            if ((r = od__bytes_varint(raw, pos)))
+                return r;
+        }
+        {
+            /* Emit the clipped ops of this block. */
+            uint64_t s = op_start;
+            size_t k = j;
+            while (k < ops->count && s < b1) {
+                const od_op *o = &ops->ops[k];
+                uint64_t add_end = s + o->add, end = add_end + o->extra;
+                uint64_t lo = s > b0 ? s : b0, hi = end < b1 ? end : b1;
+                uint32_t add = 0, extra = 0;
+                int64_t seek = 0;
+
+                if (lo < add_end)
+                    add = (uint32_t)((hi < add_end ? hi : add_end) - lo);
+                if (hi > add_end)
+                    extra = (uint32_t)(hi - (lo > add_end ? lo : add_end));
+                if (hi == end && k + 1 < ops->count)
+                    seek = (int64_t)ops->ops[k + 1].old_start - ((int64_t)o->old_start + o->add);
+                if ((r = od__bytes_varint(raw, add)) || (r = od__bytes_varint(raw, extra)) ||
+                    (r = od__bytes_varint(raw, zigzag(seek))))
+                    return r;
+                if (add) {
+                    uint64_t op_off = lo - s; /* offset of lo inside the op's add part */
+                    size_t at = raw->len;
+                    if ((r = od__bytes_put(raw, nw + lo, add)))
+                        return r;
+                    for (uint32_t i = 0; i < add; i++)
+                        raw->p[at + i] = (uint8_t)(raw->p[at + i] - old[o->old_start + op_off + i]);
+                }
+                if (extra) {
+                    uint64_t x = lo > add_end ? lo : add_end;
+                    if ((r = od__bytes_put(raw, nw + x, extra)))
+                        return r;
+                }
+                if (hi < end)
+                    break;
+                s = end;
+                k++;
+            }
+        }
+    }
+    offs[nblocks] = raw->len;
+    return OD_DIFF_OK;
+}
+
+int od_diff_create(const uint8_t *old, size_t old_size, const uint8_t *nw, size_t new_size,
+                   const od_diff_params *p, uint8_t **out, size_t *out_size)
+{
+    od_op_list ops = {0};
+    od_bytes raw = {0}, payload = {0};
+    od_pkg_header h;
+    od_codec_cfg codec;
+    size_t *offs = NULL, max_stream = 0;
+    uint32_t *block_offs = NULL;
+    uint32_t block_size, nblocks, b, ram_needed;
+    int r;
+
+    if (!p || !out || !out_size || (!nw && new_size) ||
+        (p->kind == OD_KIND_DELTA && !old && old_size))
+        return OD_DIFF_ERR_PARAM;
+    if ((r = check_params(p)) != OD_DIFF_OK)
+        return r;
+    if (p->kind == OD_KIND_FULL)
+        old_size = 0;
+    if (old_size > OD_MAX_IMAGE_SIZE || new_size > OD_MAX_IMAGE_SIZE)
+        return OD_DIFF_ERR_TOO_LARGE;
+    /* Refuse an impossible budget before the expensive work. */
+    if ((r = plan(p, 0, &codec, &ram_needed)) != OD_DIFF_OK)
+        return r;
+
+    block_size = p->block_size;
+    if (!block_size) /* one block: round the image up to whole erase units */
+        block_size = new_size ? (uint32_t)((new_size + p->erase_size - 1) / p->erase_size * p->erase_size)
+                              : p->erase_size;
+    nblocks = (uint32_t)((new_size + block_size - 1) / block_size);
+    if (nblocks > OD_MAX_BLOCKS)
+        return OD_DIFF_ERR_PARAM;
+
+    if (p->kind == OD_KIND_DELTA &&
+        (r = od__match(old, old_size, nw, new_size, &ops, p->progress, p->progress_ctx)))
+        goto done;
+
+    offs = malloc(sizeof(*offs) * (nblocks + 1));
+    block_offs = malloc(sizeof(*block_offs) * (nblocks + 1));
+    if (!offs || !block_offs) {
+        r = OD_DIFF_ERR_NOMEM;
+        goto done;
+    }
+    if ((r = build_streams(p, &ops, old, nw, (uint32_t)new_size, block_size, nblocks, &raw, offs)))
+        goto done;
+    for (b = 0; b < nblocks; b++)
+        if (offs[b + 1] - offs[b] > max_stream)
+            max_stream = offs[b + 1] - offs[b];
+    if ((r = plan(p, max_stream, &codec, &ram_needed)) != OD_DIFF_OK)
+        goto done;
+
+    for (b = 0; b < nblocks; b++) {
+        size_t start = payload.len;
+        uint8_t crc[4];
+        uint32_t c;
+        if (payload.len > 0xFFFFFFFFu) {
+            r = OD_DIFF_ERR_TOO_LARGE;
+            goto done;
+        }
+        block_offs[b] = (uint32_t)start;
+        if ((r = od__compress_block(&codec, raw.p + offs[b], offs[b + 1] - offs[b], &payload)))
+            goto done;
+        c = od_crc32(0, payload.p + start, payload.len - start);
+        crc[0] = (uint8_t)c;
+        crc[1] = (uint8_t)(c >> 8);
+        crc[2] = (uint8_t)(c >> 16);
+        crc[3] = (uint8_t)(c >> 24);
+        if ((r = od__bytes_put(&payload, crc, 4)))
+            goto done;
+        if (p->progress)
+            p->progress(p->progress_ctx, new_size + (uint64_t)(b + 1) * new_size / nblocks,
+                        2 * (uint64_t)new_size);
+    }
+    if (payload.len > 0xFFFFFFFFu) {
+        r = OD_DIFF_ERR_TOO_LARGE;
+        goto done;
+    }
+
+    memset(&h, 0, sizeof(h));
+    h.kind = (uint8_t)p->kind;
+    h.codec = (uint8_t)codec.codec;
+    h.filter = OD_FILTER_NONE;
+    h.codec_props = codec.props;
+    h.dict_size = codec.dict_size;
+    h.page_size = p->page_size;
+    h.erase_size = p->erase_size;
+    h.ram_needed = ram_needed;
+    h.block_size = block_size;
+    h.source_size = (uint32_t)old_size;
+    h.target_size = (uint32_t)new_size;
+    if (p->kind == OD_KIND_DELTA) {
+        od_pkg_hash_image(old, old_size, h.source_md5, h.source_sha256);
+        strcpy(h.source_version, p->source_version);
+    }
+    od_pkg_hash_image(nw, new_size, h.target_md5, h.target_sha256);
+    strcpy(h.target_version, p->target_version);
+    if (od_pkg_assemble(&h, NULL, 0, block_offs, nblocks, payload.p, (uint32_t)payload.len, out,
+                        out_size) != 0) {
+        r = OD_DIFF_ERR_NOMEM;
+        goto done;
+    }
+    r = OD_DIFF_OK;
+done:
+    free(ops.ops);
+    free(raw.p);
+    free(payload.p);
+    free(offs);
+    free(block_offs);
+    return r;
+}

@@ -1,0 +1,93 @@
+/*
+ * od_diff.h - the host-side package generator ("online differential").
+ *
+ * Given an old and a new firmware image, builds a delta package the
+ * applier in patch/ can restore on an MCU within a stated RAM budget; or,
+ * given only a new image, a full package in the same container.
+ *
+ * Thread-safety: every function is reentrant; separate calls share nothing.
+ * Memory: about 5x the old image plus 2x the new image at the peak (suffix
+ * array of the old image, op stream, compressed blocks).
+ */
+#ifndef OD_DIFF_H
+#define OD_DIFF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "od_pkgfmt.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum od_diff_ret {
+    OD_DIFF_OK = 0,
+    OD_DIFF_ERR_PARAM = -1,      /* a parameter is out of range (see the field docs) */
+    OD_DIFF_ERR_VERSION = -2,    /* version string not 1..50 chars of A-Za-z0-9._- */
+    OD_DIFF_ERR_TOO_LARGE = -3,  /* an image exceeds OD_MAX_IMAGE_SIZE */
+    OD_DIFF_ERR_BUDGET = -4,     /* the RAM budget cannot fit even the smallest
+                                    decoder for this codec and page size */
+    OD_DIFF_ERR_NOMEM = -5,      /* host allocation failed */
+    OD_DIFF_ERR_CODEC = -6,      /* zlib/liblzma reported an internal error */
+    OD_DIFF_ERR_INTERNAL = -7    /* a self-check failed: please report it */
+} od_diff_ret;
+
+/* Returns a static English description of an od_diff_ret value. */
+const char *od_diff_strerror(int ret);
+
+/* Fallback defaults, also what od_diff_params_init() sets. */
+#define OD_DIFF_DEFAULT_RAM (16u * 1024u)
+#define OD_DIFF_DEFAULT_PAGE 256u
+#define OD_DIFF_DEFAULT_ERASE 4096u
+#define OD_DIFF_DEFAULT_BLOCK (64u * 1024u)
+
+/* Called from the generating thread; done/total in arbitrary units. */
+typedef void (*od_diff_progress_fn)(void *ctx, uint64_t done, uint64_t total);
+
+typedef struct od_diff_params {
+    int kind;                 /* OD_KIND_DELTA (default) or OD_KIND_FULL */
+    int codec;                /* OD_CODEC_LZMA (default), _DEFLATE or _NONE */
+    uint32_t ram_budget;      /* the applier's total RAM in bytes, including
+                                 OD_PATCH_STATE_RESERVE and the page buffer */
+    uint32_t page_size;       /* flash write page, power of two, 16..65536 */
+    uint32_t erase_size;      /* flash erase unit, power of two, multiple of
+                                 page_size, <= block_size */
+    uint32_t block_size;      /* output bytes per restart block, multiple of
+                                 erase_size; 0 = one block for everything */
+    const char *source_version; /* required for deltas; ignored for full */
+    const char *target_version; /* required */
+    od_diff_progress_fn progress; /* may be NULL */
+    void *progress_ctx;
+} od_diff_params;
+
+/* Fills p with the defaults above: delta, LZMA, 16 KiB, 256 B pages,
+ * 4 KiB erase units, 64 KiB blocks, no versions, no progress. */
+void od_diff_params_init(od_diff_params *p);
+
+/*
+ * Builds a package.
+ * old/old_size: the source image (ignored, may be NULL, for OD_KIND_FULL).
+ * new_img/new_size: the target image. Either image may be empty.
+ * p: parameters (copied; need not outlive the call).
+ * out/out_size: on success *out is a malloc()'d buffer holding the whole
+ * package; the caller frees it with free(). Untouched on error.
+ * Output is deterministic: the same inputs and parameters give the same
+ * bytes on every run and host.
+ */
+int od_diff_create(const uint8_t *old, size_t old_size, const uint8_t *new_img,
+                   size_t new_size, const od_diff_params *p, uint8_t **out,
+                   size_t *out_size);
+
+/*
+ * The codec parameters the planner would choose for a budget, without
+ * generating anything: useful for showing a user what a budget buys.
+ * Returns OD_DIFF_OK and fills *props and *dict, or OD_DIFF_ERR_BUDGET.
+ */
+int od_diff_plan(const od_diff_params *p, uint8_t *props, uint32_t *dict,
+                 uint32_t *ram_needed);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* OD_DIFF_H */

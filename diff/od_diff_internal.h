@@ -1,0 +1,59 @@
+/*
+ * od_diff_internal.h - what the generator's files share; not installed.
+ */
+#ifndef OD_DIFF_INTERNAL_H
+#define OD_DIFF_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "od_diff.h"
+
+/*
+ * One bsdiff-class op in output order: `add` bytes of new are old[old_start
+ * ..] plus a byte-wise difference, then `extra` bytes of new are literal.
+ * Ops tile the new image exactly, front to back.
+ */
+typedef struct od_op {
+    uint32_t old_start;
+    uint32_t add;
+    uint32_t extra;
+} od_op;
+
+typedef struct od_op_list {
+    od_op *ops;
+    size_t count, cap;
+} od_op_list;
+
+/*
+ * Finds approximate matches of new_img in old and fills list (which must be
+ * zeroed; the caller frees list->ops). Returns OD_DIFF_OK or _NOMEM.
+ */
+int od__match(const uint8_t *old, size_t old_size, const uint8_t *new_img,
+              size_t new_size, od_op_list *list, od_diff_progress_fn progress,
+              void *progress_ctx);
+
+/* A growable byte buffer with a hard maximum (OD_MAX_IMAGE_SIZE * 2). */
+typedef struct od_bytes {
+    uint8_t *p;
+    size_t len, cap;
+} od_bytes;
+
+int od__bytes_put(od_bytes *b, const void *data, size_t n);
+int od__bytes_varint(od_bytes *b, uint32_t v);
+
+/* Codec parameters chosen by the planner. */
+typedef struct od_codec_cfg {
+    int codec;
+    uint8_t props;
+    uint32_t dict_size;
+} od_codec_cfg;
+
+/*
+ * Compresses one block's raw stream as one independent codec stream,
+ * appending it to out. Returns OD_DIFF_OK, _NOMEM or _CODEC.
+ */
+int od__compress_block(const od_codec_cfg *c, const uint8_t *raw, size_t raw_len,
+                       od_bytes *out);
+
+#endif

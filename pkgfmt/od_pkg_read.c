@@ -1,0 +1,303 @@
+/*
+ * od_pkg_read.c - freestanding decoding and validation of package headers,
+ * extensions and block index (docs/FORMAT.md).
+ *
+ * Every rule a header must satisfy is checked here, once, so that the
+ * applier and the host tools agree on what a valid package is and the
+ * applier can trust the decoded fields afterwards (no division by zero,
+ * no overflow in offsets, no block geometry it cannot honour).
+ */
+#include "od_pkgfmt.h"
+
+const uint8_t od_pkg_magic[OD_MAGIC_LEN] = {OD_MAGIC_0, OD_MAGIC_1, OD_MAGIC_2,
+                                            OD_MAGIC_3, 0x0D, 0x0A, 0x1A, 0x0A};
+
+/* Byte offsets of the core header fields (FORMAT.md, "Core header"). */
+enum {
+    F_VERSION = 8,
+    F_HDR_SIZE = 10,
+    F_KIND = 12,
+    F_CODEC = 13,
+    F_FILTER = 14,
+    F_PROPS = 15,
+    F_DICT = 16,
+    F_PAGE = 20,
+    F_ERASE = 24,
+    F_RAM = 28,
+    F_BLOCK_SIZE = 32,
+    F_BLOCK_COUNT = 36,
+    F_EXT_SIZE = 40,
+    F_SRC_SIZE = 44,
+    F_TGT_SIZE = 48,
+    F_PAYLOAD_SIZE = 52,
+    F_INDEX_CRC = 56,
+    F_FLAGS = 60,
+    F_SRC_MD5 = 64,
+    F_SRC_SHA = 80,
+    F_TGT_MD5 = 112,
+    F_TGT_SHA = 128,
+    F_PAYLOAD_SHA = 160,
+    F_SRC_VER = 192,
+    F_TGT_VER = 248,
+    F_RESERVED = 304,
+    F_HDR_CRC = 316
+};
+
+#define MAX_EXT_SIZE 65536u
+
+unsigned od_version(void)
+{
+    return OD_VERSION_NUMBER;
+}
+
+const char *od_pkg_strerror(int ret)
+{
+    switch (ret) {
+    case OD_PKG_OK: return "ok";
+    case OD_PKG_ERR_MAGIC: return "not an otadelta package (bad magic)";
+    case OD_PKG_ERR_VERSION: return "package format version is newer than this reader";
+    case OD_PKG_ERR_HEADER_CRC: return "package header is damaged (CRC mismatch)";
+    case OD_PKG_ERR_FIELD: return "package header has a field out of range";
+    case OD_PKG_ERR_UNSUPPORTED: return "package uses a codec, filter or feature this build does not support";
+    case OD_PKG_ERR_TLV: return "package extension area is malformed";
+    case OD_PKG_ERR_INDEX: return "package block index is inconsistent";
+    case OD_PKG_ERR_INDEX_CRC: return "package block index is damaged (CRC mismatch)";
+    case OD_PKG_ERR_TRUNCATED: return "package is shorter than its header says (incomplete download?)";
+    case OD_PKG_ERR_PAYLOAD: return "package payload is damaged (block CRC or payload SHA-256 mismatch)";
+    case OD_PKG_ERR_TRAILING: return "package has unexpected bytes after its end";
+    default: return "unknown package error";
+    }
+}
+
+static int is_pow2(uint32_t x)
+{
+    return x != 0 && (x & (x - 1)) == 0;
+}
+
+int od_pkg_version_valid(const char *s)
+{
+    size_t n = 0;
+    if (!s)
+        return 0;
+    for (; s[n]; n++) {
+        char c = s[n];
+        int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                 (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+        if (!ok || n >= OD_VERSION_MAX)
+            return 0;
+    }
+    return n >= 1;
+}
+
+/*
+ * A version field is NUL-padded; everything after the string must be zero
+ * so that one version has exactly one encoding (the signature covers it).
+ */
+static int read_version(const uint8_t *f, char *out, int allow_empty)
+{
+    size_t n = 0, i;
+    while (n < OD_VERSION_FIELD && f[n])
+        n++;
+    if (n > OD_VERSION_MAX)
+        return 0;
+    for (i = n; i < OD_VERSION_FIELD; i++)
+        if (f[i])
+            return 0;
+    OD_MEMCPY(out, f, n);
+    out[n] = '\0';
+    if (n == 0)
+        return allow_empty;
+    return od_pkg_version_valid(out);
+}
+
+static int all_zero(const uint8_t *p, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (p[i])
+            return 0;
+    return 1;
+}
+
+uint32_t od_pkg_codec_workspace(const od_pkg_header *h)
+{
+    switch (h->codec) {
+    case OD_CODEC_LZMA: {
+        uint32_t lc = h->codec_props % 9u, lp = (h->codec_props / 9u) % 5u;
+        return OD_LZMA_WORKSPACE(lc, lp, h->dict_size);
+    }
+    case OD_CODEC_DEFLATE:
+        return h->dict_size;
+    default:
+        return 0;
+    }
+}
+
+static int check_codec(const od_pkg_header *h)
+{
+    switch (h->codec) {
+    case OD_CODEC_NONE:
+        return (h->codec_props == 0 && h->dict_size == 0) ? OD_PKG_OK : OD_PKG_ERR_FIELD;
+    case OD_CODEC_DEFLATE:
+        if (h->codec_props < 9 || h->codec_props > 15 ||
+            h->dict_size != (1u << h->codec_props))
+            return OD_PKG_ERR_FIELD;
+        return OD_PKG_OK;
+    case OD_CODEC_LZMA:
+        /* lc+lp above 8 would need more than 400 KiB of probabilities;
+         * no encoder setting we emit goes there, so treat it as damage. */
+        if (h->codec_props >= 225 || h->codec_props % 9u + (h->codec_props / 9u) % 5u > 8u ||
+            h->dict_size < OD_MIN_DICT || h->dict_size > OD_MAX_DICT)
+            return OD_PKG_ERR_FIELD;
+        return OD_PKG_OK;
+    default:
+        return OD_PKG_ERR_UNSUPPORTED;
+    }
+}
+
+int od_pkg_parse_header(const uint8_t *b, size_t len, od_pkg_header *h)
+{
+    uint64_t expect_blocks, total;
+    int r;
+
+    if (!b || !h || len < OD_HDR_SIZE)
+        return OD_PKG_ERR_TRUNCATED;
+    if (OD_MEMCMP(b, od_pkg_magic, OD_MAGIC_LEN) != 0)
+        return OD_PKG_ERR_MAGIC;
+    h->format_version = od_get_le16(b + F_VERSION);
+    /* Version before CRC: a newer format may place its CRC elsewhere. */
+    if (h->format_version > OD_FORMAT_VERSION)
+        return OD_PKG_ERR_VERSION;
+    if (od_crc32(0, b, F_HDR_CRC) != od_get_le32(b + F_HDR_CRC))
+        return OD_PKG_ERR_HEADER_CRC;
+    if (h->format_version == 0)
+        return OD_PKG_ERR_FIELD;
+
+    h->header_size = od_get_le16(b + F_HDR_SIZE);
+    h->kind = b[F_KIND];
+    h->codec = b[F_CODEC];
+    h->filter = b[F_FILTER];
+    h->codec_props = b[F_PROPS];
+    h->dict_size = od_get_le32(b + F_DICT);
+    h->page_size = od_get_le32(b + F_PAGE);
+    h->erase_size = od_get_le32(b + F_ERASE);
+    h->ram_needed = od_get_le32(b + F_RAM);
+    h->block_size = od_get_le32(b + F_BLOCK_SIZE);
+    h->block_count = od_get_le32(b + F_BLOCK_COUNT);
+    h->ext_size = od_get_le32(b + F_EXT_SIZE);
+    h->source_size = od_get_le32(b + F_SRC_SIZE);
+    h->target_size = od_get_le32(b + F_TGT_SIZE);
+    h->payload_size = od_get_le32(b + F_PAYLOAD_SIZE);
+    h->index_crc32 = od_get_le32(b + F_INDEX_CRC);
+    h->flags = od_get_le32(b + F_FLAGS);
+    OD_MEMCPY(h->source_md5, b + F_SRC_MD5, OD_MD5_LEN);
+    OD_MEMCPY(h->source_sha256, b + F_SRC_SHA, OD_SHA256_LEN);
+    OD_MEMCPY(h->target_md5, b + F_TGT_MD5, OD_MD5_LEN);
+    OD_MEMCPY(h->target_sha256, b + F_TGT_SHA, OD_SHA256_LEN);
+    OD_MEMCPY(h->payload_sha256, b + F_PAYLOAD_SHA, OD_SHA256_LEN);
+
+    if (h->header_size != OD_HDR_SIZE || !all_zero(b + F_RESERVED, F_HDR_CRC - F_RESERVED))
+        return OD_PKG_ERR_FIELD;
+    if (h->kind != OD_KIND_FULL && h->kind != OD_KIND_DELTA)
+        return OD_PKG_ERR_FIELD;
+    /* Unknown filters and flags change how bytes are interpreted, so an
+     * applier that does not know them must refuse rather than guess. */
+    if (h->filter != OD_FILTER_NONE || h->flags != 0)
+        return OD_PKG_ERR_UNSUPPORTED;
+    if ((r = check_codec(h)) != OD_PKG_OK)
+        return r;
+
+    if (!is_pow2(h->page_size) || h->page_size < 16 || h->page_size > 65536 ||
+        !is_pow2(h->erase_size) || h->erase_size < h->page_size ||
+        h->erase_size > (16u << 20) || h->block_size < h->erase_size ||
+        h->block_size % h->erase_size != 0 || h->block_size > OD_MAX_IMAGE_SIZE)
+        return OD_PKG_ERR_FIELD;
+    if (h->source_size > OD_MAX_IMAGE_SIZE || h->target_size > OD_MAX_IMAGE_SIZE)
+        return OD_PKG_ERR_FIELD;
+    expect_blocks = ((uint64_t)h->target_size + h->block_size - 1) / h->block_size;
+    if (h->block_count != expect_blocks || h->block_count > OD_MAX_BLOCKS)
+        return OD_PKG_ERR_FIELD;
+    if ((uint64_t)h->ram_needed != (uint64_t)h->page_size + od_pkg_codec_workspace(h))
+        return OD_PKG_ERR_FIELD;
+    if (h->ext_size > MAX_EXT_SIZE ||
+        (uint64_t)h->payload_size < (uint64_t)h->block_count * (OD_BLOCK_TRAILER + 1u) ||
+        (h->block_count == 0 && h->payload_size != 0))
+        return OD_PKG_ERR_FIELD;
+    total = (uint64_t)OD_HDR_SIZE + h->ext_size +
+            (uint64_t)h->block_count * OD_INDEX_ENTRY_SIZE + h->payload_size;
+    if (total > 0xFFFFFFFFu)
+        return OD_PKG_ERR_FIELD;
+
+    if (!read_version(b + F_TGT_VER, h->target_version, 0))
+        return OD_PKG_ERR_FIELD;
+    if (h->kind == OD_KIND_FULL) {
+        /* A full package has no source: its source fields must be empty so
+         * that nothing can be read into them. */
+        if (h->source_size != 0 || !read_version(b + F_SRC_VER, h->source_version, 1) ||
+            h->source_version[0] || !all_zero(b + F_SRC_MD5, F_TGT_MD5 - F_SRC_MD5))
+            return OD_PKG_ERR_FIELD;
+    } else if (!read_version(b + F_SRC_VER, h->source_version, 0)) {
+        return OD_PKG_ERR_FIELD;
+    }
+    return OD_PKG_OK;
+}
+
+uint32_t od_pkg_index_offset(const od_pkg_header *h)
+{
+    return OD_HDR_SIZE + h->ext_size;
+}
+
+uint32_t od_pkg_payload_offset(const od_pkg_header *h)
+{
+    return od_pkg_index_offset(h) + h->block_count * OD_INDEX_ENTRY_SIZE;
+}
+
+uint32_t od_pkg_total_size(const od_pkg_header *h)
+{
+    return od_pkg_payload_offset(h) + h->payload_size;
+}
+
+int od_pkg_next_tlv(const uint8_t *ext, uint32_t ext_size, uint32_t *pos,
+                    uint16_t *type, const uint8_t **value, uint16_t *len)
+{
+    uint32_t p = *pos;
+    if (p == ext_size)
+        return 1;
+    if (p > ext_size || ext_size - p < 4)
+        return OD_PKG_ERR_TLV;
+    *type = od_get_le16(ext + p);
+    *len = od_get_le16(ext + p + 2);
+    if (ext_size - p - 4 < *len)
+        return OD_PKG_ERR_TLV;
+    *value = ext + p + 4;
+    *pos = p + 4 + *len;
+    return OD_PKG_OK;
+}
+
+int od_pkg_parse_block(const od_pkg_header *h, const uint8_t *entry,
+                       uint32_t i, uint32_t prev_pkg_offset, od_pkg_block *b)
+{
+    b->pkg_offset = od_get_le32(entry);
+    b->out_offset = od_get_le32(entry + 4);
+    if (i >= h->block_count || b->out_offset != i * h->block_size)
+        return OD_PKG_ERR_INDEX;
+    if (i == 0) {
+        if (b->pkg_offset != 0)
+            return OD_PKG_ERR_INDEX;
+    } else if (b->pkg_offset < prev_pkg_offset ||
+               b->pkg_offset - prev_pkg_offset < OD_BLOCK_TRAILER + 1u) {
+        return OD_PKG_ERR_INDEX;
+    }
+    /* Room for at least this block's smallest encoding. */
+    if (b->pkg_offset > h->payload_size ||
+        h->payload_size - b->pkg_offset < OD_BLOCK_TRAILER + 1u)
+        return OD_PKG_ERR_INDEX;
+    return OD_PKG_OK;
+}
+
+uint32_t od_pkg_block_out_size(const od_pkg_header *h, uint32_t i)
+{
+    uint32_t start = i * h->block_size;
+    uint32_t left = h->target_size - start;
+    return left < h->block_size ? left : h->block_size;
+}

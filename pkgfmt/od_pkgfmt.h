@@ -1,0 +1,201 @@
+/*
+ * od_pkgfmt.h - the otadelta package container: constants and the
+ * freestanding reader.
+ *
+ * docs/FORMAT.md is the normative description; this header mirrors it. A
+ * package is, in order:
+ *
+ *   core header   OD_HDR_SIZE bytes, fixed layout, ends with its CRC32
+ *   extensions    ext_size bytes of TLV records (type u16, length u16, value)
+ *   block index   block_count entries of OD_INDEX_ENTRY_SIZE bytes
+ *   payload       the blocks back to back; each is one codec stream
+ *                 followed by the CRC32 of that stream (4 bytes)
+ *
+ * Everything here is C99 and freestanding (memcpy/memset/memcmp only): it
+ * is compiled into the applier that runs on the MCU. The host-side writer
+ * lives in od_pkgfmt_host.h.
+ */
+#ifndef OD_PKGFMT_H
+#define OD_PKGFMT_H
+
+#include "od_port.h"
+#include "od_hash.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Library version (this code) and format version (the bytes it writes). */
+#define OD_VERSION_MAJOR 0
+#define OD_VERSION_MINOR 1
+#define OD_VERSION_PATCH 0
+#define OD_VERSION_NUMBER \
+    (OD_VERSION_MAJOR * 10000 + OD_VERSION_MINOR * 100 + OD_VERSION_PATCH)
+#define OD_VERSION_STRING "0.1.0"
+#define OD_FORMAT_VERSION 1
+
+/* Returns OD_VERSION_NUMBER of the library actually linked. */
+unsigned od_version(void);
+
+/* "OTAD" then CR LF SUB LF, so text-mode mangling is caught at once. */
+#define OD_MAGIC_0 0x4F
+#define OD_MAGIC_1 0x54
+#define OD_MAGIC_2 0x41
+#define OD_MAGIC_3 0x44
+#define OD_MAGIC_LEN 8
+extern const uint8_t od_pkg_magic[OD_MAGIC_LEN];
+
+#define OD_HDR_SIZE 320          /* bytes of the core header */
+#define OD_INDEX_ENTRY_SIZE 8    /* payload offset, output offset */
+#define OD_BLOCK_TRAILER 4       /* CRC32 of the block's codec stream */
+#define OD_VERSION_FIELD 56      /* bytes reserved per version string */
+#define OD_VERSION_MAX 50        /* longest version string allowed */
+
+/* Package kinds. */
+#define OD_KIND_FULL 1   /* blocks hold the target image itself (整包) */
+#define OD_KIND_DELTA 2  /* blocks hold an op stream against the source (差分包) */
+
+/* Codecs; each block is one independent stream of this codec. */
+#define OD_CODEC_NONE 0
+#define OD_CODEC_DEFLATE 1 /* raw RFC 1951; props = window log 9..15 */
+#define OD_CODEC_LZMA 2    /* raw LZMA1 with end marker; props = (pb*5+lp)*9+lc */
+
+#define OD_FILTER_NONE 0
+
+/* Extension (TLV) types. Bit 15 set: critical, a reader that does not
+ * know the type must refuse the package. */
+#define OD_TLV_SIGNATURE 0x0001 /* reserved: signature over the core header */
+#define OD_TLV_NOTE 0x0002      /* free text for humans, ignored by appliers */
+#define OD_TLV_CRITICAL 0x8000u
+
+/* Hard limits a reader enforces whatever the header says. */
+#define OD_MAX_IMAGE_SIZE 0x40000000u /* 1 GiB per image */
+#define OD_MAX_BLOCKS 65536u
+#define OD_MIN_DICT 4096u
+#define OD_MAX_DICT (64u << 20)
+
+/* RAM a codec's decoder needs as caller-provided workspace, in bytes. The
+ * generator plans with these and the applier checks with them, so both
+ * sides agree by construction. */
+#define OD_LZMA_PROBS(lc, lp) (1846u + (768u << ((lc) + (lp))))
+#define OD_LZMA_WORKSPACE(lc, lp, dict) \
+    (OD_LZMA_PROBS(lc, lp) * 2u + (uint32_t)(dict))
+
+/*
+ * RAM the generator reserves for the applier's own state (struct od_patch,
+ * decoder state, hashes) out of a device's budget; the rest is the work
+ * buffer the header's ram_needed describes. patch/ asserts at compile time
+ * that its state fits, so a budget always means total applier RAM.
+ */
+#define OD_PATCH_STATE_RESERVE 2048u
+
+/*
+ * The reader's error enum. Values below zero are errors; each says what was
+ * wrong so an integrator (or the CLI) can tell the user what to do.
+ */
+typedef enum od_pkg_ret {
+    OD_PKG_OK = 0,
+    OD_PKG_ERR_MAGIC = -1,        /* not an otadelta package */
+    OD_PKG_ERR_VERSION = -2,      /* format version newer than this reader */
+    OD_PKG_ERR_HEADER_CRC = -3,   /* header damaged in transit or storage */
+    OD_PKG_ERR_FIELD = -4,        /* a header field is out of its range */
+    OD_PKG_ERR_UNSUPPORTED = -5,  /* valid, but uses a codec/filter/flag or
+                                     critical extension this build lacks */
+    OD_PKG_ERR_TLV = -6,          /* extension area malformed */
+    OD_PKG_ERR_INDEX = -7,        /* block index inconsistent */
+    OD_PKG_ERR_INDEX_CRC = -8,    /* block index damaged */
+    OD_PKG_ERR_TRUNCATED = -9,    /* fewer bytes than the header promises */
+    OD_PKG_ERR_PAYLOAD = -10,     /* a block CRC or the payload SHA-256 fails */
+    OD_PKG_ERR_TRAILING = -11     /* bytes after the end the header implies */
+} od_pkg_ret;
+
+/* Returns a static English description of an od_pkg_ret value. */
+const char *od_pkg_strerror(int ret);
+
+/* The core header, decoded. Field meanings are in docs/FORMAT.md. */
+typedef struct od_pkg_header {
+    uint16_t format_version;
+    uint16_t header_size;
+    uint8_t kind;
+    uint8_t codec;
+    uint8_t filter;
+    uint8_t codec_props;
+    uint32_t dict_size;
+    uint32_t page_size;
+    uint32_t erase_size;
+    uint32_t ram_needed;   /* work buffer bytes: page buffer + decoder workspace */
+    uint32_t block_size;   /* nominal output bytes per block (last may be short) */
+    uint32_t block_count;
+    uint32_t ext_size;
+    uint32_t source_size;
+    uint32_t target_size;
+    uint32_t payload_size;
+    uint32_t index_crc32;
+    uint32_t flags;
+    uint8_t source_md5[OD_MD5_LEN];
+    uint8_t source_sha256[OD_SHA256_LEN];
+    uint8_t target_md5[OD_MD5_LEN];
+    uint8_t target_sha256[OD_SHA256_LEN];
+    uint8_t payload_sha256[OD_SHA256_LEN];
+    char source_version[OD_VERSION_MAX + 1]; /* NUL-terminated; "" in full packages */
+    char target_version[OD_VERSION_MAX + 1];
+} od_pkg_header;
+
+/* One decoded block-index entry. */
+typedef struct od_pkg_block {
+    uint32_t pkg_offset;  /* from the start of the payload */
+    uint32_t out_offset;  /* in the target image: always i * block_size */
+} od_pkg_block;
+
+/*
+ * Decodes and validates the core header.
+ * buf: at least OD_HDR_SIZE bytes (more is ignored). h: filled on success.
+ * Checks magic, format version, CRC, every range and cross-field rule of
+ * FORMAT.md (sizes, block geometry, codec parameters, version strings).
+ * Returns OD_PKG_OK or a negative od_pkg_ret; *h is unspecified on error.
+ */
+int od_pkg_parse_header(const uint8_t *buf, size_t len, od_pkg_header *h);
+
+/*
+ * Decoder workspace the header's codec needs (see OD_LZMA_WORKSPACE), in
+ * bytes; 0 for OD_CODEC_NONE. Assumes the header passed od_pkg_parse_header.
+ */
+uint32_t od_pkg_codec_workspace(const od_pkg_header *h);
+
+/* Byte offset of the block index / payload from the start of the package. */
+uint32_t od_pkg_index_offset(const od_pkg_header *h);
+uint32_t od_pkg_payload_offset(const od_pkg_header *h);
+/* Total package size the header implies. */
+uint32_t od_pkg_total_size(const od_pkg_header *h);
+
+/*
+ * TLV iteration over the extension area, resumable by cursor so the caller
+ * may keep the area anywhere. ext/ext_size: the whole area. *pos: start at
+ * 0. On OD_PKG_OK, *type, *value and *len describe the next record and *pos
+ * moves past it; returns 1 (as a positive status) at the clean end, or
+ * OD_PKG_ERR_TLV if a record runs past the area.
+ */
+int od_pkg_next_tlv(const uint8_t *ext, uint32_t ext_size, uint32_t *pos,
+                    uint16_t *type, const uint8_t **value, uint16_t *len);
+
+/*
+ * Decodes entry i (OD_INDEX_ENTRY_SIZE bytes at entry) of the block index
+ * and validates it: out_offset must be i * block_size, pkg_offset 0 for the
+ * first block and at least OD_BLOCK_TRAILER + 1 past prev_pkg_offset
+ * otherwise, and inside the payload. prev_pkg_offset is ignored for i == 0.
+ * Returns OD_PKG_OK or OD_PKG_ERR_INDEX.
+ */
+int od_pkg_parse_block(const od_pkg_header *h, const uint8_t *entry,
+                       uint32_t i, uint32_t prev_pkg_offset, od_pkg_block *b);
+
+/* Output bytes of block i (block_size, or less for the last block). */
+uint32_t od_pkg_block_out_size(const od_pkg_header *h, uint32_t i);
+
+/* 1 if s (NUL-terminated, may be NULL) is a valid version string: 1..50
+ * characters of A-Z a-z 0-9 . _ - ; else 0. */
+int od_pkg_version_valid(const char *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* OD_PKGFMT_H */

@@ -1,0 +1,63 @@
+/*
+ * od_pkgfmt_host.h - host-side package writing and whole-package checking.
+ *
+ * Not for the MCU: uses malloc and OpenSSL. The generator (diff/) builds
+ * packages with od_pkg_assemble(); the CLI and server check them with
+ * od_pkg_check().
+ */
+#ifndef OD_PKGFMT_HOST_H
+#define OD_PKGFMT_HOST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "od_pkgfmt.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Serialises h into the OD_HDR_SIZE-byte core header at out, magic and
+ * header CRC included. Version strings are copied NUL-padded; the caller
+ * has validated them. Fields kind..payload_sha256 are taken as they are.
+ */
+void od_pkg_encode_header(const od_pkg_header *h, uint8_t out[OD_HDR_SIZE]);
+
+/* MD5 and SHA-256 of an image (OpenSSL). data may be NULL when size is 0. */
+void od_pkg_hash_image(const uint8_t *data, size_t size,
+                       uint8_t md5[OD_MD5_LEN], uint8_t sha256[OD_SHA256_LEN]);
+
+/*
+ * Builds a whole package in memory.
+ * h: every field set except format_version, header_size, block_count,
+ *    payload_size, index_crc32, payload_sha256 and ext_size, which this
+ *    computes (h is updated with them).
+ * ext/ext_size: TLV records to place after the header (may be NULL/0).
+ * block_offsets: block_count payload offsets (the first is 0), each block
+ *    being a codec stream plus its CRC32 trailer, as FORMAT.md says.
+ * payload/payload_size: the blocks back to back.
+ * On success *out is malloc()'d (caller frees) and 0 is returned; -1 on
+ * allocation failure or a size that overflows the format.
+ */
+int od_pkg_assemble(od_pkg_header *h, const uint8_t *ext, uint32_t ext_size,
+                    const uint32_t *block_offsets, uint32_t block_count,
+                    const uint8_t *payload, uint32_t payload_size,
+                    uint8_t **out, size_t *out_size);
+
+/*
+ * Checks a whole package in memory without applying it: header, extension
+ * records, block index (CRC and rules), every block's CRC trailer, the
+ * payload SHA-256, and that the size is exactly what the header implies.
+ * h may be NULL; when not, it receives the header if that much parsed.
+ * Returns OD_PKG_OK or the first od_pkg_ret error found.
+ */
+int od_pkg_check(const uint8_t *pkg, size_t size, od_pkg_header *h);
+
+/* Human-readable codec name ("none", "deflate", "lzma", or "unknown"). */
+const char *od_pkg_codec_name(int codec);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* OD_PKGFMT_HOST_H */

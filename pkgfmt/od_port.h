@@ -1,0 +1,75 @@
+/*
+ * od_port.h - everything the applier needs from its platform.
+ *
+ * It lives in pkgfmt/ rather than patch/ because the freestanding package
+ * reader and hashes are the lowest layer of the applier and may not depend
+ * on patch/; patch/ includes it from here.
+ *
+ * The applier (patch/) and the freestanding part of pkgfmt/ touch the C
+ * library only through this header: memcpy, memset and memcmp, plus an
+ * assert for our own invariants and a trace macro that vanishes when off.
+ * An integrator can replace any of it by compiling with
+ * -DOD_CONFIG=\"my_config.h\"; that file is included first and may define
+ * any OD_* macro below before the defaults apply.
+ */
+#ifndef OD_PORT_H
+#define OD_PORT_H
+
+#ifdef OD_CONFIG
+#include OD_CONFIG
+#endif
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef OD_MEMCPY
+#include <string.h>
+#define OD_MEMCPY(d, s, n) memcpy((d), (s), (n))
+#define OD_MEMSET(d, c, n) memset((d), (c), (n))
+#define OD_MEMCMP(a, b, n) memcmp((a), (b), (n))
+#endif
+
+/*
+ * Asserts guard our own invariants and the integrator's callback contracts,
+ * never untrusted bytes (those return an error). Off unless OD_DEBUG is set,
+ * because an assert needs a platform hook that a bootloader may not have.
+ */
+#ifndef OD_ASSERT
+#if defined(OD_DEBUG) && OD_DEBUG
+#include <assert.h>
+#define OD_ASSERT(x) assert(x)
+#else
+#define OD_ASSERT(x) ((void)0)
+#endif
+#endif
+
+/* Trace hook; arguments must have no side effects because it may vanish. */
+#ifndef OD_TRACE
+#define OD_TRACE(...) ((void)0)
+#endif
+
+/* Codecs compiled into the applier. A profile turns the heavy ones off. */
+#ifndef OD_HAS_LZMA
+#define OD_HAS_LZMA 1
+#endif
+#ifndef OD_HAS_DEFLATE
+#define OD_HAS_DEFLATE 1
+#endif
+/* Verify the target MD5 as well as its SHA-256 after writing. */
+#ifndef OD_HAS_MD5
+#define OD_HAS_MD5 1
+#endif
+
+/* Little-endian loads/stores that work at any alignment on any host. */
+static inline uint16_t od_get_le16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+static inline uint32_t od_get_le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+           ((uint32_t)p[3] << 24);
+}
+
+#endif /* OD_PORT_H */
