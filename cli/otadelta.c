@@ -254,7 +254,9 @@ static const char *diff_help =
     "  --ram BYTES           applier's total RAM budget (default 16K; K/M suffixes)\n"
     "  --page BYTES          flash write page (default 256)\n"
     "  --erase BYTES         flash erase unit (default 4096)\n"
-    "  --block BYTES         output bytes per restart block (default 64K; 0 = one)\n"
+    "  --block BYTES         most output bytes per restart block (default 256K; 0 = no limit)\n"
+    "  --restart BYTES       end a block once its op stream reaches this (default 128K;\n"
+    "                        0 = only --block decides); fewer restarts compress better\n"
     "  -q, --quiet           no progress bar or summary\n";
 
 static int cmd_diff(int argc, char **argv, int full)
@@ -289,9 +291,10 @@ static int cmd_diff(int argc, char **argv, int full)
                 return EX_USAGE;
             }
         } else if (!strcmp(a, "--ram") || !strcmp(a, "--page") || !strcmp(a, "--erase") ||
-                   !strcmp(a, "--block")) {
-            uint32_t *dst = a[2] == 'r' ? &p.ram_budget : a[2] == 'p' ? &p.page_size
-                          : a[2] == 'e' ? &p.erase_size : &p.block_size;
+                   !strcmp(a, "--block") || !strcmp(a, "--restart")) {
+            uint32_t *dst = !strcmp(a, "--ram") ? &p.ram_budget : a[2] == 'p' ? &p.page_size
+                          : a[2] == 'e' ? &p.erase_size : a[2] == 'b' ? &p.block_size
+                          : &p.restart_interval;
             if (!(v = need_arg(argc, argv, &i)))
                 return EX_USAGE;
             if (parse_size(v, dst) != 0) {
@@ -340,7 +343,8 @@ static int cmd_diff(int argc, char **argv, int full)
         }
         if (r != OD_DIFF_OK) {
             msg("invalid parameters: %s (page and erase sizes must be powers of two, "
-                "page 16..65536, erase >= page, block a multiple of erase)", od_diff_strerror(r));
+                "page 16..65536, erase >= page, block a multiple of erase; --block and "
+                "--restart cannot both be 0)", od_diff_strerror(r));
             return EX_USAGE;
         }
     }

@@ -13,7 +13,7 @@
 /* No stream we build can legitimately exceed this; past it is a bug. */
 #define OD_BYTES_MAX ((size_t)OD_MAX_IMAGE_SIZE * 2u + 65536u)
 
-static int reserve(od_bytes *b, size_t n)
+int od__bytes_reserve(od_bytes *b, size_t n)
 {
     size_t cap;
     uint8_t *p;
@@ -34,7 +34,7 @@ static int reserve(od_bytes *b, size_t n)
 
 int od__bytes_put(od_bytes *b, const void *data, size_t n)
 {
-    int r = reserve(b, n);
+    int r = od__bytes_reserve(b, n);
     if (r)
         return r;
     if (n)
@@ -79,7 +79,7 @@ static int compress_lzma(const od_codec_cfg *c, const uint8_t *raw, size_t raw_l
     filters[1].options = NULL;
     if (lzma_raw_encoder(&s, filters) != LZMA_OK)
         return OD_DIFF_ERR_CODEC;
-    if ((r = reserve(out, bound)) != OD_DIFF_OK) {
+    if ((r = od__bytes_reserve(out, bound)) != OD_DIFF_OK) {
         lzma_end(&s);
         return r;
     }
@@ -110,7 +110,7 @@ static int compress_deflate(const od_codec_cfg *c, const uint8_t *raw, size_t ra
     if (deflateInit2(&z, 9, Z_DEFLATED, -(int)c->props, 9, Z_DEFAULT_STRATEGY) != Z_OK)
         return OD_DIFF_ERR_CODEC;
     bound = deflateBound(&z, (uLong)raw_len) + 16;
-    if ((r = reserve(out, bound)) != OD_DIFF_OK) {
+    if ((r = od__bytes_reserve(out, bound)) != OD_DIFF_OK) {
         deflateEnd(&z);
         return r;
     }

@@ -39,6 +39,8 @@ typedef struct od_bytes {
     size_t len, cap;
 } od_bytes;
 
+/* Makes room for n more bytes; OD_DIFF_OK, _NOMEM or _TOO_LARGE. */
+int od__bytes_reserve(od_bytes *b, size_t n);
 int od__bytes_put(od_bytes *b, const void *data, size_t n);
 int od__bytes_varint(od_bytes *b, uint32_t v);
 

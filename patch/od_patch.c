@@ -27,8 +27,12 @@ enum stage {
     ST_DONE
 };
 
-/* Which field of the op stream comes next (see od_diff.c). */
-enum field { F_POS, F_ADD, F_EXTRA, F_SEEK, F_DATA };
+/*
+ * Where the op-stream parser is. Varint fields first, then the data
+ * states; see od_diff.c for the grammar. D_ZERO needs no input: it copies
+ * old bytes unchanged.
+ */
+enum field { F_LEN, F_POS, F_ADD, F_EXTRA, F_SEEK, F_ZRUN, F_DRUN, D_ZERO, D_DIFF, D_EXTRA };
 
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 
@@ -233,99 +237,178 @@ static int decode_varint(od_patch *p, uint8_t b)
     return 1;
 }
 
-/* Ends an op: move the old cursor by the op's seek, expect the next op. */
-static void end_op(od_patch *p)
+/* Picks the data state that follows a finished field or run. */
+static void next_part(od_patch *p)
 {
-    p->old_pos = p->op_extra; /* F_SEEK stored the post-op cursor here */
-    p->op_field = F_ADD;
+    if (p->add_left)
+        p->op_field = p->op_field == F_ZRUN || p->op_field == D_ZERO ? F_DRUN : F_ZRUN;
+    else if (p->extra_left)
+        p->op_field = D_EXTRA;
+    else { /* op complete: move the old cursor by its seek */
+        p->old_pos = p->next_pos;
+        p->op_field = F_ADD;
+    }
+}
+
+/* Handles a completed varint field. */
+static int end_field(od_patch *p)
+{
+    const od_pkg_header *h = &p->h;
+    uint32_t v = p->varint;
+
+    p->varint = 0;
+    switch (p->op_field) {
+    case F_LEN: {
+        /* A block ends on an erase boundary (or the image's end) so that
+         * the next one can start there after a reset. */
+        uint64_t end = (uint64_t)p->out_pos + v;
+        if (v == 0 || v > h->block_size || end > h->target_size ||
+            (end % h->erase_size != 0 && end != h->target_size))
+            return OD_PATCH_ERR_CORRUPT;
+        p->block_left = v;
+        p->block_end = (uint32_t)end;
+        if (h->kind == OD_KIND_DELTA) {
+            p->op_field = F_POS;
+        } else { /* a full package's block is one literal run */
+            p->op_field = D_EXTRA;
+            p->add_left = 0;
+            p->extra_left = v;
+            p->next_pos = 0;
+        }
+        return OD_PATCH_OK;
+    }
+    case F_POS:
+        if (v > h->source_size)
+            return OD_PATCH_ERR_CORRUPT;
+        p->old_pos = v;
+        p->op_field = F_ADD;
+        return OD_PATCH_OK;
+    case F_ADD:
+        p->op_add = v;
+        p->op_field = F_EXTRA;
+        return OD_PATCH_OK;
+    case F_EXTRA: {
+        uint64_t len = (uint64_t)p->op_add + v;
+        if (len == 0 || len > p->block_left || p->op_add > h->source_size - p->old_pos)
+            return OD_PATCH_ERR_CORRUPT;
+        p->add_left = p->op_add;
+        p->extra_left = v;
+        p->op_field = F_SEEK;
+        return OD_PATCH_OK;
+    }
+    case F_SEEK: { /* zigzag, relative to the cursor after the add part */
+        int64_t seek = (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+        int64_t next = (int64_t)p->old_pos + p->add_left + seek;
+        if (next < 0 || next > (int64_t)h->source_size)
+            return OD_PATCH_ERR_CORRUPT;
+        p->next_pos = (uint32_t)next;
+        p->op_field = D_DIFF; /* as if a diff run ended: a zero run is next */
+        next_part(p);
+        return OD_PATCH_OK;
+    }
+    case F_ZRUN:
+        if (v > p->add_left)
+            return OD_PATCH_ERR_CORRUPT;
+        p->run_left = v;
+        p->op_field = D_ZERO;
+        if (v == 0)
+            next_part(p);
+        return OD_PATCH_OK;
+    default: /* F_DRUN: a difference run must make progress */
+        if (v == 0 || v > p->add_left)
+            return OD_PATCH_ERR_CORRUPT;
+        p->run_left = v;
+        p->op_field = D_DIFF;
+        return OD_PATCH_OK;
+    }
+}
+
+/* Makes room in the page buffer: writes it out when full. */
+static int page_room(od_patch *p, uint32_t *room)
+{
+    int r;
+    if (p->page_fill == p->cfg->page_size && (r = flush_page(p)) != OD_PATCH_OK)
+        return r;
+    *room = p->cfg->page_size - p->page_fill;
+    return OD_PATCH_OK;
+}
+
+/* Output bookkeeping shared by every data state. */
+static void produced(od_patch *p, uint32_t k)
+{
+    p->page_fill += k;
+    p->block_left -= k;
 }
 
 /*
- * Consumes decoded stream bytes d[0..n): op fields and data. Returns the
- * number of bytes used (it stops early when the block's output is done) or
- * a negative error.
+ * Consumes decoded stream bytes d[0..n): op fields and data, and copies
+ * unchanged old runs (which need no input). Returns the number of bytes
+ * used (it stops early when the block's output is complete) or a
+ * negative error.
  */
 static int32_t interpret(od_patch *p, const uint8_t *d, uint32_t n)
 {
     const od_patch_config *c = p->cfg;
-    const od_pkg_header *h = &p->h;
-    uint32_t i = 0;
+    uint32_t i = 0, room, k, t;
     int r;
 
-    while (i < n) {
-        if (p->op_field != F_DATA) {
-            if ((r = decode_varint(p, d[i++])) < 0)
+    for (;;) {
+        if (p->block_left == 0 && p->op_field == F_ADD)
+            break;
+        if (p->op_field == D_ZERO) {
+            if ((r = page_room(p, &room)) != OD_PATCH_OK)
                 return r;
-            if (r == 0)
-                continue;
-            switch (p->op_field) {
-            case F_POS:
-                if (p->varint > h->source_size)
-                    return OD_PATCH_ERR_CORRUPT;
-                p->old_pos = p->varint;
-                p->op_field = F_ADD;
-                break;
-            case F_ADD:
-                p->op_add = p->varint;
-                p->op_field = F_EXTRA;
-                break;
-            case F_EXTRA: {
-                uint64_t len = (uint64_t)p->op_add + p->varint;
-                if (len == 0 || len > p->block_left || p->op_add > h->source_size - p->old_pos)
-                    return OD_PATCH_ERR_CORRUPT;
-                p->add_left = p->op_add;
-                p->extra_left = p->varint;
-                p->op_field = F_SEEK;
-                break;
-            }
-            default: { /* F_SEEK: zigzag, relative to the cursor after add */
-                int64_t seek = (int64_t)(p->varint >> 1) ^ -(int64_t)(p->varint & 1);
-                int64_t next = (int64_t)p->old_pos + p->add_left + seek;
-                if (next < 0 || next > (int64_t)h->source_size)
-                    return OD_PATCH_ERR_CORRUPT;
-                p->op_extra = (uint32_t)next;
-                p->op_field = F_DATA;
-                break;
-            }
-            }
-            p->varint = 0;
+            k = MIN(p->run_left, room);
+            if (c->read_old(c->ctx, p->old_pos, p->page + p->page_fill, k) != 0)
+                return OD_PATCH_ERR_READ;
+            p->old_pos += k;
+            p->add_left -= k;
+            p->run_left -= k;
+            produced(p, k);
+            if (p->run_left == 0)
+                next_part(p);
             continue;
         }
-
-        if (p->add_left) {
-            uint32_t k = MIN(n - i, p->add_left), t;
+        if (i == n)
+            break;
+        if (p->op_field < D_ZERO) {
+            if ((r = decode_varint(p, d[i++])) < 0)
+                return r;
+            if (r == 1 && (r = end_field(p)) != OD_PATCH_OK)
+                return r;
+            continue;
+        }
+        if ((r = page_room(p, &room)) != OD_PATCH_OK)
+            return r;
+        if (p->op_field == D_DIFF) {
             if (p->old_loaded == 0) {
                 /* Read as much old as this page can take in one call. */
-                uint32_t load = MIN(p->add_left, c->page_size - p->page_fill);
-                if (c->read_old(c->ctx, p->old_pos, p->page + p->page_fill, load) != 0)
+                p->old_loaded = MIN(p->run_left, room);
+                if (c->read_old(c->ctx, p->old_pos, p->page + p->page_fill, p->old_loaded) != 0)
                     return OD_PATCH_ERR_READ;
-                p->old_loaded = load;
             }
-            k = MIN(k, p->old_loaded);
+            k = MIN(n - i, p->old_loaded);
             for (t = 0; t < k; t++)
                 p->page[p->page_fill + t] = (uint8_t)(p->page[p->page_fill + t] + d[i + t]);
             p->old_loaded -= k;
             p->old_pos += k;
             p->add_left -= k;
-            i += k;
-            p->page_fill += k;
-            p->block_left -= k;
-        } else if (p->extra_left) {
-            uint32_t k = MIN(MIN(n - i, p->extra_left), c->page_size - p->page_fill);
+            p->run_left -= k;
+        } else { /* D_EXTRA */
+            k = MIN(MIN(n - i, p->extra_left), room);
             OD_MEMCPY(p->page + p->page_fill, d + i, k);
             p->extra_left -= k;
-            i += k;
-            p->page_fill += k;
-            p->block_left -= k;
         }
-        if (p->page_fill == c->page_size && (r = flush_page(p)) != OD_PATCH_OK)
-            return r;
-        if (p->add_left == 0 && p->extra_left == 0) {
-            end_op(p);
-            if (p->block_left == 0)
-                break;
-        }
+        i += k;
+        produced(p, k);
+        if ((p->op_field == D_DIFF && p->run_left == 0) ||
+            (p->op_field == D_EXTRA && p->extra_left == 0))
+            next_part(p);
     }
+    /* A full page is written as soon as it fills, so a block's last page
+     * goes out with it (blocks are page-aligned). */
+    if (p->page_fill == c->page_size && (r = flush_page(p)) != OD_PATCH_OK)
+        return r;
     return (int32_t)i;
 }
 
@@ -333,25 +416,20 @@ static int start_block(od_patch *p)
 {
     const od_pkg_header *h = &p->h;
     uint32_t ws = p->cfg->work_size - p->cfg->page_size;
+
     int r = 0;
 
-    p->block_left = od_pkg_block_out_size(h, p->block);
-    p->out_pos = p->block * h->block_size;
+    /* Blocks are contiguous; only a resumed run jumps to its first one. */
+    if (p->block == p->start_block)
+        p->out_pos = p->resume_out;
+    p->block_left = 0;
+    p->op_field = F_LEN;
     p->page_fill = 0;
     p->old_loaded = 0;
     p->block_crc = 0;
     p->ob_pos = p->ob_len = 0;
     p->varint = 0;
     p->op_shift = 0;
-    if (h->kind == OD_KIND_DELTA) {
-        p->op_field = F_POS;
-    } else {
-        /* A full package's block is one literal run of the whole block. */
-        p->op_field = F_DATA;
-        p->add_left = 0;
-        p->extra_left = p->block_left;
-        p->op_extra = 0;
-    }
 #if OD_HAS_LZMA
     if (h->codec == OD_CODEC_LZMA)
         r = od_lzma_init(&p->u.lzma, h->codec_props, h->dict_size, p->codec_work, ws) != OD_LZMA_OK;
@@ -534,11 +612,13 @@ static int step(od_patch *p, const uint8_t *in, size_t *in_pos, size_t in_size)
             if (!gather(p, p->obuf, in, in_pos, in_size))
                 return OD_PATCH_OK;
             p->index_crc = od_crc32(p->index_crc, p->obuf, OD_INDEX_ENTRY_SIZE);
-            if (od_pkg_parse_block(&p->h, p->obuf, p->block, p->prev_off, &b) != OD_PKG_OK)
+            if (od_pkg_parse_block(&p->h, p->obuf, p->block, &p->prev, &b) != OD_PKG_OK)
                 return OD_PATCH_ERR_INDEX;
-            if (p->block == p->start_block)
+            if (p->block == p->start_block) {
                 p->resume_off = b.pkg_offset;
-            p->prev_off = b.pkg_offset;
+                p->resume_out = b.out_offset;
+            }
+            p->prev = b;
             p->fill = 0;
             if (++p->block == p->h.block_count)
                 return after_index(p);
@@ -551,39 +631,40 @@ static int step(od_patch *p, const uint8_t *in, size_t *in_pos, size_t in_size)
             p->stage = ST_BLOCK_DATA;
             break;
 
-        case ST_BLOCK_DATA:
+        case ST_BLOCK_DATA: {
+            int32_t used;
+            size_t before = *in_pos;
             if (p->block_left == 0 && p->op_field == F_ADD) {
                 p->stage = ST_BLOCK_END;
                 break;
             }
             if (p->h.codec == OD_CODEC_NONE) {
-                int32_t used;
-                if (*in_pos == in_size)
-                    return OD_PATCH_OK;
-                used = interpret(p, in + *in_pos, (uint32_t)MIN(in_size - *in_pos, (size_t)0x7FFFFFFF));
+                size_t avail = MIN(in_size - *in_pos, (size_t)0x7FFFFFFF);
+                used = interpret(p, in + *in_pos, (uint32_t)avail);
                 if (used < 0)
                     return used;
                 take_payload(p, in + *in_pos, (size_t)used, 1);
                 *in_pos += (size_t)used;
+                if (avail == 0 && !(p->block_left == 0 && p->op_field == F_ADD))
+                    return OD_PATCH_OK;
                 break;
             }
-            if (p->ob_pos < p->ob_len) {
-                int32_t used = interpret(p, p->obuf + p->ob_pos, p->ob_len - p->ob_pos);
-                if (used < 0)
-                    return used;
-                p->ob_pos += (uint32_t)used;
+            used = interpret(p, p->obuf + p->ob_pos, p->ob_len - p->ob_pos);
+            if (used < 0)
+                return used;
+            p->ob_pos += (uint32_t)used;
+            if ((p->block_left == 0 && p->op_field == F_ADD) || p->ob_pos < p->ob_len)
                 break;
-            }
             if (*in_pos == in_size)
                 return OD_PATCH_OK;
             if ((r = run_codec(p, in, in_pos, in_size)) < 0)
                 return r;
-            /* The stream may not end before the block's output does. */
-            if (r == 1 && p->ob_len == 0)
+            /* The stream may not end before the block's output does, and a
+             * decoder given input and an empty buffer must move. */
+            if (p->ob_len == 0 && (r == 1 || *in_pos == before))
                 return OD_PATCH_ERR_CORRUPT;
-            if (r == 1)
-                p->stage = ST_BLOCK_DATA; /* leftover output is checked below */
             break;
+        }
 
         case ST_BLOCK_END:
             /* Decoded bytes beyond the block's output mean damage. */
@@ -624,6 +705,9 @@ static int step(od_patch *p, const uint8_t *in, size_t *in_pos, size_t in_size)
                 p->stage = ST_BLOCK_START;
                 break;
             }
+            /* The blocks must tile the image exactly. */
+            if (p->block_end != p->h.target_size)
+                return OD_PATCH_ERR_CORRUPT;
             p->stage = ST_VERIFY;
             break;
         }

@@ -143,8 +143,10 @@ typedef struct od_patch {
     uint32_t block;         /* current block */
     uint32_t ext_left;      /* TLV/index bytes still to walk */
     uint32_t tlv_left;      /* bytes of the current TLV value to skip */
-    uint32_t prev_off;      /* previous index entry's payload offset */
+    od_pkg_block prev;      /* previous index entry, for validation */
     uint32_t resume_off;    /* payload offset of start_block */
+    uint32_t resume_out;    /* output offset of start_block */
+    uint32_t block_end;     /* output offset where the current block ends */
     uint32_t block_left;    /* output bytes the current block still owes */
     uint32_t block_crc;
     uint32_t index_crc;     /* index rebuilt from the stream, to cross-check */
@@ -154,7 +156,9 @@ typedef struct od_patch {
     uint32_t old_pos;       /* read cursor in the old image */
     uint32_t add_left, extra_left;
     uint32_t varint;
-    uint32_t op_add, op_extra;
+    uint32_t op_add;        /* add length of the op being parsed */
+    uint32_t next_pos;      /* old cursor once the current op is done */
+    uint32_t run_left;      /* bytes left in the current zero/diff run */
     uint32_t ob_pos, ob_len;/* unconsumed decoded bytes in obuf */
     uint32_t sig_len;
     uint8_t *page;          /* carved from cfg->work */

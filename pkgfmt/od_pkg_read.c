@@ -44,6 +44,8 @@ enum {
 };
 
 #define MAX_EXT_SIZE 65536u
+/* Smallest block: a one-byte codec stream plus its CRC trailer. */
+#define MIN_BLOCK_BYTES (OD_BLOCK_TRAILER + 1u)
 
 unsigned od_version(void)
 {
@@ -157,7 +159,7 @@ static int check_codec(const od_pkg_header *h)
 
 int od_pkg_parse_header(const uint8_t *b, size_t len, od_pkg_header *h)
 {
-    uint64_t expect_blocks, total;
+    uint64_t max_blocks, total;
     int r;
 
     if (!b || !h || len < OD_HDR_SIZE)
@@ -214,13 +216,15 @@ int od_pkg_parse_header(const uint8_t *b, size_t len, od_pkg_header *h)
         return OD_PKG_ERR_FIELD;
     if (h->source_size > OD_MAX_IMAGE_SIZE || h->target_size > OD_MAX_IMAGE_SIZE)
         return OD_PKG_ERR_FIELD;
-    expect_blocks = ((uint64_t)h->target_size + h->block_size - 1) / h->block_size;
-    if (h->block_count != expect_blocks || h->block_count > OD_MAX_BLOCKS)
+    /* Blocks are variable but erase-aligned: at most one per erase unit. */
+    max_blocks = ((uint64_t)h->target_size + h->erase_size - 1) / h->erase_size;
+    if (h->block_count > max_blocks || h->block_count > OD_MAX_BLOCKS ||
+        (h->target_size != 0 && h->block_count == 0))
         return OD_PKG_ERR_FIELD;
     if ((uint64_t)h->ram_needed != (uint64_t)h->page_size + od_pkg_codec_workspace(h))
         return OD_PKG_ERR_FIELD;
     if (h->ext_size > MAX_EXT_SIZE ||
-        (uint64_t)h->payload_size < (uint64_t)h->block_count * (OD_BLOCK_TRAILER + 1u) ||
+        (uint64_t)h->payload_size < (uint64_t)h->block_count * MIN_BLOCK_BYTES ||
         (h->block_count == 0 && h->payload_size != 0))
         return OD_PKG_ERR_FIELD;
     total = (uint64_t)OD_HDR_SIZE + h->ext_size +
@@ -274,30 +278,24 @@ int od_pkg_next_tlv(const uint8_t *ext, uint32_t ext_size, uint32_t *pos,
     return OD_PKG_OK;
 }
 
-int od_pkg_parse_block(const od_pkg_header *h, const uint8_t *entry,
-                       uint32_t i, uint32_t prev_pkg_offset, od_pkg_block *b)
+int od_pkg_parse_block(const od_pkg_header *h, const uint8_t *entry, uint32_t i,
+                       const od_pkg_block *prev, od_pkg_block *b)
 {
     b->pkg_offset = od_get_le32(entry);
     b->out_offset = od_get_le32(entry + 4);
-    if (i >= h->block_count || b->out_offset != i * h->block_size)
+    if (i >= h->block_count)
         return OD_PKG_ERR_INDEX;
     if (i == 0) {
-        if (b->pkg_offset != 0)
+        if (b->pkg_offset != 0 || b->out_offset != 0)
             return OD_PKG_ERR_INDEX;
-    } else if (b->pkg_offset < prev_pkg_offset ||
-               b->pkg_offset - prev_pkg_offset < OD_BLOCK_TRAILER + 1u) {
+    } else if (b->pkg_offset < prev->pkg_offset ||
+               b->pkg_offset - prev->pkg_offset < MIN_BLOCK_BYTES ||
+               b->out_offset <= prev->out_offset ||
+               b->out_offset - prev->out_offset > h->block_size ||
+               b->out_offset % h->erase_size != 0 || b->out_offset >= h->target_size) {
         return OD_PKG_ERR_INDEX;
     }
-    /* Room for at least this block's smallest encoding. */
-    if (b->pkg_offset > h->payload_size ||
-        h->payload_size - b->pkg_offset < OD_BLOCK_TRAILER + 1u)
+    if (b->pkg_offset > h->payload_size || h->payload_size - b->pkg_offset < MIN_BLOCK_BYTES)
         return OD_PKG_ERR_INDEX;
     return OD_PKG_OK;
-}
-
-uint32_t od_pkg_block_out_size(const od_pkg_header *h, uint32_t i)
-{
-    uint32_t start = i * h->block_size;
-    uint32_t left = h->target_size - start;
-    return left < h->block_size ? left : h->block_size;
 }

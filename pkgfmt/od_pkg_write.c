@@ -82,7 +82,8 @@ void od_pkg_hash_image(const uint8_t *data, size_t size, uint8_t md5[OD_MD5_LEN]
 }
 
 int od_pkg_assemble(od_pkg_header *h, const uint8_t *ext, uint32_t ext_size,
-                    const uint32_t *block_offsets, uint32_t block_count,
+                    const uint32_t *block_offsets, const uint32_t *out_offsets,
+                    uint32_t block_count,
                     const uint8_t *payload, uint32_t payload_size, uint8_t **out,
                     size_t *out_size)
 {
@@ -105,7 +106,7 @@ int od_pkg_assemble(od_pkg_header *h, const uint8_t *ext, uint32_t ext_size,
     idx = buf + OD_HDR_SIZE + ext_size;
     for (i = 0; i < block_count; i++) {
         put_le32(idx + (size_t)i * OD_INDEX_ENTRY_SIZE, block_offsets[i]);
-        put_le32(idx + (size_t)i * OD_INDEX_ENTRY_SIZE + 4, i * h->block_size);
+        put_le32(idx + (size_t)i * OD_INDEX_ENTRY_SIZE + 4, out_offsets[i]);
     }
     h->index_crc32 = od_crc32(0, idx, (size_t)block_count * OD_INDEX_ENTRY_SIZE);
     digest(EVP_sha256(), payload, payload_size, h->payload_sha256);
@@ -124,7 +125,8 @@ int od_pkg_check(const uint8_t *pkg, size_t size, od_pkg_header *hout)
 {
     od_pkg_header h;
     const uint8_t *ext, *idx, *payload, *value;
-    uint32_t pos = 0, i, prev = 0;
+    uint32_t pos = 0, i;
+    od_pkg_block prev = {0, 0};
     uint16_t type, len;
     uint8_t sha[OD_SHA256_LEN];
     int r;
@@ -151,7 +153,7 @@ int od_pkg_check(const uint8_t *pkg, size_t size, od_pkg_header *hout)
     for (i = 0; i < h.block_count; i++) {
         od_pkg_block b;
         uint32_t end;
-        if (od_pkg_parse_block(&h, idx + (size_t)i * OD_INDEX_ENTRY_SIZE, i, prev, &b) != OD_PKG_OK)
+        if (od_pkg_parse_block(&h, idx + (size_t)i * OD_INDEX_ENTRY_SIZE, i, &prev, &b) != OD_PKG_OK)
             return OD_PKG_ERR_INDEX;
         if (i + 1 < h.block_count)
             end = od_get_le32(idx + (size_t)(i + 1) * OD_INDEX_ENTRY_SIZE);
@@ -162,7 +164,7 @@ int od_pkg_check(const uint8_t *pkg, size_t size, od_pkg_header *hout)
         if (od_crc32(0, payload + b.pkg_offset, end - OD_BLOCK_TRAILER - b.pkg_offset) !=
             od_get_le32(payload + end - OD_BLOCK_TRAILER))
             return OD_PKG_ERR_PAYLOAD;
-        prev = b.pkg_offset;
+        prev = b;
     }
     digest(EVP_sha256(), payload, h.payload_size, sha);
     if (memcmp(sha, h.payload_sha256, OD_SHA256_LEN) != 0)

@@ -124,7 +124,7 @@ typedef struct od_pkg_header {
     uint32_t page_size;
     uint32_t erase_size;
     uint32_t ram_needed;   /* work buffer bytes: page buffer + decoder workspace */
-    uint32_t block_size;   /* nominal output bytes per block (last may be short) */
+    uint32_t block_size;   /* largest output of any block (a multiple of erase_size) */
     uint32_t block_count;
     uint32_t ext_size;
     uint32_t source_size;
@@ -144,7 +144,7 @@ typedef struct od_pkg_header {
 /* One decoded block-index entry. */
 typedef struct od_pkg_block {
     uint32_t pkg_offset;  /* from the start of the payload */
-    uint32_t out_offset;  /* in the target image: always i * block_size */
+    uint32_t out_offset;  /* in the target image; erase-aligned, increasing */
 } od_pkg_block;
 
 /*
@@ -180,16 +180,15 @@ int od_pkg_next_tlv(const uint8_t *ext, uint32_t ext_size, uint32_t *pos,
 
 /*
  * Decodes entry i (OD_INDEX_ENTRY_SIZE bytes at entry) of the block index
- * and validates it: out_offset must be i * block_size, pkg_offset 0 for the
- * first block and at least OD_BLOCK_TRAILER + 1 past prev_pkg_offset
- * otherwise, and inside the payload. prev_pkg_offset is ignored for i == 0.
+ * and validates it against the header and the previous entry prev (ignored
+ * for i == 0): the first block starts at payload offset 0 and output 0;
+ * later ones start at least OD_BLOCK_TRAILER + 2 bytes and one erase unit
+ * (at most block_size) after their predecessor, on an erase boundary, below
+ * target_size; every block leaves room for its own smallest encoding.
  * Returns OD_PKG_OK or OD_PKG_ERR_INDEX.
  */
-int od_pkg_parse_block(const od_pkg_header *h, const uint8_t *entry,
-                       uint32_t i, uint32_t prev_pkg_offset, od_pkg_block *b);
-
-/* Output bytes of block i (block_size, or less for the last block). */
-uint32_t od_pkg_block_out_size(const od_pkg_header *h, uint32_t i);
+int od_pkg_parse_block(const od_pkg_header *h, const uint8_t *entry, uint32_t i,
+                       const od_pkg_block *prev, od_pkg_block *b);
 
 /* 1 if s (NUL-terminated, may be NULL) is a valid version string: 1..50
  * characters of A-Z a-z 0-9 . _ - ; else 0. */

@@ -34,14 +34,16 @@ void od_pkg_hash_image(const uint8_t *data, size_t size,
  *    payload_size, index_crc32, payload_sha256 and ext_size, which this
  *    computes (h is updated with them).
  * ext/ext_size: TLV records to place after the header (may be NULL/0).
- * block_offsets: block_count payload offsets (the first is 0), each block
- *    being a codec stream plus its CRC32 trailer, as FORMAT.md says.
+ * block_offsets, out_offsets: per block, its payload offset and output
+ *    offset (both 0 for the first); each block is a codec stream plus its
+ *    CRC32 trailer, as FORMAT.md says.
  * payload/payload_size: the blocks back to back.
  * On success *out is malloc()'d (caller frees) and 0 is returned; -1 on
  * allocation failure or a size that overflows the format.
  */
 int od_pkg_assemble(od_pkg_header *h, const uint8_t *ext, uint32_t ext_size,
-                    const uint32_t *block_offsets, uint32_t block_count,
+                    const uint32_t *block_offsets, const uint32_t *out_offsets,
+                    uint32_t block_count,
                     const uint8_t *payload, uint32_t payload_size,
                     uint8_t **out, size_t *out_size);
 
