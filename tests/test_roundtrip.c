@@ -1,0 +1,492 @@
+/*
+ * test_roundtrip.c - generator + applier end to end: every corpus pair,
+ * every codec, chunk sizes 1/7/1024/65536, resume from every block, edge
+ * cases, RAM budgets, determinism, wrong source images, and a 64 MiB pair.
+ *
+ * The applier runs exactly as on an MCU (od_test_flash.h): chunks in, page
+ * writes out, read-back verification inside the applier. A test passes
+ * only if the applier says DONE *and* the flash holds the target.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "od_diff.h"
+#include "od_pkgfmt_host.h"
+#include "od_test.h"
+#include "od_test_flash.h"
+
+static const int codecs[] = {OD_CODEC_LZMA, OD_CODEC_DEFLATE, OD_CODEC_NONE};
+static const size_t chunks[] = {1, 7, 1024, 65536};
+
+static uint8_t *make_pkg(const uint8_t *old, size_t old_size, const uint8_t *nw, size_t new_size,
+                         int codec, size_t *pkg_size, const od_diff_params *base)
+{
+    od_diff_params p;
+    uint8_t *pkg = NULL;
+    int r;
+    if (base)
+        p = *base;
+    else
+        od_diff_params_init(&p);
+    p.codec = codec;
+    p.source_version = "1.0.0";
+    p.target_version = "1.1.0";
+    r = od_diff_create(old, old_size, nw, new_size, &p, &pkg, pkg_size);
+    if (r != OD_DIFF_OK) {
+        fprintf(stderr, "od_diff_create: %s\n", od_diff_strerror(r));
+        return NULL;
+    }
+    return pkg;
+}
+
+/* Applies pkg from start_block with the given chunking; 1 if the result is
+ * exactly nw and the applier reported DONE with no contract breach. */
+static int apply_ok(const uint8_t *old, size_t old_size, const uint8_t *nw, size_t new_size,
+                    const uint8_t *pkg, size_t pkg_size, size_t chunk, uint32_t start_block,
+                    uint32_t page)
+{
+    od_pkg_header h;
+    od_test_flash f;
+    od_patch_config cfg;
+    od_patch p;
+    int r, ok;
+
+    if (od_pkg_parse_header(pkg, pkg_size, &h) != OD_PKG_OK)
+        return 0;
+    od_test_flash_setup(&f, &cfg, &h, old, old_size, page);
+    if (start_block) /* a resumed run finds earlier blocks already in flash */
+        memcpy(f.img, nw, new_size);
+    od_patch_init(&p, &cfg, start_block);
+    r = od_test_feed_all(&p, pkg, pkg_size, chunk);
+    ok = r == OD_PATCH_DONE && f.violations == 0 && memcmp(f.img, nw, new_size) == 0;
+    if (ok && start_block == 0 && h.block_count && f.saved != h.block_count)
+        ok = 0;
+    if (!ok)
+        fprintf(stderr, "  apply failed: chunk %zu start %u page %u: %s (violations %u)\n", chunk,
+                start_block, page, od_patch_strerror(r), f.violations);
+    od_test_flash_free(&f, &cfg);
+    return ok;
+}
+
+/* Round trip one pair with every codec and chunk size, plus resume. */
+static void roundtrip(const char *name, const uint8_t *old, size_t old_size, const uint8_t *nw,
+                      size_t new_size, int all_chunks)
+{
+    size_t c, k;
+    for (c = 0; c < sizeof(codecs) / sizeof(codecs[0]); c++) {
+        size_t pkg_size;
+        od_pkg_header h;
+        uint8_t *pkg = make_pkg(old, old_size, nw, new_size, codecs[c], &pkg_size, NULL);
+        OD_REQUIRE(pkg != NULL);
+        OD_CHECK_EQ(od_pkg_check(pkg, pkg_size, &h), OD_PKG_OK);
+        OD_CHECK_EQ(h.ram_needed + OD_PATCH_STATE_RESERVE <= OD_DIFF_DEFAULT_RAM, 1);
+        for (k = 0; k < sizeof(chunks) / sizeof(chunks[0]); k++) {
+            if (!all_chunks && chunks[k] == 1 && pkg_size > 400000)
+                continue;
+            if (!apply_ok(old, old_size, nw, new_size, pkg, pkg_size, chunks[k], 0, 256)) {
+                fprintf(stderr, "  %s codec %d chunk %zu\n", name, codecs[c], chunks[k]);
+                OD_CHECK(0);
+            }
+        }
+        /* Every block boundary is a restart point. */
+        for (k = 1; k <= h.block_count; k++) {
+            if (!apply_ok(old, old_size, nw, new_size, pkg, pkg_size, 1024, (uint32_t)k, 256)) {
+                fprintf(stderr, "  %s codec %d resume at block %zu\n", name, codecs[c], k);
+                OD_CHECK(0);
+            }
+        }
+        free(pkg);
+    }
+}
+
+static void t_corpus(void)
+{
+    const char *dir = getenv("OD_CORPUS_DIR");
+    char path[4096], line[4096];
+    FILE *f;
+    int pairs = 0;
+
+    if (!dir || !*dir)
+        OD_SKIP("OD_CORPUS_DIR not set: corpus round trips skipped");
+    snprintf(path, sizeof(path), "%s/pairs.tsv", dir);
+    f = fopen(path, "r");
+    if (!f)
+        OD_SKIP("%s not found: corpus round trips skipped", path);
+    while (fgets(line, sizeof(line), f)) {
+        char *id = strtok(line, "\t\n"), *oldp, *newp;
+        uint8_t *old, *nw;
+        size_t os, ns;
+        if (!id || !strcmp(id, "id"))
+            continue;
+        strtok(NULL, "\t\n");
+        strtok(NULL, "\t\n");
+        oldp = strtok(NULL, "\t\n");
+        newp = strtok(NULL, "\t\n");
+        if (!oldp || !newp)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, oldp);
+        old = od_test_read_file(path, &os);
+        snprintf(path, sizeof(path), "%s/%s", dir, newp);
+        nw = od_test_read_file(path, &ns);
+        OD_CHECK(old && nw);
+        if (old && nw) {
+            fprintf(stderr, "  pair %s (%zu -> %zu)\n", id, os, ns);
+            roundtrip(id, old, os, nw, ns, 1);
+            pairs++;
+        }
+        free(old);
+        free(nw);
+    }
+    fclose(f);
+    OD_CHECK(pairs > 0);
+}
+
+static void fill_random(uint8_t *b, size_t n, unsigned long long seed)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        b[i] = (uint8_t)(od_test_rand(&seed) >> 56);
+}
+
+/* Something firmware-like: repetitive code-ish words with some noise. */
+static void fill_firmware(uint8_t *b, size_t n, unsigned long long seed)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        unsigned long long r = od_test_rand(&seed);
+        b[i] = (r & 7) == 0 ? (uint8_t)(r >> 56) : (uint8_t)((i * 13) ^ (i >> 5));
+    }
+}
+
+/* Release-like edit of old into nw: changed bytes, an insertion, a cut. */
+static size_t edit(const uint8_t *old, size_t n, uint8_t *nw, unsigned long long seed)
+{
+    size_t ins = n / 10, cut = n / 20, at = n / 3, out = 0, i;
+    memcpy(nw, old, at);
+    out = at;
+    fill_random(nw + out, ins, seed);
+    out += ins;
+    memcpy(nw + out, old + at + cut, n - at - cut);
+    out += n - at - cut;
+    for (i = 0; i < n / 500; i++) {
+        size_t p = (size_t)(od_test_rand(&seed) % out);
+        nw[p] = (uint8_t)(nw[p] + 4);
+    }
+    return out;
+}
+
+static void t_edges(void)
+{
+    enum { N = 70000 };
+    uint8_t *a = malloc(N), *b = malloc(N * 2);
+    size_t bn;
+    OD_REQUIRE(a && b);
+    fill_firmware(a, N, 1);
+    bn = edit(a, N, b, 2);
+
+    roundtrip("empty-old-empty-new", NULL, 0, NULL, 0, 1);
+    roundtrip("empty-old", NULL, 0, a, N, 1);
+    roundtrip("empty-new", a, N, NULL, 0, 1);
+    roundtrip("identical", a, N, a, N, 1);
+    roundtrip("edited", a, N, b, bn, 1);
+    roundtrip("one-byte", a, 1, b, 1, 1);
+    roundtrip("one-byte-old", a, 1, b, bn, 1);
+    roundtrip("one-byte-new", a, N, b, 1, 1);
+    roundtrip("shrinking", a, N, a + 1000, N / 2, 1);
+    memcpy(b, a, N);
+    fill_random(b + N, N, 3);
+    roundtrip("growing", a, N, b, 2 * N, 1);
+    fill_random(b, N, 4);
+    roundtrip("unrelated", a, N, b, N, 1);
+    /* Not a multiple of the page or erase size, and a 0xFF-filled image. */
+    memset(b, 0xFF, N);
+    roundtrip("erased", a, N, b, N - 3, 1);
+    free(a);
+    free(b);
+}
+
+static void t_full(void)
+{
+    enum { N = 50000 };
+    uint8_t *a = malloc(N);
+    od_diff_params p;
+    size_t c, pkg_size;
+    OD_REQUIRE(a != NULL);
+    fill_firmware(a, N, 7);
+    od_diff_params_init(&p);
+    p.kind = OD_KIND_FULL;
+    for (c = 0; c < 3; c++) {
+        od_pkg_header h;
+        uint8_t *pkg = make_pkg(NULL, 0, a, N, codecs[c], &pkg_size, &p);
+        OD_REQUIRE(pkg != NULL);
+        OD_CHECK_EQ(od_pkg_check(pkg, pkg_size, &h), OD_PKG_OK);
+        OD_CHECK_EQ(h.kind, OD_KIND_FULL);
+        OD_CHECK_EQ(h.source_size, 0);
+        OD_CHECK(apply_ok(NULL, 0, a, N, pkg, pkg_size, 1, 0, 256));
+        OD_CHECK(apply_ok(NULL, 0, a, N, pkg, pkg_size, 1024, 0, 64));
+        free(pkg);
+    }
+    free(a);
+}
+
+/* Multi-block packages: small blocks, every restart point, odd pages. */
+static void t_blocks(void)
+{
+    enum { N = 300000 };
+    uint8_t *a = malloc(N), *b = malloc(N * 2);
+    od_diff_params p;
+    size_t bn, c, k, pkg_size;
+    OD_REQUIRE(a && b);
+    fill_firmware(a, N, 11);
+    bn = edit(a, N, b, 12);
+    od_diff_params_init(&p);
+    p.block_size = 16384;
+    p.erase_size = 4096;
+    for (c = 0; c < 3; c++) {
+        od_pkg_header h;
+        uint8_t *pkg = make_pkg(a, N, b, bn, codecs[c], &pkg_size, &p);
+        OD_REQUIRE(pkg != NULL);
+        OD_CHECK_EQ(od_pkg_check(pkg, pkg_size, &h), OD_PKG_OK);
+        OD_CHECK(h.block_count >= bn / 16384);
+        for (k = 0; k <= h.block_count; k++)
+            OD_CHECK(apply_ok(a, N, b, bn, pkg, pkg_size, 777, (uint32_t)k, 256));
+        OD_CHECK(apply_ok(a, N, b, bn, pkg, pkg_size, 4096, 0, 16));
+        OD_CHECK(apply_ok(a, N, b, bn, pkg, pkg_size, 4096, 0, 4096));
+        free(pkg);
+    }
+    free(a);
+    free(b);
+}
+
+static void t_budget(void)
+{
+    enum { N = 40000 };
+    static const uint32_t budgets[] = {6 * 1024, 11627, 11628, 16 * 1024, 64 * 1024, 1024 * 1024};
+    uint8_t *a = malloc(N), *b = malloc(N * 2);
+    od_diff_params p;
+    size_t bn, i, c, pkg_size;
+    uint8_t *pkg;
+    OD_REQUIRE(a && b);
+    fill_firmware(a, N, 21);
+    bn = edit(a, N, b, 22);
+    od_diff_params_init(&p);
+    for (i = 0; i < sizeof(budgets) / sizeof(budgets[0]); i++) {
+        for (c = 0; c < 3; c++) {
+            od_pkg_header h;
+            od_test_flash f;
+            od_patch_config cfg;
+            od_patch st;
+            p.ram_budget = budgets[i];
+            if (codecs[c] == OD_CODEC_LZMA &&
+                budgets[i] < OD_PATCH_STATE_RESERVE + 256 + OD_LZMA_WORKSPACE(0, 0, OD_MIN_DICT)) {
+                /* Below the smallest LZMA decoder: refused, not shrunk. */
+                p.codec = codecs[c];
+                p.source_version = "a";
+                p.target_version = "b";
+                pkg = NULL;
+                OD_CHECK_EQ(od_diff_create(a, N, b, bn, &p, &pkg, &pkg_size), OD_DIFF_ERR_BUDGET);
+                OD_CHECK(pkg == NULL);
+                continue;
+            }
+            pkg = make_pkg(a, N, b, bn, codecs[c], &pkg_size, &p);
+            OD_REQUIRE(pkg != NULL);
+            OD_CHECK_EQ(od_pkg_parse_header(pkg, pkg_size, &h), OD_PKG_OK);
+            OD_CHECK(h.ram_needed + OD_PATCH_STATE_RESERVE <= budgets[i]);
+            /* Exactly ram_needed works (checked by apply_ok); one byte less
+             * is refused before anything is written. */
+            OD_CHECK(apply_ok(a, N, b, bn, pkg, pkg_size, 1024, 0, 256));
+            od_test_flash_setup(&f, &cfg, &h, a, N, 256);
+            cfg.work_size = h.ram_needed - 1;
+            od_patch_init(&st, &cfg, 0);
+            if (h.codec != OD_CODEC_NONE) {
+                OD_CHECK_EQ(od_test_feed_all(&st, pkg, pkg_size, 1024), OD_PATCH_ERR_NO_MEM);
+                OD_CHECK_EQ(f.writes, 0);
+            }
+            od_test_flash_free(&f, &cfg);
+            free(pkg);
+        }
+    }
+    /* Too small a budget is a clear error, not a package that cannot run. */
+    p.ram_budget = 4096;
+    p.codec = OD_CODEC_LZMA;
+    p.source_version = "a";
+    p.target_version = "b";
+    pkg = NULL;
+    OD_CHECK_EQ(od_diff_create(a, N, b, bn, &p, &pkg, &pkg_size), OD_DIFF_ERR_BUDGET);
+    OD_CHECK(pkg == NULL);
+    p.ram_budget = 1024;
+    p.codec = OD_CODEC_NONE;
+    OD_CHECK_EQ(od_diff_create(a, N, b, bn, &p, &pkg, &pkg_size), OD_DIFF_ERR_BUDGET);
+    free(a);
+    free(b);
+}
+
+static void t_params(void)
+{
+    od_diff_params p;
+    uint8_t one = 1, *pkg = NULL;
+    size_t n;
+    od_diff_params_init(&p);
+    p.source_version = "1.0";
+    p.target_version = "bad version";
+    OD_CHECK_EQ(od_diff_create(&one, 1, &one, 1, &p, &pkg, &n), OD_DIFF_ERR_VERSION);
+    p.target_version = "123456789012345678901234567890123456789012345678901"; /* 51 */
+    OD_CHECK_EQ(od_diff_create(&one, 1, &one, 1, &p, &pkg, &n), OD_DIFF_ERR_VERSION);
+    p.target_version = "12345678901234567890123456789012345678901234567890"; /* 50 */
+    OD_CHECK_EQ(od_diff_create(&one, 1, &one, 1, &p, &pkg, &n), OD_DIFF_OK);
+    free(pkg);
+    p.source_version = NULL;
+    OD_CHECK_EQ(od_diff_create(&one, 1, &one, 1, &p, &pkg, &n), OD_DIFF_ERR_VERSION);
+    p.source_version = "1.0";
+    p.page_size = 100;
+    OD_CHECK_EQ(od_diff_create(&one, 1, &one, 1, &p, &pkg, &n), OD_DIFF_ERR_PARAM);
+    p.page_size = 256;
+    p.erase_size = 128;
+    OD_CHECK_EQ(od_diff_create(&one, 1, &one, 1, &p, &pkg, &n), OD_DIFF_ERR_PARAM);
+    p.erase_size = 4096;
+    p.block_size = 5000;
+    OD_CHECK_EQ(od_diff_create(&one, 1, &one, 1, &p, &pkg, &n), OD_DIFF_ERR_PARAM);
+    p.block_size = 0;
+    p.restart_interval = 0;
+    OD_CHECK_EQ(od_diff_create(&one, 1, &one, 1, &p, &pkg, &n), OD_DIFF_ERR_PARAM);
+}
+
+static void t_determinism(void)
+{
+    enum { N = 100000 };
+    uint8_t *a = malloc(N), *b = malloc(2 * N), *p1, *p2;
+    size_t bn, s1, s2, c;
+    OD_REQUIRE(a && b);
+    fill_firmware(a, N, 31);
+    bn = edit(a, N, b, 32);
+    for (c = 0; c < 3; c++) {
+        p1 = make_pkg(a, N, b, bn, codecs[c], &s1, NULL);
+        p2 = make_pkg(a, N, b, bn, codecs[c], &s2, NULL);
+        OD_REQUIRE(p1 && p2);
+        OD_CHECK(s1 == s2 && memcmp(p1, p2, s1) == 0);
+        free(p1);
+        free(p2);
+    }
+    free(a);
+    free(b);
+}
+
+/* A device on the wrong version never ends with success. */
+static void t_wrong_source(void)
+{
+    enum { N = 60000 };
+    uint8_t *a = malloc(N), *b = malloc(2 * N), *wrong = malloc(N), *pkg;
+    size_t bn, pkg_size, c;
+    OD_REQUIRE(a && b && wrong);
+    fill_firmware(a, N, 41);
+    bn = edit(a, N, b, 42);
+    memcpy(wrong, a, N);
+    wrong[N / 2] ^= 0x55;
+    for (c = 0; c < 3; c++) {
+        od_pkg_header h;
+        od_test_flash f;
+        od_patch_config cfg;
+        od_patch st;
+        int r;
+        pkg = make_pkg(a, N, b, bn, codecs[c], &pkg_size, NULL);
+        OD_REQUIRE(pkg != NULL);
+        od_pkg_parse_header(pkg, pkg_size, &h);
+        /* Wrong size: refused from the header, nothing written. */
+        od_test_flash_setup(&f, &cfg, &h, a, N - 1, 256);
+        od_patch_init(&st, &cfg, 0);
+        OD_CHECK_EQ(od_test_feed_all(&st, pkg, pkg_size, 1024), OD_PATCH_ERR_WRONG_SOURCE);
+        OD_CHECK_EQ(f.writes, 0);
+        od_test_flash_free(&f, &cfg);
+        /* Same size, one byte off: check_source refuses before writing... */
+        od_test_flash_setup(&f, &cfg, &h, wrong, N, 256);
+        cfg.check_source = 1;
+        od_patch_init(&st, &cfg, 0);
+        OD_CHECK_EQ(od_test_feed_all(&st, pkg, pkg_size, 1024), OD_PATCH_ERR_WRONG_SOURCE);
+        OD_CHECK_EQ(f.writes, 0);
+        od_test_flash_free(&f, &cfg);
+        /* ...and without it the read-back verification catches it. */
+        od_test_flash_setup(&f, &cfg, &h, wrong, N, 256);
+        od_patch_init(&st, &cfg, 0);
+        r = od_test_feed_all(&st, pkg, pkg_size, 1024);
+        OD_CHECK(r == OD_PATCH_ERR_VERIFY);
+        od_test_flash_free(&f, &cfg);
+        /* An expected source hash that differs is refused up front. */
+        od_test_flash_setup(&f, &cfg, &h, a, N, 256);
+        cfg.expect_source_sha256 = h.target_sha256;
+        od_patch_init(&st, &cfg, 0);
+        OD_CHECK_EQ(od_test_feed_all(&st, pkg, pkg_size, 1024), OD_PATCH_ERR_WRONG_SOURCE);
+        od_test_flash_free(&f, &cfg);
+        free(pkg);
+    }
+    free(a);
+    free(b);
+    free(wrong);
+}
+
+/* Flash geometry the package cannot honour is refused before writing. */
+static void t_geometry(void)
+{
+    enum { N = 20000 };
+    uint8_t *a = malloc(N), *pkg;
+    size_t pkg_size;
+    od_pkg_header h;
+    od_test_flash f;
+    od_patch_config cfg;
+    od_patch st;
+    OD_REQUIRE(a != NULL);
+    fill_firmware(a, N, 51);
+    pkg = make_pkg(a, N, a, N, OD_CODEC_LZMA, &pkg_size, NULL);
+    OD_REQUIRE(pkg != NULL);
+    od_pkg_parse_header(pkg, pkg_size, &h);
+    od_test_flash_setup(&f, &cfg, &h, a, N, 8192); /* page > erase unit */
+    od_patch_init(&st, &cfg, 0);
+    OD_CHECK_EQ(od_test_feed_all(&st, pkg, pkg_size, 1024), OD_PATCH_ERR_GEOMETRY);
+    od_test_flash_free(&f, &cfg);
+    od_test_flash_setup(&f, &cfg, &h, a, N, 256);
+    cfg.new_capacity = N - 100;
+    od_patch_init(&st, &cfg, 0);
+    OD_CHECK_EQ(od_test_feed_all(&st, pkg, pkg_size, 1024), OD_PATCH_ERR_GEOMETRY);
+    OD_CHECK_EQ(f.writes, 0);
+    od_test_flash_free(&f, &cfg);
+    free(pkg);
+    free(a);
+}
+
+/* 64 MiB images: memory and time must scale (skipped in sanitizer runs). */
+static void t_large(void)
+{
+    const size_t n = 64u << 20;
+    uint8_t *a, *b, *pkg;
+    size_t bn, pkg_size;
+    if (getenv("OD_SKIP_LARGE"))
+        OD_SKIP("OD_SKIP_LARGE set: 64 MiB pair skipped");
+    a = malloc(n);
+    b = malloc(n + n / 10);
+    OD_REQUIRE(a && b);
+    fill_firmware(a, n, 61);
+    bn = edit(a, n, b, 62);
+    pkg = make_pkg(a, n, b, bn, OD_CODEC_LZMA, &pkg_size, NULL);
+    OD_REQUIRE(pkg != NULL);
+    fprintf(stderr, "  64 MiB pair: package %zu bytes\n", pkg_size);
+    OD_CHECK_EQ(od_pkg_check(pkg, pkg_size, NULL), OD_PKG_OK);
+    OD_CHECK(apply_ok(a, n, b, bn, pkg, pkg_size, 65536, 0, 4096));
+    free(pkg);
+    free(a);
+    free(b);
+}
+
+int main(void)
+{
+    OD_RUN(t_params);
+    OD_RUN(t_edges);
+    OD_RUN(t_full);
+    OD_RUN(t_blocks);
+    OD_RUN(t_budget);
+    OD_RUN(t_determinism);
+    OD_RUN(t_wrong_source);
+    OD_RUN(t_geometry);
+    OD_RUN(t_corpus);
+    OD_RUN(t_large);
+    return od_test_summary();
+}
