@@ -25,13 +25,18 @@ typedef struct od_op_list {
     size_t count, cap;
 } od_op_list;
 
+/* Suffix array of old (libdivsufsort), malloc'd; NULL if empty or no memory. */
+int32_t *od__suffix_array(const uint8_t *old, size_t old_size);
+
 /*
- * Finds approximate matches of new_img in old and fills list (which must be
- * zeroed; the caller frees list->ops). Returns OD_DIFF_OK or _NOMEM.
+ * Finds approximate matches of new_img in old (sa: its suffix array, may be
+ * NULL only when old_size is 0) and fills list, which must be empty; the
+ * caller frees list->ops. threshold: how many more matching bytes a new
+ * alignment needs to replace the current one. Returns OD_DIFF_OK or _NOMEM.
  */
-int od__match(const uint8_t *old, size_t old_size, const uint8_t *new_img,
-              size_t new_size, od_op_list *list, od_diff_progress_fn progress,
-              void *progress_ctx);
+int od__match(const uint8_t *old, size_t old_size, const int32_t *sa, const uint8_t *new_img,
+              size_t new_size, size_t threshold, od_op_list *list,
+              od_diff_progress_fn progress, void *progress_ctx);
 
 /* A growable byte buffer with a hard maximum (OD_MAX_IMAGE_SIZE * 2). */
 typedef struct od_bytes {

@@ -5,7 +5,8 @@
  * differences of executable code"): walk the new image, find the longest
  * exact match of each position in the old image through the suffix array,
  * and accept a new alignment only when it beats the current one by more
- * than 8 matching bytes; then extend each alignment forwards and backwards
+ * than `threshold` matching bytes (bsdiff uses 8; the best value depends
+ * on the image, so the generator tries several); then extend each alignment forwards and backwards
  * over approximately-equal bytes, so that code whose embedded addresses
  * changed still becomes "old + small difference" rather than literals.
  *
@@ -34,7 +35,7 @@ static size_t match_len(const uint8_t *a, size_t an, const uint8_t *b, size_t bn
  * Longest match of pat[0..pn) among the suffixes of old, by binary search
  * over sa. Returns its length and stores its old offset in *pos.
  */
-static size_t longest_match(const saidx_t *sa, const uint8_t *old, size_t old_size,
+static size_t longest_match(const int32_t *sa, const uint8_t *old, size_t old_size,
                         const uint8_t *pat, size_t pn, size_t *pos)
 {
     size_t lo = 0, hi = old_size - 1, llo, lhi;
@@ -90,10 +91,26 @@ static int push_op(od_op_list *l, uint32_t old_start, uint32_t add, uint32_t ext
     return OD_DIFF_OK;
 }
 
-int od__match(const uint8_t *old, size_t old_size, const uint8_t *nw, size_t new_size,
-              od_op_list *list, od_diff_progress_fn progress, void *pctx)
+/* The matcher stores libdivsufsort's indices as int32_t. */
+typedef char od_saidx_is_int32[sizeof(saidx_t) == sizeof(int32_t) ? 1 : -1];
+
+int32_t *od__suffix_array(const uint8_t *old, size_t old_size)
 {
-    saidx_t *sa = NULL;
+    saidx_t *sa;
+    if (old_size == 0 || old_size > (size_t)INT32_MAX)
+        return NULL;
+    sa = malloc(old_size * sizeof(*sa));
+    if (sa && divsufsort(old, sa, (saidx_t)old_size) != 0) {
+        free(sa);
+        sa = NULL;
+    }
+    return sa;
+}
+
+int od__match(const uint8_t *old, size_t old_size, const int32_t *sa, const uint8_t *nw,
+              size_t new_size, size_t threshold, od_op_list *list, od_diff_progress_fn progress,
+              void *pctx)
+{
     size_t scan = 0, len = 0, pos = 0, lastscan = 0, lastpos = 0;
     ptrdiff_t lastoffset = 0;
     size_t next_report = 0;
@@ -101,14 +118,6 @@ int od__match(const uint8_t *old, size_t old_size, const uint8_t *nw, size_t new
 
     if (old_size == 0 || new_size == 0)
         return push_op(list, 0, 0, (uint32_t)new_size);
-
-    sa = malloc(old_size * sizeof(*sa));
-    if (!sa)
-        return OD_DIFF_ERR_NOMEM;
-    if (divsufsort(old, sa, (saidx_t)old_size) != 0) {
-        free(sa);
-        return OD_DIFF_ERR_NOMEM;
-    }
 
     while (scan < new_size) {
         size_t oldscore = 0, scsc;
@@ -123,7 +132,7 @@ int od__match(const uint8_t *old, size_t old_size, const uint8_t *nw, size_t new
                 if ((ptrdiff_t)scsc + lastoffset < (ptrdiff_t)old_size &&
                     old[(ptrdiff_t)scsc + lastoffset] == nw[scsc])
                     oldscore++;
-            if ((len == oldscore && len != 0) || len > oldscore + 8)
+            if ((len == oldscore && len != 0) || len > oldscore + threshold)
                 break;
             if ((ptrdiff_t)scan + lastoffset < (ptrdiff_t)old_size &&
                 old[(ptrdiff_t)scan + lastoffset] == nw[scan])
@@ -187,6 +196,5 @@ int od__match(const uint8_t *old, size_t old_size, const uint8_t *nw, size_t new
     }
     if (progress && r == OD_DIFF_OK)
         progress(pctx, new_size, new_size);
-    free(sa);
     return r;
 }

@@ -55,11 +55,11 @@ static int apply_ok(const uint8_t *old, size_t old_size, const uint8_t *nw, size
     if (od_pkg_parse_header(pkg, pkg_size, &h) != OD_PKG_OK)
         return 0;
     od_test_flash_setup(&f, &cfg, &h, old, old_size, page);
-    if (start_block) /* a resumed run finds earlier blocks already in flash */
+    if (start_block && new_size) /* a resumed run finds earlier blocks in flash */
         memcpy(f.img, nw, new_size);
     od_patch_init(&p, &cfg, start_block);
     r = od_test_feed_all(&p, pkg, pkg_size, chunk);
-    ok = r == OD_PATCH_DONE && f.violations == 0 && memcmp(f.img, nw, new_size) == 0;
+    ok = r == OD_PATCH_DONE && f.violations == 0 && (!new_size || memcmp(f.img, nw, new_size) == 0);
     if (ok && start_block == 0 && h.block_count && f.saved != h.block_count)
         ok = 0;
     if (!ok)
