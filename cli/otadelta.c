@@ -384,8 +384,11 @@ done:
 typedef struct flash {
     const uint8_t *old;
     size_t old_size;
-    uint8_t *img;
+    uint8_t *img;       /* in-memory image, or NULL when backed by fd */
     size_t cap;
+    int fd;             /* --resume: the .part file is the flash */
+    const char *state;  /* --resume: where blocks_done is kept */
+    const od_pkg_header *h;
 } flash;
 
 static int fl_read_old(void *ctx, uint32_t off, uint8_t *buf, uint32_t len)
@@ -402,6 +405,8 @@ static int fl_write(void *ctx, uint32_t off, const uint8_t *buf, uint32_t len)
     flash *f = ctx;
     if ((uint64_t)off + len > f->cap)
         return -1;
+    if (!f->img)
+        return pwrite(f->fd, buf, len, off) == (ssize_t)len ? 0 : -1;
     memcpy(f->img + off, buf, len);
     return 0;
 }
@@ -411,8 +416,72 @@ static int fl_read_new(void *ctx, uint32_t off, uint8_t *buf, uint32_t len)
     const flash *f = ctx;
     if ((uint64_t)off + len > f->cap)
         return -1;
+    if (!f->img)
+        return pread(f->fd, buf, len, off) == (ssize_t)len ? 0 : -1;
     memcpy(buf, f->img + off, len);
     return 0;
+}
+
+/*
+ * --resume state file: one line naming the package (its target and payload
+ * SHA-256, so a state never applies to another package) and the blocks
+ * done. Replaced atomically, after the blocks it counts are on disk.
+ */
+static void state_line(const od_pkg_header *h, uint32_t blocks, char *out, size_t n)
+{
+    char *p = out;
+    size_t i;
+    p += snprintf(p, n, "otadelta-resume 1 ");
+    for (i = 0; i < OD_SHA256_LEN; i++)
+        p += sprintf(p, "%02x", h->target_sha256[i]);
+    *p++ = ' ';
+    for (i = 0; i < OD_SHA256_LEN; i++)
+        p += sprintf(p, "%02x", h->payload_sha256[i]);
+    sprintf(p, " %u\n", blocks);
+}
+
+/*
+ * Records blocks_done once the blocks it counts are on disk. The state has
+ * one writer, so a fixed temporary name suffices: a kill leaves at most
+ * that one file, which the next save overwrites.
+ */
+static int fl_save_progress(void *ctx, uint32_t blocks_done)
+{
+    flash *f = ctx;
+    char line[200], tmp[4096];
+    int fd, ok;
+    size_t n;
+    if (fsync(f->fd) != 0 || snprintf(tmp, sizeof(tmp), "%s.tmp", f->state) >= (int)sizeof(tmp))
+        return -1;
+    state_line(f->h, blocks_done, line, sizeof(line));
+    n = strlen(line);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0)
+        return -1;
+    ok = write(fd, line, n) == (ssize_t)n && fsync(fd) == 0;
+    ok = close(fd) == 0 && ok;
+    return ok && rename(tmp, f->state) == 0 ? 0 : -1;
+}
+
+/* Blocks done recorded for this package in the state file, else 0. */
+static uint32_t state_load(const char *path, const od_pkg_header *h)
+{
+    char want[200], have[200];
+    FILE *f = fopen(path, "r");
+    size_t n;
+    unsigned long blocks;
+    if (!f)
+        return 0;
+    n = fread(have, 1, sizeof(have) - 1, f);
+    fclose(f);
+    have[n] = '\0';
+    state_line(h, 0, want, sizeof(want));
+    /* Compare everything but the trailing count. */
+    n = strlen(want) - 2;
+    if (strncmp(have, want, n) != 0)
+        return 0;
+    blocks = strtoul(have + n, NULL, 10);
+    return blocks <= h->block_count ? (uint32_t)blocks : 0;
 }
 
 static void apply_progress(void *ctx, uint32_t done, uint32_t total)
@@ -444,15 +513,19 @@ static const char *apply_help =
     "  --chunk BYTES         bytes fed per call, as a download delivers them (default 1024)\n"
     "  --page BYTES          flash write page of the simulated device (default 256)\n"
     "  --check-source        hash OLD before writing and refuse a wrong base image\n"
+    "  --resume STATE        survive interruption: build NEW in NEW.part, record blocks\n"
+    "                        done in STATE; rerunning the same command resumes there\n"
     "  -q, --quiet           no progress bar or summary\n";
 
 static int cmd_apply(int argc, char **argv)
 {
-    const char *in[2] = {NULL, NULL}, *out = NULL, *v;
+    const char *in[2] = {NULL, NULL}, *out = NULL, *v, *resume = NULL;
+    char *part = NULL;
     int nin = 0, i, r, check_src = 0;
+    uint32_t start = 0;
     uint32_t chunk = 1024, page = OD_DIFF_DEFAULT_PAGE;
     uint8_t *old = NULL, *pkg = NULL, *work = NULL;
-    size_t old_size = 0, pkg_size = 0, pos = 0;
+    size_t old_size = 0, pkg_size = 0;
     od_pkg_header h;
     od_patch_config cfg;
     od_patch st;
@@ -476,6 +549,9 @@ static int cmd_apply(int argc, char **argv)
             }
         } else if (!strcmp(a, "--check-source")) {
             check_src = 1;
+        } else if (!strcmp(a, "--resume")) {
+            if (!(resume = need_arg(argc, argv, &i)))
+                return EX_USAGE;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             quiet = 1;
         } else if (a[0] == '-' && a[1]) {
@@ -515,9 +591,31 @@ static int cmd_apply(int argc, char **argv)
     fl.old = old;
     fl.old_size = old_size;
     fl.cap = ((size_t)h.target_size + page - 1) / page * page;
-    fl.img = malloc(fl.cap ? fl.cap : 1);
+    fl.fd = -1;
+    fl.h = &h;
+    if (resume && h.format_version) {
+        part = malloc(strlen(out) + 6);
+        if (!part) {
+            msg("out of memory");
+            r = EX_OUTPUT;
+            goto done;
+        }
+        sprintf(part, "%s.part", out);
+        fl.state = resume;
+        fl.fd = open(part, O_RDWR | O_CREAT, 0644);
+        if (fl.fd < 0 || ftruncate(fl.fd, (off_t)fl.cap) != 0) {
+            msg("cannot use '%s': %s", part, strerror(errno));
+            r = EX_OUTPUT;
+            goto done;
+        }
+        start = state_load(resume, &h);
+        if (start && !quiet)
+            fprintf(stderr, "%s: resuming at block %u of %u\n", prog, start, h.block_count);
+    } else {
+        fl.img = malloc(fl.cap ? fl.cap : 1);
+    }
     work = malloc((size_t)page + od_pkg_codec_workspace(&h) + 16);
-    if (!fl.img || !work) {
+    if ((!fl.img && fl.fd < 0) || !work) {
         msg("out of memory");
         r = EX_OUTPUT;
         goto done;
@@ -535,19 +633,20 @@ static int cmd_apply(int argc, char **argv)
     cfg.old_size = (uint32_t)old_size;
     cfg.check_source = (uint8_t)check_src;
     cfg.erased_value = 0xFF;
+    if (fl.fd >= 0)
+        cfg.save_progress = fl_save_progress;
 
-    od_patch_init(&st, &cfg, 0);
+    od_patch_init(&st, &cfg, start);
     bar_start("apply");
     r = OD_PATCH_OK;
-    while (r == OD_PATCH_OK) {
-        size_t end = pkg_size - pos < chunk ? pkg_size : pos + chunk;
-        size_t at = pos;
-        if (pos == pkg_size)
+    /* As a device does: always continue at the offset the applier wants
+     * (a resumed run skips to its block, like an HTTP Range request). */
+    while (r == OD_PATCH_OK || r == OD_PATCH_SEEK) {
+        size_t at = od_patch_offset(&st), end;
+        if (at >= pkg_size)
             break;
+        end = pkg_size - at < chunk ? pkg_size : at + chunk;
         r = od_patch_feed(&st, pkg, &at, end);
-        pos = at;
-        if (r == OD_PATCH_SEEK) /* not resuming from the CLI: cannot happen */
-            r = OD_PATCH_ERR_MISUSE;
     }
     bar_end();
     if (r == OD_PATCH_OK) {
@@ -558,20 +657,35 @@ static int cmd_apply(int argc, char **argv)
     }
     if (r != OD_PATCH_DONE) {
         msg("cannot apply '%s': %s", in[nin - 1], od_patch_strerror(r));
+        if (fl.fd >= 0) { /* what is there is not worth resuming */
+            unlink(part);
+            unlink(resume);
+        }
         if (r == OD_PATCH_ERR_WRONG_SOURCE)
             msg("the package expects a %s image of %u bytes (version %s)",
                 check_src ? "source" : "source", st.h.source_size, st.h.source_version);
         r = patch_exit(r);
         goto done;
     }
-    if (pos != pkg_size) {
+    if (pkg_size != od_pkg_total_size(&st.h)) {
         msg("'%s' has %zu unexpected bytes after the package; refusing it", in[nin - 1],
-            pkg_size - pos);
+            pkg_size - (size_t)od_pkg_total_size(&st.h));
         r = EX_PACKAGE;
         goto done;
     }
-    if ((r = write_file_atomic(out, fl.img, st.h.target_size)))
+    if (fl.fd >= 0) {
+        /* The part file holds whole pages; the image ends at target_size. */
+        if (ftruncate(fl.fd, (off_t)st.h.target_size) != 0 || fsync(fl.fd) != 0 ||
+            rename(part, out) != 0) {
+            msg("cannot write '%s': %s", out, strerror(errno));
+            r = EX_OUTPUT;
+            goto done;
+        }
+        unlink(resume);
+        r = EX_OK;
+    } else if ((r = write_file_atomic(out, fl.img, st.h.target_size))) {
         goto done;
+    }
     if (!quiet) {
         printf("%s: %u bytes, version %s, verified sha256 ", out, st.h.target_size,
                st.h.target_version);
@@ -579,6 +693,9 @@ static int cmd_apply(int argc, char **argv)
         printf("\n");
     }
 done:
+    if (fl.fd >= 0)
+        close(fl.fd);
+    free(part);
     free(old);
     free(pkg);
     free(work);
