@@ -66,13 +66,14 @@ static int compress_lzma(const od_codec_cfg *c, const uint8_t *raw, size_t raw_l
     size_t bound = raw_len + raw_len / 2 + 1024;
     int r;
 
-    if (lzma_lzma_preset(&opt, 9 | LZMA_PRESET_EXTREME))
+    if (lzma_lzma_preset(&opt, c->fast ? 1 : 9 | LZMA_PRESET_EXTREME))
         return OD_DIFF_ERR_CODEC;
     opt.dict_size = c->dict_size;
     opt.lc = c->props % 9u;
     opt.lp = (c->props / 9u) % 5u;
     opt.pb = c->props / 45u;
-    opt.nice_len = 273;
+    if (!c->fast)
+        opt.nice_len = 273;
     filters[0].id = LZMA_FILTER_LZMA1; /* raw LZMA1 always ends with the marker */
     filters[0].options = &opt;
     filters[1].id = LZMA_VLI_UNKNOWN;
@@ -107,7 +108,7 @@ static int compress_deflate(const od_codec_cfg *c, const uint8_t *raw, size_t ra
 
     memset(&z, 0, sizeof(z));
     /* Negative window bits: raw deflate, no zlib header or Adler-32. */
-    if (deflateInit2(&z, 9, Z_DEFLATED, -(int)c->props, 9, Z_DEFAULT_STRATEGY) != Z_OK)
+    if (deflateInit2(&z, c->fast ? 1 : 9, Z_DEFLATED, -(int)c->props, 9, Z_DEFAULT_STRATEGY) != Z_OK)
         return OD_DIFF_ERR_CODEC;
     bound = deflateBound(&z, (uLong)raw_len) + 16;
     if ((r = od__bytes_reserve(out, bound)) != OD_DIFF_OK) {

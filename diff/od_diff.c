@@ -347,8 +347,8 @@ static uint32_t choose_blocks(const od_diff_params *p, const od_op_list *ops, co
  * block cuts, streams, codec planning, compression, assembly.
  */
 static int build_package(const od_diff_params *p, const od_op_list *ops, const uint8_t *old,
-                         size_t old_size, const uint8_t *nw, size_t new_size, uint8_t **out,
-                         size_t *out_size)
+                         size_t old_size, const uint8_t *nw, size_t new_size, int fast,
+                         uint8_t **out, size_t *out_size)
 {
     od_bytes raw = {0}, payload = {0};
     od_pkg_header h;
@@ -385,6 +385,7 @@ static int build_package(const od_diff_params *p, const od_op_list *ops, const u
             max_stream = offs[b + 1] - offs[b];
     if ((r = plan(p, max_stream, &codec, &ram_needed)) != OD_DIFF_OK)
         goto done;
+    codec.fast = fast;
 
     for (b = 0; b < nblocks; b++) {
         size_t start = payload.len;
@@ -446,20 +447,24 @@ done:
 /*
  * Alignment thresholds tried for every delta (see od_match.c). Measured on
  * the shared corpus, small Cortex-M images do best near bsdiff's 8 or
- * below and large, very different images at 12-16 (uboot-arm -4 % at 12);
- * matching is cheap next to compression, so try them all, keep the
- * smallest package, and break ties by this order (deterministic).
+ * below and large, very different images at 12-16 (uboot-arm -4 % at 12).
+ * Candidates are ranked by a quick compression and only the winner gets
+ * the slow, strong one; ties go to the earlier entry (deterministic).
  */
 static const size_t thresholds[] = {8, 6, 12, 16};
+
+/* Images up to this size remember every search (8 bytes per new byte),
+ * so that the candidates after the first cost little; above it each
+ * candidate searches afresh. */
+#define MEMO_MAX_NEW (32u << 20)
 
 int od_diff_create(const uint8_t *old, size_t old_size, const uint8_t *nw, size_t new_size,
                    const od_diff_params *p, uint8_t **out, size_t *out_size)
 {
-    od_op_list ops = {0};
+    od_op_list ops = {0}, best = {0}, tmp;
     od_codec_cfg codec;
     int32_t *sa = NULL;
-    uint32_t ram_needed;
-    uint8_t *best = NULL;
+    uint32_t ram_needed, *memo = NULL;
     size_t best_size = 0, t, nt;
     int r;
 
@@ -476,41 +481,38 @@ int od_diff_create(const uint8_t *old, size_t old_size, const uint8_t *nw, size_
     if ((r = plan(p, 0, &codec, &ram_needed)) != OD_DIFF_OK)
         return r;
 
-    if (p->kind == OD_KIND_FULL) {
-        r = build_package(p, &ops, old, 0, nw, new_size, out, out_size);
-        if (p->progress && r == OD_DIFF_OK)
-            p->progress(p->progress_ctx, 1, 1);
-        return r;
-    }
-    if (old_size && new_size && !(sa = od__suffix_array(old, old_size)))
-        return OD_DIFF_ERR_NOMEM;
-    /* With nothing to match, every threshold gives the same ops. */
-    nt = sa ? sizeof(thresholds) / sizeof(thresholds[0]) : 1;
-    for (t = 0; t < nt; t++) {
-        uint8_t *pkg = NULL;
-        size_t pkg_size = 0;
-        ops.count = 0;
-        if ((r = od__match(old, old_size, sa, nw, new_size, thresholds[t], &ops, NULL, NULL)))
-            break;
-        if ((r = build_package(p, &ops, old, old_size, nw, new_size, &pkg, &pkg_size)))
-            break;
-        if (!best || pkg_size < best_size) {
-            free(best);
-            best = pkg;
-            best_size = pkg_size;
-        } else {
+    if (p->kind == OD_KIND_DELTA) {
+        if (old_size && new_size && !(sa = od__suffix_array(old, old_size)))
+            return OD_DIFF_ERR_NOMEM;
+        /* With nothing to match, every threshold gives the same ops. */
+        nt = sa ? sizeof(thresholds) / sizeof(thresholds[0]) : 1;
+        if (nt > 1 && new_size <= MEMO_MAX_NEW && (memo = malloc(new_size * 8)) != NULL)
+            memset(memo, 0xFF, new_size * 8);
+        for (t = 0; t < nt && r == OD_DIFF_OK; t++) {
+            uint8_t *pkg = NULL;
+            size_t pkg_size = 0;
+            ops.count = 0;
+            r = od__match(old, old_size, sa, nw, new_size, thresholds[t], memo, &ops, NULL, NULL);
+            if (r == OD_DIFF_OK && nt > 1)
+                r = build_package(p, &ops, old, old_size, nw, new_size, 1, &pkg, &pkg_size);
             free(pkg);
+            if (r == OD_DIFF_OK && (t == 0 || pkg_size < best_size)) {
+                tmp = best;
+                best = ops;
+                ops = tmp;
+                best_size = pkg_size;
+            }
+            if (p->progress)
+                p->progress(p->progress_ctx, t + 1, nt + 1);
         }
-        if (p->progress)
-            p->progress(p->progress_ctx, t + 1, nt);
+        free(sa);
+        free(memo);
+        free(ops.ops);
     }
-    free(sa);
-    free(ops.ops);
-    if (r != OD_DIFF_OK) {
-        free(best);
-        return r;
-    }
-    *out = best;
-    *out_size = best_size;
-    return OD_DIFF_OK;
+    if (r == OD_DIFF_OK)
+        r = build_package(p, &best, old, old_size, nw, new_size, 0, out, out_size);
+    if (p->progress && r == OD_DIFF_OK)
+        p->progress(p->progress_ctx, 1, 1);
+    free(best.ops);
+    return r;
 }

@@ -32,10 +32,12 @@ int32_t *od__suffix_array(const uint8_t *old, size_t old_size);
  * Finds approximate matches of new_img in old (sa: its suffix array, may be
  * NULL only when old_size is 0) and fills list, which must be empty; the
  * caller frees list->ops. threshold: how many more matching bytes a new
- * alignment needs to replace the current one. Returns OD_DIFF_OK or _NOMEM.
+ * alignment needs to replace the current one. memo: NULL, or 2 * new_size
+ * entries set to UINT32_MAX before the first call, shared by calls on the
+ * same images to remember searches. Returns OD_DIFF_OK or _NOMEM.
  */
 int od__match(const uint8_t *old, size_t old_size, const int32_t *sa, const uint8_t *new_img,
-              size_t new_size, size_t threshold, od_op_list *list,
+              size_t new_size, size_t threshold, uint32_t *memo, od_op_list *list,
               od_diff_progress_fn progress, void *progress_ctx);
 
 /* A growable byte buffer with a hard maximum (OD_MAX_IMAGE_SIZE * 2). */
@@ -54,6 +56,7 @@ typedef struct od_codec_cfg {
     int codec;
     uint8_t props;
     uint32_t dict_size;
+    int fast; /* quick low-effort compression, for ranking candidates */
 } od_codec_cfg;
 
 /*

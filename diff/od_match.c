@@ -26,6 +26,15 @@
 static size_t match_len(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
 {
     size_t n = an < bn ? an : bn, i = 0;
+    /* Eight bytes at a time: this is the matcher's innermost loop. */
+    while (i + 8 <= n) {
+        uint64_t x, y;
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        if (x != y)
+            break;
+        i += 8;
+    }
     while (i < n && a[i] == b[i])
         i++;
     return i;
@@ -108,8 +117,8 @@ int32_t *od__suffix_array(const uint8_t *old, size_t old_size)
 }
 
 int od__match(const uint8_t *old, size_t old_size, const int32_t *sa, const uint8_t *nw,
-              size_t new_size, size_t threshold, od_op_list *list, od_diff_progress_fn progress,
-              void *pctx)
+              size_t new_size, size_t threshold, uint32_t *memo, od_op_list *list,
+              od_diff_progress_fn progress, void *pctx)
 {
     size_t scan = 0, len = 0, pos = 0, lastscan = 0, lastpos = 0;
     ptrdiff_t lastoffset = 0;
@@ -127,7 +136,17 @@ int od__match(const uint8_t *old, size_t old_size, const int32_t *sa, const uint
             next_report = scan + (1u << 20);
         }
         for (scsc = scan += len; scan < new_size; scan++) {
-            len = longest_match(sa, old, old_size, nw + scan, new_size - scan, &pos);
+            /* The search depends only on scan, so candidates share it. */
+            if (memo && memo[2 * scan] != UINT32_MAX) {
+                len = memo[2 * scan];
+                pos = memo[2 * scan + 1];
+            } else {
+                len = longest_match(sa, old, old_size, nw + scan, new_size - scan, &pos);
+                if (memo) {
+                    memo[2 * scan] = (uint32_t)len;
+                    memo[2 * scan + 1] = (uint32_t)pos;
+                }
+            }
             for (; scsc < scan + len; scsc++)
                 if ((ptrdiff_t)scsc + lastoffset < (ptrdiff_t)old_size &&
                     old[(ptrdiff_t)scsc + lastoffset] == nw[scsc])
