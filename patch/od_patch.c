@@ -620,8 +620,9 @@ static int step(od_patch *p, const uint8_t *in, size_t *in_pos, size_t in_size)
             }
             p->prev = b;
             p->fill = 0;
-            if (++p->block == p->h.block_count)
-                return after_index(p);
+            /* OK goes on with this input; only a SEEK or error returns. */
+            if (++p->block == p->h.block_count && (r = after_index(p)) != OD_PATCH_OK)
+                return r;
             break;
         }
 

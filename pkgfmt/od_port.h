@@ -60,6 +60,11 @@
 #define OD_HAS_MD5 1
 #endif
 
+/* CRC-32 with a 1 KiB table instead of 64 bytes: for hosts. */
+#ifndef OD_CRC32_FAST
+#define OD_CRC32_FAST 0
+#endif
+
 /* Little-endian loads/stores that work at any alignment on any host. */
 static inline uint16_t od_get_le16(const uint8_t *p)
 {

@@ -89,6 +89,18 @@ static void roundtrip(const char *name, const uint8_t *old, size_t old_size, con
                 OD_CHECK(0);
             }
         }
+        {
+            /* The whole package in one call: DONE, every byte taken. */
+            od_test_flash f;
+            od_patch_config cfg;
+            od_patch st;
+            size_t pos = 0;
+            od_test_flash_setup(&f, &cfg, &h, old, old_size, 256);
+            od_patch_init(&st, &cfg, 0);
+            OD_CHECK_EQ(od_patch_feed(&st, pkg, &pos, pkg_size), OD_PATCH_DONE);
+            OD_CHECK_EQ(pos, pkg_size);
+            od_test_flash_free(&f, &cfg);
+        }
         /* Every block boundary is a restart point. */
         for (k = 1; k <= h.block_count; k++) {
             if (!apply_ok(old, old_size, nw, new_size, pkg, pkg_size, 1024, (uint32_t)k, 256)) {
