@@ -32,12 +32,13 @@ int32_t *od__suffix_array(const uint8_t *old, size_t old_size);
  * Finds approximate matches of new_img in old (sa: its suffix array, may be
  * NULL only when old_size is 0) and fills list, which must be empty; the
  * caller frees list->ops. threshold: how many more matching bytes a new
- * alignment needs to replace the current one. memo: NULL, or 2 * new_size
+ * alignment needs to replace the current one; ext: an alignment is
+ * extended while more than 1/ext of its bytes match (bsdiff: 2). memo: NULL, or 2 * new_size
  * entries set to UINT32_MAX before the first call, shared by calls on the
  * same images to remember searches. Returns OD_DIFF_OK or _NOMEM.
  */
 int od__match(const uint8_t *old, size_t old_size, const int32_t *sa, const uint8_t *new_img,
-              size_t new_size, size_t threshold, uint32_t *memo, od_op_list *list,
+              size_t new_size, size_t threshold, int ext, uint32_t *memo, od_op_list *list,
               od_diff_progress_fn progress, void *progress_ctx);
 
 /* A growable byte buffer with a hard maximum (OD_MAX_IMAGE_SIZE * 2). */

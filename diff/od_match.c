@@ -6,7 +6,8 @@
  * exact match of each position in the old image through the suffix array,
  * and accept a new alignment only when it beats the current one by more
  * than `threshold` matching bytes (bsdiff uses 8; the best value depends
- * on the image, so the generator tries several); then extend each alignment forwards and backwards
+ * on the image, so the generator tries several); extend alignments while
+ * more than 1/ext of the bytes match (bsdiff: ext = 2, half); then extend each alignment forwards and backwards
  * over approximately-equal bytes, so that code whose embedded addresses
  * changed still becomes "old + small difference" rather than literals.
  *
@@ -117,7 +118,7 @@ int32_t *od__suffix_array(const uint8_t *old, size_t old_size)
 }
 
 int od__match(const uint8_t *old, size_t old_size, const int32_t *sa, const uint8_t *nw,
-              size_t new_size, size_t threshold, uint32_t *memo, od_op_list *list,
+              size_t new_size, size_t threshold, int ext, uint32_t *memo, od_op_list *list,
               od_diff_progress_fn progress, void *pctx)
 {
     size_t scan = 0, len = 0, pos = 0, lastscan = 0, lastpos = 0;
@@ -167,7 +168,7 @@ int od__match(const uint8_t *old, size_t old_size, const int32_t *sa, const uint
                 if (old[lastpos + i] == nw[lastscan + i])
                     s++;
                 i++;
-                if (s * 2 - (ptrdiff_t)i > sf * 2 - (ptrdiff_t)lenf) {
+                if (s * ext - (ptrdiff_t)i > sf * ext - (ptrdiff_t)lenf) {
                     sf = s;
                     lenf = i;
                 }
@@ -179,7 +180,7 @@ int od__match(const uint8_t *old, size_t old_size, const int32_t *sa, const uint
                 for (i = 1; scan >= lastscan + i && pos >= i; i++) {
                     if (old[pos - i] == nw[scan - i])
                         s++;
-                    if (s * 2 - (ptrdiff_t)i > sb * 2 - (ptrdiff_t)lenb) {
+                    if (s * ext - (ptrdiff_t)i > sb * ext - (ptrdiff_t)lenb) {
                         sb = s;
                         lenb = i;
                     }
