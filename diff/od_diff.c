@@ -458,10 +458,11 @@ static const struct {
     int ext;
 } candidates[] = {{8, 2}, {6, 2}, {12, 2}, {16, 2}, {8, 3}, {6, 3}};
 
-/* Images up to this size remember every search (8 bytes per new byte),
- * so that the candidates after the first cost little; above it each
- * candidate searches afresh. */
-#define MEMO_MAX_NEW (32u << 20)
+/* Images up to this size remember every search (8 bytes per new byte, at
+ * most 32 MiB), so the candidates after the first cost little. Larger
+ * images search afresh for each candidate: slower, but memory stays near
+ * the suffix array's 4 bytes per old byte plus the images. */
+#define MEMO_MAX_NEW (4u << 20)
 
 int od_diff_create(const uint8_t *old, size_t old_size, const uint8_t *nw, size_t new_size,
                    const od_diff_params *p, uint8_t **out, size_t *out_size)
