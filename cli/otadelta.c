@@ -662,8 +662,8 @@ static int cmd_apply(int argc, char **argv)
             unlink(resume);
         }
         if (r == OD_PATCH_ERR_WRONG_SOURCE)
-            msg("the package expects a %s image of %u bytes (version %s)",
-                check_src ? "source" : "source", st.h.source_size, st.h.source_version);
+            msg("the package expects a source image of %u bytes (version %s)", st.h.source_size,
+                st.h.source_version);
         r = patch_exit(r);
         goto done;
     }
@@ -799,6 +799,8 @@ static int cmd_info(int argc, char **argv, int verify)
             return EX_OK;
         } else if (!strcmp(a, "--json") && !verify) {
             json = 1;
+        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            quiet = 1;
         } else if (verify && (!strcmp(a, "--old") || !strcmp(a, "--new"))) {
             const char **dst = a[2] == 'o' ? &oldp : &newp;
             if (!(*dst = need_arg(argc, argv, &i)))
@@ -854,8 +856,8 @@ static int cmd_info(int argc, char **argv, int verify)
         free(img);
         if (isz != want_size || memcmp(md5, i ? h.target_md5 : h.source_md5, OD_MD5_LEN) ||
             memcmp(sha, i ? h.target_sha256 : h.source_sha256, OD_SHA256_LEN)) {
-            msg("'%s' is not the package's %s image (%s %s, %u bytes)", ip, i ? "target" : "source",
-                i ? "version" : "version", i ? h.target_version : h.source_version, want_size);
+            msg("'%s' is not the package's %s image (version %s, %u bytes)", ip,
+                i ? "target" : "source", i ? h.target_version : h.source_version, want_size);
             free(pkg);
             return EX_MISMATCH;
         }

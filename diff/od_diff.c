@@ -55,7 +55,8 @@ static int is_pow2(uint32_t x)
     return x && !(x & (x - 1));
 }
 
-static int check_params(const od_diff_params *p)
+/* Everything but the version strings: what od_diff_plan needs too. */
+static int check_geometry(const od_diff_params *p)
 {
     if (p->kind != OD_KIND_DELTA && p->kind != OD_KIND_FULL)
         return OD_DIFF_ERR_PARAM;
@@ -69,6 +70,14 @@ static int check_params(const od_diff_params *p)
         return OD_DIFF_ERR_PARAM;
     if (!p->block_size && !p->restart_interval)
         return OD_DIFF_ERR_PARAM; /* blocks would be unbounded */
+    return OD_DIFF_OK;
+}
+
+static int check_params(const od_diff_params *p)
+{
+    int r = check_geometry(p);
+    if (r != OD_DIFF_OK)
+        return r;
     if (!od_pkg_version_valid(p->target_version) ||
         (p->kind == OD_KIND_DELTA && !od_pkg_version_valid(p->source_version)))
         return OD_DIFF_ERR_VERSION;
@@ -137,7 +146,7 @@ int od_diff_plan(const od_diff_params *p, uint8_t *props, uint32_t *dict, uint32
     int r;
     if (!p || !props || !dict || !ram_needed)
         return OD_DIFF_ERR_PARAM;
-    if ((r = plan(p, 0, &c, ram_needed)) != OD_DIFF_OK)
+    if ((r = check_geometry(p)) != OD_DIFF_OK || (r = plan(p, 0, &c, ram_needed)) != OD_DIFF_OK)
         return r;
     *props = c.props;
     *dict = c.dict_size;

@@ -90,7 +90,8 @@ int od_diff_create(const uint8_t *old, size_t old_size, const uint8_t *new_img,
 /*
  * The codec parameters the planner would choose for a budget, without
  * generating anything: useful for showing a user what a budget buys.
- * Returns OD_DIFF_OK and fills *props and *dict, or OD_DIFF_ERR_BUDGET.
+ * Returns OD_DIFF_OK and fills *props and *dict, OD_DIFF_ERR_PARAM for
+ * invalid geometry (versions are not needed here), or OD_DIFF_ERR_BUDGET.
  */
 int od_diff_plan(const od_diff_params *p, uint8_t *props, uint32_t *dict,
                  uint32_t *ram_needed);

@@ -134,7 +134,7 @@ static int flush_page(od_patch *p)
     const od_patch_config *c = p->cfg;
     if (p->page_fill < c->page_size)
         OD_MEMSET(p->page + p->page_fill, c->erased_value, c->page_size - p->page_fill);
-    if (c->erase && c->erase_size && p->out_pos % c->erase_size == 0 &&
+    if (c->erase && c->erase_size && (p->out_pos & (c->erase_size - 1)) == 0 &&
         c->erase(c->ctx, p->out_pos, c->erase_size) != 0)
         return OD_PATCH_ERR_WRITE;
     if (c->write(c->ctx, p->out_pos, p->page, c->page_size) != 0)
@@ -163,11 +163,11 @@ static int accept_header(od_patch *p)
         return OD_PATCH_ERR_NO_MEM;
     /* Blocks start on the package's erase units; resuming there needs our
      * pages and erase units to tile them exactly. */
-    if (h->erase_size % c->page_size || (c->erase_size && h->erase_size % c->erase_size))
+    if ((h->erase_size & (c->page_size - 1)) ||
+        (c->erase_size && (h->erase_size & (c->erase_size - 1))))
         return OD_PATCH_ERR_GEOMETRY;
-    if (c->new_capacity &&
-        (uint64_t)h->target_size + unit - 1 - ((uint64_t)h->target_size + unit - 1) % unit >
-            c->new_capacity)
+    /* Both are powers of two and target_size <= 1 GiB: no overflow. */
+    if (c->new_capacity && ((h->target_size + unit - 1) & ~(unit - 1)) > c->new_capacity)
         return OD_PATCH_ERR_GEOMETRY;
     if (h->kind == OD_KIND_DELTA) {
         if (!c->read_old)
@@ -261,12 +261,14 @@ static int end_field(od_patch *p)
     case F_LEN: {
         /* A block ends on an erase boundary (or the image's end) so that
          * the next one can start there after a reset. */
-        uint64_t end = (uint64_t)p->out_pos + v;
-        if (v == 0 || v > h->block_size || end > h->target_size ||
-            (end % h->erase_size != 0 && end != h->target_size))
+        uint32_t end;
+        if (v == 0 || v > h->block_size) /* block_size <= 1 GiB: end cannot wrap */
+            return OD_PATCH_ERR_CORRUPT;
+        end = p->out_pos + v;
+        if (end > h->target_size || ((end & (h->erase_size - 1)) != 0 && end != h->target_size))
             return OD_PATCH_ERR_CORRUPT;
         p->block_left = v;
-        p->block_end = (uint32_t)end;
+        p->block_end = end;
         if (h->kind == OD_KIND_DELTA) {
             p->op_field = F_POS;
         } else { /* a full package's block is one literal run */
@@ -422,6 +424,17 @@ static int start_block(od_patch *p)
     /* Blocks are contiguous; only a resumed run jumps to its first one. */
     if (p->block == p->start_block)
         p->out_pos = p->resume_out;
+    if (p->hashing_payload) {
+        /* Rebuild the index entry this block really has: a package whose
+         * index points elsewhere would strand a device that resumes. */
+        uint8_t e[OD_INDEX_ENTRY_SIZE];
+        uint32_t off = p->pkg_pos - od_pkg_payload_offset(h), i;
+        for (i = 0; i < 4; i++) {
+            e[i] = (uint8_t)(off >> (8 * i));
+            e[4 + i] = (uint8_t)(p->out_pos >> (8 * i));
+        }
+        p->index_crc = od_crc32(p->index_crc, e, sizeof(e));
+    }
     p->block_left = 0;
     p->op_field = F_LEN;
     p->page_fill = 0;
@@ -438,7 +451,8 @@ static int start_block(od_patch *p)
     if (h->codec == OD_CODEC_DEFLATE)
         r = od_inflate_init(&p->u.inflate, p->codec_work, h->dict_size) != OD_INFLATE_OK;
 #endif
-    (void)ws;
+    (void)ws; /* unused when no codec is built in (tiny profile) */
+    (void)h;
     return r ? OD_PATCH_ERR_NO_MEM : OD_PATCH_OK;
 }
 
@@ -450,6 +464,7 @@ static int run_codec(od_patch *p, const uint8_t *in, size_t *in_pos, size_t in_s
 {
     size_t start = *in_pos, out_pos = 0;
     int r = -1, end = 0;
+    (void)in_size; /* unused when no codec is built in (tiny profile) */
 #if OD_HAS_LZMA
     if (p->h.codec == OD_CODEC_LZMA) {
         r = od_lzma_decode(&p->u.lzma, in, in_pos, in_size, p->obuf, &out_pos, OD_PATCH_OBUF);
@@ -519,12 +534,20 @@ static int after_index(od_patch *p)
         return OD_PATCH_ERR_INDEX;
     p->block = p->start_block;
     if (p->block == p->h.block_count) {
+        if (p->start_block == 0) { /* no blocks: the empty payload is bound too */
+            uint8_t d[OD_SHA256_LEN];
+            od_sha256_init(&p->sha);
+            od_sha256_final(&p->sha, d);
+            if (OD_MEMCMP(d, p->h.payload_sha256, OD_SHA256_LEN) != 0)
+                return OD_PATCH_ERR_CORRUPT;
+        }
         p->stage = ST_VERIFY;
         return OD_PATCH_OK;
     }
     p->hashing_payload = p->start_block == 0;
     if (p->hashing_payload)
         od_sha256_init(&p->sha);
+    p->index_crc = 0; /* from here: the index the blocks actually form */
     p->stage = ST_BLOCK_START;
     if (p->start_block > 0) {
         p->pkg_pos = od_pkg_payload_offset(&p->h) + p->resume_off;
@@ -709,6 +732,8 @@ static int step(od_patch *p, const uint8_t *in, size_t *in_pos, size_t in_size)
             /* The blocks must tile the image exactly. */
             if (p->block_end != p->h.target_size)
                 return OD_PATCH_ERR_CORRUPT;
+            if (p->hashing_payload && p->index_crc != p->h.index_crc32)
+                return OD_PATCH_ERR_INDEX;
             p->stage = ST_VERIFY;
             break;
         }

@@ -149,7 +149,8 @@ typedef struct od_patch {
     uint32_t block_end;     /* output offset where the current block ends */
     uint32_t block_left;    /* output bytes the current block still owes */
     uint32_t block_crc;
-    uint32_t index_crc;     /* index rebuilt from the stream, to cross-check */
+    uint32_t index_crc;     /* CRC of the index read, then of the index the
+                               blocks really form (runs from block 0) */
     uint32_t out_pos;       /* output offset of the page buffer's start */
     uint32_t page_fill;
     uint32_t old_loaded;    /* old bytes already read past page_fill */

@@ -71,9 +71,19 @@ const char *od_pkg_strerror(int ret)
     }
 }
 
+/* Sizes are powers of two: masks and shifts instead of division keep
+ * libgcc's division routines out of an MCU build (no divider on M0+). */
 static int is_pow2(uint32_t x)
 {
     return x != 0 && (x & (x - 1)) == 0;
+}
+
+static uint32_t od_log2(uint32_t x)
+{
+    uint32_t n = 0;
+    while (x >>= 1)
+        n++;
+    return n;
 }
 
 int od_pkg_version_valid(const char *s)
@@ -159,7 +169,8 @@ static int check_codec(const od_pkg_header *h)
 
 int od_pkg_parse_header(const uint8_t *b, size_t len, od_pkg_header *h)
 {
-    uint64_t max_blocks, total;
+    uint32_t max_blocks;
+    uint64_t total;
     int r;
 
     if (!b || !h || len < OD_HDR_SIZE)
@@ -212,12 +223,16 @@ int od_pkg_parse_header(const uint8_t *b, size_t len, od_pkg_header *h)
     if (!is_pow2(h->page_size) || h->page_size < 16 || h->page_size > 65536 ||
         !is_pow2(h->erase_size) || h->erase_size < h->page_size ||
         h->erase_size > (16u << 20) || h->block_size < h->erase_size ||
-        h->block_size % h->erase_size != 0 || h->block_size > OD_MAX_IMAGE_SIZE)
+        (h->block_size & (h->erase_size - 1)) != 0 || h->block_size > OD_MAX_IMAGE_SIZE)
         return OD_PKG_ERR_FIELD;
     if (h->source_size > OD_MAX_IMAGE_SIZE || h->target_size > OD_MAX_IMAGE_SIZE)
         return OD_PKG_ERR_FIELD;
-    /* Blocks are variable but erase-aligned: at most one per erase unit. */
-    max_blocks = ((uint64_t)h->target_size + h->erase_size - 1) / h->erase_size;
+    /* Blocks are variable but erase-aligned: at most one per erase unit.
+     * 32-bit on purpose (sizes are bounded above), so that an MCU build
+     * pulls in no 64-bit division from libgcc. */
+    max_blocks = h->target_size >> od_log2(h->erase_size);
+    if (h->target_size & (h->erase_size - 1))
+        max_blocks++;
     if (h->block_count > max_blocks || h->block_count > OD_MAX_BLOCKS ||
         (h->target_size != 0 && h->block_count == 0))
         return OD_PKG_ERR_FIELD;
@@ -292,7 +307,7 @@ int od_pkg_parse_block(const od_pkg_header *h, const uint8_t *entry, uint32_t i,
                b->pkg_offset - prev->pkg_offset < MIN_BLOCK_BYTES ||
                b->out_offset <= prev->out_offset ||
                b->out_offset - prev->out_offset > h->block_size ||
-               b->out_offset % h->erase_size != 0 || b->out_offset >= h->target_size) {
+               (b->out_offset & (h->erase_size - 1)) != 0 || b->out_offset >= h->target_size) {
         return OD_PKG_ERR_INDEX;
     }
     if (b->pkg_offset > h->payload_size || h->payload_size - b->pkg_offset < MIN_BLOCK_BYTES)

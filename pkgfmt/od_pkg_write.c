@@ -150,11 +150,18 @@ int od_pkg_check(const uint8_t *pkg, size_t size, od_pkg_header *hout)
     if (od_crc32(0, idx, (size_t)h.block_count * OD_INDEX_ENTRY_SIZE) != h.index_crc32)
         return OD_PKG_ERR_INDEX_CRC;
     payload = pkg + od_pkg_payload_offset(&h);
+    /* The whole index first, so a damaged index is reported as such rather
+     * than as a damaged block found through it. */
+    for (i = 0; i < h.block_count; i++) {
+        od_pkg_block b;
+        if (od_pkg_parse_block(&h, idx + (size_t)i * OD_INDEX_ENTRY_SIZE, i, &prev, &b) != OD_PKG_OK)
+            return OD_PKG_ERR_INDEX;
+        prev = b;
+    }
     for (i = 0; i < h.block_count; i++) {
         od_pkg_block b;
         uint32_t end;
-        if (od_pkg_parse_block(&h, idx + (size_t)i * OD_INDEX_ENTRY_SIZE, i, &prev, &b) != OD_PKG_OK)
-            return OD_PKG_ERR_INDEX;
+        od_pkg_parse_block(&h, idx + (size_t)i * OD_INDEX_ENTRY_SIZE, i, &prev, &b);
         if (i + 1 < h.block_count)
             end = od_get_le32(idx + (size_t)(i + 1) * OD_INDEX_ENTRY_SIZE);
         else

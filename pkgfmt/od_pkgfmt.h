@@ -182,7 +182,7 @@ int od_pkg_next_tlv(const uint8_t *ext, uint32_t ext_size, uint32_t *pos,
  * Decodes entry i (OD_INDEX_ENTRY_SIZE bytes at entry) of the block index
  * and validates it against the header and the previous entry prev (ignored
  * for i == 0): the first block starts at payload offset 0 and output 0;
- * later ones start at least OD_BLOCK_TRAILER + 2 bytes and one erase unit
+ * later ones start at least OD_BLOCK_TRAILER + 1 bytes and one erase unit
  * (at most block_size) after their predecessor, on an erase boundary, below
  * target_size; every block leaves room for its own smallest encoding.
  * Returns OD_PKG_OK or OD_PKG_ERR_INDEX.
