@@ -1,0 +1,536 @@
+#!/usr/bin/env bash
+# tests/cli/run.sh - command-line tests for otadelta.
+#
+#   bash tests/cli/run.sh OTADELTA_BINARY
+#
+# Runs the CLI the way a user or a build server does and checks exit codes,
+# output files, error messages and, where the output is stable, golden files
+# in tests/cli/golden (regenerate them with OD_CLI_UPDATE_GOLDEN=1 after an
+# intended change and review the diff). Uses the sample packages in
+# tests/files; the images they apply to are recovered from the full sample
+# packages themselves, other inputs are made here with a deterministic
+# generator. Every check counts; the last line is "N passed, M failed" and
+# the exit status is non-zero if anything failed.
+set -u
+
+if [ $# -ne 1 ]; then
+    echo "usage: $0 OTADELTA_BINARY" >&2
+    exit 2
+fi
+case $1 in
+/*) OD=$1 ;;
+*) OD=$PWD/$1 ;;
+esac
+if [ ! -x "$OD" ]; then
+    echo "$0: '$OD' is not executable" >&2
+    exit 2
+fi
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+FILES=$(cd "$HERE/../files" && pwd)
+GOLDEN=$HERE/golden
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/od-cli.XXXXXX") || exit 2
+trap 'rm -rf "$TMP"' EXIT
+export LC_ALL=C
+
+passed=0
+failed=0
+skipped=0
+rc=0
+
+pass() {
+    passed=$((passed + 1))
+    echo "ok: $1"
+}
+
+fail() {
+    failed=$((failed + 1))
+    echo "FAIL: $1${2:+: $2}"
+    if [ -s "$TMP/err" ]; then
+        sed 's/^/    stderr: /' "$TMP/err" | head -5
+    fi
+}
+
+skip() {
+    skipped=$((skipped + 1))
+    echo "skip: $1${2:+: $2}"
+}
+
+# run CMD...: runs the CLI command, stdout to $TMP/out, stderr to $TMP/err,
+# exit status in $rc.
+run() {
+    "$@" >"$TMP/out" 2>"$TMP/err"
+    rc=$?
+}
+
+# expect_exit WANT NAME CMD...: runs CMD and checks its exit status.
+expect_exit() {
+    local want=$1 name=$2
+    shift 2
+    run "$@"
+    if [ "$rc" -eq "$want" ]; then
+        pass "$name"
+    else
+        fail "$name" "exit $rc, expected $want"
+    fi
+}
+
+# expect_true NAME CMD...: CMD (a test such as `[ ... ]`) succeeds.
+expect_true() {
+    local name=$1
+    shift
+    if "$@"; then
+        pass "$name"
+    else
+        fail "$name" "not true: $*"
+    fi
+}
+
+# expect_grep NAME PATTERN [FILE]: FILE (default: the last stderr) matches
+# the extended regular expression PATTERN, case-insensitively.
+expect_grep() {
+    local file=${3:-$TMP/err}
+    if grep -Eqi -- "$2" "$file"; then
+        pass "$1"
+    else
+        fail "$1" "no /$2/ in $(basename "$file"): $(head -c 300 "$file")"
+    fi
+}
+
+# expect_same NAME A B: files A and B exist and are identical.
+expect_same() {
+    if [ -f "$2" ] && [ -f "$3" ] && cmp -s "$2" "$3"; then
+        pass "$1"
+    else
+        fail "$1" "$2 and $3 differ or are missing"
+    fi
+}
+
+# expect_absent NAME PATH: neither PATH nor a temporary PATH.tmp.* exists.
+expect_absent() {
+    local leftovers
+    leftovers=$(ls -d "$2" "$2".tmp.* 2>/dev/null)
+    if [ -z "$leftovers" ]; then
+        pass "$1"
+    else
+        fail "$1" "left behind: $leftovers"
+    fi
+}
+
+# expect_golden NAME GOLDEN ACTUAL: ACTUAL equals tests/cli/golden/GOLDEN.
+expect_golden() {
+    if [ "${OD_CLI_UPDATE_GOLDEN:-0}" = 1 ]; then
+        mkdir -p "$GOLDEN"
+        cp "$3" "$GOLDEN/$2"
+        pass "$1 (golden $2 updated)"
+    elif [ ! -f "$GOLDEN/$2" ]; then
+        fail "$1" "golden file $2 is missing (OD_CLI_UPDATE_GOLDEN=1 creates it)"
+    elif cmp -s "$GOLDEN/$2" "$3"; then
+        pass "$1"
+    else
+        : >"$TMP/err" # the last command's stderr is not what failed here
+        fail "$1" "output differs from golden/$2"
+        diff "$GOLDEN/$2" "$3" | head -20 | sed 's/^/    /'
+    fi
+}
+
+# gen SEED SIZE: SIZE deterministic pseudo-random bytes (Park-Miller LCG in
+# awk: every product stays below 2^53, so any awk gives the same bytes).
+gen() {
+    awk -v seed="$1" -v n="$2" 'BEGIN {
+        x = seed % 2147483647
+        if (x <= 0) x = 1
+        for (i = 0; i < n; i++) {
+            x = (x * 16807) % 2147483647
+            printf "\\0%03o", int(x / 256) % 256
+        }
+    }' | {
+        IFS= read -r -d '' escapes
+        printf '%b' "$escapes"
+    }
+}
+
+# slice FILE OFFSET LENGTH: LENGTH bytes of FILE from OFFSET.
+slice() {
+    tail -c +$(($2 + 1)) "$1" | head -c "$3"
+}
+
+fsize() {
+    wc -c <"$1" | tr -d ' '
+}
+
+cd "$TMP" || exit 2
+
+# ---------------------------------------------------------------- help
+expect_exit 0 "--help" "$OD" --help
+expect_grep "--help lists the exit codes" "exit codes" "$TMP/out"
+expect_exit 0 "help" "$OD" help
+expect_exit 0 "-h" "$OD" -h
+for cmd in diff full apply info verify; do
+    expect_exit 0 "$cmd --help" "$OD" "$cmd" --help
+    expect_grep "$cmd --help prints usage" "^usage: otadelta" "$TMP/out"
+    expect_exit 0 "$cmd -h" "$OD" "$cmd" -h
+done
+expect_exit 0 "version" "$OD" version
+expect_grep "version names library and format" "^otadelta [0-9]+\.[0-9]+\.[0-9]+, format version 1$" "$TMP/out"
+expect_exit 0 "--version" "$OD" --version
+expect_exit 1 "no command" "$OD"
+expect_grep "no command prints usage" "usage:"
+
+# ------------------------------------------- sample images via full packages
+expect_exit 0 "apply full sample (none) -> v1" "$OD" apply "$FILES/good-full-none.otad" -o v1.bin
+expect_exit 0 "apply full sample (lzma) -> v2" "$OD" apply "$FILES/good-full-lzma.otad" -o v2.bin
+expect_grep "apply reports the verified hash" "verified sha256 [0-9a-f]{64}" "$TMP/out"
+expect_exit 0 "apply full sample (deflate)" "$OD" apply "$FILES/good-full-deflate.otad" -o v2-deflate.bin
+expect_same "full deflate and full lzma give the same v2" v2.bin v2-deflate.bin
+expect_true "v1 is 9925 bytes" [ "$(fsize v1.bin)" = 9925 ]
+expect_true "v2 is 10245 bytes" [ "$(fsize v2.bin)" = 10245 ]
+: >empty.bin
+expect_exit 0 "verify delta sample binds v1 and v2" \
+    "$OD" verify "$FILES/good-delta-lzma.otad" --old v1.bin --new v2.bin
+expect_grep "verify says old and new match" "old matches, new matches" "$TMP/out"
+
+# ------------------------------------------------------- info / verify
+# Relative names, so that the output does not depend on where the tree is.
+in_files() {
+    (cd "$FILES" && "$@")
+}
+expect_exit 0 "info delta" in_files "$OD" info good-delta-lzma.otad
+cp "$TMP/out" info.txt
+expect_golden "info delta matches golden" info-good-delta-lzma.txt info.txt
+expect_exit 0 "info full" in_files "$OD" info good-full-deflate.otad
+cp "$TMP/out" info.txt
+expect_golden "info full matches golden" info-good-full-deflate.txt info.txt
+expect_exit 0 "info --json" in_files "$OD" info --json good-multi-block.otad
+cp "$TMP/out" info.json
+expect_golden "info --json matches golden" info-good-multi-block.json info.json
+for f in "$FILES"/good-*.otad; do
+    expect_exit 0 "info --json $(basename "$f")" "$OD" info "$f" --json
+    if command -v python3 >/dev/null 2>&1; then
+        if python3 -m json.tool <"$TMP/out" >/dev/null 2>&1; then
+            pass "info --json $(basename "$f") is valid JSON"
+        else
+            fail "info --json $(basename "$f") is valid JSON" "$(head -c 200 "$TMP/out")"
+        fi
+        size=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["package_size"])' <"$TMP/out" 2>/dev/null)
+        expect_true "info --json $(basename "$f") package_size" [ "$size" = "$(fsize "$f")" ]
+    else
+        skip "info --json is valid JSON" "python3 not found"
+    fi
+done
+
+# verify and apply every sample: name, old image, verify exit, apply exit
+while read -r name old want_verify want_apply; do
+    case $name in '' | '#'*) continue ;; esac
+    f=$FILES/$name
+    if [ ! -f "$f" ]; then
+        fail "$name exists"
+        continue
+    fi
+    expect_exit "$want_verify" "verify $name" "$OD" verify "$f"
+    rm -f out.bin
+    if [ "$old" = - ]; then
+        expect_exit "$want_apply" "apply $name" "$OD" apply "$f" -o out.bin
+    else
+        expect_exit "$want_apply" "apply $name" "$OD" apply "$old" "$f" -o out.bin
+    fi
+    if [ "$want_apply" -ne 0 ]; then
+        expect_absent "failed apply $name leaves no output" out.bin
+    fi
+done <<'EOF'
+good-delta-lzma.otad v1.bin 0 0
+good-delta-deflate.otad v1.bin 0 0
+good-delta-none.otad v1.bin 0 0
+good-full-lzma.otad - 0 0
+good-full-deflate.otad - 0 0
+good-full-none.otad - 0 0
+good-empty-target.otad v1.bin 0 0
+good-empty-source.otad empty.bin 0 0
+good-multi-block.otad v1.bin 0 0
+good-note-extension.otad v1.bin 0 0
+good-unknown-extension.otad v1.bin 0 0
+bad-magic.otad v1.bin 3 3
+bad-magic-crlf.otad v1.bin 3 3
+bad-header-crc.otad v1.bin 3 3
+bad-field-format-version-0.otad v1.bin 3 3
+bad-field-header-size.otad v1.bin 3 3
+bad-field-kind.otad v1.bin 3 3
+bad-field-ram-needed.otad v1.bin 3 3
+bad-field-page-size.otad v1.bin 3 3
+bad-field-lzma-props.otad v1.bin 3 3
+bad-field-block-count.otad v1.bin 3 3
+bad-field-reserved.otad v1.bin 3 3
+bad-field-full-source-size.otad - 3 3
+bad-version-string.otad v1.bin 3 3
+bad-version-padding.otad v1.bin 3 3
+bad-tlv-overrun.otad v1.bin 3 3
+bad-tlv-short.otad v1.bin 3 3
+bad-index-crc.otad v1.bin 3 3
+bad-index-order.otad v1.bin 3 3
+bad-index-out-offset.otad v1.bin 0 3
+bad-block-crc.otad v1.bin 3 3
+bad-payload-sha.otad - 3 3
+bad-empty-payload-sha.otad v1.bin 3 3
+bad-truncated.otad v1.bin 3 3
+bad-trailing-bytes.otad v1.bin 3 3
+bad-op-out-of-range.otad v1.bin 0 3
+bad-op-seek.otad v1.bin 0 3
+bad-wrong-target-hash.otad v1.bin 0 4
+unsupported-format-version-2.otad v1.bin 3 3
+unsupported-codec-7.otad v1.bin 3 3
+unsupported-filter-1.otad v1.bin 3 3
+unsupported-flags.otad v1.bin 3 3
+unsupported-critical-extension.otad v1.bin 3 3
+EOF
+
+# What `verify` says about each sample, in one golden file.
+(
+    cd "$FILES" || exit
+    for f in good-*.otad bad-*.otad unsupported-*.otad; do
+        said=$("$OD" verify "$f" 2>&1)
+        echo "exit $?: $said"
+    done
+) >verify-all.txt 2>&1
+expect_golden "verify messages of every sample match golden" verify-samples.txt verify-all.txt
+
+# Delta samples restore v2 exactly.
+for s in lzma deflate none; do
+    expect_exit 0 "apply good-delta-$s" "$OD" apply v1.bin "$FILES/good-delta-$s.otad" -o out-$s.bin
+    expect_same "good-delta-$s gives v2" out-$s.bin v2.bin
+done
+expect_exit 0 "apply good-multi-block --chunk 7" \
+    "$OD" apply v1.bin "$FILES/good-multi-block.otad" -o out-mb.bin --chunk 7
+expect_same "good-multi-block gives v2" out-mb.bin v2.bin
+expect_exit 0 "apply good-empty-source" "$OD" apply empty.bin "$FILES/good-empty-source.otad" -o out-es.bin
+expect_same "good-empty-source gives v2" out-es.bin v2.bin
+expect_exit 0 "apply good-empty-target" "$OD" apply v1.bin "$FILES/good-empty-target.otad" -o out-et.bin
+expect_true "good-empty-target gives a file" [ -f out-et.bin ]
+expect_true "good-empty-target gives an empty file" [ ! -s out-et.bin ]
+expect_exit 0 "apply --check-source with the right source" \
+    "$OD" apply --check-source v1.bin "$FILES/good-delta-lzma.otad" -o out-cs.bin
+expect_same "--check-source result" out-cs.bin v2.bin
+
+# ----------------------------------------------- round trips on made files
+gen 11 12288 >old.bin
+{
+    slice old.bin 0 3000            # unchanged start
+    gen 12 700                      # inserted code
+    slice old.bin 3000 2000
+    printf 'EDITED'                 # a small edit
+    slice old.bin 5006 3000
+    slice old.bin 10000 2288        # a region moved forward
+    slice old.bin 8006 1994
+    printf 'version 2.0.1\0'
+} >new.bin
+expect_true "generator makes 12288 bytes" [ "$(fsize old.bin)" = 12288 ]
+gen 11 16 >again.bin
+slice old.bin 0 16 >first16.bin
+expect_same "generator is deterministic" first16.bin again.bin
+
+for codec in lzma deflate none; do
+    rm -f d.otad out.bin
+    expect_exit 0 "diff --codec $codec" "$OD" diff old.bin new.bin -o d.otad \
+        --from-version 1.0 --to-version 2.0.1 --codec "$codec" -q
+    expect_true "diff -q prints nothing" [ ! -s "$TMP/out" ]
+    expect_exit 0 "verify diff $codec" "$OD" verify d.otad --old old.bin --new new.bin
+    expect_exit 0 "apply diff $codec" "$OD" apply old.bin d.otad -o out.bin
+    expect_same "round trip $codec" out.bin new.bin
+    expect_exit 0 "apply diff $codec --chunk 1" "$OD" apply old.bin d.otad -o out1.bin --chunk 1
+    expect_same "round trip $codec --chunk 1" out1.bin new.bin
+    expect_exit 0 "apply diff $codec --chunk 7" "$OD" apply old.bin d.otad -o out7.bin --chunk 7
+    expect_same "round trip $codec --chunk 7" out7.bin new.bin
+done
+expect_exit 0 "diff prints a summary" "$OD" diff old.bin new.bin -o d.otad --from-version 1.0 --to-version 2.0.1
+expect_grep "summary names package size and RAM" "package [0-9]+ bytes.*device RAM" "$TMP/out"
+
+expect_exit 0 "diff small geometry, many blocks" "$OD" diff old.bin new.bin -o g.otad \
+    --from-version 1.0 --to-version 2.0.1 --page 64 --erase 512 --block 1K --restart 256 --ram 12K
+expect_exit 0 "info of many-block package" "$OD" info g.otad --json
+expect_grep "many-block package has several blocks" '"block_count": ([3-9]|[1-9][0-9]+),' "$TMP/out"
+expect_exit 0 "apply many-block package --chunk 1" "$OD" apply old.bin g.otad -o g.bin --chunk 1
+expect_same "round trip many blocks" g.bin new.bin
+
+expect_exit 0 "full" "$OD" full new.bin -o f.otad --to-version 2.0.1
+expect_exit 0 "verify full --new" "$OD" verify f.otad --new new.bin
+expect_exit 0 "apply full" "$OD" apply f.otad -o f.bin
+expect_same "round trip full" f.bin new.bin
+expect_exit 0 "apply full --chunk 7" "$OD" apply f.otad -o f7.bin --chunk 7
+expect_same "round trip full --chunk 7" f7.bin new.bin
+
+expect_exit 0 "diff between empty images" "$OD" diff empty.bin empty.bin -o e.otad \
+    --from-version a --to-version b
+expect_exit 0 "apply empty to empty" "$OD" apply empty.bin e.otad -o e.bin
+expect_true "empty to empty gives a file" [ -f e.bin ]
+expect_true "empty to empty gives an empty file" [ ! -s e.bin ]
+printf 'x' >one.bin
+expect_exit 0 "diff empty -> 1 byte" "$OD" diff empty.bin one.bin -o o.otad --from-version a --to-version b
+expect_exit 0 "apply empty -> 1 byte --chunk 1" "$OD" apply empty.bin o.otad -o o.bin --chunk 1
+expect_same "round trip 1 byte" o.bin one.bin
+
+# ------------------------------------------------------ exit 1: usage
+expect_exit 1 "unknown command" "$OD" frobnicate
+expect_grep "unknown command is named" "unknown command 'frobnicate'"
+expect_exit 1 "unknown option" "$OD" diff old.bin new.bin -o x.otad --from-version 1 --to-version 2 --bogus
+expect_grep "unknown option is named" "unknown option '--bogus'"
+expect_exit 1 "unknown option (apply)" "$OD" apply --bogus
+expect_exit 1 "unknown option (info)" "$OD" info --bogus d.otad
+expect_exit 1 "--json is info's, not verify's" "$OD" verify --json d.otad
+expect_exit 1 "diff missing NEW" "$OD" diff old.bin -o x.otad --from-version 1 --to-version 2
+expect_grep "missing argument is explained" "need OLD, NEW and -o"
+expect_exit 1 "diff missing -o" "$OD" diff old.bin new.bin --from-version 1 --to-version 2
+expect_exit 1 "diff missing versions" "$OD" diff old.bin new.bin -o x.otad
+expect_grep "missing versions are explained" "need --from-version and --to-version"
+expect_exit 1 "full missing --to-version" "$OD" full new.bin -o x.otad
+expect_exit 1 "full takes no --from-version" "$OD" full new.bin -o x.otad --from-version 1 --to-version 2
+expect_exit 1 "option without its value" "$OD" diff old.bin new.bin --from-version 1 --to-version 2 -o
+expect_grep "missing value is explained" "needs a value"
+expect_exit 1 "too many files" "$OD" diff old.bin new.bin new.bin -o x.otad --from-version 1 --to-version 2
+expect_exit 1 "version with a space" "$OD" diff old.bin new.bin -o x.otad --from-version 1.0 --to-version 'a b'
+expect_grep "bad version is explained" "invalid version 'a b'"
+v50=$(printf '%050d' 7)
+v51=$(printf '%051d' 7)
+expect_exit 1 "51-character version" "$OD" diff old.bin new.bin -o x.otad --from-version 1.0 --to-version "$v51"
+expect_grep "long version is explained" "invalid version"
+expect_exit 1 "bad source version" "$OD" diff old.bin new.bin -o x.otad --from-version 'v/1' --to-version 2
+expect_grep "bad source version is named" "invalid version 'v/1'"
+expect_exit 1 "empty version" "$OD" full new.bin -o x.otad --to-version ''
+expect_exit 0 "50-character version is fine" "$OD" full new.bin -o v50.otad --to-version "$v50" -q
+expect_exit 0 "info shows the 50-character version" "$OD" info v50.otad
+expect_grep "50-character version round-trips" "$v50" "$TMP/out"
+expect_exit 1 "unknown codec" "$OD" diff old.bin new.bin -o x.otad --from-version 1 --to-version 2 --codec zstd
+expect_grep "unknown codec is named" "unknown codec 'zstd'"
+expect_exit 1 "size that is not a number" "$OD" full new.bin -o x.otad --to-version 2 --ram lots
+expect_exit 1 "negative size" "$OD" full new.bin -o x.otad --to-version 2 --page -256
+# Values the generator cannot use are usage errors too, like an unparsable
+# one (and like `apply --page 100`), with the rule in the message.
+expect_exit 1 "page not a power of two" "$OD" full new.bin -o x.otad --to-version 2 --page 300
+expect_grep "page rule is explained" "powers? of two"
+expect_exit 1 "erase below page" "$OD" full new.bin -o x.otad --to-version 2 --page 512 --erase 256
+expect_grep "erase rule is explained" "erase >= page"
+expect_exit 1 "block and restart both 0" "$OD" full new.bin -o x.otad --to-version 2 --block 0 --restart 0
+expect_grep "block/restart rule is explained" "cannot both be 0"
+expect_exit 1 "apply without -o" "$OD" apply old.bin d.otad
+expect_exit 1 "apply --chunk 0" "$OD" apply old.bin d.otad -o x.bin --chunk 0
+expect_exit 1 "apply --page 100" "$OD" apply old.bin d.otad -o x.bin --page 100
+expect_exit 1 "apply a delta without the old image" "$OD" apply d.otad -o x.bin
+expect_grep "missing old image is explained" "delta package: give the old image"
+expect_exit 1 "info without a file" "$OD" info
+expect_exit 1 "info with two files" "$OD" info d.otad f.otad
+expect_exit 1 "verify --old of a full package" "$OD" verify f.otad --old old.bin
+expect_grep "full package has no source" "full package"
+expect_absent "no usage error leaves an output" x.otad
+expect_absent "no usage error leaves an image" x.bin
+
+# ------------------------------------------- exit 2: input files
+expect_exit 2 "diff: missing OLD" "$OD" diff nonexistent.bin new.bin -o x.otad --from-version 1 --to-version 2
+expect_grep "missing file is named" "cannot open 'nonexistent.bin'"
+expect_exit 2 "diff: missing NEW" "$OD" diff old.bin nonexistent.bin -o x.otad --from-version 1 --to-version 2
+expect_exit 2 "full: missing NEW" "$OD" full nonexistent.bin -o x.otad --to-version 2
+mkdir adir
+expect_exit 2 "diff: a directory as input" "$OD" diff adir new.bin -o x.otad --from-version 1 --to-version 2
+expect_grep "directory input is explained" "not a regular file"
+expect_exit 2 "apply: missing OLD" "$OD" apply nonexistent.bin d.otad -o x.bin
+expect_exit 2 "apply: missing package" "$OD" apply old.bin nonexistent.otad -o x.bin
+expect_exit 2 "info: missing package" "$OD" info nonexistent.otad
+expect_exit 2 "verify: missing package" "$OD" verify nonexistent.otad
+expect_exit 2 "verify: missing --new" "$OD" verify d.otad --new nonexistent.bin
+if [ "$(id -u)" != 0 ]; then
+    cp new.bin unreadable.bin
+    chmod 000 unreadable.bin
+    expect_exit 2 "unreadable input" "$OD" full unreadable.bin -o x.otad --to-version 2
+    expect_grep "unreadable input is explained" "permission denied"
+    chmod 600 unreadable.bin
+else
+    skip "unreadable input" "running as root, which reads any file"
+fi
+expect_absent "no input error leaves an output" x.otad
+
+# ------------------------------------------- exit 3: bad package
+expect_exit 3 "info: bad magic" "$OD" info "$FILES/bad-magic.otad"
+expect_grep "bad magic is explained" "not an otadelta package"
+expect_exit 3 "info: damaged header" "$OD" info "$FILES/bad-header-crc.otad"
+expect_grep "damaged header is explained" "header is damaged"
+expect_exit 3 "verify: truncated" "$OD" verify "$FILES/bad-truncated.otad"
+expect_grep "truncation is explained" "shorter than its header says"
+expect_exit 3 "apply: truncated" "$OD" apply v1.bin "$FILES/bad-truncated.otad" -o x.bin
+expect_grep "apply explains truncation" "incomplete download"
+expect_exit 3 "apply: trailing bytes" "$OD" apply v1.bin "$FILES/bad-trailing-bytes.otad" -o x.bin
+expect_grep "apply explains trailing bytes" "unexpected bytes after the package"
+expect_exit 3 "apply: damaged block" "$OD" apply v1.bin "$FILES/bad-block-crc.otad" -o x.bin
+expect_grep "damaged block is explained" "damaged"
+expect_exit 3 "apply: op out of range" "$OD" apply v1.bin "$FILES/bad-op-out-of-range.otad" -o x.bin
+expect_exit 3 "apply: unsupported codec" "$OD" apply v1.bin "$FILES/unsupported-codec-7.otad" -o x.bin
+expect_grep "unsupported package is explained" "not built into|not support"
+expect_exit 3 "apply: newer format" "$OD" apply v1.bin "$FILES/unsupported-format-version-2.otad" -o x.bin
+expect_grep "newer format is explained" "newer"
+head -c 100 "$FILES/good-delta-lzma.otad" >short.otad
+expect_exit 3 "info: shorter than a header" "$OD" info short.otad
+expect_exit 3 "info: an empty file" "$OD" info empty.bin
+expect_exit 3 "apply: an image given as the package" "$OD" apply v1.bin v2.bin -o x.bin
+expect_absent "no bad package leaves an output" x.bin
+
+# ------------------------------------------- exit 4: wrong image
+expect_exit 4 "apply: wrong old image" "$OD" apply v2.bin "$FILES/good-delta-lzma.otad" -o x.bin
+expect_grep "wrong old image is explained" "not the package's source"
+expect_grep "expected source is described" "9925 bytes \(version 1\.0\.0\)"
+cp v1.bin v1-damaged.bin
+printf 'X' | dd of=v1-damaged.bin bs=1 seek=5000 conv=notrunc 2>/dev/null
+expect_exit 4 "apply --check-source: same size, other content" \
+    "$OD" apply --check-source v1-damaged.bin "$FILES/good-delta-lzma.otad" -o x.bin
+expect_exit 4 "apply: target does not verify" "$OD" apply v1.bin "$FILES/bad-wrong-target-hash.otad" -o x.bin
+expect_grep "failed verification is explained" "does not match the target"
+expect_exit 4 "verify --old: wrong image" "$OD" verify "$FILES/good-delta-lzma.otad" --old v2.bin
+expect_grep "verify names the mismatch" "not the package's source image"
+expect_exit 4 "verify --new: wrong image" "$OD" verify "$FILES/good-delta-lzma.otad" --new v1.bin
+expect_exit 4 "verify --old: same size, other content" "$OD" verify "$FILES/good-delta-lzma.otad" --old v1-damaged.bin
+expect_absent "no wrong image leaves an output" x.bin
+
+# ------------------------------------------- exit 5: output
+expect_exit 5 "diff: output directory missing" "$OD" diff old.bin new.bin -o /nonexistent/dir/x.otad \
+    --from-version 1 --to-version 2
+expect_grep "unwritable output is explained" "cannot create a file next to '/nonexistent/dir/x.otad'"
+expect_exit 5 "full: output directory missing" "$OD" full new.bin -o /nonexistent/dir/x.otad --to-version 2
+expect_exit 5 "apply: output directory missing" "$OD" apply old.bin d.otad -o /nonexistent/dir/x.bin
+mkdir outdir
+expect_exit 5 "apply: output is a directory" "$OD" apply old.bin d.otad -o outdir
+expect_true "failed rename leaves no outdir.tmp.*" [ -z "$(ls -d outdir.tmp.* 2>/dev/null)" ]
+if [ "$(id -u)" != 0 ]; then
+    mkdir rodir
+    chmod 555 rodir
+    expect_exit 5 "apply: read-only directory" "$OD" apply old.bin d.otad -o rodir/x.bin
+    expect_absent "read-only directory stays empty" rodir/x.bin
+    chmod 755 rodir
+else
+    skip "read-only output directory" "running as root"
+fi
+
+# ------------------------------------------- exit 6: generation
+expect_exit 6 "diff: --ram 1024" "$OD" diff old.bin new.bin -o x.otad --from-version 1 --to-version 2 --ram 1024
+expect_grep "small budget is explained" "--ram 1024 is too small"
+expect_exit 6 "full: --ram 1024" "$OD" full new.bin -o x.otad --to-version 2 --ram 1024
+expect_exit 6 "deflate: --ram 2K with 1K pages" "$OD" full new.bin -o x.otad --to-version 2 --codec deflate --ram 2K --page 1K
+expect_exit 0 "codec none fits 3K" "$OD" full new.bin -o n3k.otad --to-version 2 --codec none --ram 3K -q
+expect_absent "failed generation leaves no output" x.otad
+
+# ----------------------------------- a failure never replaces an existing file
+printf 'precious' >keep.bin
+expect_exit 4 "apply onto an existing file with the wrong old image" \
+    "$OD" apply v2.bin "$FILES/good-delta-lzma.otad" -o keep.bin
+expect_true "failed apply keeps the existing file" [ "$(cat keep.bin)" = precious ]
+expect_exit 3 "apply a damaged package onto an existing file" \
+    "$OD" apply v1.bin "$FILES/bad-block-crc.otad" -o keep.bin
+expect_true "damaged package keeps the existing file" [ "$(cat keep.bin)" = precious ]
+printf 'precious' >keep.otad
+expect_exit 6 "failed diff onto an existing file" "$OD" diff old.bin new.bin -o keep.otad \
+    --from-version 1 --to-version 2 --ram 1024
+expect_true "failed diff keeps the existing file" [ "$(cat keep.otad)" = precious ]
+expect_exit 0 "successful apply replaces it" "$OD" apply v1.bin "$FILES/good-delta-lzma.otad" -o keep.bin
+expect_same "replaced file is the target" keep.bin v2.bin
+expect_true "no *.tmp.* files anywhere" [ -z "$(ls -d ./*.tmp.* 2>/dev/null)" ]
+
+echo
+if [ "$skipped" -gt 0 ]; then
+    echo "($skipped skipped)"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,530 @@
+/*
+ * mkfiles.c - regenerates the sample packages in tests/files.
+ *
+ *     mkfiles [DIR]        (DIR defaults to the current directory)
+ *
+ * The good-* samples come straight from the generator (recipes in
+ * od_sample_images.h). Every bad-* and unsupported-* sample is a good one
+ * with one deliberate defect; whatever the defect does not concern is kept
+ * consistent (header CRC, index CRC, block CRC trailers, payload SHA-256
+ * recomputed) so that exactly the documented check is the one that fails.
+ * tests/files/README.md lists what each file is and the error it must give.
+ *
+ * Output is deterministic. The samples are a compatibility corpus: once
+ * committed they are not regenerated just because the generator changed
+ * (its output may legitimately change); regenerate them only when the
+ * sample images or this program change, and update README.md with them.
+ *
+ * Not built by default: configure with -DOD_BUILD_MKFILES=ON, or
+ * `cmake --build BUILD --target mkfiles`, or the gcc line in README.md.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "od_diff.h"
+#include "od_pkgfmt_host.h"
+#include "od_sample_images.h"
+
+/* Core header field offsets (docs/FORMAT.md, "Core header"). */
+enum {
+    H_VERSION = 8,
+    H_HDR_SIZE = 10,
+    H_KIND = 12,
+    H_CODEC = 13,
+    H_FILTER = 14,
+    H_PROPS = 15,
+    H_PAGE = 20,
+    H_RAM = 28,
+    H_BLOCK_COUNT = 36,
+    H_SRC_SIZE = 44,
+    H_INDEX_CRC = 56,
+    H_FLAGS = 60,
+    H_TGT_SHA = 128,
+    H_PAYLOAD_SHA = 160,
+    H_TGT_VER = 248,
+    H_RESERVED = 304,
+    H_HDR_CRC = 316
+};
+
+static const char *outdir = ".";
+static uint8_t *imgs[3];
+static size_t sizes[3];
+static int failures;
+
+/* A package being edited: owned bytes and size. */
+typedef struct pkgbuf {
+    uint8_t *p;
+    size_t n;
+} pkgbuf;
+
+static void die(const char *what)
+{
+    fprintf(stderr, "mkfiles: %s\n", what);
+    exit(1);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static pkgbuf copy_of(pkgbuf src)
+{
+    pkgbuf d;
+    d.n = src.n;
+    d.p = malloc(src.n + 1);
+    if (!d.p)
+        die("out of memory");
+    memcpy(d.p, src.p, src.n);
+    return d;
+}
+
+static od_pkg_header header_of(pkgbuf b)
+{
+    od_pkg_header h;
+    if (od_pkg_parse_header(b.p, b.n, &h) != OD_PKG_OK)
+        die("a base package does not parse");
+    return h;
+}
+
+/* The header CRC over bytes 0..315, as a writer would store it. */
+static void fix_header_crc(pkgbuf b)
+{
+    put32(b.p + H_HDR_CRC, od_crc32(0, b.p, H_HDR_CRC));
+}
+
+/* Recomputes index_crc32 from the index bytes, then the header CRC. */
+static void fix_index_crc(pkgbuf b)
+{
+    od_pkg_header h = header_of(b);
+    put32(b.p + H_INDEX_CRC, od_crc32(0, b.p + od_pkg_index_offset(&h),
+                                      (size_t)h.block_count * OD_INDEX_ENTRY_SIZE));
+    fix_header_crc(b);
+}
+
+/* Recomputes every block's CRC trailer from its stream bytes. */
+static void fix_block_crcs(pkgbuf b)
+{
+    od_pkg_header h = header_of(b);
+    const uint8_t *idx = b.p + od_pkg_index_offset(&h);
+    uint8_t *payload = b.p + od_pkg_payload_offset(&h);
+    uint32_t i;
+    for (i = 0; i < h.block_count; i++) {
+        uint32_t start = get32(idx + i * OD_INDEX_ENTRY_SIZE);
+        uint32_t end = i + 1 < h.block_count ? get32(idx + (i + 1) * OD_INDEX_ENTRY_SIZE)
+                                             : h.payload_size;
+        put32(payload + end - OD_BLOCK_TRAILER,
+              od_crc32(0, payload + start, end - OD_BLOCK_TRAILER - start));
+    }
+}
+
+static void save(const char *name, pkgbuf b)
+{
+    char path[4096];
+    FILE *f;
+    snprintf(path, sizeof(path), "%s/%s", outdir, name);
+    f = fopen(path, "wb");
+    if (!f || fwrite(b.p, 1, b.n, f) != b.n || fclose(f) != 0) {
+        fprintf(stderr, "mkfiles: cannot write %s: %s\n", path, strerror(errno));
+        exit(1);
+    }
+    if (b.n >= 20 * 1024) {
+        fprintf(stderr, "mkfiles: %s is %zu bytes; samples must stay under 20 KiB\n", name, b.n);
+        failures++;
+    }
+    printf("%-40s %6zu bytes\n", name, b.n);
+}
+
+/* Saves a derived sample and frees it. */
+static void save_free(const char *name, pkgbuf b)
+{
+    save(name, b);
+    free(b.p);
+}
+
+/*
+ * Rebuilds base with a different extension area (the writer recomputes the
+ * index CRC, payload hash and header CRC); the blocks are unchanged.
+ */
+static pkgbuf with_extensions(pkgbuf base, const uint8_t *ext, uint32_t ext_size)
+{
+    od_pkg_header h = header_of(base);
+    const uint8_t *idx = base.p + od_pkg_index_offset(&h);
+    uint32_t *offs = malloc(sizeof(uint32_t) * (h.block_count + 1));
+    uint32_t *outs = malloc(sizeof(uint32_t) * (h.block_count + 1));
+    uint32_t i;
+    pkgbuf r;
+
+    if (!offs || !outs)
+        die("out of memory");
+    for (i = 0; i < h.block_count; i++) {
+        offs[i] = get32(idx + i * OD_INDEX_ENTRY_SIZE);
+        outs[i] = get32(idx + i * OD_INDEX_ENTRY_SIZE + 4);
+    }
+    if (od_pkg_assemble(&h, ext, ext_size, offs, outs, h.block_count,
+                        base.p + od_pkg_payload_offset(&h), h.payload_size, &r.p, &r.n) != 0)
+        die("od_pkg_assemble failed");
+    free(offs);
+    free(outs);
+    return r;
+}
+
+/* Appends one TLV record to ext at *n. */
+static void tlv(uint8_t *ext, uint32_t *n, uint16_t type, const void *value, uint16_t len)
+{
+    put16(ext + *n, type);
+    put16(ext + *n + 2, len);
+    memcpy(ext + *n + 4, value, len);
+    *n += 4u + len;
+}
+
+/* ---- hand-made delta op streams (codec none, one block) ---- */
+
+typedef struct rawbuf {
+    uint8_t p[OD_SAMPLE_MAX_IMAGE + 64];
+    size_t n;
+} rawbuf;
+
+static void raw_varint(rawbuf *r, uint32_t v)
+{
+    while (v >= 0x80) {
+        r->p[r->n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    r->p[r->n++] = (uint8_t)v;
+}
+
+static void raw_bytes(rawbuf *r, const uint8_t *b, size_t n)
+{
+    memcpy(r->p + r->n, b, n);
+    r->n += n;
+}
+
+/*
+ * Wraps one raw delta block stream (codec none) in a package for v1 -> v2
+ * with the true image sizes, hashes and versions, so that only the op
+ * stream is wrong; od_pkg_check() has nothing to object to.
+ */
+static pkgbuf hand_made_delta(const rawbuf *raw)
+{
+    od_pkg_header h;
+    uint8_t *payload = malloc(raw->n + OD_BLOCK_TRAILER);
+    uint32_t zero = 0;
+    pkgbuf r;
+
+    if (!payload)
+        die("out of memory");
+    memcpy(payload, raw->p, raw->n);
+    put32(payload + raw->n, od_crc32(0, raw->p, raw->n));
+    memset(&h, 0, sizeof(h));
+    h.kind = OD_KIND_DELTA;
+    h.codec = OD_CODEC_NONE;
+    h.page_size = 256;
+    h.erase_size = 4096;
+    h.ram_needed = 256;
+    h.source_size = (uint32_t)sizes[OD_SAMPLE_V1];
+    h.target_size = (uint32_t)sizes[OD_SAMPLE_V2];
+    h.block_size = (h.target_size + 4095u) / 4096u * 4096u;
+    od_pkg_hash_image(imgs[OD_SAMPLE_V1], sizes[OD_SAMPLE_V1], h.source_md5, h.source_sha256);
+    od_pkg_hash_image(imgs[OD_SAMPLE_V2], sizes[OD_SAMPLE_V2], h.target_md5, h.target_sha256);
+    strcpy(h.source_version, "1.0.0");
+    strcpy(h.target_version, "1.1.0");
+    if (od_pkg_assemble(&h, NULL, 0, &zero, &zero, 1, payload, (uint32_t)(raw->n + OD_BLOCK_TRAILER),
+                        &r.p, &r.n) != 0)
+        die("od_pkg_assemble failed");
+    free(payload);
+    return r;
+}
+
+/* Position of a generator-made sample in od_sample_recipes. */
+static size_t recipe_index(const char *name)
+{
+    const od_sample_recipe *r = od_sample_find_recipe(name);
+    if (!r)
+        die("a base recipe is missing from od_sample_images.h");
+    return (size_t)(r - od_sample_recipes);
+}
+
+int main(int argc, char **argv)
+{
+    pkgbuf good[OD_SAMPLE_NRECIPES];
+    pkgbuf b, lzma, full_lzma, full_none, multi;
+    od_pkg_header h;
+    size_t i;
+    int v;
+
+    if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
+        fprintf(stderr, "usage: mkfiles [DIR]\n");
+        return 1;
+    }
+    if (argc == 2)
+        outdir = argv[1];
+    for (v = OD_SAMPLE_EMPTY; v <= OD_SAMPLE_V2; v++)
+        if (!(imgs[v] = od_sample_image(v, &sizes[v])))
+            die("cannot build the sample images");
+
+    /* ---- good-*: straight from the generator ---- */
+    for (i = 0; i < OD_SAMPLE_NRECIPES; i++) {
+        int r = od_sample_build(&od_sample_recipes[i], imgs, sizes, &good[i].p, &good[i].n);
+        if (r != OD_DIFF_OK) {
+            fprintf(stderr, "mkfiles: %s: %s\n", od_sample_recipes[i].name, od_diff_strerror(r));
+            return 1;
+        }
+        save(od_sample_recipes[i].name, good[i]);
+    }
+    lzma = good[recipe_index("good-delta-lzma.otad")];
+    full_lzma = good[recipe_index("good-full-lzma.otad")];
+    full_none = good[recipe_index("good-full-none.otad")];
+    multi = good[recipe_index("good-multi-block.otad")];
+    if (header_of(multi).block_count < 4)
+        die("good-multi-block.otad needs at least 4 blocks");
+
+    /* Extensions the applier must skip: a note, and an unknown
+     * non-critical type next to an empty note. */
+    {
+        static const char note[] = "sample package made by tests/files/mkfiles.c";
+        static const uint8_t unknown[] = {0xDE, 0xAD, 0xBE, 0xEF, 0x01};
+        uint8_t ext[256];
+        uint32_t n = 0;
+        tlv(ext, &n, OD_TLV_NOTE, note, (uint16_t)(sizeof(note) - 1));
+        save_free("good-note-extension.otad", with_extensions(lzma, ext, n));
+        n = 0;
+        tlv(ext, &n, 0x7ABC, unknown, sizeof(unknown));
+        tlv(ext, &n, OD_TLV_NOTE, "", 0);
+        save_free("good-unknown-extension.otad", with_extensions(lzma, ext, n));
+    }
+
+    /* ---- bad-*: magic and header ---- */
+    b = copy_of(lzma);
+    b.p[0] = 'o'; /* "oTAD" */
+    save_free("bad-magic.otad", b);
+
+    /* Text-mode damage: every LF became CR LF (the magic shows it). */
+    b.p = malloc(lzma.n * 2);
+    if (!b.p)
+        die("out of memory");
+    for (b.n = 0, i = 0; i < lzma.n; i++) {
+        if (lzma.p[i] == '\n')
+            b.p[b.n++] = '\r';
+        b.p[b.n++] = lzma.p[i];
+    }
+    save_free("bad-magic-crlf.otad", b);
+
+    b = copy_of(lzma);
+    b.p[H_TGT_VER + 4] = '1'; /* "1.1.0" -> "1.1.1", CRC left stale */
+    save_free("bad-header-crc.otad", b);
+
+    /* Field rules, each with the header CRC recomputed. */
+    b = copy_of(lzma);
+    put16(b.p + H_VERSION, 0);
+    fix_header_crc(b);
+    save_free("bad-field-format-version-0.otad", b);
+
+    b = copy_of(lzma);
+    put16(b.p + H_HDR_SIZE, OD_HDR_SIZE + 1);
+    fix_header_crc(b);
+    save_free("bad-field-header-size.otad", b);
+
+    b = copy_of(lzma);
+    b.p[H_KIND] = 3;
+    fix_header_crc(b);
+    save_free("bad-field-kind.otad", b);
+
+    b = copy_of(lzma);
+    put32(b.p + H_RAM, get32(b.p + H_RAM) - 1);
+    fix_header_crc(b);
+    save_free("bad-field-ram-needed.otad", b);
+
+    b = copy_of(lzma);
+    put32(b.p + H_PAGE, 384); /* not a power of two; ram_needed left alone */
+    fix_header_crc(b);
+    save_free("bad-field-page-size.otad", b);
+
+    b = copy_of(lzma);
+    b.p[H_PROPS] = 225; /* lzma props must be below 225 */
+    fix_header_crc(b);
+    save_free("bad-field-lzma-props.otad", b);
+
+    b = copy_of(lzma);
+    put32(b.p + H_BLOCK_COUNT, 0); /* no blocks for a non-empty target */
+    fix_header_crc(b);
+    save_free("bad-field-block-count.otad", b);
+
+    b = copy_of(lzma);
+    b.p[H_RESERVED + 5] = 0x01;
+    fix_header_crc(b);
+    save_free("bad-field-reserved.otad", b);
+
+    b = copy_of(full_lzma);
+    put32(b.p + H_SRC_SIZE, 16); /* a full package has no source */
+    fix_header_crc(b);
+    save_free("bad-field-full-source-size.otad", b);
+
+    b = copy_of(lzma);
+    b.p[H_TGT_VER + 3] = ' '; /* "1.1 0" */
+    fix_header_crc(b);
+    save_free("bad-version-string.otad", b);
+
+    b = copy_of(lzma);
+    b.p[H_TGT_VER + 7] = 'x'; /* "1.1.0\0\0x": not NUL-padded */
+    fix_header_crc(b);
+    save_free("bad-version-padding.otad", b);
+
+    /* ---- bad-*: extensions ---- */
+    {
+        static const uint8_t overrun[] = {0x02, 0x00, 20, 0x00, 'o', 'n', 'l', 'y', ' ',
+                                          't', 'e', 'n', ' ', '!'}; /* says 20, has 10 */
+        static const uint8_t short_head[] = {0x02, 0x00};
+        static const char must[] = "must understand";
+        uint8_t ext[64];
+        uint32_t n = 0;
+        save_free("bad-tlv-overrun.otad", with_extensions(lzma, overrun, sizeof(overrun)));
+        save_free("bad-tlv-short.otad", with_extensions(lzma, short_head, sizeof(short_head)));
+        tlv(ext, &n, (uint16_t)(OD_TLV_CRITICAL | 0x0123), must, (uint16_t)(sizeof(must) - 1));
+        save_free("unsupported-critical-extension.otad", with_extensions(lzma, ext, n));
+    }
+
+    /* ---- bad-*: block index (multi-block base) ---- */
+    h = header_of(multi);
+    b = copy_of(multi);
+    { /* entry 1's payload offset moved by one: still within the rules,
+       * so only the index CRC tells */
+        uint8_t *e1 = b.p + od_pkg_index_offset(&h) + OD_INDEX_ENTRY_SIZE;
+        put32(e1, get32(e1) + 1);
+    }
+    save_free("bad-index-crc.otad", b);
+
+    b = copy_of(multi);
+    { /* entries 1 and 2 swapped, CRC recomputed: out of order */
+        uint8_t tmp[OD_INDEX_ENTRY_SIZE], *e1 = b.p + od_pkg_index_offset(&h) + OD_INDEX_ENTRY_SIZE;
+        memcpy(tmp, e1, OD_INDEX_ENTRY_SIZE);
+        memcpy(e1, e1 + OD_INDEX_ENTRY_SIZE, OD_INDEX_ENTRY_SIZE);
+        memcpy(e1 + OD_INDEX_ENTRY_SIZE, tmp, OD_INDEX_ENTRY_SIZE);
+    }
+    fix_index_crc(b);
+    save_free("bad-index-order.otad", b);
+
+    b = copy_of(multi);
+    { /* entry 3's output offset moved one erase unit on (6144 instead of
+       * 5120): within every index rule and CRC-consistent, but not where
+       * block 2's output ends. A resumed update would write there. */
+        uint8_t *e3 = b.p + od_pkg_index_offset(&h) + 3 * OD_INDEX_ENTRY_SIZE;
+        if (get32(e3 + 4) != 5 * 1024 || get32(e3 + 4 + OD_INDEX_ENTRY_SIZE) != 7 * 1024)
+            die("good-multi-block.otad's blocks moved: update bad-index-out-offset");
+        put32(e3 + 4, 6 * 1024);
+    }
+    fix_index_crc(b);
+    save_free("bad-index-out-offset.otad", b);
+
+    /* ---- bad-*: payload ---- */
+    h = header_of(lzma);
+    b = copy_of(lzma);
+    b.p[od_pkg_payload_offset(&h) + h.payload_size / 2] ^= 0x10;
+    save_free("bad-block-crc.otad", b);
+
+    /* A literal target byte changed, block CRC recomputed: the stream
+     * decodes fine, only the payload SHA-256 catches it. */
+    h = header_of(full_none);
+    b = copy_of(full_none);
+    b.p[od_pkg_payload_offset(&h) + 1000] ^= 0x01;
+    fix_block_crcs(b);
+    save_free("bad-payload-sha.otad", b);
+
+    /* No blocks, so an empty payload: its SHA-256 is still bound. */
+    b = copy_of(good[recipe_index("good-empty-target.otad")]);
+    b.p[H_PAYLOAD_SHA] ^= 0x01;
+    fix_header_crc(b);
+    save_free("bad-empty-payload-sha.otad", b);
+
+    b = copy_of(lzma);
+    b.n -= 100;
+    save_free("bad-truncated.otad", b);
+
+    b.p = malloc(lzma.n + 3);
+    if (!b.p)
+        die("out of memory");
+    memcpy(b.p, lzma.p, lzma.n);
+    memcpy(b.p + lzma.n, "\n\0\n", 3);
+    b.n = lzma.n + 3;
+    save_free("bad-trailing-bytes.otad", b);
+
+    /* Ops the applier must refuse; everything else consistent. */
+    {
+        static rawbuf raw;
+        const uint8_t *v2 = imgs[OD_SAMPLE_V2];
+        uint32_t n1 = (uint32_t)sizes[OD_SAMPLE_V1], n2 = (uint32_t)sizes[OD_SAMPLE_V2];
+
+        /* One op whose add part reads 16 bytes from 8 before the source's end. */
+        raw.n = 0;
+        raw_varint(&raw, n2);      /* out_len */
+        raw_varint(&raw, n1 - 8);  /* old_pos */
+        raw_varint(&raw, 16);      /* add */
+        raw_varint(&raw, n2 - 16); /* extra */
+        raw_varint(&raw, 0);       /* seek */
+        raw_varint(&raw, 16);      /* zero run covering the add part */
+        raw_bytes(&raw, v2 + 16, n2 - 16);
+        save_free("bad-op-out-of-range.otad", hand_made_delta(&raw));
+
+        /* The first op seeks past the source's end. */
+        raw.n = 0;
+        raw_varint(&raw, n2);
+        raw_varint(&raw, 0);
+        raw_varint(&raw, 4);      /* add: the initial stack pointer, unchanged */
+        raw_varint(&raw, 0);
+        raw_varint(&raw, n1 * 2); /* zigzag(+n1): cursor 4 + n1 > source_size */
+        raw_varint(&raw, 4);
+        raw_varint(&raw, 0);      /* second op: the rest, literal */
+        raw_varint(&raw, n2 - 4);
+        raw_varint(&raw, 0);
+        raw_bytes(&raw, v2 + 4, n2 - 4);
+        save_free("bad-op-seek.otad", hand_made_delta(&raw));
+    }
+
+    b = copy_of(lzma);
+    b.p[H_TGT_SHA] ^= 0x01; /* the package now promises another image */
+    fix_header_crc(b);
+    save_free("bad-wrong-target-hash.otad", b);
+
+    /* ---- unsupported-*: valid except for a newer feature ---- */
+    b = copy_of(lzma);
+    put16(b.p + H_VERSION, 2);
+    fix_header_crc(b);
+    save_free("unsupported-format-version-2.otad", b);
+
+    b = copy_of(lzma);
+    b.p[H_CODEC] = 7;
+    fix_header_crc(b);
+    save_free("unsupported-codec-7.otad", b);
+
+    b = copy_of(lzma);
+    b.p[H_FILTER] = 1;
+    fix_header_crc(b);
+    save_free("unsupported-filter-1.otad", b);
+
+    b = copy_of(lzma);
+    put32(b.p + H_FLAGS, 1);
+    fix_header_crc(b);
+    save_free("unsupported-flags.otad", b);
+
+    for (i = 0; i < OD_SAMPLE_NRECIPES; i++)
+        free(good[i].p);
+    for (v = OD_SAMPLE_EMPTY; v <= OD_SAMPLE_V2; v++)
+        free(imgs[v]);
+    return failures ? 1 : 0;
+}
