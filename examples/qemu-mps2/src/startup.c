@@ -1,0 +1,46 @@
+/*
+ * startup.c - vector table and reset handler for the mps2-an385 port.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "port.h"
+
+extern uint32_t _sidata[], _sdata[], _edata[], _sbss[], _ebss[], _estack[];
+
+int main(void);
+void Reset_Handler(void);
+void Fault_Handler(void);
+void SysTick_Handler(void);
+
+void Reset_Handler(void)
+{
+    memcpy(_sdata, _sidata, (size_t)((char *)_edata - (char *)_sdata));
+    memset(_sbss, 0, (size_t)((char *)_ebss - (char *)_sbss));
+    port_exit(main());
+}
+
+/* Any fault or unexpected interrupt ends the run with status 127. */
+void Fault_Handler(void)
+{
+    port_puts("FAULT: CPU exception\n");
+    port_exit(127);
+}
+
+typedef void (*vector)(void);
+
+__attribute__((section(".isr_vector"), used)) static const vector vectors[16] = {
+    (vector)(uintptr_t)_estack, /* initial stack pointer */
+    Reset_Handler,
+    Fault_Handler, /* NMI */
+    Fault_Handler, /* HardFault */
+    Fault_Handler, /* MemManage */
+    Fault_Handler, /* BusFault */
+    Fault_Handler, /* UsageFault */
+    0, 0, 0, 0,
+    Fault_Handler, /* SVCall */
+    Fault_Handler, /* DebugMonitor */
+    0,
+    Fault_Handler, /* PendSV */
+    SysTick_Handler,
+};

@@ -1,0 +1,31 @@
+/*
+ * od_profile_tiny.h - smallest applier: uncompressed packages only.
+ *
+ * Build with -DOD_CONFIG=\"od_profile_tiny.h\" (and -Ipatch/profiles).
+ * Generate packages for it with `otadelta diff --codec none`; a package
+ * with another codec is refused before anything is written
+ * (OD_PATCH_ERR_UNSUPPORTED).
+ *
+ * Trade-offs, each deliberate:
+ *  - No decoder: the op stream arrives as-is. On the shared corpus a
+ *    `none` delta is about 2-3x the size of an LZMA one (still far smaller
+ *    than the image for minor releases), so pick this profile when flash
+ *    for code is scarcer than download bytes.
+ *  - No MD5 of the read-back image. The target SHA-256 is still verified
+ *    over what is in flash, and SHA-256 alone already rules out accidental
+ *    and deliberate mismatches; MD5 only adds a second opinion for
+ *    platforms that report MD5 to a server. Saves the MD5 code (~0.7 KiB
+ *    on Thumb-2) and its context in the state.
+ *  - A 16-byte staging buffer: without a decoder it only gathers index
+ *    entries (8 bytes), TLV heads and CRC trailers (4 bytes).
+ */
+#ifndef OD_PROFILE_TINY_H
+#define OD_PROFILE_TINY_H
+
+#define OD_PROFILE_NAME "tiny"
+#define OD_HAS_LZMA 0
+#define OD_HAS_DEFLATE 0
+#define OD_HAS_MD5 0
+#define OD_PATCH_OBUF 16
+
+#endif /* OD_PROFILE_TINY_H */
