@@ -18,9 +18,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
+#include "od_cli_sign.h"
 #include "od_diff.h"
 #include "od_patch.h"
 #include "od_pkgfmt_host.h"
+#include "od_pkgfmt_sign.h"
 
 /* Exit codes; documented in --help and docs/CLI.md. */
 enum {
@@ -35,6 +39,8 @@ enum {
 
 static const char *prog = "otadelta";
 static int quiet;
+
+static void msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static void msg(const char *fmt, ...)
 {
@@ -257,12 +263,13 @@ static const char *diff_help =
     "  --block BYTES         most output bytes per restart block (default 256K; 0 = no limit)\n"
     "  --restart BYTES       end a block once its op stream reaches this (default 128K;\n"
     "                        0 = only --block decides); fewer restarts compress better\n"
+    "  --sign KEY.pem        sign the package (see 'otadelta keygen')\n"
     "  -q, --quiet           no progress bar or summary\n";
 
 static int cmd_diff(int argc, char **argv, int full)
 {
     od_diff_params p;
-    const char *in[2] = {NULL, NULL}, *out = NULL, *v;
+    const char *in[2] = {NULL, NULL}, *out = NULL, *v, *sign_key = NULL;
     int nin = 0, i, r, need = full ? 1 : 2;
     uint8_t *old = NULL, *nw = NULL, *pkg = NULL;
     size_t old_size = 0, new_size = 0, pkg_size = 0;
@@ -301,6 +308,9 @@ static int cmd_diff(int argc, char **argv, int full)
                 msg("'%s' is not a size in bytes for %s", v, a);
                 return EX_USAGE;
             }
+        } else if (!strcmp(a, "--sign")) {
+            if (!(sign_key = need_arg(argc, argv, &i)))
+                return EX_USAGE;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             quiet = 1;
         } else if (a[0] == '-' && a[1]) {
@@ -362,6 +372,8 @@ static int cmd_diff(int argc, char **argv, int full)
         r = EX_GENERATE;
         goto done;
     }
+    if (sign_key && (r = od_cli_sign_buffer(&pkg, &pkg_size, sign_key)))
+        goto done;
     if ((r = write_file_atomic(out, pkg, pkg_size)))
         goto done;
     if (!quiet) {
@@ -389,6 +401,7 @@ typedef struct flash {
     int fd;             /* --resume: the .part file is the flash */
     const char *state;  /* --resume: where blocks_done is kept */
     const od_pkg_header *h;
+    struct evp_pkey_st *pub; /* --key: signature required */
 } flash;
 
 static int fl_read_old(void *ctx, uint32_t off, uint8_t *buf, uint32_t len)
@@ -484,6 +497,13 @@ static uint32_t state_load(const char *path, const od_pkg_header *h)
     return blocks <= h->block_count ? (uint32_t)blocks : 0;
 }
 
+/* The applier's authenticity hook, on the host's OpenSSL. */
+static int fl_verify(void *ctx, const uint8_t *hdr, uint32_t hdr_len, const uint8_t *sig,
+                     uint32_t sig_len)
+{
+    return od_pkg_verify_hook_openssl(((flash *)ctx)->pub, hdr, hdr_len, sig, sig_len);
+}
+
 static void apply_progress(void *ctx, uint32_t done, uint32_t total)
 {
     (void)ctx;
@@ -495,6 +515,7 @@ static int patch_exit(int r)
     switch (r) {
     case OD_PATCH_ERR_WRONG_SOURCE:
     case OD_PATCH_ERR_VERIFY: return EX_MISMATCH;
+    case OD_PATCH_ERR_SIGNATURE: return EX_PACKAGE;
     case OD_PATCH_ERR_READ:
     case OD_PATCH_ERR_WRITE: return EX_OUTPUT;
     default: return EX_PACKAGE;
@@ -513,13 +534,14 @@ static const char *apply_help =
     "  --chunk BYTES         bytes fed per call, as a download delivers them (default 1024)\n"
     "  --page BYTES          flash write page of the simulated device (default 256)\n"
     "  --check-source        hash OLD before writing and refuse a wrong base image\n"
+    "  --key PUB             require a valid signature by this public key\n"
     "  --resume STATE        survive interruption: build NEW in NEW.part, record blocks\n"
     "                        done in STATE; rerunning the same command resumes there\n"
     "  -q, --quiet           no progress bar or summary\n";
 
 static int cmd_apply(int argc, char **argv)
 {
-    const char *in[2] = {NULL, NULL}, *out = NULL, *v, *resume = NULL;
+    const char *in[2] = {NULL, NULL}, *out = NULL, *v, *resume = NULL, *keyp = NULL;
     char *part = NULL;
     int nin = 0, i, r, check_src = 0;
     uint32_t start = 0;
@@ -552,6 +574,9 @@ static int cmd_apply(int argc, char **argv)
         } else if (!strcmp(a, "--resume")) {
             if (!(resume = need_arg(argc, argv, &i)))
                 return EX_USAGE;
+        } else if (!strcmp(a, "--key")) {
+            if (!(keyp = need_arg(argc, argv, &i)))
+                return EX_USAGE;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             quiet = 1;
         } else if (a[0] == '-' && a[1]) {
@@ -576,6 +601,11 @@ static int cmd_apply(int argc, char **argv)
         goto done;
     if (nin == 2 && (r = read_file(in[0], OD_MAX_IMAGE_SIZE, &old, &old_size)))
         goto done;
+    if (keyp && !(fl.pub = od_pkg_load_public_key(keyp))) {
+        msg("cannot read a public key from '%s' (make one with 'otadelta keygen')", keyp);
+        r = EX_INPUT;
+        goto done;
+    }
 
     /* Size the device's buffers from the header, as a firmware engineer
      * would from `otadelta info`; a bad header is reported by the applier
@@ -635,6 +665,8 @@ static int cmd_apply(int argc, char **argv)
     cfg.erased_value = 0xFF;
     if (fl.fd >= 0)
         cfg.save_progress = fl_save_progress;
+    if (fl.pub)
+        cfg.verify_header = fl_verify;
 
     od_patch_init(&st, &cfg, start);
     bar_start("apply");
@@ -695,6 +727,7 @@ static int cmd_apply(int argc, char **argv)
 done:
     if (fl.fd >= 0)
         close(fl.fd);
+    EVP_PKEY_free(fl.pub);
     free(part);
     free(old);
     free(pkg);
@@ -777,7 +810,7 @@ static void print_info_json(const od_pkg_header *h, size_t size, const uint8_t *
 
 static int cmd_info(int argc, char **argv, int verify)
 {
-    const char *path = NULL, *oldp = NULL, *newp = NULL;
+    const char *path = NULL, *oldp = NULL, *newp = NULL, *keyp = NULL;
     int json = 0, i, r;
     uint8_t *pkg = NULL;
     size_t size = 0;
@@ -787,11 +820,12 @@ static int cmd_info(int argc, char **argv, int verify)
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             if (verify)
-                fputs("usage: otadelta verify PKG [--old OLD] [--new NEW]\n\n"
+                fputs("usage: otadelta verify PKG [--old OLD] [--new NEW] [--key PUB]\n\n"
                       "Checks a package's integrity without applying it: header CRC and\n"
                       "fields, extensions, block index, every block CRC, payload SHA-256\n"
                       "and exact size. --old / --new also check that the package binds\n"
-                      "those images (size, MD5 and SHA-256).\n", stdout);
+                      "those images (size, MD5 and SHA-256); --key checks its signature\n"
+                      "with a public key from 'otadelta keygen' (refused if unsigned).\n", stdout);
             else
                 fputs("usage: otadelta info PKG [--json]\n\n"
                       "Prints what a package says about itself: kind, versions, sizes,\n"
@@ -801,8 +835,8 @@ static int cmd_info(int argc, char **argv, int verify)
             json = 1;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             quiet = 1;
-        } else if (verify && (!strcmp(a, "--old") || !strcmp(a, "--new"))) {
-            const char **dst = a[2] == 'o' ? &oldp : &newp;
+        } else if (verify && (!strcmp(a, "--old") || !strcmp(a, "--new") || !strcmp(a, "--key"))) {
+            const char **dst = a[2] == 'o' ? &oldp : a[2] == 'n' ? &newp : &keyp;
             if (!(*dst = need_arg(argc, argv, &i)))
                 return EX_USAGE;
         } else if (a[0] == '-' && a[1]) {
@@ -826,6 +860,10 @@ static int cmd_info(int argc, char **argv, int verify)
         msg("'%s': %s", path, od_pkg_strerror(r));
         free(pkg);
         return EX_PACKAGE;
+    }
+    if (verify && keyp && (r = od_cli_verify_signature(pkg, size, keyp)) != EX_OK) {
+        free(pkg);
+        return r;
     }
     if (!verify) {
         if (json)
@@ -863,10 +901,11 @@ static int cmd_info(int argc, char **argv, int verify)
         }
     }
     if (!quiet)
-        printf("%s: ok (%s package %s%s%s, %zu bytes%s%s)\n", path,
+        printf("%s: ok (%s package %s%s%s, %zu bytes%s%s%s)\n", path,
                h.kind == OD_KIND_FULL ? "full" : "delta", h.source_version,
                h.kind == OD_KIND_FULL ? "" : " -> ", h.target_version, size,
-               oldp ? ", old matches" : "", newp ? ", new matches" : "");
+               oldp ? ", old matches" : "", newp ? ", new matches" : "",
+               keyp ? ", signature valid" : "");
     free(pkg);
     return EX_OK;
 }
@@ -882,7 +921,9 @@ static void usage(FILE *f)
             "  full NEW -o PKG       build a full package\n"
             "  apply [OLD] PKG -o NEW  restore NEW with the MCU applier, verified\n"
             "  info PKG [--json]     show what a package contains\n"
-            "  verify PKG            check a package's integrity (and --old/--new binding)\n"
+            "  verify PKG            check a package's integrity (--old/--new binding, --key)\n"
+            "  keygen -o NAME        make a signing key pair NAME.pem / NAME.pub\n"
+            "  sign PKG --key K.pem  sign a package (the signature covers the header)\n"
             "  version               print versions\n"
             "\n"
             "exit codes: 0 ok, 1 usage, 2 input file, 3 bad package, 4 wrong image or\n"
@@ -916,6 +957,10 @@ int main(int argc, char **argv)
         return cmd_info(argc - 2, argv + 2, 0);
     if (!strcmp(cmd, "verify"))
         return cmd_info(argc - 2, argv + 2, 1);
+    if (!strcmp(cmd, "keygen"))
+        return od_cli_keygen(argc - 2, argv + 2);
+    if (!strcmp(cmd, "sign"))
+        return od_cli_sign(argc - 2, argv + 2);
     msg("unknown command '%s' (try '%s --help')", cmd, prog);
     return EX_USAGE;
 }

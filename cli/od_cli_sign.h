@@ -1,0 +1,62 @@
+/*
+ * od_cli_sign.h - the signing commands of the otadelta CLI: keygen, sign,
+ * and the helpers `verify` and `diff/full --sign` call.
+ *
+ * Every function returns an otadelta exit code (the values below, equal to
+ * the EX_* enum in otadelta.c) and prints its own message, prefixed with
+ * "otadelta: ", to stderr. argc/argv are the arguments after the command
+ * name, as cli/otadelta.c passes them to cmd_diff() and the others.
+ */
+#ifndef OD_CLI_SIGN_H
+#define OD_CLI_SIGN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define OD_CLI_EX_OK 0
+#define OD_CLI_EX_USAGE 1    /* bad command line */
+#define OD_CLI_EX_INPUT 2    /* an input file (package or key) missing or unreadable */
+#define OD_CLI_EX_PACKAGE 3  /* package invalid, or its signature missing or wrong */
+#define OD_CLI_EX_OUTPUT 5   /* an output (package, key file) cannot be written */
+
+/*
+ * otadelta keygen -o NAME [--type ed25519|p256] [--force]
+ * Writes NAME.pem (private, mode 0600) and NAME.pub (public, 0644).
+ * Refuses to overwrite either file (exit 5) unless --force.
+ */
+int od_cli_keygen(int argc, char **argv);
+
+/*
+ * otadelta sign PKG --key NAME.pem [-o OUT] [-q]
+ * Signs PKG (replacing any earlier signature) and writes it atomically to
+ * OUT, or back to PKG when -o is absent. Exit 3 if PKG is not a valid
+ * package, 2 if the key cannot be read, 5 if the output cannot be written.
+ */
+int od_cli_sign(int argc, char **argv);
+
+/*
+ * For `otadelta verify PKG --key NAME.pub`: checks pkg's signature with
+ * the public key at pubkey_path (a private key file works too).
+ * Returns 0 when it verifies, 3 when the signature is missing or wrong,
+ * 2 when the key file cannot be read or is of an unsupported type.
+ * Prints a message on failure only.
+ */
+int od_cli_verify_signature(const uint8_t *pkg, size_t size, const char *pubkey_path);
+
+/*
+ * For `otadelta diff|full ... --sign NAME.pem`: signs a package fresh from
+ * od_diff_create() in memory. *pkg (malloc'd) is replaced by the signed
+ * package and *size updated; on error both are left as they were.
+ * Returns 0, 2 (key unreadable) or 6 (signing failed: the generator's
+ * exit code, since the package was never written).
+ */
+int od_cli_sign_buffer(uint8_t **pkg, size_t *size, const char *key_path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* OD_CLI_SIGN_H */
