@@ -7,7 +7,10 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 jobs=$(nproc)
 
-OD_SETUP_EXTRA="${OD_SETUP_EXTRA:-}" "$root/scripts/setup.sh"
+# Fuzzing needs clang and its libFuzzer runtime; the server its libraries.
+OD_SETUP_EXTRA="clang libclang-rt-14-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev \
+  ${OD_SETUP_EXTRA:-}" "$root/scripts/setup.sh"
+fuzz_seconds=${OD_FUZZ_SECONDS:-60}
 
 echo "== build and test (RelWithDebInfo)"
 cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -19,3 +22,9 @@ cmake -S "$root" -B "$root/build-asan" -DCMAKE_BUILD_TYPE=Debug -DOD_SANITIZE=ON
 cmake --build "$root/build-asan" -j"$jobs"
 # The 64 MiB pair runs in the normal build; under ASan it only costs time.
 (cd "$root/build-asan" && OD_SKIP_LARGE=1 ctest --output-on-failure -j"$jobs")
+
+echo "== fuzz: every libFuzzer harness for ${fuzz_seconds} s (ASan + UBSan)"
+CC=clang cmake -S "$root" -B "$root/build-fuzz" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DOD_BUILD_FUZZ=ON -DOD_BUILD_TESTS=OFF -DOD_BUILD_CLI=OFF >/dev/null
+cmake --build "$root/build-fuzz" -j"$jobs"
+"$root/fuzz/run.sh" "$root/build-fuzz" "$fuzz_seconds"
