@@ -13,12 +13,13 @@ OD_SETUP_EXTRA="clang libclang-rt-14-dev libmicrohttpd-dev libjansson-dev libsql
 fuzz_seconds=${OD_FUZZ_SECONDS:-60}
 
 echo "== build and test (RelWithDebInfo)"
-cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOD_BUILD_SERVER=ON >/dev/null
 cmake --build "$root/build" -j"$jobs"
 (cd "$root/build" && ctest --output-on-failure -j"$jobs")
 
 echo "== build and test (ASan + UBSan)"
-cmake -S "$root" -B "$root/build-asan" -DCMAKE_BUILD_TYPE=Debug -DOD_SANITIZE=ON >/dev/null
+cmake -S "$root" -B "$root/build-asan" -DCMAKE_BUILD_TYPE=Debug -DOD_SANITIZE=ON \
+  -DOD_BUILD_SERVER=ON >/dev/null
 cmake --build "$root/build-asan" -j"$jobs"
 # The 64 MiB pair runs in the normal build; under ASan it only costs time.
 (cd "$root/build-asan" && OD_SKIP_LARGE=1 ctest --output-on-failure -j"$jobs")

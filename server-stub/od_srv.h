@@ -1,0 +1,278 @@
+/*
+ * od_srv.h - otadelta-server, the publishing service.
+ *
+ * The server stores firmware images, generates packages (full or delta)
+ * on a bounded worker pool, publishes them to devices with resumable Range
+ * downloads, and tracks upgrade tasks device by device. Its device API is
+ * shaped after OneNET's legacy OTA API (docs/API.md has every route).
+ *
+ * This header holds the parts a program embedding the server needs (start,
+ * stop) and the pure building blocks other tools and the tests use on
+ * their own: the OneNET Authorization token, the Range parser and the task
+ * and device state machines. Everything else is private to server-stub/.
+ *
+ * Thread-safety: the pure functions are reentrant. od_srv_start() and
+ * od_srv_stop() must not race each other on the same handle.
+ */
+#ifndef OD_SRV_H
+#define OD_SRV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * The server library's one error enum. Negative values are errors. The
+ * HTTP layer maps each class to a status code (in parentheses).
+ */
+typedef enum od_srv_ret {
+    OD_SRV_OK = 0,
+    OD_SRV_ERR_PARAM = -1,     /* bad argument or request field (400) */
+    OD_SRV_ERR_NOT_FOUND = -2, /* no such object (404) */
+    OD_SRV_ERR_EXISTS = -3,    /* unique name/version already used (409) */
+    OD_SRV_ERR_STATE = -4,     /* operation not allowed in this state (409) */
+    OD_SRV_ERR_BUSY = -5,      /* object in use by an active task (409) */
+    OD_SRV_ERR_TOO_LARGE = -6, /* body or upload over its limit (413) */
+    OD_SRV_ERR_AUTH = -7,      /* missing, forged or expired credentials (401) */
+    OD_SRV_ERR_NOMEM = -8,     /* allocation failed (500) */
+    OD_SRV_ERR_IO = -9,        /* file system error (500) */
+    OD_SRV_ERR_DB = -10,       /* database error (500) */
+    OD_SRV_ERR_GENERATE = -11, /* the package generator refused the input (422) */
+    OD_SRV_ERR_INTERNAL = -12  /* a self-check failed: a bug (500) */
+} od_srv_ret;
+
+/* Returns a static English description of an od_srv_ret value (never NULL). */
+const char *od_srv_strerror(int ret);
+
+/* ------------------------------------------------------------------ */
+/* Server lifecycle                                                     */
+
+typedef struct od_srv_config {
+    const char *data_dir;    /* required: database and files live here; created
+                                if missing */
+    const char *listen_addr; /* IPv4 address, e.g. "127.0.0.1" */
+    uint16_t port;           /* 0 = ephemeral; read it back with od_srv_port() */
+    const char *admin_token; /* required, 8..200 chars; management API secret */
+    unsigned workers;        /* generation threads, 1..64; 0 = 2 */
+    unsigned http_threads;   /* HTTP thread pool, 1..64; 0 = number of CPUs */
+    unsigned max_connections;/* 0 = 4096 */
+    unsigned conn_timeout_s; /* idle connection timeout; 0 = 30 */
+} od_srv_config;
+
+typedef struct od_srv od_srv;
+
+/*
+ * Opens (creating if needed) the database in cfg->data_dir, re-queues
+ * generation jobs a previous run left queued or running, starts the
+ * worker pool and the HTTP daemon.
+ * cfg: read during the call only (strings are copied).
+ * out: receives the handle; free it with od_srv_stop().
+ * Returns OD_SRV_OK or a negative od_srv_ret; *out is NULL on error.
+ */
+int od_srv_start(const od_srv_config *cfg, od_srv **out);
+
+/* The TCP port actually bound (useful when cfg->port was 0). */
+uint16_t od_srv_port(const od_srv *s);
+
+/*
+ * Stops accepting requests, lets running generation jobs finish their
+ * current step (an unfinished job stays "running" in the database and is
+ * re-queued at the next start), and frees everything. NULL is a no-op.
+ */
+void od_srv_stop(od_srv *s);
+
+/* ------------------------------------------------------------------ */
+/* OneNET Authorization tokens                                          */
+
+#define OD_SRV_TOKEN_MAX 512 /* longest header value accepted or produced */
+
+typedef enum od_srv_sig_method {
+    OD_SRV_SIG_MD5 = 1,
+    OD_SRV_SIG_SHA1 = 2,
+    OD_SRV_SIG_SHA256 = 3
+} od_srv_sig_method;
+
+/* A decoded Authorization header; the strings are NUL-terminated copies. */
+typedef struct od_srv_token {
+    char version[16]; /* "2018-10-31" or "2022-05-01" */
+    char res[160];    /* raw (URL-decoded) resource, e.g. "products/123" */
+    int64_t et;       /* expiry, Unix seconds */
+    int method;       /* od_srv_sig_method */
+    char sign[96];    /* base64 signature, URL-decoded */
+} od_srv_token;
+
+/*
+ * Computes the base64 signature of a token, exactly as OneNET does:
+ * base64(HMAC-<method>(base64decode(key_b64), et "\n" method "\n" res "\n"
+ * version)).
+ * key_b64: the access key in base64. res: the raw resource ("/" unescaped).
+ * sign: output buffer of sign_size bytes, NUL-terminated on success.
+ * Returns OD_SRV_OK, or OD_SRV_ERR_PARAM (bad key, method, or buffer).
+ */
+int od_srv_token_sign(const char *key_b64, const char *version,
+                      const char *res, int64_t et, int method, char *sign,
+                      size_t sign_size);
+
+/*
+ * Builds a whole header value "version=..&res=..&et=..&method=..&sign=.."
+ * with res and sign URL-encoded. out: out_size bytes, NUL-terminated.
+ * Returns OD_SRV_OK or OD_SRV_ERR_PARAM.
+ */
+int od_srv_token_build(const char *key_b64, const char *version,
+                       const char *res, int64_t et, int method, char *out,
+                       size_t out_size);
+
+/*
+ * Parses a header value into *t (fields in any order, values URL-decoded).
+ * hdr: untrusted, NUL-terminated; may be NULL. Returns OD_SRV_OK, or
+ * OD_SRV_ERR_AUTH if a field is missing, duplicated, too long or malformed.
+ */
+int od_srv_token_parse(const char *hdr, od_srv_token *t);
+
+/*
+ * Checks a parsed token's signature against key_b64 (constant-time
+ * comparison) and its expiry against now (Unix seconds): a token is valid
+ * while now <= et. Returns OD_SRV_OK or OD_SRV_ERR_AUTH.
+ */
+int od_srv_token_verify(const od_srv_token *t, const char *key_b64,
+                        int64_t now);
+
+/* ------------------------------------------------------------------ */
+/* Range requests                                                       */
+
+/* What od_srv_range_parse() decided. */
+typedef struct od_srv_range {
+    int partial;    /* 1: answer 206 with Content-Range; 0: 200, whole file */
+    uint64_t start; /* first byte served */
+    uint64_t end;   /* last byte served, inclusive (0 and meaningless when
+                       len is 0: serve an empty 200) */
+} od_srv_range;
+
+/*
+ * Interprets a Range header for a file of len bytes with OneNET's rules,
+ * which never fail a request (docs/API.md):
+ *   "start-end", "start-", "-N", each optionally after "bytes=";
+ *   start >= len becomes 0; end >= len becomes len-1; start > end makes
+ *   start 0; "-N" with N >= len (or N == 0) is the whole file;
+ *   a malformed value (missing, several ranges, non-digits, a leading zero
+ *   such as "01-02", more than 19 digits) serves the whole file with 200.
+ * A clamped range that covers the whole file is still a 206 if the client
+ * asked for a range, so a device's resume logic sees what it asked for.
+ * hdr: untrusted, may be NULL. Never fails.
+ */
+void od_srv_range_parse(const char *hdr, uint64_t len, od_srv_range *r);
+
+/* ------------------------------------------------------------------ */
+/* Task and device state machines                                       */
+
+/* Task states (OneNET's names in docs/API.md). */
+typedef enum od_srv_task_state {
+    OD_SRV_TASK_NOT_STARTED = 0,
+    OD_SRV_TASK_UPGRADING = 1,
+    OD_SRV_TASK_PAUSED = 2,
+    OD_SRV_TASK_STOPPED = 3, /* cancelled by the operator */
+    OD_SRV_TASK_COMPLETED = 4
+} od_srv_task_state;
+
+/* Operator operations on a task. */
+typedef enum od_srv_task_op {
+    OD_SRV_OP_EDIT = 0,
+    OD_SRV_OP_DELETE = 1,
+    OD_SRV_OP_START = 2,
+    OD_SRV_OP_PAUSE = 3,
+    OD_SRV_OP_CANCEL = 4
+} od_srv_task_op;
+
+/*
+ * Applies operator op to a task in state *state.
+ * On OD_SRV_OK *state holds the new state (unchanged for edit and delete,
+ * which the caller carries out). Returns OD_SRV_ERR_STATE if the op is not
+ * allowed in that state, OD_SRV_ERR_PARAM for unknown values.
+ */
+int od_srv_task_apply(int *state, int op);
+
+/* Name of a task state or op ("not_started", "pause", ...), or "?". */
+const char *od_srv_task_state_name(int state);
+const char *od_srv_task_op_name(int op);
+/* Reverse of od_srv_task_op_name; -1 if unknown. */
+int od_srv_task_op_parse(const char *name);
+
+/* Per-device upgrade states, numbered like OneNET fuse's task status. */
+typedef enum od_srv_dev_state {
+    OD_SRV_DEV_PENDING = 1,     /* 待升级: token not yet checked */
+    OD_SRV_DEV_DOWNLOADING = 2, /* 下载中 */
+    OD_SRV_DEV_UPGRADING = 3,   /* 升级中: downloaded, applying */
+    OD_SRV_DEV_SUCCEEDED = 4,
+    OD_SRV_DEV_FAILED = 5,
+    OD_SRV_DEV_CANCELLED = 6
+} od_srv_dev_state;
+
+/* Per-device download sub-state shown in the task detail. */
+typedef enum od_srv_dl_state {
+    OD_SRV_DL_NONE = 0,
+    OD_SRV_DL_RUNNING = 1,
+    OD_SRV_DL_DONE = 2,
+    OD_SRV_DL_FAILED = 3
+} od_srv_dl_state;
+
+/* One device's row in a task, as the state machine sees it. */
+typedef struct od_srv_dev_fsm {
+    int state;     /* od_srv_dev_state */
+    int dl_state;  /* od_srv_dl_state */
+    int percent;   /* download percent 0..100 */
+    int retries;   /* failures counted so far */
+    int last_code; /* last status code reported (0 if none) */
+} od_srv_dev_fsm;
+
+/* Device API errno values (the OneNET legacy tables; 25 is ours). */
+#define OD_SRV_ENO_OK 0
+#define OD_SRV_ENO_AUTH 1
+#define OD_SRV_ENO_PARAM 2
+#define OD_SRV_ENO_TOKEN_OWNER 4
+#define OD_SRV_ENO_INTERNAL 7
+#define OD_SRV_ENO_MANUF 8
+#define OD_SRV_ENO_VERSION_MISMATCH 9
+#define OD_SRV_ENO_NO_TASK 11
+#define OD_SRV_ENO_EXPIRED 12
+#define OD_SRV_ENO_STATE 17
+#define OD_SRV_ENO_FINISHED 20
+#define OD_SRV_ENO_INVALID_OP 21
+#define OD_SRV_ENO_CANCELLED 22
+#define OD_SRV_ENO_PAUSED 25
+#define OD_SRV_ENO_BAD_VERSION 27
+#define OD_SRV_ENO_NO_DIFF 32
+
+/*
+ * Applies a device's progress report to its row.
+ * step: 0..100 download percent, 101..107 download result, 201..208
+ * upgrade result. max_retry: the task's retry count (failures allowed
+ * before the device is failed for good; 0 = one attempt).
+ * Returns an OD_SRV_ENO_* value: OK (row updated), PARAM (unknown code),
+ * STATE (code not allowed in the current state), FINISHED (row already
+ * terminal), CANCELLED. On anything but OK the row is unchanged.
+ */
+int od_srv_dev_report(od_srv_dev_fsm *d, int step, int max_retry);
+
+/* The token check: pending -> downloading. Same return convention. */
+int od_srv_dev_token_check(od_srv_dev_fsm *d);
+
+/* 1 if a device state is terminal (succeeded, failed, cancelled). */
+int od_srv_dev_terminal(int state);
+
+/* Name of a device state ("pending", ...), or "?". */
+const char *od_srv_dev_state_name(int state);
+
+/* 1 if s (may be NULL) is 1..50 characters of A-Z a-z 0-9 . _ - (the
+ * container's rule for version strings), else 0. */
+int od_srv_version_valid(const char *s);
+
+/* Human text for a status code 101..107 / 201..208, or NULL. */
+const char *od_srv_status_text(int code);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* OD_SRV_H */

@@ -1,0 +1,416 @@
+/*
+ * od_srv_api_dev.c - the device API, shaped after OneNET's legacy OTA
+ * API so device code written for OneNET works against it: version report,
+ * check task, token check, Range download, progress report.
+ *
+ * HTTP status policy: request-level failures (malformed request, failed
+ * authentication, unknown device) get a 4xx with the OneNET errno in the
+ * body; business answers (no task, paused, finished, ...) are 200 with the
+ * errno, because OneNET devices branch on errno and some treat any non-200
+ * as a network failure worth retrying.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "od_srv_http.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *eno_text(int eno)
+{
+    switch (eno) {
+    case OD_SRV_ENO_OK: return "succ";
+    case OD_SRV_ENO_AUTH: return "authentication failed or no such device";
+    case OD_SRV_ENO_PARAM: return "bad parameter";
+    case OD_SRV_ENO_TOKEN_OWNER: return "token does not belong to this device";
+    case OD_SRV_ENO_INTERNAL: return "internal error";
+    case OD_SRV_ENO_MANUF: return "manuf or model mismatch";
+    case OD_SRV_ENO_NO_TASK: return "no task";
+    case OD_SRV_ENO_EXPIRED: return "token expired";
+    case OD_SRV_ENO_STATE: return "invalid state";
+    case OD_SRV_ENO_FINISHED: return "task finished";
+    case OD_SRV_ENO_INVALID_OP: return "invalid operation";
+    case OD_SRV_ENO_CANCELLED: return "task cancelled";
+    case OD_SRV_ENO_PAUSED: return "task paused";
+    case OD_SRV_ENO_BAD_VERSION: return "bad version format";
+    case OD_SRV_ENO_NO_DIFF: return "no package matches the device version";
+    default: return "error";
+    }
+}
+
+static enum MHD_Result dev_reply(od_srv_req *r, int eno, json_t *data)
+{
+    unsigned status = MHD_HTTP_OK;
+    if (eno < 0) { /* storage failure */
+        json_decref(data);
+        return od_srv_reply(r, MHD_HTTP_INTERNAL_SERVER_ERROR, OD_SRV_ENO_INTERNAL,
+                            eno_text(OD_SRV_ENO_INTERNAL), NULL);
+    }
+    if (eno == OD_SRV_ENO_PARAM || eno == OD_SRV_ENO_BAD_VERSION)
+        status = MHD_HTTP_BAD_REQUEST;
+    else if (eno == OD_SRV_ENO_AUTH)
+        status = MHD_HTTP_NOT_FOUND; /* authenticated, but no such device */
+    else if (eno == OD_SRV_ENO_TOKEN_OWNER)
+        status = MHD_HTTP_FORBIDDEN;
+    return od_srv_reply(r, status, eno, eno_text(eno), data);
+}
+
+static int64_t parse_id(const char *s)
+{
+    int64_t v = 0;
+    size_t n;
+    if (!s)
+        return 0;
+    n = strlen(s);
+    if (n == 0 || n > 18 || s[0] == '0')
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+static int token_hex_ok(const char *t)
+{
+    size_t n = 0;
+    for (; t[n]; n++)
+        if (!((t[n] >= '0' && t[n] <= '9') || (t[n] >= 'a' && t[n] <= 'f')))
+            return 0;
+    return n == OD_SRV_DEVTOKEN_LEN;
+}
+
+/* Authenticated identity of a device-API request. */
+typedef struct who {
+    int64_t product_id;
+    int device_form;                  /* res = products/{pid}/devices/{name} */
+    char name[OD_SRV_NAME_MAX + 1];
+    od_srv_token tok;
+} who;
+
+/* Parses the Authorization header and checks a product-key token. A
+ * device-key token is only parsed here; check_device() verifies it once
+ * the device (and its key) is known. Returns 0 or -1. */
+static int auth_parse(od_srv_req *r, who *w)
+{
+    const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *p;
+    char key[OD_SRV_KEY_MAX + 1];
+    od_srv_store *st = r->srv->store;
+
+    memset(w, 0, sizeof(*w));
+    if (od_srv_token_parse(h, &w->tok) != OD_SRV_OK)
+        return -1;
+    if (strncmp(w->tok.res, "products/", 9) != 0)
+        return -1;
+    p = w->tok.res + 9;
+    {
+        char num[20];
+        size_t n = strcspn(p, "/");
+        if (n == 0 || n >= sizeof(num))
+            return -1;
+        memcpy(num, p, n);
+        num[n] = '\0';
+        w->product_id = parse_id(num);
+        if (!w->product_id)
+            return -1;
+        p += n;
+    }
+    if (*p == '\0') {
+        if (st->ops->product_key(st, w->product_id, key) != OD_SRV_OK)
+            return -1;
+        return od_srv_token_verify(&w->tok, key, (int64_t)time(NULL)) == OD_SRV_OK
+                   ? 0
+                   : -1;
+    }
+    if (strncmp(p, "/devices/", 9) != 0 || !p[9] || strlen(p + 9) > OD_SRV_NAME_MAX)
+        return -1;
+    w->device_form = 1;
+    snprintf(w->name, sizeof(w->name), "%s", p + 9);
+    return 0;
+}
+
+/* The device must belong to the token's product (and be the token's
+ * device for a device-key token, whose signature is checked here). */
+static int check_device(const who *w, const od_srv_dev *d)
+{
+    if (d->product_id != w->product_id)
+        return -1;
+    if (!w->device_form)
+        return 0;
+    if (strcmp(d->name, w->name) != 0)
+        return -1;
+    return od_srv_token_verify(&w->tok, d->dev_key, (int64_t)time(NULL)) == OD_SRV_OK
+               ? 0
+               : -1;
+}
+
+static enum MHD_Result auth_fail(od_srv_req *r)
+{
+    return od_srv_reply(r, MHD_HTTP_UNAUTHORIZED, OD_SRV_ENO_AUTH,
+                        "authorization token missing, forged or expired", NULL);
+}
+
+/* Common prologue for routes carrying dev_id: authenticates and loads the
+ * device. Returns 1 when a reply was already queued (into *ret). */
+static int prologue(od_srv_req *r, who *w, od_srv_dev *d, enum MHD_Result *ret)
+{
+    int64_t dev_id = parse_id(od_srv_arg(r, "dev_id"));
+    od_srv_store *st = r->srv->store;
+    if (!dev_id) {
+        *ret = dev_reply(r, OD_SRV_ENO_PARAM, NULL);
+        return 1;
+    }
+    if (auth_parse(r, w) != 0) {
+        *ret = auth_fail(r);
+        return 1;
+    }
+    if (st->ops->dev_get(st, dev_id, d) != OD_SRV_OK) {
+        *ret = dev_reply(r, OD_SRV_ENO_AUTH, NULL);
+        return 1;
+    }
+    if (check_device(w, d) != 0) {
+        /* A device-key signature failure is an auth failure; a device of
+         * another product looks like no device at all. */
+        *ret = w->device_form ? auth_fail(r) : dev_reply(r, OD_SRV_ENO_AUTH, NULL);
+        return 1;
+    }
+    return 0;
+}
+
+static enum MHD_Result report_version(od_srv_req *r)
+{
+    who w;
+    od_srv_dev d;
+    enum MHD_Result ret;
+    json_t *b;
+    const char *fv = NULL, *sv = NULL;
+    json_t *jf, *js;
+    int eno;
+
+    if (prologue(r, &w, &d, &ret))
+        return ret;
+    b = od_srv_body_json(r);
+    if (!b)
+        return dev_reply(r, OD_SRV_ENO_PARAM, NULL);
+    jf = json_object_get(b, "f_version");
+    js = json_object_get(b, "s_version");
+    if ((jf && !json_is_string(jf)) || (js && !json_is_string(js)) || (!jf && !js)) {
+        json_decref(b);
+        return dev_reply(r, OD_SRV_ENO_PARAM, NULL);
+    }
+    fv = jf ? json_string_value(jf) : NULL;
+    sv = js ? json_string_value(js) : NULL;
+    /* OneNET sends "" for a component the device does not have. */
+    if (fv && !fv[0])
+        fv = NULL;
+    if (sv && !sv[0])
+        sv = NULL;
+    if ((fv && !od_srv_version_valid(fv)) || (sv && !od_srv_version_valid(sv))) {
+        json_decref(b);
+        return dev_reply(r, OD_SRV_ENO_BAD_VERSION, NULL);
+    }
+    eno = r->srv->store->ops->dev_report_version(r->srv->store, d.id, fv, sv,
+                                                (int64_t)time(NULL));
+    json_decref(b);
+    return dev_reply(r, eno, NULL);
+}
+
+static enum MHD_Result query_version(od_srv_req *r)
+{
+    who w;
+    od_srv_dev d;
+    enum MHD_Result ret;
+    if (prologue(r, &w, &d, &ret))
+        return ret;
+    return dev_reply(r, OD_SRV_ENO_OK,
+                     json_pack("{ss,ss}", "f_version", d.f_version, "s_version",
+                               d.s_version));
+}
+
+static enum MHD_Result check_task(od_srv_req *r)
+{
+    who w;
+    od_srv_dev d;
+    od_srv_check c;
+    enum MHD_Result ret;
+    const char *type = od_srv_arg(r, "type"), *version = od_srv_arg(r, "version");
+    const char *manuf = od_srv_arg(r, "manuf"), *model = od_srv_arg(r, "model");
+    int comp, eno;
+
+    if (prologue(r, &w, &d, &ret))
+        return ret;
+    if (!type || (strcmp(type, "1") && strcmp(type, "2")))
+        return dev_reply(r, OD_SRV_ENO_PARAM, NULL);
+    comp = type[0] - '0';
+    if (version && version[0] && !od_srv_version_valid(version))
+        return dev_reply(r, OD_SRV_ENO_BAD_VERSION, NULL);
+    if ((manuf && strlen(manuf) > OD_SRV_MM_MAX) || (model && strlen(model) > OD_SRV_MM_MAX))
+        return dev_reply(r, OD_SRV_ENO_PARAM, NULL);
+    eno = r->srv->store->ops->dev_check(r->srv->store, d.id, comp, version, manuf,
+                                       model, (int64_t)time(NULL), &c);
+    if (eno != OD_SRV_ENO_OK)
+        return dev_reply(r, eno, NULL);
+    return dev_reply(r, eno,
+                     json_pack("{ss,ss,sI,ss,ss,si,si,si,si,si,sI}", "target", c.target,
+                               "token", c.token, "size", (json_int_t)c.size, "md5",
+                               c.md5, "sha256", c.sha256, "signal", c.signal, "power",
+                               c.power, "retry", c.retry, "interval", c.interval,
+                               "type", c.type, "tid", (json_int_t)c.task_id));
+}
+
+static enum MHD_Result token_check(od_srv_req *r)
+{
+    who w;
+    od_srv_dev d;
+    enum MHD_Result ret;
+    if (!token_hex_ok(r->strs[0]))
+        return dev_reply(r, OD_SRV_ENO_TOKEN_OWNER, NULL);
+    if (prologue(r, &w, &d, &ret))
+        return ret;
+    return dev_reply(r, r->srv->store->ops->dev_token_check(r->srv->store, d.id,
+                                                            r->strs[0], (int64_t)time(NULL)),
+                     NULL);
+}
+
+static enum MHD_Result progress(od_srv_req *r)
+{
+    who w;
+    od_srv_dev d;
+    enum MHD_Result ret;
+    json_t *b, *step;
+    int eno;
+    if (!token_hex_ok(r->strs[0]))
+        return dev_reply(r, OD_SRV_ENO_TOKEN_OWNER, NULL);
+    if (prologue(r, &w, &d, &ret))
+        return ret;
+    b = od_srv_body_json(r);
+    step = b ? json_object_get(b, "step") : NULL;
+    if (!step || !json_is_integer(step) || json_integer_value(step) < 0 ||
+        json_integer_value(step) > 1000) {
+        json_decref(b);
+        return dev_reply(r, OD_SRV_ENO_PARAM, NULL);
+    }
+    eno = r->srv->store->ops->dev_progress(r->srv->store, d.id, r->strs[0],
+                                          (int)json_integer_value(step),
+                                          (int64_t)time(NULL));
+    json_decref(b);
+    return dev_reply(r, eno, NULL);
+}
+
+/* OneNET's download error signalling: one ASCII byte. We still send a
+ * Content-Length (HTTP/1.1 keep-alive needs framing) and say which error
+ * in the status and the Ota-Errno header as well. */
+static enum MHD_Result dl_error(od_srv_req *r, unsigned status, char byte, int eno)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(1, &byte,
+                                                                MHD_RESPMEM_MUST_COPY);
+    char num[16];
+    enum MHD_Result ret;
+    if (!resp)
+        return MHD_NO;
+    snprintf(num, sizeof(num), "%d", eno);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain");
+    MHD_add_response_header(resp, "Ota-Errno", num);
+    ret = MHD_queue_response(r->conn, status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result download(od_srv_req *r)
+{
+    od_srv_store *st = r->srv->store;
+    const char *token = r->strs[0];
+    who w;
+    od_srv_dl dl;
+    od_srv_range rg;
+    struct stat sb;
+    struct MHD_Response *resp;
+    char path[OD_SRV_PATH_MAX], etag[80], buf[96];
+    const char *ifr;
+    int eno, fd;
+    enum MHD_Result ret;
+    uint64_t len;
+
+    if (strcmp(r->method, "GET") && strcmp(r->method, "HEAD"))
+        return dl_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, '5', OD_SRV_ENO_PARAM);
+    if (!token_hex_ok(token))
+        return dl_error(r, MHD_HTTP_FORBIDDEN, '3', OD_SRV_ENO_TOKEN_OWNER);
+    if (auth_parse(r, &w) != 0)
+        return dl_error(r, MHD_HTTP_UNAUTHORIZED, '3', OD_SRV_ENO_AUTH);
+    eno = st->ops->dev_download(st, token, (int64_t)time(NULL), w.product_id, &dl);
+    if (eno < 0)
+        return dl_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, '4', OD_SRV_ENO_INTERNAL);
+    if (eno == OD_SRV_ENO_PAUSED)
+        return dl_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, '4', eno);
+    if (eno == OD_SRV_ENO_INTERNAL)
+        return dl_error(r, MHD_HTTP_NOT_FOUND, '1', eno);
+    if (eno != OD_SRV_ENO_OK)
+        return dl_error(r, MHD_HTTP_FORBIDDEN, '3', eno);
+    if (w.device_form) {
+        od_srv_dev d;
+        if (st->ops->dev_get(st, dl.device_id, &d) != OD_SRV_OK || check_device(&w, &d) != 0)
+            return dl_error(r, MHD_HTTP_UNAUTHORIZED, '3', OD_SRV_ENO_AUTH);
+    }
+    if (od_srv_file_path(r->srv->data_dir, dl.file, path, sizeof(path)) != OD_SRV_OK)
+        return dl_error(r, MHD_HTTP_NOT_FOUND, '1', OD_SRV_ENO_INTERNAL);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return dl_error(r, MHD_HTTP_NOT_FOUND, '1', OD_SRV_ENO_INTERNAL);
+    if (fstat(fd, &sb) != 0 || (int64_t)sb.st_size != dl.size || dl.size <= 0) {
+        close(fd);
+        return dl_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, '2', OD_SRV_ENO_INTERNAL);
+    }
+    snprintf(etag, sizeof(etag), "\"%s\"", dl.sha256);
+    od_srv_range_parse(MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                   MHD_HTTP_HEADER_RANGE),
+                       (uint64_t)dl.size, &rg);
+    /* If-Range with another validator: the client's partial copy is of a
+     * different package, so it gets the whole new one. */
+    ifr = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_RANGE);
+    if (ifr && strcmp(ifr, etag) != 0)
+        od_srv_range_parse(NULL, (uint64_t)dl.size, &rg);
+    len = rg.end - rg.start + 1;
+    resp = MHD_create_response_from_fd_at_offset64(len, fd, rg.start);
+    if (!resp) {
+        close(fd);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
+    snprintf(buf, sizeof(buf), "attachment; filename=\"package-%lld.otad\"",
+             (long long)dl.package_id);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, buf);
+    snprintf(buf, sizeof(buf), "bytes %llu-%llu/%lld", (unsigned long long)rg.start,
+             (unsigned long long)rg.end, (long long)dl.size);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, buf);
+    ret = MHD_queue_response(r->conn, rg.partial ? MHD_HTTP_PARTIAL_CONTENT : MHD_HTTP_OK,
+                             resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+enum MHD_Result od_srv_api_dev(od_srv_req *r)
+{
+    int get = !strcmp(r->method, "GET"), post = !strcmp(r->method, "POST");
+    if (od_srv_route(r, "ota/south/download/*"))
+        return download(r);
+    if (post && od_srv_route(r, "ota/device/version"))
+        return report_version(r);
+    if (get && od_srv_route(r, "ota/device/version"))
+        return query_version(r);
+    if (get && od_srv_route(r, "ota/south/check"))
+        return check_task(r);
+    if (get && od_srv_route(r, "ota/south/download/*/check"))
+        return token_check(r);
+    if (post && od_srv_route(r, "ota/south/device/download/*/progress"))
+        return progress(r);
+    return od_srv_reply(r, MHD_HTTP_NOT_FOUND, OD_SRV_ENO_PARAM, "no such route", NULL);
+}

@@ -1,0 +1,637 @@
+/*
+ * od_srv_api_mgmt.c - the management API (/api/v1/...): products,
+ * firmware, packages and generation jobs, devices, groups and tasks.
+ * Every field is validated here, before the store sees it; docs/API.md
+ * lists the routes and their fields.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "od_srv_http.h"
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "od_diff.h"
+
+/* ------------------------------------------------------------------ */
+/* Field validation                                                     */
+
+/* 1..max printable ASCII characters without quotes or control bytes. */
+static int name_ok(const char *s, size_t max)
+{
+    size_t n = 0;
+    if (!s)
+        return 0;
+    for (; s[n]; n++)
+        if (n >= max || (unsigned char)s[n] < 0x20 || (unsigned char)s[n] > 0x7e)
+            return 0;
+    return n > 0;
+}
+
+/* 0..max characters of [A-Za-z0-9] (manuf/model codes). */
+static int code_ok(const char *s, size_t max)
+{
+    size_t n = 0;
+    if (!s)
+        return 1;
+    for (; s[n]; n++) {
+        char c = s[n];
+        if (n >= max || !((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ||
+                          (c >= 'a' && c <= 'z')))
+            return 0;
+    }
+    return 1;
+}
+
+/* Optional string field: *out NULL if absent; -1 if present but not a
+ * string. */
+static int get_str(json_t *o, const char *k, const char **out)
+{
+    json_t *v = json_object_get(o, k);
+    *out = NULL;
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_string(v))
+        return -1;
+    *out = json_string_value(v);
+    return 0;
+}
+
+/* Optional integer field in [lo, hi]; def when absent. */
+static int get_int(json_t *o, const char *k, int64_t lo, int64_t hi,
+                   int64_t def, int64_t *out)
+{
+    json_t *v = json_object_get(o, k);
+    if (!v || json_is_null(v)) {
+        *out = def;
+        return 0;
+    }
+    if (!json_is_integer(v))
+        return -1;
+    *out = json_integer_value(v);
+    return (*out < lo || *out > hi) ? -1 : 0;
+}
+
+/* Optional array of positive ids, at most OD_SRV_LIST_MAX. */
+static int id_list_ok(json_t *a)
+{
+    size_t i;
+    json_t *v;
+    if (!a || json_is_null(a))
+        return 1;
+    if (!json_is_array(a) || json_array_size(a) > OD_SRV_LIST_MAX)
+        return 0;
+    json_array_foreach(a, i, v) {
+        if (!json_is_integer(v) || json_integer_value(v) <= 0)
+            return 0;
+    }
+    return 1;
+}
+
+static int parse_component(const char *s)
+{
+    if (!s)
+        return -1;
+    if (!strcmp(s, "sota") || !strcmp(s, "SOTA") || !strcmp(s, "2"))
+        return OD_SRV_COMP_SOTA;
+    if (!strcmp(s, "fota") || !strcmp(s, "FOTA") || !strcmp(s, "1"))
+        return OD_SRV_COMP_FOTA;
+    return -1;
+}
+
+static enum MHD_Result ok_json(od_srv_req *r, unsigned status, json_t *data)
+{
+    return od_srv_reply(r, status, 0, "succ", data);
+}
+
+/* data is passed by address so the call that fills it is sequenced
+ * before it is read (argument evaluation order is unspecified). */
+static enum MHD_Result store_reply(od_srv_req *r, int rc, json_t **datap)
+{
+    json_t *data = datap ? *datap : NULL;
+    if (rc != OD_SRV_OK) {
+        json_decref(data);
+        return od_srv_reply_err(r, rc, NULL);
+    }
+    return ok_json(r, MHD_HTTP_OK, data);
+}
+
+static int random_key(char out[OD_SRV_KEY_MAX + 1])
+{
+    unsigned char b[32];
+    if (RAND_bytes(b, sizeof(b)) != 1)
+        return -1;
+    EVP_EncodeBlock((unsigned char *)out, b, sizeof(b));
+    return 0;
+}
+
+#define BAD(msg) return od_srv_reply_err(r, OD_SRV_ERR_PARAM, msg)
+
+/* ------------------------------------------------------------------ */
+/* Firmware upload (body already streamed to a temp file)               */
+
+enum MHD_Result od_srv_api_upload_done(od_srv_req *r)
+{
+    od_srv_store *st = r->srv->store;
+    od_srv_fw fw;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen;
+    const char *version = od_srv_arg(r, "version");
+    const char *comp = od_srv_arg(r, "component");
+    const char *manuf = od_srv_arg(r, "manuf");
+    const char *model = od_srv_arg(r, "model");
+    char rnd[17], final[OD_SRV_PATH_MAX];
+    int64_t id;
+    int rc, c;
+
+    memset(&fw, 0, sizeof(fw));
+    fw.product_id = r->ids[0];
+    if (!od_srv_version_valid(version))
+        BAD("version must be 1..50 characters of A-Za-z0-9._-");
+    c = parse_component(comp);
+    if (c <= 0)
+        BAD("component must be fota or sota");
+    if (!code_ok(manuf, OD_SRV_MM_MAX) || !code_ok(model, OD_SRV_MM_MAX))
+        BAD("manuf and model are up to 32 letters or digits");
+    if (r->up_len == 0)
+        BAD("empty image");
+    snprintf(fw.version, sizeof(fw.version), "%s", version);
+    fw.component = c;
+    snprintf(fw.manuf, sizeof(fw.manuf), "%s", manuf ? manuf : "");
+    snprintf(fw.model, sizeof(fw.model), "%s", model ? model : "");
+    fw.size = (int64_t)r->up_len;
+    EVP_DigestFinal_ex(r->md5, md, &mdlen);
+    od_srv_hex(md, mdlen, fw.md5);
+    EVP_DigestFinal_ex(r->sha256, md, &mdlen);
+    od_srv_hex(md, mdlen, fw.sha256);
+
+    /* Make the bytes durable under their final name before the row that
+     * names them exists. */
+    if (fsync(r->fd) != 0 || close(r->fd) != 0) {
+        r->fd = -1;
+        return od_srv_reply_err(r, OD_SRV_ERR_IO, NULL);
+    }
+    r->fd = -1;
+    if (od_srv_random_hex(rnd, 8) != OD_SRV_OK)
+        return od_srv_reply_err(r, OD_SRV_ERR_INTERNAL, NULL);
+    snprintf(fw.file, sizeof(fw.file), "fw/%s-%s.bin", fw.sha256, rnd);
+    if (od_srv_file_path(r->srv->data_dir, fw.file, final, sizeof(final)) != OD_SRV_OK ||
+        rename(r->tmp_path, final) != 0)
+        return od_srv_reply_err(r, OD_SRV_ERR_IO, NULL);
+    r->tmp_path[0] = '\0';
+    {
+        char dir[OD_SRV_PATH_MAX + 8];
+        snprintf(dir, sizeof(dir), "%s/fw", r->srv->data_dir);
+        od_srv_fsync_dir(dir);
+    }
+    rc = st->ops->fw_insert(st, &fw, &id);
+    if (rc != OD_SRV_OK) {
+        unlink(final);
+        return od_srv_reply_err(r, rc,
+                                rc == OD_SRV_ERR_EXISTS
+                                    ? "this version of this component exists"
+                                    : NULL);
+    }
+    return ok_json(r, MHD_HTTP_CREATED,
+                   json_pack("{sI,sI,ss,ss,ss,ss,sI,ss,ss}", "id", (json_int_t)id,
+                             "product_id", (json_int_t)fw.product_id, "version",
+                             fw.version, "component", c == 1 ? "fota" : "sota",
+                             "manuf", fw.manuf, "model", fw.model, "size",
+                             (json_int_t)fw.size, "md5", fw.md5, "sha256",
+                             fw.sha256));
+}
+
+/* ------------------------------------------------------------------ */
+/* Handlers                                                             */
+
+static enum MHD_Result product_create(od_srv_req *r, json_t *b)
+{
+    const char *name;
+    char key[OD_SRV_KEY_MAX + 1];
+    int64_t id;
+    int rc;
+    if (get_str(b, "name", &name) != 0 || !name_ok(name, OD_SRV_NAME_MAX))
+        BAD("name: 1..64 printable characters");
+    if (random_key(key) != 0)
+        return od_srv_reply_err(r, OD_SRV_ERR_INTERNAL, NULL);
+    rc = r->srv->store->ops->product_create(r->srv->store, name, key, &id);
+    if (rc != OD_SRV_OK)
+        return od_srv_reply_err(r, rc, NULL);
+    return ok_json(r, MHD_HTTP_CREATED,
+                   json_pack("{sI,ss,ss}", "id", (json_int_t)id, "name", name,
+                             "access_key", key));
+}
+
+static enum MHD_Result package_create(od_srv_req *r, json_t *b)
+{
+    od_srv_store *st = r->srv->store;
+    const char *type;
+    int64_t src, dst, budget, block, pkg_id, job_id;
+    od_srv_fw sfw, tfw;
+    od_srv_pkg p;
+    int rc;
+
+    memset(&p, 0, sizeof(p));
+    if (get_str(b, "type", &type) != 0 || !type ||
+        (strcmp(type, "full") && strcmp(type, "diff")))
+        BAD("type: full or diff");
+    if (get_int(b, "target_fw", 1, INT64_MAX, 0, &dst) != 0 || dst == 0)
+        BAD("target_fw: a firmware id");
+    if (get_int(b, "source_fw", 1, INT64_MAX, 0, &src) != 0)
+        BAD("source_fw: a firmware id");
+    if (get_int(b, "ram_budget", 1024, 64 << 20, OD_DIFF_DEFAULT_RAM, &budget) != 0)
+        BAD("ram_budget: 1024..67108864 bytes");
+    /* Restart-point spacing: smaller blocks mean less to redo after a
+     * power cut, a little less compression. 0 keeps the generator's. */
+    if (get_int(b, "block_size", 0, 1 << 30, 0, &block) != 0 ||
+        block % OD_DIFF_DEFAULT_ERASE != 0)
+        BAD("block_size: 0 (default) or a multiple of 4096 bytes up to 1 GiB");
+    p.kind = !strcmp(type, "full") ? OD_KIND_FULL : OD_KIND_DELTA;
+    if (p.kind == OD_KIND_DELTA && src == 0)
+        BAD("a diff package needs source_fw");
+    rc = st->ops->fw_get(st, dst, &tfw);
+    if (rc == OD_SRV_OK && tfw.product_id != r->ids[0])
+        rc = OD_SRV_ERR_NOT_FOUND;
+    if (rc != OD_SRV_OK)
+        return od_srv_reply_err(r, rc, "target_fw not found");
+    if (p.kind == OD_KIND_DELTA) {
+        rc = st->ops->fw_get(st, src, &sfw);
+        if (rc == OD_SRV_OK && sfw.product_id != r->ids[0])
+            rc = OD_SRV_ERR_NOT_FOUND;
+        if (rc != OD_SRV_OK)
+            return od_srv_reply_err(r, rc, "source_fw not found");
+        if (sfw.component != tfw.component)
+            BAD("source and target are different components");
+        if (src == dst)
+            BAD("source and target are the same firmware");
+        p.source_fw = src;
+        snprintf(p.source_version, sizeof(p.source_version), "%s", sfw.version);
+    }
+    p.product_id = r->ids[0];
+    p.component = tfw.component;
+    p.target_fw = dst;
+    snprintf(p.target_version, sizeof(p.target_version), "%s", tfw.version);
+    p.ram_budget = (uint32_t)budget;
+    p.block_size = (uint32_t)block;
+    rc = st->ops->pkg_create(st, &p, &pkg_id, &job_id);
+    if (rc != OD_SRV_OK)
+        return od_srv_reply_err(r, rc, NULL);
+    od_srv_jobs_kick(r->srv);
+    return ok_json(r, MHD_HTTP_ACCEPTED,
+                   json_pack("{sI,sI,ss}", "package_id", (json_int_t)pkg_id,
+                             "job_id", (json_int_t)job_id, "status", "generating"));
+}
+
+static enum MHD_Result package_delete(od_srv_req *r)
+{
+    od_srv_store *st = r->srv->store;
+    char file[OD_SRV_FILE_MAX], path[OD_SRV_PATH_MAX];
+    int rc = st->ops->pkg_delete(st, r->ids[0], file);
+    if (rc != OD_SRV_OK)
+        return od_srv_reply_err(r, rc,
+                                rc == OD_SRV_ERR_BUSY
+                                    ? "package in use by an active task or generating"
+                                    : NULL);
+    if (file[0] &&
+        od_srv_file_path(r->srv->data_dir, file, path, sizeof(path)) == OD_SRV_OK)
+        unlink(path);
+    return ok_json(r, MHD_HTTP_OK, NULL);
+}
+
+static enum MHD_Result device_create(od_srv_req *r, json_t *b)
+{
+    od_srv_dev d;
+    const char *name, *manuf, *model;
+    int64_t id;
+    int rc;
+    memset(&d, 0, sizeof(d));
+    if (get_str(b, "name", &name) != 0 || !name_ok(name, OD_SRV_NAME_MAX))
+        BAD("name: 1..64 printable characters");
+    /* Device names appear in the token resource products/{pid}/devices/{name}. */
+    for (const char *p = name; *p; p++)
+        if (*p == '/' || *p == '&' || *p == '%')
+            BAD("name may not contain / & %");
+    if (get_str(b, "manuf", &manuf) != 0 || !code_ok(manuf, OD_SRV_MM_MAX) ||
+        get_str(b, "model", &model) != 0 || !code_ok(model, OD_SRV_MM_MAX))
+        BAD("manuf and model are up to 32 letters or digits");
+    {
+        const char *fv, *sv;
+        if (get_str(b, "f_version", &fv) != 0 || (fv && !od_srv_version_valid(fv)) ||
+            get_str(b, "s_version", &sv) != 0 || (sv && !od_srv_version_valid(sv)))
+            BAD("f_version / s_version: 1..50 characters of A-Za-z0-9._-");
+        snprintf(d.f_version, sizeof(d.f_version), "%s", fv ? fv : "");
+        snprintf(d.s_version, sizeof(d.s_version), "%s", sv ? sv : "");
+    }
+    d.product_id = r->ids[0];
+    snprintf(d.name, sizeof(d.name), "%s", name);
+    snprintf(d.manuf, sizeof(d.manuf), "%s", manuf ? manuf : "");
+    snprintf(d.model, sizeof(d.model), "%s", model ? model : "");
+    if (random_key(d.dev_key) != 0)
+        return od_srv_reply_err(r, OD_SRV_ERR_INTERNAL, NULL);
+    rc = r->srv->store->ops->dev_create(r->srv->store, &d, &id);
+    if (rc != OD_SRV_OK)
+        return od_srv_reply_err(r, rc, NULL);
+    return ok_json(r, MHD_HTTP_CREATED,
+                   json_pack("{sI,ss,ss}", "id", (json_int_t)id, "name", d.name,
+                             "dev_key", d.dev_key));
+}
+
+static int group_type_ok(const char *t)
+{
+    return t && (!strcmp(t, "formal") || !strcmp(t, "test"));
+}
+
+static enum MHD_Result group_create(od_srv_req *r, json_t *b)
+{
+    const char *name, *type;
+    int64_t id;
+    int rc;
+    if (get_str(b, "name", &name) != 0 || !name_ok(name, OD_SRV_NAME_MAX))
+        BAD("name: 1..64 printable characters");
+    if (get_str(b, "type", &type) != 0 || !group_type_ok(type))
+        BAD("type: formal or test");
+    rc = r->srv->store->ops->group_create(r->srv->store, r->ids[0], name, type, &id);
+    if (rc != OD_SRV_OK)
+        return od_srv_reply_err(r, rc, NULL);
+    return ok_json(r, MHD_HTTP_CREATED, json_pack("{sI,ss,ss}", "id", (json_int_t)id,
+                                                  "name", name, "type", type));
+}
+
+static enum MHD_Result group_update(od_srv_req *r, json_t *b)
+{
+    const char *name, *type;
+    int rc;
+    if (get_str(b, "name", &name) != 0 || (name && !name_ok(name, OD_SRV_NAME_MAX)))
+        BAD("name: 1..64 printable characters");
+    if (get_str(b, "type", &type) != 0 || (type && !group_type_ok(type)))
+        BAD("type: formal or test");
+    rc = r->srv->store->ops->group_update(r->srv->store, r->ids[0], name, type);
+    if (rc != OD_SRV_OK)
+        return od_srv_reply_err(r, rc,
+                                rc == OD_SRV_ERR_STATE ? "a group's type cannot change"
+                                                       : NULL);
+    return ok_json(r, MHD_HTTP_OK, NULL);
+}
+
+static enum MHD_Result group_members(od_srv_req *r, json_t *b)
+{
+    json_t *add = json_object_get(b, "add"), *rem = json_object_get(b, "remove");
+    int rc;
+    if (!id_list_ok(add) || !id_list_ok(rem))
+        BAD("add / remove: arrays of device ids");
+    rc = r->srv->store->ops->group_members(r->srv->store, r->ids[0], add, rem);
+    return store_reply(r, rc, NULL);
+}
+
+/* Reads a task definition; msg explains a refusal. */
+static int task_def(od_srv_req *r, json_t *b, int64_t pid, od_srv_task_def *t,
+                    const char **msg)
+{
+    static const char *const lists[] = {"devices", "groups", "blacklist",
+                                        "whitelist"};
+    int64_t v;
+    const char *s;
+    memset(t, 0, sizeof(*t));
+    (void)r;
+    t->product_id = pid;
+    *msg = "package_id: a ready package of this product";
+    if (get_int(b, "package_id", 1, INT64_MAX, 0, &t->package_id) != 0 ||
+        t->package_id == 0)
+        return -1;
+    *msg = "name: up to 64 printable characters";
+    if (get_str(b, "name", &s) != 0 || (s && s[0] && !name_ok(s, OD_SRV_NAME_MAX)))
+        return -1;
+    snprintf(t->name, sizeof(t->name), "%s", s ? s : "");
+    *msg = "retry: 0..100";
+    if (get_int(b, "retry", 0, 100, 3, &v) != 0)
+        return -1;
+    t->retry = (int)v;
+    *msg = "interval: 0..86400 seconds";
+    if (get_int(b, "interval", 0, 86400, 60, &v) != 0)
+        return -1;
+    t->interval_s = (int)v;
+    *msg = "min_signal: -150..0 dBm";
+    if (get_int(b, "min_signal", -150, 0, 0, &v) != 0)
+        return -1;
+    t->min_signal = (int)v;
+    *msg = "min_power: 0..100 percent";
+    if (get_int(b, "min_power", 0, 100, 0, &v) != 0)
+        return -1;
+    t->min_power = (int)v;
+    *msg = "start_time / deadline: Unix seconds, deadline after start";
+    if (get_int(b, "start_time", 0, 1LL << 40, 0, &t->start_time) != 0 ||
+        get_int(b, "deadline", 0, 1LL << 40, 0, &t->deadline) != 0 ||
+        (t->deadline && t->deadline <= t->start_time))
+        return -1;
+    *msg = "confirm: silent or user";
+    if (get_str(b, "confirm", &s) != 0 ||
+        (s && strcmp(s, "silent") && strcmp(s, "user")))
+        return -1;
+    t->confirm = s && !strcmp(s, "user");
+    t->scope = json_object();
+    if (!t->scope)
+        return -1;
+    for (int i = 0; i < 4; i++) {
+        json_t *a = json_object_get(b, lists[i]);
+        *msg = "devices / groups / blacklist / whitelist: arrays of ids";
+        if (!id_list_ok(a)) {
+            json_decref(t->scope);
+            t->scope = NULL;
+            return -1;
+        }
+        json_object_set_new(t->scope, lists[i], a ? json_deep_copy(a) : json_array());
+    }
+    return 0;
+}
+
+static enum MHD_Result task_create(od_srv_req *r, json_t *b, int64_t edit_id)
+{
+    od_srv_store *st = r->srv->store;
+    od_srv_task_def t;
+    const char *msg;
+    int64_t id = edit_id, pid = r->ids[0];
+    int rc;
+    if (edit_id) {
+        json_t *cur;
+        rc = st->ops->task_get(st, edit_id, 0, &cur);
+        if (rc != OD_SRV_OK)
+            return od_srv_reply_err(r, rc, NULL);
+        pid = json_integer_value(json_object_get(cur, "product_id"));
+        json_decref(cur);
+    }
+    if (task_def(r, b, pid, &t, &msg) != 0)
+        BAD(msg);
+    rc = edit_id ? st->ops->task_edit(st, edit_id, &t) : st->ops->task_create(st, &t, &id);
+    json_decref(t.scope);
+    if (rc != OD_SRV_OK)
+        return od_srv_reply_err(r, rc,
+                                rc == OD_SRV_ERR_PARAM ? "package_id: a ready package of this product"
+                                : rc == OD_SRV_ERR_STATE ? "only a task not started can be edited"
+                                                         : NULL);
+    return ok_json(r, edit_id ? MHD_HTTP_OK : MHD_HTTP_CREATED,
+                   json_pack("{sI}", "id", (json_int_t)id));
+}
+
+static enum MHD_Result task_op(od_srv_req *r, int op)
+{
+    char msg[160];
+    int rc = r->srv->store->ops->task_op(r->srv->store, r->ids[0], op, msg, sizeof(msg));
+    if (rc != OD_SRV_OK)
+        return od_srv_reply_err(r, rc, msg[0] ? msg : NULL);
+    return ok_json(r, MHD_HTTP_OK, NULL);
+}
+
+/* CSV field: quoted, quotes doubled, and a leading = + - @ defused so a
+ * spreadsheet does not run it as a formula. */
+static void csv_field(char **buf, size_t *len, size_t *cap, const char *s)
+{
+    size_t need = 2 * strlen(s) + 8;
+    if (*len + need > *cap) {
+        size_t nc = (*cap + need) * 2;
+        char *nb = realloc(*buf, nc);
+        if (!nb)
+            return;
+        *buf = nb;
+        *cap = nc;
+    }
+    (*buf)[(*len)++] = '"';
+    if (*s == '=' || *s == '+' || *s == '-' || *s == '@')
+        (*buf)[(*len)++] = '\'';
+    for (; *s; s++) {
+        if (*s == '"')
+            (*buf)[(*len)++] = '"';
+        (*buf)[(*len)++] = *s;
+    }
+    (*buf)[(*len)++] = '"';
+}
+
+static enum MHD_Result task_export(od_srv_req *r)
+{
+    static const char *const cols[] = {"device_id", "name", "online", "download",
+                                       "percent", "state", "retries", "last_code",
+                                       "status_text"};
+    json_t *t, *rows, *row;
+    size_t i, len = 0, cap = 4096;
+    char *buf;
+    enum MHD_Result ret;
+    int rc = r->srv->store->ops->task_get(r->srv->store, r->ids[0], 1, &t);
+    if (rc != OD_SRV_OK)
+        return od_srv_reply_err(r, rc, NULL);
+    buf = malloc(cap);
+    if (!buf) {
+        json_decref(t);
+        return od_srv_reply_err(r, OD_SRV_ERR_NOMEM, NULL);
+    }
+    for (size_t k = 0; k < 9; k++) {
+        csv_field(&buf, &len, &cap, cols[k]);
+        buf[len++] = k == 8 ? '\n' : ',';
+    }
+    rows = json_object_get(t, "devices");
+    json_array_foreach(rows, i, row) {
+        for (size_t k = 0; k < 9; k++) {
+            json_t *v = json_object_get(row, cols[k]);
+            char num[32];
+            const char *s = "";
+            if (json_is_string(v))
+                s = json_string_value(v);
+            else if (json_is_integer(v)) {
+                snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(v));
+                s = num;
+            }
+            csv_field(&buf, &len, &cap, s);
+            if (len + 2 > cap) {
+                char *nb = realloc(buf, cap * 2);
+                if (!nb)
+                    break;
+                buf = nb;
+                cap *= 2;
+            }
+            buf[len++] = k == 8 ? '\n' : ',';
+        }
+    }
+    json_decref(t);
+    ret = od_srv_reply_raw(r, MHD_HTTP_OK, "text/csv; charset=utf-8", buf, len);
+    free(buf);
+    return ret;
+}
+
+/* ------------------------------------------------------------------ */
+
+enum MHD_Result od_srv_api_mgmt(od_srv_req *r)
+{
+    od_srv_store *st = r->srv->store;
+    const char *m = r->method;
+    int get = !strcmp(m, "GET"), post = !strcmp(m, "POST"),
+        put = !strcmp(m, "PUT") || !strcmp(m, "PATCH"), del = !strcmp(m, "DELETE");
+    json_t *out = NULL, *b = NULL;
+    enum MHD_Result ret;
+
+    /* Requests with a JSON body: parse once, refuse malformed at once. */
+    if (post || put) {
+        b = od_srv_body_json(r);
+        if (!b && !(post && r->nseg == 5 && od_srv_route(r, "api/v1/tasks/#/*")))
+            return od_srv_reply_err(r, OD_SRV_ERR_PARAM,
+                                    "body must be a JSON object");
+    }
+#define ROUTE(cond, pat) ((cond) && od_srv_route(r, pat))
+    if (ROUTE(post, "api/v1/products"))
+        ret = product_create(r, b);
+    else if (ROUTE(get, "api/v1/products"))
+        ret = store_reply(r, st->ops->product_list(st, &out), &out);
+    else if (ROUTE(get, "api/v1/products/#"))
+        ret = store_reply(r, st->ops->product_get(st, r->ids[0], &out), &out);
+    else if (ROUTE(get, "api/v1/products/#/firmware"))
+        ret = store_reply(r, st->ops->fw_list(st, r->ids[0], &out), &out);
+    else if (ROUTE(post, "api/v1/products/#/packages"))
+        ret = package_create(r, b);
+    else if (ROUTE(get, "api/v1/products/#/packages"))
+        ret = store_reply(r, st->ops->pkg_list(st, r->ids[0], &out), &out);
+    else if (ROUTE(get, "api/v1/packages/#"))
+        ret = store_reply(r, st->ops->pkg_info(st, r->ids[0], &out), &out);
+    else if (ROUTE(del, "api/v1/packages/#"))
+        ret = package_delete(r);
+    else if (ROUTE(get, "api/v1/jobs/#"))
+        ret = store_reply(r, st->ops->job_get(st, r->ids[0], &out), &out);
+    else if (ROUTE(post, "api/v1/products/#/devices"))
+        ret = device_create(r, b);
+    else if (ROUTE(get, "api/v1/products/#/devices"))
+        ret = store_reply(r, st->ops->dev_list(st, r->ids[0], &out), &out);
+    else if (ROUTE(get, "api/v1/devices/#"))
+        ret = store_reply(r, st->ops->dev_info(st, r->ids[0], &out), &out);
+    else if (ROUTE(post, "api/v1/products/#/groups"))
+        ret = group_create(r, b);
+    else if (ROUTE(get, "api/v1/products/#/groups"))
+        ret = store_reply(r, st->ops->group_list(st, r->ids[0], &out), &out);
+    else if (ROUTE(get, "api/v1/groups/#"))
+        ret = store_reply(r, st->ops->group_get(st, r->ids[0], &out), &out);
+    else if (ROUTE(put, "api/v1/groups/#"))
+        ret = group_update(r, b);
+    else if (ROUTE(post, "api/v1/groups/#/members"))
+        ret = group_members(r, b);
+    else if (ROUTE(post, "api/v1/products/#/tasks"))
+        ret = task_create(r, b, 0);
+    else if (ROUTE(get, "api/v1/products/#/tasks"))
+        ret = store_reply(r, st->ops->task_list(st, r->ids[0], &out), &out);
+    else if (ROUTE(get, "api/v1/tasks/#"))
+        ret = store_reply(r, st->ops->task_get(st, r->ids[0], 1, &out), &out);
+    else if (ROUTE(put, "api/v1/tasks/#"))
+        ret = task_create(r, b, r->ids[0]);
+    else if (ROUTE(del, "api/v1/tasks/#"))
+        ret = task_op(r, OD_SRV_OP_DELETE);
+    else if (ROUTE(get, "api/v1/tasks/#/export.csv"))
+        ret = task_export(r);
+    else if (ROUTE(post, "api/v1/tasks/#/*")) {
+        int op = od_srv_task_op_parse(r->strs[0]);
+        if (op != OD_SRV_OP_START && op != OD_SRV_OP_PAUSE && op != OD_SRV_OP_CANCEL)
+            ret = od_srv_reply_err(r, OD_SRV_ERR_NOT_FOUND, "operation: start, pause or cancel");
+        else
+            ret = task_op(r, op);
+    } else
+        ret = od_srv_reply_err(r, OD_SRV_ERR_NOT_FOUND, "no such route");
+#undef ROUTE
+    json_decref(b);
+    return ret;
+}

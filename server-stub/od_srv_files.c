@@ -1,0 +1,195 @@
+/*
+ * od_srv_files.c - package and firmware files under the data directory.
+ *
+ * Every file is written as temp + fsync + rename + fsync(dir) so that a
+ * crash (or kill -9) never leaves a half-written package that the
+ * database already points to: the database row is updated only after the
+ * rename is durable.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "od_srv_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+void od_srv_hex(const uint8_t *in, size_t n, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hex[in[i] >> 4];
+        out[2 * i + 1] = hex[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+int od_srv_random_hex(char *out, size_t nbytes)
+{
+    uint8_t b[64];
+    if (nbytes > sizeof(b) || RAND_bytes(b, (int)nbytes) != 1)
+        return OD_SRV_ERR_INTERNAL;
+    od_srv_hex(b, nbytes, out);
+    return OD_SRV_OK;
+}
+
+int od_srv_file_path(const char *data_dir, const char *rel, char *out,
+                     size_t out_size)
+{
+    int n;
+    /* Names come from our own database, but a corrupted or hand-edited
+     * row must still not reach outside the data directory. */
+    if (!rel || !rel[0] || rel[0] == '/' || strstr(rel, ".."))
+        return OD_SRV_ERR_PARAM;
+    for (const char *p = rel; *p; p++) {
+        char c = *p;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-' ||
+              c == '/'))
+            return OD_SRV_ERR_PARAM;
+    }
+    n = snprintf(out, out_size, "%s/%s", data_dir, rel);
+    if (n < 0 || (size_t)n >= out_size)
+        return OD_SRV_ERR_PARAM;
+    return OD_SRV_OK;
+}
+
+int od_srv_fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    int rc;
+    if (fd < 0)
+        return OD_SRV_ERR_IO;
+    rc = fsync(fd);
+    close(fd);
+    return rc == 0 ? OD_SRV_OK : OD_SRV_ERR_IO;
+}
+
+int od_srv_file_write_atomic(const char *data_dir, const char *rel,
+                             const void *buf, size_t len)
+{
+    char path[OD_SRV_PATH_MAX], tmp[OD_SRV_PATH_MAX + 40], dir[OD_SRV_PATH_MAX];
+    char rnd[17];
+    const uint8_t *p = buf;
+    char *slash;
+    int fd, n;
+
+    if (od_srv_file_path(data_dir, rel, path, sizeof(path)) != OD_SRV_OK ||
+        od_srv_random_hex(rnd, 8) != OD_SRV_OK)
+        return OD_SRV_ERR_PARAM;
+    n = snprintf(tmp, sizeof(tmp), "%s.tmp-%s", path, rnd);
+    if (n < 0 || (size_t)n >= sizeof(tmp))
+        return OD_SRV_ERR_PARAM;
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return OD_SRV_ERR_IO;
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            goto fail;
+        p += w;
+        len -= (size_t)w;
+    }
+    if (fsync(fd) != 0)
+        goto fail;
+    if (close(fd) != 0) {
+        fd = -1;
+        goto fail;
+    }
+    fd = -1;
+    if (rename(tmp, path) != 0)
+        goto fail;
+    snprintf(dir, sizeof(dir), "%s", path);
+    slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    return od_srv_fsync_dir(dir);
+fail:
+    if (fd >= 0)
+        close(fd);
+    unlink(tmp);
+    return OD_SRV_ERR_IO;
+}
+
+int od_srv_file_read(const char *data_dir, const char *rel, size_t max,
+                     uint8_t **buf, size_t *len)
+{
+    char path[OD_SRV_PATH_MAX];
+    struct stat sb;
+    uint8_t *b;
+    size_t got = 0;
+    int fd;
+
+    if (od_srv_file_path(data_dir, rel, path, sizeof(path)) != OD_SRV_OK)
+        return OD_SRV_ERR_PARAM;
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return OD_SRV_ERR_IO;
+    if (fstat(fd, &sb) != 0 || sb.st_size < 0) {
+        close(fd);
+        return OD_SRV_ERR_IO;
+    }
+    if ((uint64_t)sb.st_size > max) {
+        close(fd);
+        return OD_SRV_ERR_TOO_LARGE;
+    }
+    b = malloc((size_t)sb.st_size + 1); /* +1: malloc(0) may be NULL */
+    if (!b) {
+        close(fd);
+        return OD_SRV_ERR_NOMEM;
+    }
+    while (got < (size_t)sb.st_size) {
+        ssize_t r = read(fd, b + got, (size_t)sb.st_size - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            free(b);
+            close(fd);
+            return OD_SRV_ERR_IO;
+        }
+        got += (size_t)r;
+    }
+    close(fd);
+    *buf = b;
+    *len = got;
+    return OD_SRV_OK;
+}
+
+int od_srv_files_init(const char *data_dir)
+{
+    static const char *const sub[] = {"fw", "pkg", "tmp"};
+    char path[OD_SRV_PATH_MAX];
+    DIR *d;
+    struct dirent *e;
+
+    if (mkdir(data_dir, 0755) != 0 && errno != EEXIST)
+        return OD_SRV_ERR_IO;
+    for (size_t i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", data_dir, sub[i]);
+        if (mkdir(path, 0755) != 0 && errno != EEXIST)
+            return OD_SRV_ERR_IO;
+    }
+    /* Uploads interrupted by a crash leave temp files; nothing refers to
+     * them, so they go. */
+    snprintf(path, sizeof(path), "%s/tmp", data_dir);
+    d = opendir(path);
+    if (!d)
+        return OD_SRV_ERR_IO;
+    while ((e = readdir(d)) != NULL) {
+        char f[OD_SRV_PATH_MAX + 300];
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(f, sizeof(f), "%s/%s", path, e->d_name);
+        unlink(f);
+    }
+    closedir(d);
+    return OD_SRV_OK;
+}

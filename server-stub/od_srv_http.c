@@ -1,0 +1,420 @@
+/*
+ * od_srv_http.c - libmicrohttpd plumbing: request objects, body limits,
+ * streaming uploads, admin authentication, dispatch and JSON replies.
+ *
+ * MHD calls the access handler several times per request: once with the
+ * headers, then once per body piece, then once with no data. Limits are
+ * enforced at the first call when the client declares a Content-Length
+ * (so a 5 GiB upload is refused before a byte of it is read) and again
+ * per piece for chunked bodies, whose excess is discarded, never stored.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "od_srv_http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+/* ------------------------------------------------------------------ */
+/* Replies                                                              */
+
+static unsigned status_of(int ret)
+{
+    switch (ret) {
+    case OD_SRV_OK: return MHD_HTTP_OK;
+    case OD_SRV_ERR_PARAM: return MHD_HTTP_BAD_REQUEST;
+    case OD_SRV_ERR_NOT_FOUND: return MHD_HTTP_NOT_FOUND;
+    case OD_SRV_ERR_EXISTS:
+    case OD_SRV_ERR_STATE:
+    case OD_SRV_ERR_BUSY: return MHD_HTTP_CONFLICT;
+    case OD_SRV_ERR_TOO_LARGE: return MHD_HTTP_CONTENT_TOO_LARGE;
+    case OD_SRV_ERR_AUTH: return MHD_HTTP_UNAUTHORIZED;
+    case OD_SRV_ERR_GENERATE: return 422; /* Unprocessable Content; its macro name changed across MHD versions */
+    default: return MHD_HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+enum MHD_Result od_srv_reply_raw(od_srv_req *r, unsigned status,
+                                 const char *ctype, const void *body,
+                                 size_t len)
+{
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+    resp = MHD_create_response_from_buffer(len, (void *)(uintptr_t)body,
+                                           MHD_RESPMEM_MUST_COPY);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    ret = MHD_queue_response(r->conn, status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+enum MHD_Result od_srv_reply(od_srv_req *r, unsigned status, int eno,
+                             const char *error, json_t *data)
+{
+    json_t *o = json_object();
+    char *txt;
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+
+    if (!o) {
+        json_decref(data);
+        return MHD_NO;
+    }
+    json_object_set_new(o, "errno", json_integer(eno));
+    json_object_set_new(o, "error", json_string(error ? error : "succ"));
+    if (data)
+        json_object_set_new(o, "data", data);
+    txt = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (!txt)
+        return MHD_NO;
+    resp = MHD_create_response_from_buffer(strlen(txt), txt,
+                                           MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(txt);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            "application/json");
+    ret = MHD_queue_response(r->conn, status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+enum MHD_Result od_srv_reply_err(od_srv_req *r, int ret, const char *msg)
+{
+    return od_srv_reply(r, status_of(ret), ret, msg ? msg : od_srv_strerror(ret),
+                        NULL);
+}
+
+const char *od_srv_arg(od_srv_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+json_t *od_srv_body_json(od_srv_req *r)
+{
+    json_error_t err;
+    json_t *j;
+    if (!r->body || r->body_len == 0)
+        return NULL;
+    j = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &err);
+    if (j && !json_is_object(j)) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
+/* ------------------------------------------------------------------ */
+/* Routing                                                              */
+
+static void split_path(od_srv_req *r)
+{
+    const char *p = r->url;
+    r->nseg = 0;
+    if (!p || *p != '/') {
+        r->bad_path = 1;
+        return;
+    }
+    while (*p) {
+        const char *start, *end;
+        size_t n;
+        p++; /* skip '/' */
+        start = p;
+        end = strchr(p, '/');
+        if (!end)
+            end = p + strlen(p);
+        n = (size_t)(end - start);
+        if (n == 0 && *end == '\0')
+            break; /* trailing slash */
+        if (n == 0 || n >= OD_SRV_SEG_LEN || r->nseg == OD_SRV_SEGS_MAX) {
+            r->bad_path = 1;
+            return;
+        }
+        memcpy(r->seg[r->nseg], start, n);
+        r->seg[r->nseg][n] = '\0';
+        /* Nothing here maps a path to a file, but refuse dot segments so
+         * traversal attempts get a clear 400 instead of a 404. */
+        if (!strcmp(r->seg[r->nseg], "..") || !strcmp(r->seg[r->nseg], ".")) {
+            r->bad_path = 1;
+            return;
+        }
+        r->nseg++;
+        p = end;
+    }
+}
+
+int od_srv_route(od_srv_req *r, const char *pat)
+{
+    int i = 0, ni = 0, ns = 0;
+    const char *p = pat;
+    while (*p) {
+        const char *end = strchr(p, '/');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (i >= r->nseg)
+            return 0;
+        if (n == 1 && *p == '#') {
+            const char *s = r->seg[i];
+            int64_t v = 0;
+            size_t len = strlen(s);
+            if (len == 0 || len > 18 || s[0] == '0')
+                return 0;
+            for (size_t k = 0; k < len; k++) {
+                if (s[k] < '0' || s[k] > '9')
+                    return 0;
+                v = v * 10 + (s[k] - '0');
+            }
+            r->ids[ni++] = v;
+        } else if (n == 1 && *p == '*') {
+            r->strs[ns++] = r->seg[i];
+        } else if (strlen(r->seg[i]) != n || memcmp(r->seg[i], p, n) != 0) {
+            return 0;
+        }
+        i++;
+        p += n;
+        if (*p == '/')
+            p++;
+    }
+    return i == r->nseg;
+}
+
+/* ------------------------------------------------------------------ */
+/* Request lifecycle                                                    */
+
+static int admin_ok(od_srv_req *r)
+{
+    const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *want = r->srv->admin_token;
+    size_t n = strlen(want);
+    if (h && !strncmp(h, "Bearer ", 7))
+        h += 7;
+    else
+        h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                        "X-Admin-Token");
+    if (!h || strlen(h) != n)
+        return 0;
+    return CRYPTO_memcmp(h, want, n) == 0;
+}
+
+static int is_upload(od_srv_req *r)
+{
+    return !strcmp(r->method, "POST") &&
+           od_srv_route(r, "api/v1/products/#/firmware");
+}
+
+static int upload_open(od_srv_req *r)
+{
+    char rnd[33];
+    int n;
+    if (od_srv_random_hex(rnd, 16) != OD_SRV_OK)
+        return -1;
+    n = snprintf(r->tmp_path, sizeof(r->tmp_path), "%s/tmp/up-%s",
+                 r->srv->data_dir, rnd);
+    if (n < 0 || (size_t)n >= sizeof(r->tmp_path))
+        return -1;
+    r->fd = open(r->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (r->fd < 0) {
+        r->tmp_path[0] = '\0';
+        return -1;
+    }
+    r->md5 = EVP_MD_CTX_new();
+    r->sha256 = EVP_MD_CTX_new();
+    if (!r->md5 || !r->sha256 || !EVP_DigestInit_ex(r->md5, EVP_md5(), NULL) ||
+        !EVP_DigestInit_ex(r->sha256, EVP_sha256(), NULL))
+        return -1;
+    r->upload = 1;
+    return 0;
+}
+
+static void upload_write(od_srv_req *r, const char *data, size_t len)
+{
+    if (r->up_len + len > OD_SRV_UPLOAD_MAX) {
+        r->too_large = 1;
+        return;
+    }
+    r->up_len += len;
+    EVP_DigestUpdate(r->md5, data, len);
+    EVP_DigestUpdate(r->sha256, data, len);
+    while (len > 0) {
+        ssize_t w = write(r->fd, data, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            r->io_error = 1;
+            return;
+        }
+        data += w;
+        len -= (size_t)w;
+    }
+}
+
+static void body_append(od_srv_req *r, const char *data, size_t len)
+{
+    if (r->body_len + len > r->body_max) {
+        r->too_large = 1;
+        free(r->body); /* hold nothing for a body we will refuse */
+        r->body = NULL;
+        r->body_len = r->body_cap = 0;
+        return;
+    }
+    if (r->body_len + len + 1 > r->body_cap) {
+        size_t cap = r->body_cap ? r->body_cap : 1024;
+        char *nb;
+        while (cap < r->body_len + len + 1)
+            cap *= 2;
+        if (cap > r->body_max + 1)
+            cap = r->body_max + 1;
+        nb = realloc(r->body, cap);
+        if (!nb) {
+            r->io_error = 1;
+            return;
+        }
+        r->body = nb;
+        r->body_cap = cap;
+    }
+    memcpy(r->body + r->body_len, data, len);
+    r->body_len += len;
+    r->body[r->body_len] = '\0';
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
+                                  const char *url, const char *method,
+                                  const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    od_srv *s = cls;
+    od_srv_req *r = *con_cls;
+    (void)version;
+
+    if (!r) {
+        const char *cl;
+        int mgmt;
+        r = calloc(1, sizeof(*r));
+        if (!r)
+            return MHD_NO;
+        r->srv = s;
+        r->conn = conn;
+        r->method = method;
+        r->url = url;
+        r->fd = -1;
+        *con_cls = r;
+        split_path(r);
+        if (r->bad_path)
+            return od_srv_reply_err(r, OD_SRV_ERR_PARAM, "bad path");
+        mgmt = r->nseg >= 2 && !strcmp(r->seg[0], "api") && !strcmp(r->seg[1], "v1");
+        r->body_max = mgmt ? OD_SRV_JSON_MAX : OD_SRV_DEV_BODY_MAX;
+        if (mgmt && !admin_ok(r))
+            return od_srv_reply_err(r, OD_SRV_ERR_AUTH, "admin token required");
+        cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                         MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (mgmt && is_upload(r)) {
+            if (cl && strtoull(cl, NULL, 10) > OD_SRV_UPLOAD_MAX)
+                return od_srv_reply_err(r, OD_SRV_ERR_TOO_LARGE,
+                                        "upload limit is 100 MiB");
+            if (upload_open(r) != 0)
+                return od_srv_reply_err(r, OD_SRV_ERR_IO, NULL);
+        } else if (cl && (strlen(cl) > 12 || strtoull(cl, NULL, 10) > r->body_max)) {
+            return od_srv_reply_err(r, OD_SRV_ERR_TOO_LARGE, "body too large");
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        if (!r->too_large && !r->io_error) {
+            if (r->upload)
+                upload_write(r, upload_data, *upload_data_size);
+            else
+                body_append(r, upload_data, *upload_data_size);
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (r->too_large)
+        return od_srv_reply_err(r, OD_SRV_ERR_TOO_LARGE, NULL);
+    if (r->io_error)
+        return od_srv_reply_err(r, OD_SRV_ERR_IO, NULL);
+    if (r->upload)
+        return od_srv_api_upload_done(r);
+    if (r->nseg == 1 && !strcmp(r->seg[0], "healthz"))
+        return od_srv_reply(r, MHD_HTTP_OK, 0, "succ", NULL);
+    if (r->nseg >= 2 && !strcmp(r->seg[0], "api") && !strcmp(r->seg[1], "v1"))
+        return od_srv_api_mgmt(r);
+    if (r->nseg >= 1 && !strcmp(r->seg[0], "ota"))
+        return od_srv_api_dev(r);
+    return od_srv_reply_err(r, OD_SRV_ERR_NOT_FOUND, "no such route");
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn,
+                         void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    od_srv_req *r = *con_cls;
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    if (!r)
+        return;
+    if (r->fd >= 0)
+        close(r->fd);
+    if (r->tmp_path[0])
+        unlink(r->tmp_path); /* gone already if the upload was kept */
+    EVP_MD_CTX_free(r->md5);
+    EVP_MD_CTX_free(r->sha256);
+    free(r->body);
+    free(r);
+    *con_cls = NULL;
+}
+
+int od_srv_http_start(od_srv *s, const od_srv_config *cfg)
+{
+    struct sockaddr_in sin;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    unsigned threads = cfg->http_threads;
+    const union MHD_DaemonInfo *info;
+
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(cfg->port);
+    if (inet_pton(AF_INET, cfg->listen_addr ? cfg->listen_addr : "127.0.0.1",
+                  &sin.sin_addr) != 1)
+        return OD_SRV_ERR_PARAM;
+    if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES)
+        flags |= MHD_USE_EPOLL;
+    if (threads == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = n > 0 ? (unsigned)n : 2;
+    }
+    if (threads > 64)
+        threads = 64;
+    s->mhd = MHD_start_daemon(
+        flags, cfg->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &sin,
+        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
+        cfg->max_connections ? cfg->max_connections : 4096u,
+        MHD_OPTION_CONNECTION_TIMEOUT,
+        cfg->conn_timeout_s ? cfg->conn_timeout_s : 30u,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, s, MHD_OPTION_END);
+    if (!s->mhd)
+        return OD_SRV_ERR_IO;
+    info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info ? info->port : cfg->port;
+    return OD_SRV_OK;
+}
+
+void od_srv_http_stop(od_srv *s)
+{
+    if (s->mhd)
+        MHD_stop_daemon(s->mhd);
+    s->mhd = NULL;
+}

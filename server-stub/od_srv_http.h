@@ -1,0 +1,76 @@
+/*
+ * od_srv_http.h - the request object and reply helpers shared by the
+ * HTTP plumbing (od_srv_http.c) and the two APIs (od_srv_api_mgmt.c,
+ * od_srv_api_dev.c). Private to server-stub/.
+ */
+#ifndef OD_SRV_HTTP_H
+#define OD_SRV_HTTP_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <openssl/evp.h>
+
+#include "od_srv_int.h"
+
+#define OD_SRV_SEGS_MAX 8    /* path segments a route may have */
+#define OD_SRV_SEG_LEN 128   /* longest path segment accepted */
+
+typedef struct od_srv_req {
+    od_srv *srv;
+    struct MHD_Connection *conn;
+    const char *method;
+    const char *url;
+    int nseg;
+    char seg[OD_SRV_SEGS_MAX][OD_SRV_SEG_LEN];
+    int64_t ids[OD_SRV_SEGS_MAX]; /* numeric segments matched by '#' */
+    const char *strs[OD_SRV_SEGS_MAX]; /* segments matched by '*' */
+    int bad_path;                 /* too many or too long segments */
+
+    /* Body held in memory, up to body_max bytes. */
+    char *body;
+    size_t body_len, body_cap, body_max;
+    int too_large;
+
+    /* Streaming firmware upload. */
+    int upload;
+    int fd;
+    char tmp_path[OD_SRV_PATH_MAX + 64];
+    EVP_MD_CTX *md5, *sha256;
+    uint64_t up_len;
+    int io_error;
+} od_srv_req;
+
+/* Matches r's path against pat ("api/v1/products/#/firmware"; '#' is a
+ * positive decimal id up to 18 digits, '*' any segment). Fills r->ids /
+ * r->strs in order. Returns 1 on match. */
+int od_srv_route(od_srv_req *r, const char *pat);
+
+/* Queues a JSON reply {errno, error, data}; takes ownership of data (may
+ * be NULL). */
+enum MHD_Result od_srv_reply(od_srv_req *r, unsigned status, int eno,
+                             const char *error, json_t *data);
+
+/* Reply for an od_srv_ret (status from the error class); msg may be NULL
+ * to use od_srv_strerror(). */
+enum MHD_Result od_srv_reply_err(od_srv_req *r, int ret, const char *msg);
+
+/* Reply with an arbitrary body (copied). */
+enum MHD_Result od_srv_reply_raw(od_srv_req *r, unsigned status,
+                                 const char *ctype, const void *body,
+                                 size_t len);
+
+/* Query argument, or NULL. */
+const char *od_srv_arg(od_srv_req *r, const char *name);
+
+/* Parses the body as a JSON object; NULL (and a 400 queued by the
+ * caller) when malformed or not an object. */
+json_t *od_srv_body_json(od_srv_req *r);
+
+/* Management API entry point; returns the queued result. */
+enum MHD_Result od_srv_api_mgmt(od_srv_req *r);
+/* Device API entry point. */
+enum MHD_Result od_srv_api_dev(od_srv_req *r);
+/* Finishes a streamed firmware upload (body already on disk). */
+enum MHD_Result od_srv_api_upload_done(od_srv_req *r);
+
+#endif /* OD_SRV_HTTP_H */

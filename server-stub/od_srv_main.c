@@ -1,0 +1,116 @@
+/*
+ * od_srv_main.c - the otadelta-server command.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "od_srv.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: otadelta-server --data DIR [--listen ADDR:PORT] [--admin-token T]\n"
+            "                       [--workers N] [--http-threads N] [--port-file FILE]\n"
+            "  --listen       IPv4 address and port (default 127.0.0.1:8080; port 0 =\n"
+            "                 ephemeral, written to --port-file)\n"
+            "  --admin-token  management API secret (or env OTADELTA_ADMIN_TOKEN)\n"
+            "  --workers      package generation threads (default 2)\n");
+}
+
+static int parse_uint(const char *s, unsigned max, unsigned *out)
+{
+    char *end;
+    unsigned long v;
+    if (!s || !*s)
+        return -1;
+    v = strtoul(s, &end, 10);
+    if (*end || v > max)
+        return -1;
+    *out = (unsigned)v;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    od_srv_config cfg;
+    od_srv *s;
+    const char *listen = "127.0.0.1:8080", *port_file = NULL;
+    char addr[64];
+    unsigned port = 0;
+    int rc;
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.admin_token = getenv("OTADELTA_ADMIN_TOKEN");
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--data") && v)
+            cfg.data_dir = v, i++;
+        else if (!strcmp(a, "--listen") && v)
+            listen = v, i++;
+        else if (!strcmp(a, "--admin-token") && v)
+            cfg.admin_token = v, i++;
+        else if (!strcmp(a, "--workers") && v && !parse_uint(v, 64, &cfg.workers))
+            i++;
+        else if (!strcmp(a, "--http-threads") && v && !parse_uint(v, 64, &cfg.http_threads))
+            i++;
+        else if (!strcmp(a, "--port-file") && v)
+            port_file = v, i++;
+        else {
+            usage();
+            return 2;
+        }
+    }
+    {
+        const char *colon = strrchr(listen, ':');
+        size_t n = colon ? (size_t)(colon - listen) : 0;
+        if (!colon || n == 0 || n >= sizeof(addr) || parse_uint(colon + 1, 65535, &port)) {
+            fprintf(stderr, "otadelta-server: --listen wants ADDR:PORT\n");
+            return 2;
+        }
+        memcpy(addr, listen, n);
+        addr[n] = '\0';
+    }
+    if (!cfg.data_dir || !cfg.admin_token) {
+        usage();
+        return 2;
+    }
+    cfg.listen_addr = addr;
+    cfg.port = (uint16_t)port;
+    rc = od_srv_start(&cfg, &s);
+    if (rc != OD_SRV_OK) {
+        fprintf(stderr, "otadelta-server: cannot start: %s\n", od_srv_strerror(rc));
+        return 1;
+    }
+    if (port_file) {
+        /* Written atomically so a test polling for it never reads half. */
+        char tmp[4200];
+        FILE *f;
+        snprintf(tmp, sizeof(tmp), "%s.tmp", port_file);
+        f = fopen(tmp, "w");
+        if (!f || fprintf(f, "%u\n", od_srv_port(s)) < 0 || fclose(f) != 0 ||
+            rename(tmp, port_file) != 0) {
+            fprintf(stderr, "otadelta-server: cannot write %s\n", port_file);
+            od_srv_stop(s);
+            return 1;
+        }
+    }
+    fprintf(stderr, "otadelta-server: listening on %s:%u\n", addr, od_srv_port(s));
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    while (!stop_flag)
+        sleep(1); /* a signal cuts the sleep short */
+    od_srv_stop(s);
+    return 0;
+}

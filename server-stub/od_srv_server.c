@@ -1,0 +1,60 @@
+/*
+ * od_srv_server.c - server lifecycle: od_srv_start() / od_srv_stop().
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "od_srv_int.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int od_srv_start(const od_srv_config *cfg, od_srv **out)
+{
+    od_srv *s;
+    int rc;
+    size_t tl;
+
+    *out = NULL;
+    if (!cfg || !cfg->data_dir || !cfg->admin_token)
+        return OD_SRV_ERR_PARAM;
+    tl = strlen(cfg->admin_token);
+    if (tl < 8 || tl > 200 || strlen(cfg->data_dir) >= OD_SRV_PATH_MAX - 128)
+        return OD_SRV_ERR_PARAM;
+    /* A device that hangs up mid-download must not kill the server. */
+    signal(SIGPIPE, SIG_IGN);
+    s = calloc(1, sizeof(*s));
+    if (!s)
+        return OD_SRV_ERR_NOMEM;
+    snprintf(s->data_dir, sizeof(s->data_dir), "%s", cfg->data_dir);
+    snprintf(s->admin_token, sizeof(s->admin_token), "%s", cfg->admin_token);
+    rc = od_srv_files_init(s->data_dir);
+    if (rc == OD_SRV_OK)
+        rc = od_srv_store_sqlite_open(s->data_dir, &s->store);
+    if (rc == OD_SRV_OK)
+        rc = od_srv_jobs_start(s, cfg->workers);
+    if (rc == OD_SRV_OK)
+        rc = od_srv_http_start(s, cfg);
+    if (rc != OD_SRV_OK) {
+        od_srv_stop(s);
+        return rc;
+    }
+    *out = s;
+    return OD_SRV_OK;
+}
+
+uint16_t od_srv_port(const od_srv *s)
+{
+    return s ? s->port : 0;
+}
+
+void od_srv_stop(od_srv *s)
+{
+    if (!s)
+        return;
+    od_srv_http_stop(s);
+    od_srv_jobs_stop(s);
+    if (s->store)
+        s->store->ops->close(s->store);
+    free(s);
+}

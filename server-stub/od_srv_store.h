@@ -1,0 +1,218 @@
+/*
+ * od_srv_store.h - the storage interface of otadelta-server (private).
+ *
+ * Everything the server keeps (products, firmware and package metadata,
+ * generation jobs, devices, groups, tasks and per-device task rows) goes
+ * through this table of operations, so a PostgreSQL backend can replace
+ * the SQLite one (od_srv_store_sqlite.c) without touching the HTTP layer.
+ * Package and firmware bytes are files under the data directory; the
+ * store only keeps their names relative to it.
+ *
+ * Rules every backend follows:
+ * - Each operation is atomic (one transaction) and callable from any
+ *   thread at any time; the backend manages its own connections.
+ * - The task and device state rules are od_srv_task_apply() and
+ *   od_srv_dev_report() / od_srv_dev_token_check() from od_srv.h, applied
+ *   inside the backend's transaction; a backend does not invent its own.
+ * - Returned json_t objects are new references the caller must
+ *   json_decref(); strings in the C records are NUL-terminated copies.
+ * - Return values are od_srv_ret (device operations return an
+ *   OD_SRV_ENO_* errno instead, as documented per operation).
+ */
+#ifndef OD_SRV_STORE_H
+#define OD_SRV_STORE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "od_srv.h"
+
+#define OD_SRV_NAME_MAX 64      /* product, device, group and task names */
+#define OD_SRV_VER_MAX 50       /* version strings, as in the container */
+#define OD_SRV_MM_MAX 32        /* manuf / model codes */
+#define OD_SRV_KEY_MAX 64       /* base64 access keys */
+#define OD_SRV_FILE_MAX 96      /* file names relative to the data dir */
+#define OD_SRV_DEVTOKEN_LEN 32  /* hex characters in a download token */
+#define OD_SRV_LIST_MAX 100000  /* devices/groups named in one task */
+
+/* Components: OneNET's check "type". */
+#define OD_SRV_COMP_FOTA 1 /* the module's own firmware */
+#define OD_SRV_COMP_SOTA 2 /* the application MCU's firmware */
+
+typedef struct od_srv_fw {
+    int64_t id, product_id;
+    char version[OD_SRV_VER_MAX + 1];
+    int component;
+    char manuf[OD_SRV_MM_MAX + 1], model[OD_SRV_MM_MAX + 1];
+    int64_t size;
+    char md5[33], sha256[65];
+    char file[OD_SRV_FILE_MAX];
+} od_srv_fw;
+
+/* Package status values. */
+#define OD_SRV_PKG_GENERATING 0
+#define OD_SRV_PKG_READY 1
+#define OD_SRV_PKG_FAILED 2
+
+typedef struct od_srv_pkg {
+    int64_t id, product_id;
+    int kind;         /* OD_KIND_FULL (1) or OD_KIND_DELTA (2) */
+    int component;
+    int64_t source_fw; /* 0 for full packages */
+    int64_t target_fw;
+    char source_version[OD_SRV_VER_MAX + 1];
+    char target_version[OD_SRV_VER_MAX + 1];
+    uint32_t ram_budget;
+    uint32_t block_size; /* most output bytes per restart block; 0 = default */
+    int status;       /* OD_SRV_PKG_* */
+    int64_t size;
+    char md5[33], sha256[65];
+    char file[OD_SRV_FILE_MAX];
+} od_srv_pkg;
+
+/* A generation job claimed by a worker. */
+typedef struct od_srv_job {
+    int64_t id, package_id;
+} od_srv_job;
+
+typedef struct od_srv_dev {
+    int64_t id, product_id;
+    char name[OD_SRV_NAME_MAX + 1];
+    char dev_key[OD_SRV_KEY_MAX + 1];
+    char manuf[OD_SRV_MM_MAX + 1], model[OD_SRV_MM_MAX + 1];
+    char f_version[OD_SRV_VER_MAX + 1], s_version[OD_SRV_VER_MAX + 1];
+} od_srv_dev;
+
+/* A task definition as the operator gives it. Lists are owned by the
+ * caller and read during the call only. */
+typedef struct od_srv_task_def {
+    int64_t product_id, package_id;
+    char name[OD_SRV_NAME_MAX + 1];
+    int retry;        /* failures allowed per device, 0..100 */
+    int interval_s;   /* seconds between a device's retries, 0..86400 */
+    int min_signal;   /* dBm the device should exceed, -150..0 (0 = none) */
+    int min_power;    /* battery percent, 0..100 */
+    int64_t start_time, deadline; /* Unix seconds; 0 = none */
+    int confirm;      /* 0 silent, 1 the user confirms on the device */
+    json_t *scope;    /* {"devices":[ids],"groups":[ids],"blacklist":[ids],
+                         "whitelist":[ids]}; borrowed */
+} od_srv_task_def;
+
+/* What the check-task call answers. */
+typedef struct od_srv_check {
+    char target[OD_SRV_VER_MAX + 1];
+    char token[OD_SRV_DEVTOKEN_LEN + 1];
+    int64_t size;
+    char md5[33], sha256[65];
+    int signal, power, retry, interval;
+    int type; /* 1 full, 2 diff */
+    int64_t task_id;
+} od_srv_check;
+
+/* Where a download token leads. */
+typedef struct od_srv_dl {
+    char file[OD_SRV_FILE_MAX];
+    char sha256[65];
+    int64_t size;
+    int64_t package_id;
+    int64_t device_id; /* the device the token was issued to */
+} od_srv_dl;
+
+typedef struct od_srv_store od_srv_store;
+
+typedef struct od_srv_store_ops {
+    /* Frees the backend; no operation may be running. */
+    void (*close)(od_srv_store *st);
+
+    /* Products. key_b64 is the product access key (base64 of 32 bytes). */
+    int (*product_create)(od_srv_store *st, const char *name,
+                          const char *key_b64, int64_t *id);
+    int (*product_get)(od_srv_store *st, int64_t id, json_t **out);
+    int (*product_list)(od_srv_store *st, json_t **out);
+    /* Hot path of device authentication: copies the key into key_b64. */
+    int (*product_key)(od_srv_store *st, int64_t id,
+                       char key_b64[OD_SRV_KEY_MAX + 1]);
+
+    /* Firmware images; EXISTS if (product, component, version) is taken. */
+    int (*fw_insert)(od_srv_store *st, const od_srv_fw *fw, int64_t *id);
+    int (*fw_get)(od_srv_store *st, int64_t id, od_srv_fw *out);
+    int (*fw_list)(od_srv_store *st, int64_t product_id, json_t **out);
+
+    /* Packages. pkg_create stores p (status generating) and a queued job. */
+    int (*pkg_create)(od_srv_store *st, const od_srv_pkg *p, int64_t *pkg_id,
+                      int64_t *job_id);
+    int (*pkg_get)(od_srv_store *st, int64_t id, od_srv_pkg *out);
+    int (*pkg_info)(od_srv_store *st, int64_t id, json_t **out);
+    int (*pkg_list)(od_srv_store *st, int64_t product_id, json_t **out);
+    /* BUSY if a task that is not stopped or completed uses it; on OK the
+     * file name to unlink is copied to file (may be ""). */
+    int (*pkg_delete)(od_srv_store *st, int64_t id,
+                      char file[OD_SRV_FILE_MAX]);
+
+    /* Jobs. job_claim takes the oldest queued job (NOT_FOUND if none).
+     * job_requeue_running puts jobs a crashed run left "running" back. */
+    int (*job_claim)(od_srv_store *st, od_srv_job *out);
+    int (*job_requeue_running)(od_srv_store *st, int *count);
+    int (*job_progress)(od_srv_store *st, int64_t id, int percent);
+    /* Ends a job: res carries size, hashes and file when ok, else error. */
+    int (*job_finish)(od_srv_store *st, int64_t job_id, int ok,
+                      const od_srv_pkg *res, const char *error);
+    int (*job_get)(od_srv_store *st, int64_t id, json_t **out);
+
+    /* Devices. */
+    int (*dev_create)(od_srv_store *st, const od_srv_dev *d, int64_t *id);
+    int (*dev_get)(od_srv_store *st, int64_t id, od_srv_dev *out);
+    int (*dev_info)(od_srv_store *st, int64_t id, json_t **out);
+    int (*dev_list)(od_srv_store *st, int64_t product_id, json_t **out);
+
+    /* Groups; type is "formal" or "test" and STATE if an update changes it. */
+    int (*group_create)(od_srv_store *st, int64_t product_id, const char *name,
+                        const char *type, int64_t *id);
+    int (*group_update)(od_srv_store *st, int64_t id, const char *name,
+                        const char *type);
+    int (*group_members)(od_srv_store *st, int64_t id, const json_t *add,
+                         const json_t *remove);
+    int (*group_get)(od_srv_store *st, int64_t id, json_t **out);
+    int (*group_list)(od_srv_store *st, int64_t product_id, json_t **out);
+
+    /* Tasks. task_op carries out od_srv_task_op values: start resolves the
+     * device set on the first start and is BUSY if a device is already in
+     * another active task of the same component; cancel cancels live rows;
+     * delete removes the task. detail adds per-device rows when devices. */
+    int (*task_create)(od_srv_store *st, const od_srv_task_def *t,
+                       int64_t *id);
+    int (*task_edit)(od_srv_store *st, int64_t id, const od_srv_task_def *t);
+    int (*task_op)(od_srv_store *st, int64_t id, int op, char *msg,
+                   size_t msg_size);
+    int (*task_get)(od_srv_store *st, int64_t id, int devices, json_t **out);
+    int (*task_list)(od_srv_store *st, int64_t product_id, json_t **out);
+
+    /* Device API; each returns an OD_SRV_ENO_* value, or a negative
+     * od_srv_ret for a storage failure. */
+    int (*dev_report_version)(od_srv_store *st, int64_t dev_id,
+                              const char *f_version, const char *s_version,
+                              int64_t now);
+    int (*dev_check)(od_srv_store *st, int64_t dev_id, int component,
+                     const char *version, const char *manuf,
+                     const char *model, int64_t now, od_srv_check *out);
+    int (*dev_token_check)(od_srv_store *st, int64_t dev_id,
+                           const char *token, int64_t now);
+    int (*dev_download)(od_srv_store *st, const char *token, int64_t now,
+                        int64_t product_id, od_srv_dl *out);
+    int (*dev_progress)(od_srv_store *st, int64_t dev_id, const char *token,
+                        int step, int64_t now);
+} od_srv_store_ops;
+
+struct od_srv_store {
+    const od_srv_store_ops *ops;
+};
+
+/*
+ * Opens the SQLite backend on DIR/otadelta.db (WAL, one connection per
+ * thread, BEGIN IMMEDIATE for writes, busy timeout), creating the schema.
+ * Returns OD_SRV_OK and *out, or OD_SRV_ERR_DB / OD_SRV_ERR_NOMEM.
+ */
+int od_srv_store_sqlite_open(const char *dir, od_srv_store **out);
+
+#endif /* OD_SRV_STORE_H */

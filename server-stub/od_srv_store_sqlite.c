@@ -1,0 +1,1661 @@
+/*
+ * od_srv_store_sqlite.c - the SQLite backend of the storage interface.
+ *
+ * One connection per thread (SQLite connections are not meant to be
+ * shared under load), WAL so downloads read while progress reports write,
+ * BEGIN IMMEDIATE for every write transaction so two writers never
+ * deadlock upgrading a read lock, and a busy timeout to queue them.
+ * synchronous=NORMAL: in WAL mode a committed transaction survives the
+ * process being killed (kill -9); only an OS crash may lose the last few.
+ */
+#include "od_srv_store.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/rand.h>
+
+#define STMT_CACHE 48
+#define BUSY_MS 15000
+#define TOKEN_LIFE (48 * 3600) /* OneNET: a download token lives 2 days */
+
+typedef struct conn {
+    sqlite3 *db;
+    struct {
+        const char *sql; /* identity: the static string's address */
+        sqlite3_stmt *st;
+    } cache[STMT_CACHE];
+    int n;
+    struct conn *next;
+} conn;
+
+typedef struct sq {
+    od_srv_store base;
+    char path[4096];
+    pthread_key_t key;
+    pthread_mutex_t mu; /* guards conns */
+    conn *conns;
+} sq;
+
+static const char schema[] =
+    "CREATE TABLE IF NOT EXISTS products(id INTEGER PRIMARY KEY,"
+    " name TEXT NOT NULL UNIQUE, access_key TEXT NOT NULL, created INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS firmware(id INTEGER PRIMARY KEY,"
+    " product_id INTEGER NOT NULL REFERENCES products(id), version TEXT NOT NULL,"
+    " component INTEGER NOT NULL, manuf TEXT NOT NULL, model TEXT NOT NULL,"
+    " size INTEGER NOT NULL, md5 TEXT NOT NULL, sha256 TEXT NOT NULL,"
+    " file TEXT NOT NULL, created INTEGER NOT NULL,"
+    " UNIQUE(product_id, component, version));"
+    "CREATE TABLE IF NOT EXISTS packages(id INTEGER PRIMARY KEY,"
+    " product_id INTEGER NOT NULL REFERENCES products(id), kind INTEGER NOT NULL,"
+    " component INTEGER NOT NULL, source_fw INTEGER, target_fw INTEGER NOT NULL,"
+    " source_version TEXT NOT NULL, target_version TEXT NOT NULL,"
+    " ram_budget INTEGER NOT NULL, status INTEGER NOT NULL, size INTEGER NOT NULL DEFAULT 0,"
+    " md5 TEXT NOT NULL DEFAULT '', sha256 TEXT NOT NULL DEFAULT '',"
+    " file TEXT NOT NULL DEFAULT '', error TEXT, created INTEGER NOT NULL,"
+    " block_size INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE IF NOT EXISTS jobs(id INTEGER PRIMARY KEY,"
+    " package_id INTEGER NOT NULL, status TEXT NOT NULL, progress INTEGER NOT NULL DEFAULT 0,"
+    " error TEXT, created INTEGER NOT NULL, updated INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, id);"
+    "CREATE TABLE IF NOT EXISTS devices(id INTEGER PRIMARY KEY,"
+    " product_id INTEGER NOT NULL REFERENCES products(id), name TEXT NOT NULL,"
+    " dev_key TEXT NOT NULL, manuf TEXT NOT NULL, model TEXT NOT NULL,"
+    " f_version TEXT NOT NULL DEFAULT '', s_version TEXT NOT NULL DEFAULT '',"
+    " last_seen INTEGER NOT NULL DEFAULT 0, UNIQUE(product_id, name));"
+    "CREATE TABLE IF NOT EXISTS dgroups(id INTEGER PRIMARY KEY,"
+    " product_id INTEGER NOT NULL REFERENCES products(id), name TEXT NOT NULL,"
+    " type TEXT NOT NULL, UNIQUE(product_id, name));"
+    "CREATE TABLE IF NOT EXISTS group_members(group_id INTEGER NOT NULL,"
+    " device_id INTEGER NOT NULL, PRIMARY KEY(group_id, device_id));"
+    "CREATE TABLE IF NOT EXISTS tasks(id INTEGER PRIMARY KEY,"
+    " product_id INTEGER NOT NULL, package_id INTEGER NOT NULL, name TEXT NOT NULL,"
+    " component INTEGER NOT NULL, target_fw INTEGER NOT NULL, target_version TEXT NOT NULL,"
+    " state INTEGER NOT NULL, resolved INTEGER NOT NULL DEFAULT 0,"
+    " retry INTEGER NOT NULL, interval_s INTEGER NOT NULL, min_signal INTEGER NOT NULL,"
+    " min_power INTEGER NOT NULL, start_time INTEGER NOT NULL, deadline INTEGER NOT NULL,"
+    " confirm INTEGER NOT NULL, scope TEXT NOT NULL, created INTEGER NOT NULL,"
+    " updated INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS task_devices(task_id INTEGER NOT NULL,"
+    " device_id INTEGER NOT NULL, state INTEGER NOT NULL, dl_state INTEGER NOT NULL,"
+    " percent INTEGER NOT NULL, retries INTEGER NOT NULL, last_code INTEGER NOT NULL,"
+    " status_text TEXT NOT NULL DEFAULT '', package_id INTEGER NOT NULL DEFAULT 0,"
+    " token TEXT UNIQUE, token_exp INTEGER NOT NULL DEFAULT 0,"
+    " updated INTEGER NOT NULL, PRIMARY KEY(task_id, device_id));"
+    "CREATE INDEX IF NOT EXISTS td_device ON task_devices(device_id);";
+
+static int64_t now_s(void)
+{
+    return (int64_t)time(NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* Connections and statements                                           */
+
+static void reset_all(conn *c)
+{
+    for (int i = 0; i < c->n; i++)
+        sqlite3_reset(c->cache[i].st);
+}
+
+static conn *get_conn(sq *s)
+{
+    conn *c = pthread_getspecific(s->key);
+    if (c) {
+        /* A statement left on a row holds a read snapshot; start every
+         * operation from a clean slate so it sees the latest commit. */
+        reset_all(c);
+        return c;
+    }
+    c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    if (sqlite3_open_v2(s->path, &c->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                            SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        sqlite3_close(c->db);
+        free(c);
+        return NULL;
+    }
+    sqlite3_busy_timeout(c->db, BUSY_MS);
+    sqlite3_exec(c->db, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+                 NULL, NULL, NULL);
+    pthread_mutex_lock(&s->mu);
+    c->next = s->conns;
+    s->conns = c;
+    pthread_mutex_unlock(&s->mu);
+    pthread_setspecific(s->key, c);
+    return c;
+}
+
+/* Cached prepare keyed by the SQL string's address: every SQL text here
+ * is a literal, so the pointer identifies it and lookup is a short scan. */
+static sqlite3_stmt *prep(conn *c, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    for (int i = 0; i < c->n; i++) {
+        if (c->cache[i].sql == sql) {
+            st = c->cache[i].st;
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+            return st;
+        }
+    }
+    if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        fprintf(stderr, "otadelta-server: SQL prepare: %s\n",
+                sqlite3_errmsg(c->db));
+        return NULL;
+    }
+    if (c->n < STMT_CACHE) {
+        c->cache[c->n].sql = sql;
+        c->cache[c->n].st = st;
+        c->n++;
+    } else {
+        /* Should not happen (fewer statements than slots); stay correct. */
+        sqlite3_finalize(c->cache[0].st);
+        c->cache[0].sql = sql;
+        c->cache[0].st = st;
+    }
+    return st;
+}
+
+static int begin(conn *c)
+{
+    if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        fprintf(stderr, "otadelta-server: BEGIN: %s\n", sqlite3_errmsg(c->db));
+        return OD_SRV_ERR_DB;
+    }
+    return OD_SRV_OK;
+}
+
+static int commit(conn *c)
+{
+    reset_all(c);
+    if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+        return OD_SRV_ERR_DB;
+    }
+    return OD_SRV_OK;
+}
+
+static void rollback(conn *c)
+{
+    reset_all(c);
+    sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* Binds arguments described by fmt: i int64, s text (NULL -> NULL). */
+static int bindv(sqlite3_stmt *st, const char *fmt, va_list ap)
+{
+    int idx = 1;
+    for (const char *f = fmt; *f; f++, idx++) {
+        int rc;
+        if (*f == 'i') {
+            rc = sqlite3_bind_int64(st, idx, va_arg(ap, int64_t));
+        } else {
+            const char *v = va_arg(ap, const char *);
+            rc = v ? sqlite3_bind_text(st, idx, v, -1, SQLITE_TRANSIENT)
+                   : sqlite3_bind_null(st, idx);
+        }
+        if (rc != SQLITE_OK)
+            return -1;
+    }
+    return 0;
+}
+
+/* Prepares, binds and steps once. Returns the statement positioned on the
+ * first row (SQLITE_ROW in *rc) or done; NULL on error. */
+static sqlite3_stmt *run(conn *c, const char *sql, int *rc, const char *fmt,
+                         ...)
+{
+    va_list ap;
+    sqlite3_stmt *st = prep(c, sql);
+    if (!st)
+        return NULL;
+    va_start(ap, fmt);
+    if (bindv(st, fmt, ap) != 0) {
+        va_end(ap);
+        return NULL;
+    }
+    va_end(ap);
+    *rc = sqlite3_step(st);
+    if (*rc != SQLITE_ROW && *rc != SQLITE_DONE) {
+        if (*rc != SQLITE_CONSTRAINT)
+            fprintf(stderr, "otadelta-server: SQL step: %s\n",
+                    sqlite3_errmsg(c->db));
+        return NULL;
+    }
+    return st;
+}
+
+static void copy_col(char *dst, size_t size, sqlite3_stmt *st, int col)
+{
+    const unsigned char *v = sqlite3_column_text(st, col);
+    snprintf(dst, size, "%s", v ? (const char *)v : "");
+}
+
+/* One row as a JSON object keyed by column names. */
+static json_t *row_json(sqlite3_stmt *st)
+{
+    json_t *o = json_object();
+    int n = sqlite3_column_count(st);
+    if (!o)
+        return NULL;
+    for (int i = 0; i < n; i++) {
+        const char *name = sqlite3_column_name(st, i);
+        json_t *v;
+        switch (sqlite3_column_type(st, i)) {
+        case SQLITE_INTEGER: v = json_integer(sqlite3_column_int64(st, i)); break;
+        case SQLITE_FLOAT: v = json_real(sqlite3_column_double(st, i)); break;
+        case SQLITE_TEXT:
+            v = json_string((const char *)sqlite3_column_text(st, i));
+            break;
+        default: v = json_null(); break;
+        }
+        if (!v || json_object_set_new(o, name, v) != 0) {
+            json_decref(o);
+            return NULL;
+        }
+    }
+    return o;
+}
+
+/* All remaining rows of a stepped statement as a JSON array. */
+static int rows_json(conn *c, sqlite3_stmt *st, int rc, json_t **out)
+{
+    json_t *a = json_array();
+    if (!a)
+        return OD_SRV_ERR_NOMEM;
+    while (rc == SQLITE_ROW) {
+        json_t *o = row_json(st);
+        if (!o || json_array_append_new(a, o) != 0) {
+            json_decref(a);
+            return OD_SRV_ERR_NOMEM;
+        }
+        rc = sqlite3_step(st);
+    }
+    if (rc != SQLITE_DONE) {
+        fprintf(stderr, "otadelta-server: SQL: %s\n", sqlite3_errmsg(c->db));
+        json_decref(a);
+        return OD_SRV_ERR_DB;
+    }
+    *out = a;
+    return OD_SRV_OK;
+}
+
+static int one_json(sqlite3_stmt *st, int rc, json_t **out)
+{
+    if (!st)
+        return OD_SRV_ERR_DB;
+    if (rc != SQLITE_ROW)
+        return OD_SRV_ERR_NOT_FOUND;
+    *out = row_json(st);
+    return *out ? OD_SRV_OK : OD_SRV_ERR_NOMEM;
+}
+
+#define CONN(st_)                         \
+    sq *s = (sq *)(st_);                  \
+    conn *c = get_conn(s);                \
+    int rc = 0;                           \
+    sqlite3_stmt *q;                      \
+    if (!c)                               \
+        return OD_SRV_ERR_DB;             \
+    (void)rc;                             \
+    (void)q
+
+/* ------------------------------------------------------------------ */
+/* Products                                                             */
+
+static int product_create(od_srv_store *st, const char *name,
+                          const char *key_b64, int64_t *id)
+{
+    CONN(st);
+    q = run(c, "INSERT INTO products(name, access_key, created) VALUES(?,?,?)",
+            &rc, "ssi", name, key_b64, now_s());
+    if (!q)
+        return rc == SQLITE_CONSTRAINT ? OD_SRV_ERR_EXISTS : OD_SRV_ERR_DB;
+    *id = sqlite3_last_insert_rowid(c->db);
+    return OD_SRV_OK;
+}
+
+static int product_get(od_srv_store *st, int64_t id, json_t **out)
+{
+    CONN(st);
+    q = run(c, "SELECT id, name, access_key, created FROM products WHERE id=?",
+            &rc, "i", id);
+    return one_json(q, rc, out);
+}
+
+static int product_list(od_srv_store *st, json_t **out)
+{
+    CONN(st);
+    q = run(c, "SELECT id, name, created FROM products ORDER BY id", &rc, "");
+    if (!q)
+        return OD_SRV_ERR_DB;
+    return rows_json(c, q, rc, out);
+}
+
+static int product_key(od_srv_store *st, int64_t id, char key_b64[OD_SRV_KEY_MAX + 1])
+{
+    CONN(st);
+    q = run(c, "SELECT access_key FROM products WHERE id=?", &rc, "i", id);
+    if (!q)
+        return OD_SRV_ERR_DB;
+    if (rc != SQLITE_ROW)
+        return OD_SRV_ERR_NOT_FOUND;
+    copy_col(key_b64, OD_SRV_KEY_MAX + 1, q, 0);
+    return OD_SRV_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Firmware                                                             */
+
+static int fw_insert(od_srv_store *st, const od_srv_fw *fw, int64_t *id)
+{
+    CONN(st);
+    q = run(c, "SELECT 1 FROM products WHERE id=?", &rc, "i", fw->product_id);
+    if (!q)
+        return OD_SRV_ERR_DB;
+    if (rc != SQLITE_ROW)
+        return OD_SRV_ERR_NOT_FOUND;
+    q = run(c,
+            "INSERT INTO firmware(product_id, version, component, manuf, model,"
+            " size, md5, sha256, file, created) VALUES(?,?,?,?,?,?,?,?,?,?)",
+            &rc, "isississsi", fw->product_id, fw->version,
+            (int64_t)fw->component, fw->manuf, fw->model, fw->size, fw->md5,
+            fw->sha256, fw->file, now_s());
+    if (!q)
+        return rc == SQLITE_CONSTRAINT ? OD_SRV_ERR_EXISTS : OD_SRV_ERR_DB;
+    *id = sqlite3_last_insert_rowid(c->db);
+    return OD_SRV_OK;
+}
+
+static int fw_get(od_srv_store *st, int64_t id, od_srv_fw *out)
+{
+    CONN(st);
+    q = run(c,
+            "SELECT id, product_id, version, component, manuf, model, size, md5,"
+            " sha256, file FROM firmware WHERE id=?",
+            &rc, "i", id);
+    if (!q)
+        return OD_SRV_ERR_DB;
+    if (rc != SQLITE_ROW)
+        return OD_SRV_ERR_NOT_FOUND;
+    memset(out, 0, sizeof(*out));
+    out->id = sqlite3_column_int64(q, 0);
+    out->product_id = sqlite3_column_int64(q, 1);
+    copy_col(out->version, sizeof(out->version), q, 2);
+    out->component = sqlite3_column_int(q, 3);
+    copy_col(out->manuf, sizeof(out->manuf), q, 4);
+    copy_col(out->model, sizeof(out->model), q, 5);
+    out->size = sqlite3_column_int64(q, 6);
+    copy_col(out->md5, sizeof(out->md5), q, 7);
+    copy_col(out->sha256, sizeof(out->sha256), q, 8);
+    copy_col(out->file, sizeof(out->file), q, 9);
+    return OD_SRV_OK;
+}
+
+static int fw_list(od_srv_store *st, int64_t product_id, json_t **out)
+{
+    CONN(st);
+    q = run(c,
+            "SELECT id, version, component, manuf, model, size, md5, sha256,"
+            " created FROM firmware WHERE product_id=? ORDER BY id",
+            &rc, "i", product_id);
+    if (!q)
+        return OD_SRV_ERR_DB;
+    return rows_json(c, q, rc, out);
+}
+
+/* ------------------------------------------------------------------ */
+/* Packages and jobs                                                    */
+
+static int pkg_create(od_srv_store *st, const od_srv_pkg *p, int64_t *pkg_id,
+                      int64_t *job_id)
+{
+    CONN(st);
+    int64_t now = now_s();
+    if (begin(c) != OD_SRV_OK)
+        return OD_SRV_ERR_DB;
+    q = run(c,
+            "INSERT INTO packages(product_id, kind, component, source_fw, target_fw,"
+            " source_version, target_version, ram_budget, status, created, block_size)"
+            " VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+            &rc, "iiiiissiiii", p->product_id, (int64_t)p->kind,
+            (int64_t)p->component, p->source_fw, p->target_fw,
+            p->source_version, p->target_version, (int64_t)p->ram_budget,
+            (int64_t)OD_SRV_PKG_GENERATING, now, (int64_t)p->block_size);
+    if (!q)
+        goto fail;
+    *pkg_id = sqlite3_last_insert_rowid(c->db);
+    q = run(c,
+            "INSERT INTO jobs(package_id, status, created, updated)"
+            " VALUES(?, 'queued', ?, ?)",
+            &rc, "iii", *pkg_id, now, now);
+    if (!q)
+        goto fail;
+    *job_id = sqlite3_last_insert_rowid(c->db);
+    return commit(c);
+fail:
+    rollback(c);
+    return OD_SRV_ERR_DB;
+}
+
+static void pkg_from_row(sqlite3_stmt *q, od_srv_pkg *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->id = sqlite3_column_int64(q, 0);
+    out->product_id = sqlite3_column_int64(q, 1);
+    out->kind = sqlite3_column_int(q, 2);
+    out->component = sqlite3_column_int(q, 3);
+    out->source_fw = sqlite3_column_int64(q, 4);
+    out->target_fw = sqlite3_column_int64(q, 5);
+    copy_col(out->source_version, sizeof(out->source_version), q, 6);
+    copy_col(out->target_version, sizeof(out->target_version), q, 7);
+    out->ram_budget = (uint32_t)sqlite3_column_int64(q, 8);
+    out->status = sqlite3_column_int(q, 9);
+    out->size = sqlite3_column_int64(q, 10);
+    copy_col(out->md5, sizeof(out->md5), q, 11);
+    copy_col(out->sha256, sizeof(out->sha256), q, 12);
+    copy_col(out->file, sizeof(out->file), q, 13);
+    out->block_size = (uint32_t)sqlite3_column_int64(q, 14);
+}
+
+#define PKG_COLS                                                              \
+    "id, product_id, kind, component, source_fw, target_fw, source_version," \
+    " target_version, ram_budget, status, size, md5, sha256, file, block_size"
+
+static int pkg_get(od_srv_store *st, int64_t id, od_srv_pkg *out)
+{
+    CONN(st);
+    q = run(c, "SELECT " PKG_COLS " FROM packages WHERE id=?", &rc, "i", id);
+    if (!q)
+        return OD_SRV_ERR_DB;
+    if (rc != SQLITE_ROW)
+        return OD_SRV_ERR_NOT_FOUND;
+    pkg_from_row(q, out);
+    return OD_SRV_OK;
+}
+
+#define PKG_JSON_SQL                                                           \
+    "SELECT p.id, p.product_id, CASE p.kind WHEN 1 THEN 'full' ELSE 'diff' END" \
+    " AS type, p.component, p.source_fw, p.target_fw, p.source_version,"        \
+    " p.target_version, p.ram_budget, p.block_size,"                            \
+    " CASE p.status WHEN 0 THEN 'generating'"                                   \
+    " WHEN 1 THEN 'ready' ELSE 'failed' END AS status, p.size, p.md5, p.sha256," \
+    " p.error, p.created, j.id AS job_id, j.progress"                           \
+    " FROM packages p LEFT JOIN jobs j ON j.package_id = p.id"
+
+static int pkg_info(od_srv_store *st, int64_t id, json_t **out)
+{
+    CONN(st);
+    q = run(c, PKG_JSON_SQL " WHERE p.id=?", &rc, "i", id);
+    return one_json(q, rc, out);
+}
+
+static int pkg_list(od_srv_store *st, int64_t product_id, json_t **out)
+{
+    CONN(st);
+    q = run(c, PKG_JSON_SQL " WHERE p.product_id=? ORDER BY p.id", &rc, "i",
+            product_id);
+    if (!q)
+        return OD_SRV_ERR_DB;
+    return rows_json(c, q, rc, out);
+}
+
+static int pkg_delete(od_srv_store *st, int64_t id, char file[OD_SRV_FILE_MAX])
+{
+    CONN(st);
+    file[0] = '\0';
+    if (begin(c) != OD_SRV_OK)
+        return OD_SRV_ERR_DB;
+    q = run(c, "SELECT file, status FROM packages WHERE id=?", &rc, "i", id);
+    if (!q)
+        goto fail;
+    if (rc != SQLITE_ROW) {
+        rollback(c);
+        return OD_SRV_ERR_NOT_FOUND;
+    }
+    copy_col(file, OD_SRV_FILE_MAX, q, 0);
+    if (sqlite3_column_int(q, 1) == OD_SRV_PKG_GENERATING) {
+        rollback(c);
+        return OD_SRV_ERR_BUSY; /* a worker is writing it */
+    }
+    /* In use: named by a task still alive, or handed to a device of one. */
+    q = run(c,
+            "SELECT 1 FROM tasks t WHERE t.state IN (0,1,2) AND (t.package_id=?1"
+            " OR EXISTS(SELECT 1 FROM task_devices d WHERE d.task_id=t.id"
+            " AND d.package_id=?1)) LIMIT 1",
+            &rc, "i", id);
+    if (!q)
+        goto fail;
+    if (rc == SQLITE_ROW) {
+        rollback(c);
+        file[0] = '\0';
+        return OD_SRV_ERR_BUSY;
+    }
+    if (!run(c, "DELETE FROM jobs WHERE package_id=?", &rc, "i", id) ||
+        !run(c, "DELETE FROM packages WHERE id=?", &rc, "i", id))
+        goto fail;
+    return commit(c);
+fail:
+    rollback(c);
+    file[0] = '\0';
+    return OD_SRV_ERR_DB;
+}
+
+static int job_claim(od_srv_store *st, od_srv_job *out)
+{
+    CONN(st);
+    if (begin(c) != OD_SRV_OK)
+        return OD_SRV_ERR_DB;
+    q = run(c,
+            "SELECT id, package_id FROM jobs WHERE status='queued' ORDER BY id LIMIT 1",
+            &rc, "");
+    if (!q)
+        goto fail;
+    if (rc != SQLITE_ROW) {
+        rollback(c);
+        return OD_SRV_ERR_NOT_FOUND;
+    }
+    out->id = sqlite3_column_int64(q, 0);
+    out->package_id = sqlite3_column_int64(q, 1);
+    if (!run(c, "UPDATE jobs SET status='running', progress=0, updated=? WHERE id=?",
+             &rc, "ii", now_s(), out->id))
+        goto fail;
+    return commit(c);
+fail:
+    rollback(c);
+    return OD_SRV_ERR_DB;
+}
+
+static int job_requeue_running(od_srv_store *st, int *count)
+{
+    CONN(st);
+    q = run(c, "UPDATE jobs SET status='queued', progress=0 WHERE status='running'",
+            &rc, "");
+    if (!q)
+        return OD_SRV_ERR_DB;
+    *count = sqlite3_changes(c->db);
+    return OD_SRV_OK;
+}
+
+static int job_progress(od_srv_store *st, int64_t id, int percent)
+{
+    CONN(st);
+    q = run(c, "UPDATE jobs SET progress=?, updated=? WHERE id=? AND status='running'",
+            &rc, "iii", (int64_t)percent, now_s(), id);
+    return q ? OD_SRV_OK : OD_SRV_ERR_DB;
+}
+
+static int job_finish(od_srv_store *st, int64_t job_id, int ok,
+                      const od_srv_pkg *res, const char *error)
+{
+    CONN(st);
+    int64_t pkg_id, now = now_s();
+    if (begin(c) != OD_SRV_OK)
+        return OD_SRV_ERR_DB;
+    q = run(c, "SELECT package_id FROM jobs WHERE id=?", &rc, "i", job_id);
+    if (!q)
+        goto fail;
+    if (rc != SQLITE_ROW) {
+        rollback(c);
+        return OD_SRV_ERR_NOT_FOUND; /* package deleted meanwhile */
+    }
+    pkg_id = sqlite3_column_int64(q, 0);
+    if (ok) {
+        q = run(c,
+                "UPDATE packages SET status=?, size=?, md5=?, sha256=?, file=?,"
+                " error=NULL WHERE id=?",
+                &rc, "iisssi", (int64_t)OD_SRV_PKG_READY, res->size, res->md5,
+                res->sha256, res->file, pkg_id);
+    } else {
+        q = run(c, "UPDATE packages SET status=?, error=? WHERE id=?", &rc,
+                "isi", (int64_t)OD_SRV_PKG_FAILED, error, pkg_id);
+    }
+    if (!q)
+        goto fail;
+    if (!run(c, "UPDATE jobs SET status=?, progress=?, error=?, updated=? WHERE id=?",
+             &rc, "sisii", ok ? "done" : "failed", (int64_t)(ok ? 100 : 0),
+             ok ? NULL : error, now, job_id))
+        goto fail;
+    return commit(c);
+fail:
+    rollback(c);
+    return OD_SRV_ERR_DB;
+}
+
+static int job_get(od_srv_store *st, int64_t id, json_t **out)
+{
+    CONN(st);
+    q = run(c,
+            "SELECT id, package_id, status, progress, error, created, updated"
+            " FROM jobs WHERE id=?",
+            &rc, "i", id);
+    return one_json(q, rc, out);
+}
+
+/* ------------------------------------------------------------------ */
+/* Devices and groups                                                   */
+
+static int dev_create(od_srv_store *st, const od_srv_dev *d, int64_t *id)
+{
+    CONN(st);
+    q = run(c, "SELECT 1 FROM products WHERE id=?", &rc, "i", d->product_id);
+    if (!q)
+        return OD_SRV_ERR_DB;
+    if (rc != SQLITE_ROW)
+        return OD_SRV_ERR_NOT_FOUND;
+    q = run(c,
+            "INSERT INTO devices(product_id, name, dev_key, manuf, model, f_version,"
+            " s_version) VALUES(?,?,?,?,?,?,?)",
+            &rc, "issssss", d->product_id, d->name, d->dev_key, d->manuf, d->model,
+            d->f_version, d->s_version);
+    if (!q)
+        return rc == SQLITE_CONSTRAINT ? OD_SRV_ERR_EXISTS : OD_SRV_ERR_DB;
+    *id = sqlite3_last_insert_rowid(c->db);
+    return OD_SRV_OK;
+}
+
+static int dev_get(od_srv_store *st, int64_t id, od_srv_dev *out)
+{
+    CONN(st);
+    q = run(c,
+            "SELECT id, product_id, name, dev_key, manuf, model, f_version, s_version"
+            " FROM devices WHERE id=?",
+            &rc, "i", id);
+    if (!q)
+        return OD_SRV_ERR_DB;
+    if (rc != SQLITE_ROW)
+        return OD_SRV_ERR_NOT_FOUND;
+    memset(out, 0, sizeof(*out));
+    out->id = sqlite3_column_int64(q, 0);
+    out->product_id = sqlite3_column_int64(q, 1);
+    copy_col(out->name, sizeof(out->name), q, 2);
+    copy_col(out->dev_key, sizeof(out->dev_key), q, 3);
+    copy_col(out->manuf, sizeof(out->manuf), q, 4);
+    copy_col(out->model, sizeof(out->model), q, 5);
+    copy_col(out->f_version, sizeof(out->f_version), q, 6);
+    copy_col(out->s_version, sizeof(out->s_version), q, 7);
+    return OD_SRV_OK;
+}
+
+static int dev_info(od_srv_store *st, int64_t id, json_t **out)
+{
+    CONN(st);
+    q = run(c,
+            "SELECT id, product_id, name, dev_key, manuf, model, f_version, s_version,"
+            " last_seen FROM devices WHERE id=?",
+            &rc, "i", id);
+    return one_json(q, rc, out);
+}
+
+static int dev_list(od_srv_store *st, int64_t product_id, json_t **out)
+{
+    CONN(st);
+    q = run(c,
+            "SELECT id, name, manuf, model, f_version, s_version, last_seen"
+            " FROM devices WHERE product_id=? ORDER BY id",
+            &rc, "i", product_id);
+    if (!q)
+        return OD_SRV_ERR_DB;
+    return rows_json(c, q, rc, out);
+}
+
+static int group_create(od_srv_store *st, int64_t product_id, const char *name,
+                        const char *type, int64_t *id)
+{
+    CONN(st);
+    q = run(c, "SELECT 1 FROM products WHERE id=?", &rc, "i", product_id);
+    if (!q)
+        return OD_SRV_ERR_DB;
+    if (rc != SQLITE_ROW)
+        return OD_SRV_ERR_NOT_FOUND;
+    q = run(c, "INSERT INTO dgroups(product_id, name, type) VALUES(?,?,?)", &rc,
+            "iss", product_id, name, type);
+    if (!q)
+        return rc == SQLITE_CONSTRAINT ? OD_SRV_ERR_EXISTS : OD_SRV_ERR_DB;
+    *id = sqlite3_last_insert_rowid(c->db);
+    return OD_SRV_OK;
+}
+
+static int group_update(od_srv_store *st, int64_t id, const char *name,
+                        const char *type)
+{
+    CONN(st);
+    char cur[16];
+    if (begin(c) != OD_SRV_OK)
+        return OD_SRV_ERR_DB;
+    q = run(c, "SELECT type FROM dgroups WHERE id=?", &rc, "i", id);
+    if (!q)
+        goto fail;
+    if (rc != SQLITE_ROW) {
+        rollback(c);
+        return OD_SRV_ERR_NOT_FOUND;
+    }
+    copy_col(cur, sizeof(cur), q, 0);
+    if (type && strcmp(type, cur) != 0) {
+        rollback(c);
+        return OD_SRV_ERR_STATE; /* a group's type is fixed at creation */
+    }
+    if (name) {
+        q = run(c, "UPDATE dgroups SET name=? WHERE id=?", &rc, "si", name, id);
+        if (!q) {
+            rollback(c);
+            return rc == SQLITE_CONSTRAINT ? OD_SRV_ERR_EXISTS : OD_SRV_ERR_DB;
+        }
+    }
+    return commit(c);
+fail:
+    rollback(c);
+    return OD_SRV_ERR_DB;
+}
+
+static int group_members(od_srv_store *st, int64_t id, const json_t *add,
+                         const json_t *remove)
+{
+    CONN(st);
+    int64_t pid;
+    size_t i;
+    json_t *v;
+    if (begin(c) != OD_SRV_OK)
+        return OD_SRV_ERR_DB;
+    q = run(c, "SELECT product_id FROM dgroups WHERE id=?", &rc, "i", id);
+    if (!q)
+        goto fail;
+    if (rc != SQLITE_ROW) {
+        rollback(c);
+        return OD_SRV_ERR_NOT_FOUND;
+    }
+    pid = sqlite3_column_int64(q, 0);
+    json_array_foreach(add, i, v) {
+        q = run(c, "SELECT 1 FROM devices WHERE id=? AND product_id=?", &rc, "ii",
+                (int64_t)json_integer_value(v), pid);
+        if (!q)
+            goto fail;
+        if (rc != SQLITE_ROW) {
+            rollback(c);
+            return OD_SRV_ERR_NOT_FOUND;
+        }
+        if (!run(c, "INSERT OR IGNORE INTO group_members VALUES(?,?)", &rc, "ii",
+                 id, (int64_t)json_integer_value(v)))
+            goto fail;
+    }
+    json_array_foreach(remove, i, v) {
+        if (!run(c, "DELETE FROM group_members WHERE group_id=? AND device_id=?",
+                 &rc, "ii", id, (int64_t)json_integer_value(v)))
+            goto fail;
+    }
+    return commit(c);
+fail:
+    rollback(c);
+    return OD_SRV_ERR_DB;
+}
+
+static int group_get(od_srv_store *st, int64_t id, json_t **out)
+{
+    CONN(st);
+    json_t *g, *m;
+    int r;
+    q = run(c, "SELECT id, product_id, name, type FROM dgroups WHERE id=?", &rc,
+            "i", id);
+    r = one_json(q, rc, &g);
+    if (r != OD_SRV_OK)
+        return r;
+    q = run(c, "SELECT device_id FROM group_members WHERE group_id=? ORDER BY device_id",
+            &rc, "i", id);
+    m = json_array();
+    if (!q || !m) {
+        json_decref(g);
+        json_decref(m);
+        return OD_SRV_ERR_DB;
+    }
+    while (rc == SQLITE_ROW) {
+        json_array_append_new(m, json_integer(sqlite3_column_int64(q, 0)));
+        rc = sqlite3_step(q);
+    }
+    json_object_set_new(g, "devices", m);
+    *out = g;
+    return OD_SRV_OK;
+}
+
+static int group_list(od_srv_store *st, int64_t product_id, json_t **out)
+{
+    CONN(st);
+    q = run(c,
+            "SELECT g.id, g.name, g.type, (SELECT count(*) FROM group_members m"
+            " WHERE m.group_id=g.id) AS size FROM dgroups g WHERE g.product_id=?"
+            " ORDER BY g.id",
+            &rc, "i", product_id);
+    if (!q)
+        return OD_SRV_ERR_DB;
+    return rows_json(c, q, rc, out);
+}
+
+/* ------------------------------------------------------------------ */
+/* Tasks                                                                */
+
+static int task_write(conn *c, int64_t id, const od_srv_task_def *t,
+                      int64_t *new_id)
+{
+    int rc;
+    sqlite3_stmt *q;
+    char *scope;
+    od_srv_pkg p;
+    int64_t now = now_s();
+
+    q = run(c, "SELECT " PKG_COLS " FROM packages WHERE id=?", &rc, "i",
+            t->package_id);
+    if (!q)
+        return OD_SRV_ERR_DB;
+    if (rc != SQLITE_ROW)
+        return OD_SRV_ERR_NOT_FOUND;
+    pkg_from_row(q, &p);
+    if (p.product_id != t->product_id || p.status != OD_SRV_PKG_READY)
+        return OD_SRV_ERR_PARAM;
+    scope = json_dumps(t->scope, JSON_COMPACT);
+    if (!scope)
+        return OD_SRV_ERR_NOMEM;
+    if (id == 0) {
+        q = run(c,
+                "INSERT INTO tasks(product_id, package_id, name, component, target_fw,"
+                " target_version, state, retry, interval_s, min_signal, min_power,"
+                " start_time, deadline, confirm, scope, created, updated)"
+                " VALUES(?,?,?,?,?,?,0,?,?,?,?,?,?,?,?,?,?)",
+                &rc, "iisiisiiiiiiisii", t->product_id, t->package_id, t->name,
+                (int64_t)p.component, p.target_fw, p.target_version,
+                (int64_t)t->retry, (int64_t)t->interval_s, (int64_t)t->min_signal,
+                (int64_t)t->min_power, t->start_time, t->deadline,
+                (int64_t)t->confirm, scope, now, now);
+        if (q && new_id)
+            *new_id = sqlite3_last_insert_rowid(c->db);
+    } else {
+        q = run(c,
+                "UPDATE tasks SET package_id=?, name=?, component=?, target_fw=?,"
+                " target_version=?, retry=?, interval_s=?, min_signal=?, min_power=?,"
+                " start_time=?, deadline=?, confirm=?, scope=?, updated=? WHERE id=?",
+                &rc, "isiisiiiiiiisii", t->package_id, t->name, (int64_t)p.component,
+                p.target_fw, p.target_version, (int64_t)t->retry,
+                (int64_t)t->interval_s, (int64_t)t->min_signal,
+                (int64_t)t->min_power, t->start_time, t->deadline,
+                (int64_t)t->confirm, scope, now, id);
+    }
+    free(scope);
+    return q ? OD_SRV_OK : OD_SRV_ERR_DB;
+}
+
+static int task_create(od_srv_store *st, const od_srv_task_def *t, int64_t *id)
+{
+    CONN(st);
+    int r;
+    if (begin(c) != OD_SRV_OK)
+        return OD_SRV_ERR_DB;
+    r = task_write(c, 0, t, id);
+    if (r != OD_SRV_OK) {
+        rollback(c);
+        return r;
+    }
+    return commit(c);
+}
+
+static int task_state(conn *c, int64_t id, int64_t *product_id, int *state)
+{
+    int rc;
+    sqlite3_stmt *q = run(c, "SELECT product_id, state FROM tasks WHERE id=?", &rc,
+                          "i", id);
+    if (!q)
+        return OD_SRV_ERR_DB;
+    if (rc != SQLITE_ROW)
+        return OD_SRV_ERR_NOT_FOUND;
+    if (product_id)
+        *product_id = sqlite3_column_int64(q, 0);
+    *state = sqlite3_column_int(q, 1);
+    return OD_SRV_OK;
+}
+
+static int task_edit(od_srv_store *st, int64_t id, const od_srv_task_def *t)
+{
+    CONN(st);
+    int state, r;
+    int64_t pid;
+    if (begin(c) != OD_SRV_OK)
+        return OD_SRV_ERR_DB;
+    r = task_state(c, id, &pid, &state);
+    if (r == OD_SRV_OK && pid != t->product_id)
+        r = OD_SRV_ERR_PARAM;
+    if (r == OD_SRV_OK)
+        r = od_srv_task_apply(&state, OD_SRV_OP_EDIT);
+    if (r == OD_SRV_OK)
+        r = task_write(c, id, t, NULL);
+    if (r != OD_SRV_OK) {
+        rollback(c);
+        return r;
+    }
+    return commit(c);
+}
+
+/*
+ * Resolves a task's device set into task_devices:
+ *   scope = devices ∪ members(groups), or every device of the product when
+ *   both are empty; then ∩ whitelist when one is given; then − blacklist
+ *   (black wins over everything).
+ * Temp tables keep this a handful of set operations whatever the size.
+ */
+static int resolve(conn *c, int64_t id, int64_t pid, int component,
+                   char *msg, size_t msg_size)
+{
+    int rc, r = OD_SRV_ERR_DB;
+    sqlite3_stmt *q;
+    json_t *scope = NULL, *v;
+    json_error_t jerr;
+    size_t i;
+    int has_scope = 0, has_white = 0;
+    static const char *const lists[] = {"devices", "groups", "whitelist",
+                                        "blacklist"};
+
+    q = run(c, "SELECT scope FROM tasks WHERE id=?", &rc, "i", id);
+    if (!q || rc != SQLITE_ROW)
+        return OD_SRV_ERR_DB;
+    scope = json_loads((const char *)sqlite3_column_text(q, 0), 0, &jerr);
+    if (!scope)
+        return OD_SRV_ERR_INTERNAL;
+    if (sqlite3_exec(c->db,
+                     "CREATE TEMP TABLE IF NOT EXISTS rs_list(kind INTEGER, ref INTEGER);"
+                     "DELETE FROM rs_list;",
+                     NULL, NULL, NULL) != SQLITE_OK)
+        goto out;
+    for (int k = 0; k < 4; k++) {
+        json_t *a = json_object_get(scope, lists[k]);
+        json_array_foreach(a, i, v) {
+            if (!run(c, "INSERT INTO rs_list VALUES(?,?)", &rc, "ii", (int64_t)k,
+                     (int64_t)json_integer_value(v)))
+                goto out;
+            if (k < 2)
+                has_scope = 1;
+            if (k == 2)
+                has_white = 1;
+        }
+    }
+    if (has_scope)
+        q = run(c,
+                "INSERT OR IGNORE INTO task_devices(task_id, device_id, state, dl_state,"
+                " percent, retries, last_code, updated)"
+                " SELECT ?1, d.id, 1, 0, 0, 0, 0, ?2 FROM devices d WHERE d.product_id=?3"
+                " AND (d.id IN (SELECT ref FROM rs_list WHERE kind=0) OR d.id IN"
+                " (SELECT m.device_id FROM group_members m JOIN dgroups g ON g.id=m.group_id"
+                "  WHERE g.product_id=?3 AND m.group_id IN (SELECT ref FROM rs_list WHERE kind=1)))"
+                " AND (?4=0 OR d.id IN (SELECT ref FROM rs_list WHERE kind=2))"
+                " AND d.id NOT IN (SELECT ref FROM rs_list WHERE kind=3)",
+                &rc, "iiii", id, now_s(), pid, (int64_t)has_white);
+    else
+        q = run(c,
+                "INSERT OR IGNORE INTO task_devices(task_id, device_id, state, dl_state,"
+                " percent, retries, last_code, updated)"
+                " SELECT ?1, d.id, 1, 0, 0, 0, 0, ?2 FROM devices d WHERE d.product_id=?3"
+                " AND (?4=0 OR d.id IN (SELECT ref FROM rs_list WHERE kind=2))"
+                " AND d.id NOT IN (SELECT ref FROM rs_list WHERE kind=3)",
+                &rc, "iiii", id, now_s(), pid, (int64_t)has_white);
+    if (!q)
+        goto out;
+    if (sqlite3_changes(c->db) == 0) {
+        snprintf(msg, msg_size, "the task selects no device");
+        r = OD_SRV_ERR_PARAM;
+        goto out;
+    }
+    /* One active task per device and component. */
+    q = run(c,
+            "SELECT d.device_id, d.task_id FROM task_devices d JOIN tasks t ON t.id=d.task_id"
+            " WHERE t.id<>?1 AND t.state IN (1,2) AND t.component=?2 AND d.state IN (1,2,3)"
+            " AND d.device_id IN (SELECT device_id FROM task_devices WHERE task_id=?1)"
+            " LIMIT 1",
+            &rc, "ii", id, (int64_t)component);
+    if (!q)
+        goto out;
+    if (rc == SQLITE_ROW) {
+        snprintf(msg, msg_size, "device %lld is already in active task %lld",
+                 (long long)sqlite3_column_int64(q, 0),
+                 (long long)sqlite3_column_int64(q, 1));
+        r = OD_SRV_ERR_BUSY;
+        goto out;
+    }
+    if (!run(c, "UPDATE tasks SET resolved=1 WHERE id=?", &rc, "i", id))
+        goto out;
+    r = OD_SRV_OK;
+out:
+    json_decref(scope);
+    (void)v;
+    return r;
+}
+
+static int task_op(od_srv_store *st, int64_t id, int op, char *msg,
+                   size_t msg_size)
+{
+    CONN(st);
+    int state, r, resolved, component;
+    int64_t pid;
+    if (msg_size)
+        msg[0] = '\0';
+    if (begin(c) != OD_SRV_OK)
+        return OD_SRV_ERR_DB;
+    r = task_state(c, id, &pid, &state);
+    if (r != OD_SRV_OK)
+        goto out;
+    r = od_srv_task_apply(&state, op);
+    if (r != OD_SRV_OK) {
+        snprintf(msg, msg_size, "cannot %s a task that is %s",
+                 od_srv_task_op_name(op),
+                 od_srv_task_state_name(state));
+        goto out;
+    }
+    r = OD_SRV_ERR_DB;
+    if (op == OD_SRV_OP_DELETE) {
+        if (!run(c, "DELETE FROM task_devices WHERE task_id=?", &rc, "i", id) ||
+            !run(c, "DELETE FROM tasks WHERE id=?", &rc, "i", id))
+            goto out;
+        r = OD_SRV_OK;
+        goto out;
+    }
+    q = run(c, "SELECT resolved, component FROM tasks WHERE id=?", &rc, "i", id);
+    if (!q || rc != SQLITE_ROW)
+        goto out;
+    resolved = sqlite3_column_int(q, 0);
+    component = sqlite3_column_int(q, 1);
+    if (op == OD_SRV_OP_START && !resolved) {
+        r = resolve(c, id, pid, component, msg, msg_size);
+        if (r != OD_SRV_OK)
+            goto out;
+    } else if (op == OD_SRV_OP_START) {
+        /* Resuming: another task may have claimed a device meanwhile. */
+        q = run(c,
+                "SELECT d.device_id, d.task_id FROM task_devices d JOIN tasks t"
+                " ON t.id=d.task_id WHERE t.id<>?1 AND t.state IN (1,2) AND"
+                " t.component=?2 AND d.state IN (1,2,3) AND d.device_id IN (SELECT"
+                " device_id FROM task_devices WHERE task_id=?1 AND state IN (1,2,3))"
+                " LIMIT 1",
+                &rc, "ii", id, (int64_t)component);
+        if (!q)
+            goto out;
+        if (rc == SQLITE_ROW) {
+            snprintf(msg, msg_size, "device %lld is already in active task %lld",
+                     (long long)sqlite3_column_int64(q, 0),
+                     (long long)sqlite3_column_int64(q, 1));
+            r = OD_SRV_ERR_BUSY;
+            goto out;
+        }
+    }
+    if (op == OD_SRV_OP_CANCEL &&
+        !run(c,
+             "UPDATE task_devices SET state=6, status_text='cancelled', updated=?"
+             " WHERE task_id=? AND state IN (1,2,3)",
+             &rc, "ii", now_s(), id))
+        goto out;
+    if (!run(c, "UPDATE tasks SET state=?, updated=? WHERE id=?", &rc, "iii",
+             (int64_t)state, now_s(), id))
+        goto out;
+    r = OD_SRV_OK;
+out:
+    if (r != OD_SRV_OK) {
+        rollback(c);
+        return r;
+    }
+    return commit(c);
+}
+
+#define TASK_JSON_SQL                                                          \
+    "SELECT t.id, t.product_id, t.package_id, t.name, t.component, t.target_version,"\
+    " CASE t.state WHEN 0 THEN 'not_started' WHEN 1 THEN 'upgrading' WHEN 2 THEN"   \
+    " 'paused' WHEN 3 THEN 'stopped' ELSE 'completed' END AS state, t.retry,"       \
+    " t.interval_s AS interval, t.min_signal, t.min_power, t.start_time, t.deadline,"\
+    " CASE t.confirm WHEN 0 THEN 'silent' ELSE 'user' END AS confirm, t.scope,"     \
+    " t.created, t.updated,"                                                        \
+    " (SELECT count(*) FROM task_devices d WHERE d.task_id=t.id) AS total,"         \
+    " (SELECT count(*) FROM task_devices d WHERE d.task_id=t.id AND d.state=4) AS succeeded," \
+    " (SELECT count(*) FROM task_devices d WHERE d.task_id=t.id AND d.state=5) AS failed,"   \
+    " (SELECT count(*) FROM task_devices d WHERE d.task_id=t.id AND d.state=6) AS cancelled," \
+    " (SELECT count(*) FROM task_devices d WHERE d.task_id=t.id AND d.state IN (1,2,3)) AS active" \
+    " FROM tasks t"
+
+static int task_finish_json(json_t *o)
+{
+    json_int_t total = json_integer_value(json_object_get(o, "total"));
+    json_int_t ok = json_integer_value(json_object_get(o, "succeeded"));
+    const char *scope = json_string_value(json_object_get(o, "scope"));
+    json_error_t jerr;
+    json_t *sj = scope ? json_loads(scope, 0, &jerr) : NULL;
+    /* success rate = succeeded / total, as on OneNET */
+    json_object_set_new(o, "success_rate", json_real(total ? (double)ok / (double)total : 0.0));
+    if (sj)
+        json_object_set_new(o, "scope", sj);
+    return 0;
+}
+
+static int task_get(od_srv_store *st, int64_t id, int devices, json_t **out)
+{
+    CONN(st);
+    json_t *o, *rows;
+    int r;
+    q = run(c, TASK_JSON_SQL " WHERE t.id=?", &rc, "i", id);
+    r = one_json(q, rc, &o);
+    if (r != OD_SRV_OK)
+        return r;
+    task_finish_json(o);
+    if (devices) {
+        q = run(c,
+                "SELECT d.device_id, v.name, CASE WHEN ?2 - v.last_seen < 600 THEN 1 ELSE 0"
+                " END AS online, CASE d.dl_state WHEN 0 THEN 'none' WHEN 1 THEN 'downloading'"
+                " WHEN 2 THEN 'done' ELSE 'failed' END AS download, d.percent,"
+                " CASE d.state WHEN 1 THEN 'pending' WHEN 2 THEN 'downloading' WHEN 3 THEN"
+                " 'upgrading' WHEN 4 THEN 'succeeded' WHEN 5 THEN 'failed' ELSE 'cancelled'"
+                " END AS state, d.retries, d.last_code, d.status_text, d.package_id,"
+                " d.updated FROM task_devices d JOIN devices v ON v.id=d.device_id"
+                " WHERE d.task_id=?1 ORDER BY d.device_id",
+                &rc, "ii", id, now_s());
+        if (!q || rows_json(c, q, rc, &rows) != OD_SRV_OK) {
+            json_decref(o);
+            return OD_SRV_ERR_DB;
+        }
+        json_object_set_new(o, "devices", rows);
+    }
+    *out = o;
+    return OD_SRV_OK;
+}
+
+static int task_list(od_srv_store *st, int64_t product_id, json_t **out)
+{
+    CONN(st);
+    size_t i;
+    json_t *v;
+    int r;
+    q = run(c, TASK_JSON_SQL " WHERE t.product_id=? ORDER BY t.id", &rc, "i",
+            product_id);
+    if (!q)
+        return OD_SRV_ERR_DB;
+    r = rows_json(c, q, rc, out);
+    if (r == OD_SRV_OK)
+        json_array_foreach(*out, i, v) task_finish_json(v);
+    return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* Device API                                                           */
+
+/* Completes an upgrading task whose rows are all terminal. */
+static int maybe_complete(conn *c, int64_t task_id)
+{
+    int rc;
+    return run(c,
+               "UPDATE tasks SET state=4, updated=?1 WHERE id=?2 AND state=1 AND NOT"
+               " EXISTS(SELECT 1 FROM task_devices WHERE task_id=?2 AND state IN (1,2,3))",
+               &rc, "ii", now_s(), task_id)
+               ? OD_SRV_OK
+               : OD_SRV_ERR_DB;
+}
+
+static int dev_report_version(od_srv_store *st, int64_t dev_id,
+                              const char *f_version, const char *s_version,
+                              int64_t now)
+{
+    CONN(st);
+    int r = OD_SRV_ERR_DB;
+    int64_t tasks[64];
+    int nt = 0;
+    if (begin(c) != OD_SRV_OK)
+        return OD_SRV_ERR_DB;
+    q = run(c,
+            "UPDATE devices SET f_version=coalesce(?, f_version),"
+            " s_version=coalesce(?, s_version), last_seen=? WHERE id=?",
+            &rc, "ssii", f_version, s_version, now, dev_id);
+    if (!q)
+        goto out;
+    if (sqlite3_changes(c->db) == 0) {
+        r = OD_SRV_ENO_AUTH;
+        goto out;
+    }
+    /* A reported version equal to an active task's target completes the
+     * device in that task, whatever step it had reached. */
+    q = run(c,
+            "SELECT t.id FROM task_devices d JOIN tasks t ON t.id=d.task_id"
+            " WHERE d.device_id=?1 AND t.state IN (1,2) AND d.state IN (1,2,3) AND"
+            " ((t.component=1 AND t.target_version=?2) OR"
+            "  (t.component=2 AND t.target_version=?3))",
+            &rc, "iss", dev_id, f_version ? f_version : "",
+            s_version ? s_version : "");
+    if (!q)
+        goto out;
+    while (rc == SQLITE_ROW && nt < 64) {
+        tasks[nt++] = sqlite3_column_int64(q, 0);
+        rc = sqlite3_step(q);
+    }
+    for (int i = 0; i < nt; i++) {
+        if (!run(c,
+                 "UPDATE task_devices SET state=4, dl_state=2, percent=100,"
+                 " status_text='version reported', updated=? WHERE task_id=? AND device_id=?",
+                 &rc, "iii", now, tasks[i], dev_id) ||
+            maybe_complete(c, tasks[i]) != OD_SRV_OK)
+            goto out;
+    }
+    r = OD_SRV_ENO_OK;
+out:
+    if (r < 0) {
+        rollback(c);
+        return r;
+    }
+    return commit(c) == OD_SRV_OK ? r : OD_SRV_ERR_DB;
+}
+
+static void random_token(char out[OD_SRV_DEVTOKEN_LEN + 1])
+{
+    unsigned char b[OD_SRV_DEVTOKEN_LEN / 2];
+    static const char hex[] = "0123456789abcdef";
+    if (RAND_bytes(b, sizeof(b)) != 1)
+        abort(); /* no entropy: tokens would be guessable */
+    for (size_t i = 0; i < sizeof(b); i++) {
+        out[2 * i] = hex[b[i] >> 4];
+        out[2 * i + 1] = hex[b[i] & 15];
+    }
+    out[OD_SRV_DEVTOKEN_LEN] = '\0';
+}
+
+/* The live row of a device in its active task of a component. */
+typedef struct live_row {
+    int64_t task_id, package_id, target_fw, start_time, deadline;
+    int task_state, retry, interval, signal, power;
+    char target[OD_SRV_VER_MAX + 1], token[OD_SRV_DEVTOKEN_LEN + 1];
+    int64_t token_exp;
+    od_srv_dev_fsm fsm;
+} live_row;
+
+static int dev_check(od_srv_store *st, int64_t dev_id, int component,
+                     const char *version, const char *manuf,
+                     const char *model, int64_t now, od_srv_check *out)
+{
+    CONN(st);
+    int r = OD_SRV_ERR_DB;
+    live_row lr;
+    od_srv_fw tfw;
+    od_srv_pkg pkg;
+    char cur[OD_SRV_VER_MAX + 1];
+    int has_pkg = 0;
+
+    memset(out, 0, sizeof(*out));
+    if (begin(c) != OD_SRV_OK)
+        return OD_SRV_ERR_DB;
+    q = run(c, "SELECT f_version, s_version FROM devices WHERE id=?", &rc, "i", dev_id);
+    if (!q)
+        goto out;
+    if (rc != SQLITE_ROW) {
+        r = OD_SRV_ENO_AUTH;
+        goto out;
+    }
+    copy_col(cur, sizeof(cur), q, component == OD_SRV_COMP_FOTA ? 0 : 1);
+    if (version && version[0])
+        snprintf(cur, sizeof(cur), "%s", version);
+    if (!run(c, "UPDATE devices SET last_seen=? WHERE id=?", &rc, "ii", now, dev_id))
+        goto out;
+    q = run(c,
+            "SELECT t.id, t.state, t.retry, t.interval_s, t.min_signal, t.min_power,"
+            " t.target_version, t.target_fw, t.start_time, t.deadline, d.state,"
+            " d.dl_state, d.percent, d.retries, d.last_code, d.package_id,"
+            " coalesce(d.token,''), d.token_exp FROM task_devices d JOIN tasks t"
+            " ON t.id=d.task_id WHERE d.device_id=? AND t.component=? AND"
+            " t.state IN (1,2) AND d.state IN (1,2,3) ORDER BY t.id LIMIT 1",
+            &rc, "ii", dev_id, (int64_t)component);
+    if (!q)
+        goto out;
+    if (rc != SQLITE_ROW) {
+        r = OD_SRV_ENO_NO_TASK;
+        goto out;
+    }
+    memset(&lr, 0, sizeof(lr));
+    lr.task_id = sqlite3_column_int64(q, 0);
+    lr.task_state = sqlite3_column_int(q, 1);
+    lr.retry = sqlite3_column_int(q, 2);
+    lr.interval = sqlite3_column_int(q, 3);
+    lr.signal = sqlite3_column_int(q, 4);
+    lr.power = sqlite3_column_int(q, 5);
+    copy_col(lr.target, sizeof(lr.target), q, 6);
+    lr.target_fw = sqlite3_column_int64(q, 7);
+    lr.start_time = sqlite3_column_int64(q, 8);
+    lr.deadline = sqlite3_column_int64(q, 9);
+    lr.fsm.state = sqlite3_column_int(q, 10);
+    lr.package_id = sqlite3_column_int64(q, 15);
+    copy_col(lr.token, sizeof(lr.token), q, 16);
+    lr.token_exp = sqlite3_column_int64(q, 17);
+
+    if (lr.task_state == OD_SRV_TASK_PAUSED) {
+        r = OD_SRV_ENO_PAUSED;
+        goto out;
+    }
+    if (lr.start_time && now < lr.start_time) {
+        r = OD_SRV_ENO_NO_TASK;
+        goto out;
+    }
+    if (lr.deadline && now > lr.deadline) {
+        /* Past the deadline the row fails with 208, as a device would
+         * report it; the task completes when it was the last live row. */
+        if (!run(c,
+                 "UPDATE task_devices SET state=5, last_code=208, status_text=?,"
+                 " updated=? WHERE task_id=? AND device_id=?",
+                 &rc, "siii", od_srv_status_text(208), now, lr.task_id, dev_id) ||
+            maybe_complete(c, lr.task_id) != OD_SRV_OK)
+            goto out;
+        r = OD_SRV_ENO_NO_TASK;
+        goto out;
+    }
+    if (!od_srv_version_valid(cur)) {
+        r = OD_SRV_ENO_BAD_VERSION;
+        goto out;
+    }
+    if (!strcmp(cur, lr.target)) {
+        /* Already there: the device is done in this task. */
+        if (!run(c,
+                 "UPDATE task_devices SET state=4, dl_state=2, percent=100,"
+                 " status_text='already at target', updated=? WHERE task_id=? AND device_id=?",
+                 &rc, "iii", now, lr.task_id, dev_id) ||
+            maybe_complete(c, lr.task_id) != OD_SRV_OK)
+            goto out;
+        r = OD_SRV_ENO_NO_TASK;
+        goto out;
+    }
+    q = run(c,
+            "SELECT id, product_id, version, component, manuf, model FROM firmware WHERE id=?",
+            &rc, "i", lr.target_fw);
+    if (!q || rc != SQLITE_ROW)
+        goto out;
+    copy_col(tfw.manuf, sizeof(tfw.manuf), q, 4);
+    copy_col(tfw.model, sizeof(tfw.model), q, 5);
+    if ((manuf && manuf[0] && tfw.manuf[0] && strcmp(manuf, tfw.manuf)) ||
+        (model && model[0] && tfw.model[0] && strcmp(model, tfw.model))) {
+        if (!run(c,
+                 "UPDATE task_devices SET state=5, status_text='manuf or model mismatch',"
+                 " updated=? WHERE task_id=? AND device_id=?",
+                 &rc, "iii", now, lr.task_id, dev_id) ||
+            maybe_complete(c, lr.task_id) != OD_SRV_OK)
+            goto out;
+        r = OD_SRV_ENO_MANUF;
+        goto out;
+    }
+    /* The delta whose source is the device's version, else the full one. */
+    q = run(c,
+            "SELECT " PKG_COLS " FROM packages WHERE target_fw=? AND status=1 AND"
+            " ((kind=2 AND source_version=?) OR kind=1) ORDER BY kind DESC, id DESC LIMIT 1",
+            &rc, "is", lr.target_fw, cur);
+    if (!q)
+        goto out;
+    if (rc == SQLITE_ROW) {
+        pkg_from_row(q, &pkg);
+        has_pkg = 1;
+    }
+    if (!has_pkg) {
+        r = OD_SRV_ENO_NO_DIFF;
+        goto out;
+    }
+    if (!lr.token[0] || lr.token_exp < now || lr.package_id != pkg.id) {
+        random_token(lr.token);
+        lr.token_exp = now + TOKEN_LIFE;
+        if (!run(c,
+                 "UPDATE task_devices SET token=?, token_exp=?, package_id=?, updated=?"
+                 " WHERE task_id=? AND device_id=?",
+                 &rc, "siiiii", lr.token, lr.token_exp, pkg.id, now, lr.task_id, dev_id))
+            goto out;
+    }
+    snprintf(out->target, sizeof(out->target), "%s", lr.target);
+    snprintf(out->token, sizeof(out->token), "%s", lr.token);
+    out->size = pkg.size;
+    memcpy(out->md5, pkg.md5, sizeof(out->md5));
+    memcpy(out->sha256, pkg.sha256, sizeof(out->sha256));
+    out->signal = lr.signal;
+    out->power = lr.power;
+    out->retry = lr.retry;
+    out->interval = lr.interval;
+    out->type = pkg.kind == 1 ? 1 : 2;
+    out->task_id = lr.task_id;
+    r = OD_SRV_ENO_OK;
+out:
+    if (r < 0) {
+        rollback(c);
+        return r;
+    }
+    return commit(c) == OD_SRV_OK ? r : OD_SRV_ERR_DB;
+}
+
+/* Loads the row a download token names; eno for a missing token. */
+static int row_by_token(conn *c, const char *token, live_row *lr,
+                        int64_t *dev_id, int64_t *product_id)
+{
+    int rc;
+    sqlite3_stmt *q = run(
+        c,
+        "SELECT t.id, t.state, t.retry, d.device_id, d.state, d.dl_state, d.percent,"
+        " d.retries, d.last_code, d.package_id, d.token_exp, t.product_id,"
+        " t.target_version FROM task_devices d JOIN tasks t ON t.id=d.task_id"
+        " WHERE d.token=?",
+        &rc, "s", token);
+    if (!q)
+        return OD_SRV_ERR_DB;
+    if (rc != SQLITE_ROW)
+        return OD_SRV_ENO_TOKEN_OWNER;
+    memset(lr, 0, sizeof(*lr));
+    lr->task_id = sqlite3_column_int64(q, 0);
+    lr->task_state = sqlite3_column_int(q, 1);
+    lr->retry = sqlite3_column_int(q, 2);
+    *dev_id = sqlite3_column_int64(q, 3);
+    lr->fsm.state = sqlite3_column_int(q, 4);
+    lr->fsm.dl_state = sqlite3_column_int(q, 5);
+    lr->fsm.percent = sqlite3_column_int(q, 6);
+    lr->fsm.retries = sqlite3_column_int(q, 7);
+    lr->fsm.last_code = sqlite3_column_int(q, 8);
+    lr->package_id = sqlite3_column_int64(q, 9);
+    lr->token_exp = sqlite3_column_int64(q, 10);
+    *product_id = sqlite3_column_int64(q, 11);
+    copy_col(lr->target, sizeof(lr->target), q, 12);
+    return OD_SRV_ENO_OK;
+}
+
+/* Task-level gate shared by token check, download and progress. */
+static int task_gate(const live_row *lr, int64_t now)
+{
+    switch (lr->task_state) {
+    case OD_SRV_TASK_PAUSED: return OD_SRV_ENO_PAUSED;
+    case OD_SRV_TASK_STOPPED: return OD_SRV_ENO_CANCELLED;
+    case OD_SRV_TASK_COMPLETED: return OD_SRV_ENO_FINISHED;
+    case OD_SRV_TASK_UPGRADING: break;
+    default: return OD_SRV_ENO_STATE;
+    }
+    if (lr->token_exp < now)
+        return OD_SRV_ENO_EXPIRED;
+    return OD_SRV_ENO_OK;
+}
+
+static int save_row(conn *c, const live_row *lr, int64_t dev_id, int64_t now,
+                    const char *text)
+{
+    int rc;
+    return run(c,
+               "UPDATE task_devices SET state=?, dl_state=?, percent=?, retries=?,"
+               " last_code=?, status_text=coalesce(?, status_text), updated=?"
+               " WHERE task_id=? AND device_id=?",
+               &rc, "iiiiisiii", (int64_t)lr->fsm.state, (int64_t)lr->fsm.dl_state,
+               (int64_t)lr->fsm.percent, (int64_t)lr->fsm.retries,
+               (int64_t)lr->fsm.last_code, text, now, lr->task_id, dev_id)
+               ? OD_SRV_OK
+               : OD_SRV_ERR_DB;
+}
+
+static int dev_token_check(od_srv_store *st, int64_t dev_id, const char *token,
+                           int64_t now)
+{
+    CONN(st);
+    live_row lr;
+    int64_t owner, pid;
+    int r;
+    if (begin(c) != OD_SRV_OK)
+        return OD_SRV_ERR_DB;
+    r = row_by_token(c, token, &lr, &owner, &pid);
+    if (r == OD_SRV_ENO_OK && owner != dev_id)
+        r = OD_SRV_ENO_TOKEN_OWNER;
+    if (r == OD_SRV_ENO_OK)
+        r = task_gate(&lr, now);
+    if (r == OD_SRV_ENO_OK)
+        r = od_srv_dev_token_check(&lr.fsm);
+    if (r == OD_SRV_ENO_OK &&
+        (save_row(c, &lr, dev_id, now, "downloading") != OD_SRV_OK ||
+         !run(c, "UPDATE devices SET last_seen=? WHERE id=?", &rc, "ii", now, dev_id)))
+        r = OD_SRV_ERR_DB;
+    if (r < 0) {
+        rollback(c);
+        return r;
+    }
+    return commit(c) == OD_SRV_OK ? r : OD_SRV_ERR_DB;
+}
+
+/* Read-only and on the hot path (one call per Range request): no
+ * transaction beyond the statement's own. */
+static int dev_download(od_srv_store *st, const char *token, int64_t now,
+                        int64_t product_id, od_srv_dl *out)
+{
+    CONN(st);
+    live_row lr;
+    int64_t dev_id, pid;
+    int r = row_by_token(c, token, &lr, &dev_id, &pid);
+    if (r != OD_SRV_ENO_OK)
+        return r;
+    if (pid != product_id)
+        return OD_SRV_ENO_TOKEN_OWNER;
+    r = task_gate(&lr, now);
+    if (r != OD_SRV_ENO_OK)
+        return r;
+    if (od_srv_dev_terminal(lr.fsm.state))
+        return lr.fsm.state == OD_SRV_DEV_CANCELLED ? OD_SRV_ENO_CANCELLED
+                                                    : OD_SRV_ENO_FINISHED;
+    q = run(c, "SELECT file, sha256, size FROM packages WHERE id=? AND status=1",
+            &rc, "i", lr.package_id);
+    if (!q)
+        return OD_SRV_ERR_DB;
+    if (rc != SQLITE_ROW)
+        return OD_SRV_ENO_INTERNAL;
+    copy_col(out->file, sizeof(out->file), q, 0);
+    copy_col(out->sha256, sizeof(out->sha256), q, 1);
+    out->size = sqlite3_column_int64(q, 2);
+    out->package_id = lr.package_id;
+    out->device_id = dev_id;
+    sqlite3_reset(q); /* release the read snapshot at once */
+    return OD_SRV_ENO_OK;
+}
+
+static int dev_progress(od_srv_store *st, int64_t dev_id, const char *token,
+                        int step, int64_t now)
+{
+    CONN(st);
+    live_row lr;
+    int64_t owner, pid;
+    int r;
+    if (begin(c) != OD_SRV_OK)
+        return OD_SRV_ERR_DB;
+    r = row_by_token(c, token, &lr, &owner, &pid);
+    if (r == OD_SRV_ENO_OK && owner != dev_id)
+        r = OD_SRV_ENO_TOKEN_OWNER;
+    if (r == OD_SRV_ENO_OK)
+        r = task_gate(&lr, now);
+    if (r == OD_SRV_ENO_OK)
+        r = od_srv_dev_report(&lr.fsm, step, lr.retry);
+    if (r == OD_SRV_ENO_OK) {
+        const char *text = step > 100 ? od_srv_status_text(step) : NULL;
+        if (step <= 100)
+            text = lr.fsm.state == OD_SRV_DEV_UPGRADING ? "downloaded" : "downloading";
+        if (lr.fsm.state == OD_SRV_DEV_PENDING && step > 101)
+            text = od_srv_status_text(step); /* failed, will retry */
+        if (save_row(c, &lr, dev_id, now, text) != OD_SRV_OK ||
+            !run(c, "UPDATE devices SET last_seen=? WHERE id=?", &rc, "ii", now, dev_id))
+            r = OD_SRV_ERR_DB;
+        /* 201: the platform sets the device version to the target. */
+        if (r == OD_SRV_ENO_OK && lr.fsm.state == OD_SRV_DEV_SUCCEEDED &&
+            !run(c,
+                 "UPDATE devices SET f_version=CASE WHEN t.component=1 THEN t.target_version"
+                 " ELSE f_version END, s_version=CASE WHEN t.component=2 THEN"
+                 " t.target_version ELSE s_version END FROM (SELECT component,"
+                 " target_version FROM tasks WHERE id=?) AS t WHERE devices.id=?",
+                 &rc, "ii", lr.task_id, dev_id))
+            r = OD_SRV_ERR_DB;
+        if (r == OD_SRV_ENO_OK && od_srv_dev_terminal(lr.fsm.state) &&
+            maybe_complete(c, lr.task_id) != OD_SRV_OK)
+            r = OD_SRV_ERR_DB;
+    }
+    if (r < 0) {
+        rollback(c);
+        return r;
+    }
+    return commit(c) == OD_SRV_OK ? r : OD_SRV_ERR_DB;
+}
+
+/* ------------------------------------------------------------------ */
+
+static void sq_close(od_srv_store *st)
+{
+    sq *s = (sq *)st;
+    conn *c, *next;
+    if (!s)
+        return;
+    for (c = s->conns; c; c = next) {
+        next = c->next;
+        for (int i = 0; i < c->n; i++)
+            sqlite3_finalize(c->cache[i].st);
+        sqlite3_close(c->db);
+        free(c);
+    }
+    pthread_key_delete(s->key);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+static const od_srv_store_ops sqlite_ops = {
+    sq_close,
+    product_create, product_get, product_list, product_key,
+    fw_insert, fw_get, fw_list,
+    pkg_create, pkg_get, pkg_info, pkg_list, pkg_delete,
+    job_claim, job_requeue_running, job_progress, job_finish, job_get,
+    dev_create, dev_get, dev_info, dev_list,
+    group_create, group_update, group_members, group_get, group_list,
+    task_create, task_edit, task_op, task_get, task_list,
+    dev_report_version, dev_check, dev_token_check, dev_download, dev_progress,
+};
+
+int od_srv_store_sqlite_open(const char *dir, od_srv_store **out)
+{
+    sq *s = calloc(1, sizeof(*s));
+    conn *c;
+    char *err = NULL;
+    int n;
+
+    *out = NULL;
+    if (!s)
+        return OD_SRV_ERR_NOMEM;
+    s->base.ops = &sqlite_ops;
+    n = snprintf(s->path, sizeof(s->path), "%s/otadelta.db", dir);
+    if (n < 0 || (size_t)n >= sizeof(s->path) ||
+        pthread_key_create(&s->key, NULL) != 0) {
+        free(s);
+        return OD_SRV_ERR_PARAM;
+    }
+    pthread_mutex_init(&s->mu, NULL);
+    c = get_conn(s);
+    if (!c) {
+        sq_close(&s->base);
+        return OD_SRV_ERR_DB;
+    }
+    if (sqlite3_exec(c->db, "PRAGMA journal_mode=WAL;", NULL, NULL, &err) != SQLITE_OK ||
+        sqlite3_exec(c->db, schema, NULL, NULL, &err) != SQLITE_OK) {
+        fprintf(stderr, "otadelta-server: schema: %s\n", err ? err : "?");
+        sqlite3_free(err);
+        sq_close(&s->base);
+        return OD_SRV_ERR_DB;
+    }
+    *out = &s->base;
+    return OD_SRV_OK;
+}

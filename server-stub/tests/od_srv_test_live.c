@@ -1,0 +1,816 @@
+/*
+ * od_srv_test_live.c - tests against a real otadelta-server process on
+ * 127.0.0.1 and an ephemeral port, driven by the fleet simulator.
+ *
+ *   od_srv_test_live SERVER_BIN flow     [N]  whole flow, N devices (200)
+ *   od_srv_test_live SERVER_BIN pause    [N]  pause and resume mid-flight
+ *   od_srv_test_live SERVER_BIN crash    [N]  kill -9 mid-task, restart
+ *   od_srv_test_live SERVER_BIN badinput      clean 4xx for bad requests
+ *   od_srv_test_live SERVER_BIN bench    [N]  fleet timing, prints a row
+ *
+ * Exit 0 pass, 1 fail, 77 skip (no loopback sockets).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "od_srv.h"
+#include "od_srv_fleet.h"
+#include "od_srv_hcli.h"
+
+#define ADMIN "test-admin-token-1234"
+
+static int failures;
+#define CHECK(c)                                                              \
+    do {                                                                      \
+        if (!(c)) {                                                           \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c); \
+            failures++;                                                       \
+        }                                                                     \
+    } while (0)
+
+static const char *server_bin;
+static char data_dir[256];
+static pid_t server_pid;
+static uint16_t port;
+
+static void sleep_ms(unsigned ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Starts the server; listen_port 0 = ephemeral. Returns 0 when it answers. */
+static int server_start(uint16_t listen_port)
+{
+    char listen[64], pf[300];
+    snprintf(listen, sizeof(listen), "127.0.0.1:%u", listen_port);
+    snprintf(pf, sizeof(pf), "%s/port", data_dir);
+    unlink(pf);
+    server_pid = fork();
+    if (server_pid < 0)
+        return -1;
+    if (server_pid == 0) {
+        execl(server_bin, server_bin, "--data", data_dir, "--listen", listen,
+              "--admin-token", ADMIN, "--port-file", pf, "--workers", "2",
+              (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 200; i++) {
+        FILE *f = fopen(pf, "r");
+        unsigned p = 0;
+        if (f) {
+            int n = fscanf(f, "%u", &p);
+            fclose(f);
+            if (n == 1 && p) {
+                port = (uint16_t)p;
+                return 0;
+            }
+        }
+        if (waitpid(server_pid, NULL, WNOHANG) == server_pid)
+            return -1;
+        sleep_ms(50);
+    }
+    return -1;
+}
+
+static int server_stop(int sig)
+{
+    int st = 0;
+    if (server_pid <= 0)
+        return -1;
+    kill(server_pid, sig);
+    waitpid(server_pid, &st, 0);
+    server_pid = 0;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Admin request; returns HTTP status, *out the parsed reply if wanted. */
+static int admin(const char *method, const char *path, const char *body,
+                 size_t body_len, json_t **out)
+{
+    od_srv_hcli c;
+    od_srv_hresp r;
+    int st;
+    od_srv_hcli_init(&c, port);
+    if (od_srv_hcli_request(&c, method, path, "Authorization: Bearer " ADMIN "\r\n", body,
+                            body ? (body_len ? body_len : strlen(body)) : 0, &r) != 0) {
+        od_srv_hcli_close(&c);
+        return -1;
+    }
+    st = r.status;
+    if (out) {
+        json_error_t e;
+        *out = json_loadb((const char *)r.body, r.body_len, 0, &e);
+    }
+    od_srv_hresp_free(&r);
+    od_srv_hcli_close(&c);
+    return st;
+}
+
+static int64_t data_int(json_t *j, const char *k)
+{
+    return json_integer_value(json_object_get(json_object_get(j, "data"), k));
+}
+
+/* Deterministic firmware-like images: a code-ish body, then a change set. */
+static void make_images(uint8_t *v0, uint8_t *v1, uint8_t *v2, size_t n)
+{
+    uint32_t x = 2463534242u;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        /* mostly small values, like Thumb code and tables */
+        v1[i] = (uint8_t)((i % 7 == 0) ? (x & 0xFF) : ((x >> 8) & 0x1F));
+    }
+    memcpy(v2, v1, n);
+    for (size_t i = 1000; i < n; i += 9973)
+        v2[i] ^= 0x5A;
+    memcpy(v2 + 20000, v1 + 20100, 3000); /* a moved function */
+    memcpy(v0, v1, n);
+    for (size_t i = 0; i < n; i += 101)
+        v0[i] = (uint8_t)(v0[i] + 1);
+}
+
+typedef struct scenario {
+    int64_t pid, task, group, pkg_diff, pkg_full;
+    char key[80];
+    int64_t *ids_a, *ids_b, black;
+    unsigned na, nb;
+    uint8_t *v0, *v1, *v2;
+    size_t len;
+} scenario;
+
+static int wait_job(int64_t job)
+{
+    char path[64];
+    for (int i = 0; i < 600; i++) {
+        json_t *j = NULL;
+        const char *s;
+        int done;
+        snprintf(path, sizeof(path), "/api/v1/jobs/%lld", (long long)job);
+        admin("GET", path, NULL, 0, &j);
+        s = json_string_value(json_object_get(json_object_get(j, "data"), "status"));
+        done = s && (!strcmp(s, "done") || !strcmp(s, "failed"));
+        if (done) {
+            int ok = !strcmp(s, "done");
+            json_decref(j);
+            return ok ? 0 : -1;
+        }
+        json_decref(j);
+        sleep_ms(50);
+    }
+    return -1;
+}
+
+static int upload(scenario *s, const uint8_t *img, const char *ver, int64_t *id)
+{
+    char path[200];
+    json_t *j = NULL;
+    int st;
+    snprintf(path, sizeof(path),
+             "/api/v1/products/%lld/firmware?version=%s&component=sota&manuf=101&model=10101",
+             (long long)s->pid, ver);
+    st = admin("POST", path, (const char *)img, s->len, &j);
+    *id = data_int(j, "id");
+    json_decref(j);
+    return st == 201 ? 0 : -1;
+}
+
+/* Product, three versions, packages, na+nb devices, a group and a task. */
+static int setup(scenario *s, unsigned n)
+{
+    json_t *j = NULL, *ids;
+    int64_t fw0, fw1, fw2, job1, job2;
+    char path[160], body[256];
+
+    memset(s, 0, sizeof(*s));
+    s->len = 64 * 1024;
+    s->v0 = malloc(s->len);
+    s->v1 = malloc(s->len);
+    s->v2 = malloc(s->len);
+    make_images(s->v0, s->v1, s->v2, s->len);
+    if (admin("POST", "/api/v1/products", "{\"name\":\"fleet\"}", 0, &j) != 201)
+        return -1;
+    s->pid = data_int(j, "id");
+    snprintf(s->key, sizeof(s->key), "%s",
+             json_string_value(json_object_get(json_object_get(j, "data"), "access_key")));
+    json_decref(j);
+    if (upload(s, s->v0, "0.9.0", &fw0) || upload(s, s->v1, "1.0.0", &fw1) ||
+        upload(s, s->v2, "1.1.0", &fw2))
+        return -1;
+    (void)fw0;
+    snprintf(path, sizeof(path), "/api/v1/products/%lld/packages", (long long)s->pid);
+    /* Small blocks, so that power cuts resume mid-package. */
+    snprintf(body, sizeof(body),
+             "{\"type\":\"diff\",\"source_fw\":%lld,\"target_fw\":%lld,\"block_size\":4096}",
+             (long long)fw1, (long long)fw2);
+    if (admin("POST", path, body, 0, &j) != 202)
+        return -1;
+    s->pkg_diff = data_int(j, "package_id");
+    job1 = data_int(j, "job_id");
+    json_decref(j);
+    snprintf(body, sizeof(body), "{\"type\":\"full\",\"target_fw\":%lld,\"block_size\":16384}",
+             (long long)fw2);
+    if (admin("POST", path, body, 0, &j) != 202)
+        return -1;
+    s->pkg_full = data_int(j, "package_id");
+    job2 = data_int(j, "job_id");
+    json_decref(j);
+    if (wait_job(job1) || wait_job(job2))
+        return -1;
+
+    /* 10% of the fleet runs 0.9.0, for which only the full package fits. */
+    s->nb = n / 10;
+    s->na = n - s->nb;
+    s->ids_a = calloc(s->na + 1, sizeof(int64_t));
+    s->ids_b = calloc(s->nb + 1, sizeof(int64_t));
+    snprintf(path, sizeof(path), "/api/v1/products/%lld/devices", (long long)s->pid);
+    for (unsigned i = 0; i <= n; i++) {
+        snprintf(body, sizeof(body), "{\"name\":\"dev-%05u\",\"manuf\":\"101\",\"model\":\"10101\"}", i);
+        if (admin("POST", path, body, 0, &j) != 201)
+            return -1;
+        if (i == n)
+            s->black = data_int(j, "id");
+        else if (i < s->na)
+            s->ids_a[i] = data_int(j, "id");
+        else
+            s->ids_b[i - s->na] = data_int(j, "id");
+        json_decref(j);
+    }
+    snprintf(path, sizeof(path), "/api/v1/products/%lld/groups", (long long)s->pid);
+    if (admin("POST", path, "{\"name\":\"all\",\"type\":\"formal\"}", 0, &j) != 201)
+        return -1;
+    s->group = data_int(j, "id");
+    json_decref(j);
+    /* Group: population A plus the blacklisted device. */
+    j = json_object();
+    ids = json_array();
+    for (unsigned i = 0; i < s->na; i++)
+        json_array_append_new(ids, json_integer(s->ids_a[i]));
+    json_array_append_new(ids, json_integer(s->black));
+    json_object_set_new(j, "add", ids);
+    {
+        char *txt = json_dumps(j, JSON_COMPACT);
+        snprintf(path, sizeof(path), "/api/v1/groups/%lld/members", (long long)s->group);
+        CHECK(admin("POST", path, txt, 0, NULL) == 200);
+        free(txt);
+    }
+    json_decref(j);
+    /* Task: the group, population B by id, the extra device blacklisted. */
+    j = json_pack("{sI,si,si,s[I],s[I],ss}", "package_id", (json_int_t)s->pkg_diff,
+                  "retry", 5, "interval", 1, "groups", (json_int_t)s->group,
+                  "blacklist", (json_int_t)s->black, "name", "fleet task");
+    ids = json_array();
+    for (unsigned i = 0; i < s->nb; i++)
+        json_array_append_new(ids, json_integer(s->ids_b[i]));
+    json_object_set_new(j, "devices", ids);
+    {
+        char *txt = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+        j = NULL;
+        snprintf(path, sizeof(path), "/api/v1/products/%lld/tasks", (long long)s->pid);
+        if (admin("POST", path, txt, 0, &j) != 201) {
+            free(txt);
+            return -1;
+        }
+        free(txt);
+    }
+    s->task = data_int(j, "id");
+    json_decref(j);
+    snprintf(path, sizeof(path), "/api/v1/tasks/%lld/start", (long long)s->task);
+    return admin("POST", path, NULL, 0, NULL) == 200 ? 0 : -1;
+}
+
+static void scenario_free(scenario *s)
+{
+    free(s->v0);
+    free(s->v1);
+    free(s->v2);
+    free(s->ids_a);
+    free(s->ids_b);
+}
+
+static void fleet_cfg(scenario *s, od_srv_fleet_cfg *c, unsigned threads, int faults)
+{
+    memset(c, 0, sizeof(*c));
+    c->port = port;
+    c->product_id = s->pid;
+    c->product_key = s->key;
+    c->pops[0] = (od_srv_fleet_pop){s->ids_a, s->na, s->v1, s->len, "1.0.0"};
+    c->pops[1] = (od_srv_fleet_pop){s->ids_b, s->nb, s->v0, s->len, "0.9.0"};
+    c->npops = 2;
+    c->new_img = s->v2;
+    c->new_len = s->len;
+    c->new_version = "1.1.0";
+    c->threads = threads;
+    c->chunk = 1024;
+    c->jitter_ms = 20;
+    c->poll_ms = 20;
+    c->deadline_s = 150;
+    if (faults) {
+        c->drop_permille = 20;
+        c->corrupt_permille = 10;
+        c->powercut_permille = 10;
+    }
+    c->seed = 7;
+}
+
+/* Compares the fleet's view with the server's, device by device. */
+static void verify(scenario *s, const od_srv_fleet_result *r)
+{
+    char path[80];
+    json_t *j = NULL, *d, *row;
+    size_t i;
+    unsigned ok_rows = 0;
+    snprintf(path, sizeof(path), "/api/v1/tasks/%lld", (long long)s->task);
+    CHECK(admin("GET", path, NULL, 0, &j) == 200);
+    d = json_object_get(j, "data");
+    CHECK(json_integer_value(json_object_get(d, "total")) == (json_int_t)(s->na + s->nb));
+    CHECK(json_real_value(json_object_get(d, "success_rate")) == 1.0);
+    CHECK(!strcmp(json_string_value(json_object_get(d, "state")), "completed"));
+    json_array_foreach(json_object_get(d, "devices"), i, row) {
+        const char *st = json_string_value(json_object_get(row, "state"));
+        CHECK(json_integer_value(json_object_get(row, "device_id")) != s->black);
+        if (st && !strcmp(st, "succeeded"))
+            ok_rows++;
+    }
+    CHECK(ok_rows == r->succeeded);
+    CHECK(r->bad_image == 0);
+    fprintf(stderr, "server: %u/%u succeeded, success_rate %.3f\n", ok_rows,
+            s->na + s->nb, json_real_value(json_object_get(d, "success_rate")));
+    json_decref(j);
+    /* Devices now report 1.1.0. */
+    snprintf(path, sizeof(path), "/api/v1/devices/%lld", (long long)s->ids_a[0]);
+    CHECK(admin("GET", path, NULL, 0, &j) == 200);
+    CHECK(!strcmp(json_string_value(json_object_get(json_object_get(j, "data"), "s_version")),
+                  "1.1.0"));
+    json_decref(j);
+}
+
+static void print_result(const char *what, const od_srv_fleet_result *r)
+{
+    fprintf(stderr,
+            "%s: %u devices, %u succeeded, %u failed, %.2f s, %llu requests, %llu bytes,"
+            " drops %llu, corrupt %llu, power cuts %llu, resumes %llu, paused waits %llu\n",
+            what, r->devices, r->succeeded, r->failed, r->seconds,
+            (unsigned long long)r->requests, (unsigned long long)r->bytes,
+            (unsigned long long)r->drops, (unsigned long long)r->corrupts,
+            (unsigned long long)r->powercuts, (unsigned long long)r->resumes,
+            (unsigned long long)r->paused_waits);
+}
+
+typedef struct bg {
+    od_srv_fleet_cfg cfg;
+    od_srv_fleet_result res;
+    pthread_t th;
+} bg;
+
+static void *bg_main(void *arg)
+{
+    bg *b = arg;
+    od_srv_fleet_run(&b->cfg, &b->res);
+    return NULL;
+}
+
+static int test_flow(unsigned n)
+{
+    scenario s;
+    od_srv_fleet_cfg c;
+    od_srv_fleet_result r;
+    char path[80];
+    json_t *j = NULL;
+    if (setup(&s, n) != 0) {
+        fprintf(stderr, "setup failed\n");
+        return 1;
+    }
+    fleet_cfg(&s, &c, 16, 1);
+    CHECK(od_srv_fleet_run(&c, &r) == 0);
+    print_result("flow", &r);
+    CHECK(r.succeeded == n);
+    /* Devices cut off mid-package went on from their saved block. */
+    CHECK(r.resumes > 0);
+    verify(&s, &r);
+    /* CSV export: header plus one line per device. */
+    {
+        od_srv_hcli cl;
+        od_srv_hresp h;
+        unsigned lines = 0;
+        snprintf(path, sizeof(path), "/api/v1/tasks/%lld/export.csv", (long long)s.task);
+        od_srv_hcli_init(&cl, port);
+        CHECK(od_srv_hcli_request(&cl, "GET", path, "Authorization: Bearer " ADMIN "\r\n",
+                                  NULL, 0, &h) == 0);
+        for (size_t i = 0; i < h.body_len; i++)
+            lines += h.body[i] == '\n';
+        CHECK(h.status == 200 && lines == n + 1);
+        od_srv_hresp_free(&h);
+        od_srv_hcli_close(&cl);
+    }
+    /* Completed tasks can be deleted; then their package can be too. */
+    snprintf(path, sizeof(path), "/api/v1/tasks/%lld", (long long)s.task);
+    CHECK(admin("DELETE", path, NULL, 0, &j) == 200);
+    json_decref(j);
+    snprintf(path, sizeof(path), "/api/v1/packages/%lld", (long long)s.pkg_full);
+    CHECK(admin("DELETE", path, NULL, 0, NULL) == 200);
+    od_srv_fleet_free(&r);
+    scenario_free(&s);
+    return 0;
+}
+
+static int test_pause(unsigned n)
+{
+    scenario s;
+    bg b;
+    char path[80];
+    json_t *j = NULL;
+    if (setup(&s, n) != 0)
+        return 1;
+    fleet_cfg(&s, &b.cfg, 16, 0);
+    b.cfg.chunk = 512; /* more requests per device: a wider window to pause in */
+    pthread_create(&b.th, NULL, bg_main, &b);
+    for (int i = 0; i < 2000 && od_srv_fleet_started() < n / 4; i++)
+        sleep_ms(2);
+    snprintf(path, sizeof(path), "/api/v1/tasks/%lld/pause", (long long)s.task);
+    CHECK(admin("POST", path, NULL, 0, NULL) == 200);
+    CHECK(admin("POST", path, NULL, 0, NULL) == 409); /* not upgrading now */
+    snprintf(path, sizeof(path), "/api/v1/tasks/%lld", (long long)s.task);
+    admin("GET", path, NULL, 0, &j);
+    CHECK(!strcmp(json_string_value(json_object_get(json_object_get(j, "data"), "state")),
+                  "paused"));
+    fprintf(stderr, "paused with %lld/%u succeeded\n",
+            (long long)data_int(j, "succeeded"), n);
+    CHECK(data_int(j, "succeeded") < (json_int_t)n);
+    json_decref(j);
+    sleep_ms(700);
+    snprintf(path, sizeof(path), "/api/v1/tasks/%lld/start", (long long)s.task);
+    CHECK(admin("POST", path, NULL, 0, NULL) == 200);
+    pthread_join(b.th, NULL);
+    print_result("pause", &b.res);
+    CHECK(b.res.paused_waits > 0);
+    CHECK(b.res.succeeded == n);
+    verify(&s, &b.res);
+    od_srv_fleet_free(&b.res);
+    scenario_free(&s);
+    return 0;
+}
+
+static int test_crash(unsigned n)
+{
+    scenario s;
+    bg b;
+    uint16_t p;
+    int64_t big_job;
+    char path[120], body[160];
+    json_t *j = NULL;
+    if (setup(&s, n) != 0)
+        return 1;
+    fleet_cfg(&s, &b.cfg, 16, 0);
+    b.cfg.chunk = 512;
+    /* A generation job that is running when the server dies. */
+    {
+        size_t big = 4u << 20;
+        uint8_t *img = malloc(big);
+        int64_t fw_big;
+        uint32_t x = 1;
+        for (size_t i = 0; i < big; i++) {
+            x = x * 1103515245u + 12345u;
+            img[i] = (uint8_t)(x >> 16);
+        }
+        s.len = big;
+        CHECK(upload(&s, img, "2.0.0", &fw_big) == 0);
+        s.len = 64 * 1024;
+        free(img);
+        snprintf(path, sizeof(path), "/api/v1/products/%lld/packages", (long long)s.pid);
+        snprintf(body, sizeof(body), "{\"type\":\"full\",\"target_fw\":%lld}", (long long)fw_big);
+        CHECK(admin("POST", path, body, 0, &j) == 202);
+        big_job = data_int(j, "job_id");
+        json_decref(j);
+    }
+    pthread_create(&b.th, NULL, bg_main, &b);
+    for (int i = 0; i < 2000 && od_srv_fleet_started() < n / 3; i++)
+        sleep_ms(2);
+    p = port;
+    CHECK(server_stop(SIGKILL) == 128 + SIGKILL);
+    fprintf(stderr, "killed the server with %u devices started\n", od_srv_fleet_started());
+    sleep_ms(300);
+    CHECK(server_start(p) == 0);
+    pthread_join(b.th, NULL);
+    print_result("crash", &b.res);
+    CHECK(b.res.succeeded == n);
+    verify(&s, &b.res);
+    CHECK(wait_job(big_job) == 0); /* re-queued after the restart, then done */
+    od_srv_fleet_free(&b.res);
+    scenario_free(&s);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- */
+
+static int raw_status(const char *req)
+{
+    od_srv_hcli c;
+    od_srv_hresp r;
+    int st;
+    od_srv_hcli_init(&c, port);
+    if (od_srv_hcli_raw(&c, req, strlen(req), &r) != 0)
+        return -1;
+    st = r.status;
+    od_srv_hresp_free(&r);
+    return st;
+}
+
+static int dev_get(const char *path, const char *auth, const char *range, int *eno,
+                   char *cr, size_t cr_size)
+{
+    od_srv_hcli c;
+    od_srv_hresp r;
+    char hdr[1024];
+    int st;
+    snprintf(hdr, sizeof(hdr), "%s%s%s%s%s", auth ? "Authorization: " : "", auth ? auth : "",
+             auth ? "\r\n" : "", range ? range : "", range ? "\r\n" : "");
+    od_srv_hcli_init(&c, port);
+    if (od_srv_hcli_request(&c, "GET", path, hdr, NULL, 0, &r) != 0)
+        return -1;
+    st = r.status;
+    if (eno) {
+        json_error_t e;
+        json_t *j = json_loadb((const char *)r.body, r.body_len, 0, &e);
+        *eno = j ? (int)json_integer_value(json_object_get(j, "errno")) : -1000;
+        json_decref(j);
+    }
+    if (cr) {
+        cr[0] = '\0';
+        od_srv_hresp_header(&r, "Content-Range", cr, cr_size);
+    }
+    od_srv_hresp_free(&r);
+    od_srv_hcli_close(&c);
+    return st;
+}
+
+static int test_badinput(void)
+{
+    scenario s;
+    char tok[OD_SRV_TOKEN_MAX], res[64], path[200], cr[96], *big;
+    int eno;
+    json_t *j = NULL;
+    int64_t dev;
+
+    if (setup(&s, 2) != 0)
+        return 1;
+    dev = s.ids_a[0];
+    /* Admin authentication. */
+    CHECK(raw_status("GET /api/v1/products HTTP/1.1\r\nHost: x\r\n\r\n") == 401);
+    CHECK(raw_status("GET /api/v1/products HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nope\r\n\r\n") == 401);
+    /* Malformed and wrong-shaped JSON. */
+    CHECK(admin("POST", "/api/v1/products", "{\"name\":", 0, NULL) == 400);
+    CHECK(admin("POST", "/api/v1/products", "[1,2]", 0, NULL) == 400);
+    CHECK(admin("POST", "/api/v1/products", "{\"name\":12}", 0, NULL) == 400);
+    CHECK(admin("POST", "/api/v1/products", "{\"name\":\"a\",\"name\":\"b\"}", 0, NULL) == 400);
+    CHECK(admin("POST", "/api/v1/products", "{\"name\":\"\"}", 0, NULL) == 400);
+    snprintf(path, sizeof(path), "/api/v1/products/%lld/tasks", (long long)s.pid);
+    CHECK(admin("POST", path, "{\"package_id\":1,\"retry\":-1}", 0, NULL) == 400);
+    CHECK(admin("POST", path, "{\"package_id\":1,\"devices\":[\"x\"]}", 0, NULL) == 400);
+    CHECK(admin("POST", path, "{\"package_id\":99999}", 0, NULL) == 404);
+    /* Huge bodies: declared and actual. */
+    CHECK(raw_status("POST /api/v1/products HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " ADMIN
+                     "\r\nContent-Length: 5000000\r\n\r\n") == 413);
+    snprintf(path, sizeof(path),
+             "POST /api/v1/products/%lld/firmware?version=9.9.9&component=sota HTTP/1.1\r\n"
+             "Host: x\r\nAuthorization: Bearer " ADMIN "\r\nContent-Length: 209715200\r\n\r\n",
+             (long long)s.pid);
+    CHECK(raw_status(path) == 413);
+    big = malloc(2u << 20);
+    memset(big, ' ', 2u << 20);
+    big[0] = '{';
+    big[(2u << 20) - 1] = '}';
+    CHECK(admin("POST", "/api/v1/products", big, 2u << 20, NULL) == 413);
+    free(big);
+    /* Bad upload parameters. */
+    snprintf(path, sizeof(path), "/api/v1/products/%lld/firmware?version=../../x&component=sota",
+             (long long)s.pid);
+    CHECK(admin("POST", path, "abc", 0, NULL) == 400);
+    snprintf(path, sizeof(path), "/api/v1/products/%lld/firmware?version=1.0.0&component=sota",
+             (long long)s.pid);
+    CHECK(admin("POST", path, "abc", 0, NULL) == 409); /* version exists */
+    /* Path traversal. */
+    CHECK(raw_status("GET /api/v1/../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n") == 400);
+    CHECK(raw_status("GET /ota/south/download/..%2F..%2Fotadelta.db HTTP/1.1\r\nHost: x\r\n\r\n") >= 400);
+    CHECK(raw_status("GET /ota/south/download/../../otadelta.db HTTP/1.1\r\nHost: x\r\n\r\n") == 400);
+    /* Group type is fixed; a package in an active task cannot go. */
+    snprintf(path, sizeof(path), "/api/v1/groups/%lld", (long long)s.group);
+    CHECK(admin("PUT", path, "{\"type\":\"test\"}", 0, NULL) == 409);
+    snprintf(path, sizeof(path), "/api/v1/packages/%lld", (long long)s.pkg_diff);
+    CHECK(admin("DELETE", path, NULL, 0, NULL) == 409);
+    snprintf(path, sizeof(path), "/api/v1/tasks/%lld", (long long)s.task);
+    CHECK(admin("DELETE", path, NULL, 0, NULL) == 409); /* upgrading */
+    CHECK(admin("PUT", path, "{\"package_id\":1}", 0, NULL) == 409);
+
+    /* Device tokens. */
+    snprintf(res, sizeof(res), "products/%lld", (long long)s.pid);
+    snprintf(path, sizeof(path), "/ota/south/check?dev_id=%lld&type=2&version=1.0.0", (long long)dev);
+    CHECK(dev_get(path, NULL, NULL, &eno, NULL, 0) == 401 && eno == 1);
+    od_srv_token_build(s.key, "2018-10-31", res, time(NULL) - 10, OD_SRV_SIG_SHA1, tok, sizeof(tok));
+    CHECK(dev_get(path, tok, NULL, &eno, NULL, 0) == 401); /* expired */
+    od_srv_token_build(s.key, "2018-10-31", res, time(NULL) + 600, OD_SRV_SIG_MD5, tok, sizeof(tok));
+    {
+        char forged[OD_SRV_TOKEN_MAX];
+        char *sig;
+        snprintf(forged, sizeof(forged), "%s", tok);
+        sig = strstr(forged, "sign=") + 5;
+        sig[0] = sig[0] == 'A' ? 'B' : 'A';
+        CHECK(dev_get(path, forged, NULL, &eno, NULL, 0) == 401);
+        snprintf(forged, sizeof(forged), "%s", tok);
+        /* a later expiry with the old signature */
+        {
+            char *et = strstr(forged, "et=") + 3;
+            et[0] = et[0] == '9' ? '8' : (char)(et[0] + 1);
+        }
+        CHECK(dev_get(path, forged, NULL, &eno, NULL, 0) == 401);
+    }
+    CHECK(dev_get(path, "garbage", NULL, &eno, NULL, 0) == 401);
+    CHECK(dev_get(path, tok, NULL, &eno, NULL, 0) == 200 && eno == 0);
+    /* Device-key token for the right device works, for another fails. */
+    {
+        char dres[128], dtok[OD_SRV_TOKEN_MAX];
+        json_t *dj = NULL;
+        const char *dkey;
+        snprintf(dres, sizeof(dres), "/api/v1/devices/%lld", (long long)dev);
+        admin("GET", dres, NULL, 0, &dj);
+        dkey = json_string_value(json_object_get(json_object_get(dj, "data"), "dev_key"));
+        snprintf(dres, sizeof(dres), "products/%lld/devices/dev-00000", (long long)s.pid);
+        od_srv_token_build(dkey, "2018-10-31", dres, time(NULL) + 600, OD_SRV_SIG_SHA256,
+                           dtok, sizeof(dtok));
+        CHECK(dev_get(path, dtok, NULL, &eno, NULL, 0) == 200 && eno == 0);
+        snprintf(dres, sizeof(dres), "/ota/south/check?dev_id=%lld&type=2", (long long)s.ids_a[1]);
+        CHECK(dev_get(dres, dtok, NULL, &eno, NULL, 0) == 401);
+        json_decref(dj);
+    }
+    /* Unknown devices and bad parameters. */
+    CHECK(dev_get("/ota/south/check?dev_id=999999&type=2", tok, NULL, &eno, NULL, 0) == 404 && eno == 1);
+    CHECK(dev_get("/ota/south/check?dev_id=abc&type=2", tok, NULL, &eno, NULL, 0) == 400 && eno == 2);
+    snprintf(path, sizeof(path), "/ota/south/check?dev_id=%lld&type=7", (long long)dev);
+    CHECK(dev_get(path, tok, NULL, &eno, NULL, 0) == 400 && eno == 2);
+    snprintf(path, sizeof(path), "/ota/south/check?dev_id=%lld&type=2&version=bad%%20v", (long long)dev);
+    CHECK(dev_get(path, tok, NULL, &eno, NULL, 0) == 400 && eno == 27);
+
+    /* Ranges on a real token. */
+    {
+        char dl[160], t[64];
+        json_t *cj = NULL;
+        od_srv_hcli c;
+        od_srv_hresp r;
+        char hdr[700];
+        int64_t size;
+        snprintf(path, sizeof(path), "/ota/south/check?dev_id=%lld&type=2&version=1.0.0", (long long)dev);
+        snprintf(hdr, sizeof(hdr), "Authorization: %s\r\n", tok);
+        od_srv_hcli_init(&c, port);
+        CHECK(od_srv_hcli_request(&c, "GET", path, hdr, NULL, 0, &r) == 0);
+        cj = json_loadb((const char *)r.body, r.body_len, 0, NULL);
+        od_srv_hresp_free(&r);
+        od_srv_hcli_close(&c);
+        snprintf(t, sizeof(t), "%s", json_string_value(json_object_get(json_object_get(cj, "data"), "token")));
+        size = data_int(cj, "size");
+        json_decref(cj);
+        snprintf(dl, sizeof(dl), "/ota/south/download/%s", t);
+        CHECK(dev_get(dl, tok, "Range: 0-9", NULL, cr, sizeof(cr)) == 206);
+        snprintf(path, sizeof(path), "bytes 0-9/%lld", (long long)size);
+        CHECK(!strcmp(cr, path));
+        CHECK(dev_get(dl, tok, "Range: bytes=10-", NULL, cr, sizeof(cr)) == 206);
+        CHECK(dev_get(dl, tok, "Range: -5", NULL, cr, sizeof(cr)) == 206);
+        snprintf(path, sizeof(path), "bytes %lld-%lld/%lld", (long long)size - 5,
+                 (long long)size - 1, (long long)size);
+        CHECK(!strcmp(cr, path));
+        CHECK(dev_get(dl, tok, "Range: 99999999-", NULL, cr, sizeof(cr)) == 206);
+        CHECK(!strncmp(cr, "bytes 0-", 8));
+        CHECK(dev_get(dl, tok, "Range: 01-02", NULL, NULL, 0) == 200);
+        CHECK(dev_get(dl, tok, "Range: garbage", NULL, NULL, 0) == 200);
+        CHECK(dev_get(dl, tok, "Range: 1-2,4-5", NULL, NULL, 0) == 200);
+        CHECK(dev_get(dl, tok, "Range: 99999999999999999999999-1", NULL, NULL, 0) == 200);
+        CHECK(dev_get(dl, NULL, "Range: 0-9", NULL, NULL, 0) == 401);
+        CHECK(dev_get("/ota/south/download/0123456789abcdef0123456789abcdef", tok, NULL, NULL, NULL, 0) == 403);
+        CHECK(dev_get("/ota/south/download/nothex", tok, NULL, NULL, NULL, 0) == 403);
+        /* progress with a bad step and for a token of another device */
+        {
+            char pp[200];
+            od_srv_hcli_init(&c, port);
+            snprintf(pp, sizeof(pp), "/ota/south/device/download/%s/progress?dev_id=%lld", t,
+                     (long long)dev);
+            CHECK(od_srv_hcli_request(&c, "POST", pp, hdr, "{\"step\":150}", 12, &r) == 0 &&
+                  r.status == 400 && strstr((const char *)r.body, "\"errno\":2"));
+            od_srv_hresp_free(&r);
+            CHECK(od_srv_hcli_request(&c, "POST", pp, hdr, "{\"step\":\"x\"}", 12, &r) == 0 &&
+                  r.status == 400);
+            od_srv_hresp_free(&r);
+            snprintf(pp, sizeof(pp), "/ota/south/device/download/%s/progress?dev_id=%lld", t,
+                     (long long)s.ids_a[1]);
+            CHECK(od_srv_hcli_request(&c, "POST", pp, hdr, "{\"step\":10}", 11, &r) == 0 &&
+                  r.status == 403 && strstr((const char *)r.body, "\"errno\":4"));
+            od_srv_hresp_free(&r);
+            od_srv_hcli_close(&c);
+        }
+    }
+    /* Garbage on the wire, then the server must still answer. */
+    raw_status("GARBAGE\r\n\r\n");
+    raw_status("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n");
+    {
+        char *longurl = malloc(20000);
+        memcpy(longurl, "GET /", 5);
+        memset(longurl + 5, 'a', 15000);
+        strcpy(longurl + 15005, " HTTP/1.1\r\nHost: x\r\n\r\n");
+        CHECK(raw_status(longurl) >= 400);
+        free(longurl);
+    }
+    CHECK(admin("GET", "/api/v1/products", NULL, 0, &j) == 200);
+    json_decref(j);
+    scenario_free(&s);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *mode;
+    unsigned n;
+    int rc = 0, st;
+    char tmpl[] = "/tmp/od_srv_test_XXXXXX";
+
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s SERVER_BIN flow|pause|crash|badinput|bench [N]\n", argv[0]);
+        return 2;
+    }
+    server_bin = argv[1];
+    mode = argv[2];
+    n = argc > 3 ? (unsigned)strtoul(argv[3], NULL, 10) : 200;
+    if (n < 2)
+        n = 2;
+    if (!mkdtemp(tmpl))
+        return 1;
+    snprintf(data_dir, sizeof(data_dir), "%s", tmpl);
+    if (server_start(0) != 0) {
+        fprintf(stderr, "SKIP: cannot start the server on loopback\n");
+        return 77;
+    }
+    if (!strcmp(mode, "flow"))
+        rc = test_flow(n);
+    else if (!strcmp(mode, "pause"))
+        rc = test_pause(n);
+    else if (!strcmp(mode, "crash"))
+        rc = test_crash(n);
+    else if (!strcmp(mode, "badinput"))
+        rc = test_badinput();
+    else if (!strcmp(mode, "bench")) {
+        scenario s;
+        od_srv_fleet_cfg c;
+        od_srv_fleet_result r;
+        double t0;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        t0 = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+        rc = setup(&s, n);
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        if (rc == 0) {
+            fleet_cfg(&s, &c, 64, 0);
+            c.deadline_s = 600;
+            c.jitter_ms = 0;
+            rc = od_srv_fleet_run(&c, &r);
+            print_result("bench", &r);
+            verify(&s, &r);
+            printf("| %u devices (64 concurrent, 1 KiB chunks, %u delta + %u full) | setup %.1f s"
+                   " | fleet %.2f s | %llu requests | %.0f req/s |\n",
+                   n, s.na, s.nb, (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 - t0, r.seconds,
+                   (unsigned long long)r.requests, (double)r.requests / r.seconds);
+            od_srv_fleet_free(&r);
+        }
+        scenario_free(&s);
+    } else {
+        fprintf(stderr, "unknown mode %s\n", mode);
+        rc = 2;
+    }
+    st = server_stop(SIGTERM);
+    if (st != 0) {
+        fprintf(stderr, "server exited with %d\n", st);
+        failures++;
+    }
+    if (!getenv("OD_SRV_KEEP")) {
+        char cmd[400];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", data_dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not remove %s\n", data_dir);
+    }
+    if (rc == 0 && failures == 0) {
+        fprintf(stderr, "PASS %s\n", mode);
+        return 0;
+    }
+    fprintf(stderr, "FAIL %s (%d checks)\n", mode, failures);
+    return 1;
+}
