@@ -26,124 +26,20 @@
 /* Longest package the format allows: every size field is 32 bits. */
 #define PKG_LIMIT ((size_t)0xFFFFFFFFu)
 
-#if defined(__GNUC__)
-/* Lets -Wformat=2 check every call (clang's -Wformat-nonliteral needs it). */
-static void msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-#endif
-static void msg(const char *fmt, ...)
-{
-    va_list ap;
-    fputs("otadelta: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-}
-
 static const char *alg_name(int alg)
 {
     return alg == OD_SIG_ALG_ED25519 ? "ed25519" : alg == OD_SIG_ALG_P256 ? "p256" : "unknown";
 }
 
-/* Reads a whole regular file of at most limit bytes. Returns an exit code. */
-static int read_file(const char *path, size_t limit, uint8_t **out, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    struct stat st;
-    uint8_t *buf;
-
-    if (!f) {
-        msg("cannot open '%s': %s", path, strerror(errno));
-        return OD_CLI_EX_INPUT;
-    }
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        msg("'%s' is not a regular file", path);
-        fclose(f);
-        return OD_CLI_EX_INPUT;
-    }
-    if ((uint64_t)st.st_size > limit) {
-        msg("'%s' is %lld bytes; the limit is %zu bytes", path, (long long)st.st_size, limit);
-        fclose(f);
-        return OD_CLI_EX_INPUT;
-    }
-    buf = malloc((size_t)st.st_size + 1);
-    if (!buf || fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
-        msg("cannot read '%s': %s", path, buf ? strerror(errno) : "out of memory");
-        free(buf);
-        fclose(f);
-        return OD_CLI_EX_INPUT;
-    }
-    fclose(f);
-    *out = buf;
-    *size = (size_t)st.st_size;
-    return OD_CLI_EX_OK;
-}
-
-/* Temporary file beside path, fsync, rename: never a partial package. */
-static int write_file_atomic(const char *path, const uint8_t *data, size_t size)
-{
-    size_t n = strlen(path), off = 0;
-    char *tmp = malloc(n + 16);
-    int fd;
-
-    if (!tmp) {
-        msg("out of memory");
-        return OD_CLI_EX_OUTPUT;
-    }
-    snprintf(tmp, n + 16, "%s.tmp.XXXXXX", path);
-    fd = mkstemp(tmp);
-    if (fd < 0) {
-        msg("cannot create a file next to '%s': %s", path, strerror(errno));
-        free(tmp);
-        return OD_CLI_EX_OUTPUT;
-    }
-    while (off < size) {
-        ssize_t w = write(fd, data + off, size - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            goto fail;
-        off += (size_t)w;
-    }
-    if (fchmod(fd, 0644) != 0 || fsync(fd) != 0)
-        goto fail;
-    if (close(fd) != 0) {
-        fd = -1;
-        goto fail;
-    }
-    fd = -1;
-    if (rename(tmp, path) != 0)
-        goto fail;
-    free(tmp);
-    return OD_CLI_EX_OK;
-fail:
-    msg("cannot write '%s': %s", path, strerror(errno));
-    if (fd >= 0)
-        close(fd);
-    unlink(tmp);
-    free(tmp);
-    return OD_CLI_EX_OUTPUT;
-}
-
-static const char *need_arg(int argc, char **argv, int *i)
-{
-    if (*i + 1 >= argc) {
-        msg("option '%s' needs a value", argv[*i]);
-        return NULL;
-    }
-    return argv[++*i];
-}
-
-/* Loads a signing key, explaining what is wrong. NULL after a message. */
 static EVP_PKEY *load_private(const char *path)
 {
     EVP_PKEY *k;
     if (access(path, R_OK) != 0) {
-        msg("cannot read key '%s': %s", path, strerror(errno));
+        od_cli_msg("cannot read key '%s': %s", path, strerror(errno));
         return NULL;
     }
     if (!(k = od_pkg_load_private_key(path)))
-        msg("'%s' is not an unencrypted Ed25519 or ECDSA P-256 private key in PEM form "
+        od_cli_msg("'%s' is not an unencrypted Ed25519 or ECDSA P-256 private key in PEM form "
             "(create one with 'otadelta keygen -o NAME')", path);
     return k;
 }
@@ -175,35 +71,35 @@ int od_cli_keygen(int argc, char **argv)
             fputs(keygen_help, stdout);
             return OD_CLI_EX_OK;
         } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
-            if (!(name = need_arg(argc, argv, &i)))
+            if (!(name = od_cli_need_arg(argc, argv, &i)))
                 return OD_CLI_EX_USAGE;
         } else if (!strcmp(a, "--type")) {
-            if (!(v = need_arg(argc, argv, &i)))
+            if (!(v = od_cli_need_arg(argc, argv, &i)))
                 return OD_CLI_EX_USAGE;
             if (!strcmp(v, "ed25519"))
                 alg = OD_SIG_ALG_ED25519;
             else if (!strcmp(v, "p256"))
                 alg = OD_SIG_ALG_P256;
             else {
-                msg("unknown key type '%s' (use ed25519 or p256)", v);
+                od_cli_msg("unknown key type '%s' (use ed25519 or p256)", v);
                 return OD_CLI_EX_USAGE;
             }
         } else if (!strcmp(a, "--force")) {
             force = 1;
         } else {
-            msg("unexpected argument '%s' (see 'otadelta keygen --help')", a);
+            od_cli_msg("unexpected argument '%s' (see 'otadelta keygen --help')", a);
             return OD_CLI_EX_USAGE;
         }
     }
     if (!name || !*name) {
-        msg("need -o NAME (see 'otadelta keygen --help')");
+        od_cli_msg("need -o NAME (see 'otadelta keygen --help')");
         return OD_CLI_EX_USAGE;
     }
     n = strlen(name) + 5;
     priv = malloc(n);
     pub = malloc(n);
     if (!priv || !pub) {
-        msg("out of memory");
+        od_cli_msg("out of memory");
         r = OD_CLI_EX_OUTPUT;
         goto done;
     }
@@ -216,16 +112,16 @@ int od_cli_keygen(int argc, char **argv)
         r = OD_CLI_EX_OK;
         break;
     case OD_SIGN_ERR_EXISTS:
-        msg("'%s' or '%s' already exists; choose another name or pass --force to replace "
+        od_cli_msg("'%s' or '%s' already exists; choose another name or pass --force to replace "
             "the key (packages signed with the old key will no longer verify)", priv, pub);
         r = OD_CLI_EX_OUTPUT;
         break;
     case OD_SIGN_ERR_IO:
-        msg("cannot write the key files '%s' / '%s': %s", priv, pub, strerror(errno));
+        od_cli_msg("cannot write the key files '%s' / '%s': %s", priv, pub, strerror(errno));
         r = OD_CLI_EX_OUTPUT;
         break;
     default:
-        msg("cannot generate the key: %s", od_sign_strerror(r));
+        od_cli_msg("cannot generate the key: %s", od_sign_strerror(r));
         r = OD_CLI_EX_OUTPUT;
         break;
     }
@@ -264,33 +160,33 @@ int od_cli_sign(int argc, char **argv)
             fputs(sign_help, stdout);
             return OD_CLI_EX_OK;
         } else if (!strcmp(a, "--key")) {
-            if (!(key_path = need_arg(argc, argv, &i)))
+            if (!(key_path = od_cli_need_arg(argc, argv, &i)))
                 return OD_CLI_EX_USAGE;
         } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
-            if (!(out = need_arg(argc, argv, &i)))
+            if (!(out = od_cli_need_arg(argc, argv, &i)))
                 return OD_CLI_EX_USAGE;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             quiet = 1;
         } else if (a[0] == '-' && a[1]) {
-            msg("unknown option '%s' (see 'otadelta sign --help')", a);
+            od_cli_msg("unknown option '%s' (see 'otadelta sign --help')", a);
             return OD_CLI_EX_USAGE;
         } else if (!path) {
             path = a;
         } else {
-            msg("too many arguments (see 'otadelta sign --help')");
+            od_cli_msg("too many arguments (see 'otadelta sign --help')");
             return OD_CLI_EX_USAGE;
         }
     }
     if (!path || !key_path) {
-        msg("need PKG and --key NAME.pem (see 'otadelta sign --help')");
+        od_cli_msg("need PKG and --key NAME.pem (see 'otadelta sign --help')");
         return OD_CLI_EX_USAGE;
     }
     if (!out)
         out = path;
-    if ((r = read_file(path, PKG_LIMIT, &pkg, &size)))
+    if ((r = od_cli_read_file(path, PKG_LIMIT, &pkg, &size)))
         return r;
     if ((r = od_pkg_check(pkg, size, NULL)) != OD_PKG_OK) {
-        msg("'%s': %s; not signing it (check it with 'otadelta verify')", path,
+        od_cli_msg("'%s': %s; not signing it (check it with 'otadelta verify')", path,
             od_pkg_strerror(r));
         r = OD_CLI_EX_PACKAGE;
         goto done;
@@ -301,12 +197,12 @@ int od_cli_sign(int argc, char **argv)
     }
     r = od_pkg_sign(pkg, size, key, &signed_pkg, &signed_size);
     if (r != OD_SIGN_OK) {
-        msg("cannot sign '%s': %s", path, od_sign_strerror(r));
+        od_cli_msg("cannot sign '%s': %s", path, od_sign_strerror(r));
         r = r == OD_SIGN_ERR_PACKAGE || r == OD_SIGN_ERR_TOO_BIG ? OD_CLI_EX_PACKAGE
                                                                  : OD_CLI_EX_OUTPUT;
         goto done;
     }
-    if ((r = write_file_atomic(out, signed_pkg, signed_size)))
+    if ((r = od_cli_write_atomic(out, signed_pkg, signed_size)))
         goto done;
     if (!quiet)
         printf("%s: signed (%s), %zu bytes\n", out, alg_name(od_pkg_key_alg(key)), signed_size);
@@ -325,11 +221,11 @@ int od_cli_verify_signature(const uint8_t *pkg, size_t size, const char *pubkey_
     int r;
 
     if (access(pubkey_path, R_OK) != 0) {
-        msg("cannot read key '%s': %s", pubkey_path, strerror(errno));
+        od_cli_msg("cannot read key '%s': %s", pubkey_path, strerror(errno));
         return OD_CLI_EX_INPUT;
     }
     if (!(pub = od_pkg_load_public_key(pubkey_path))) {
-        msg("'%s' is not an Ed25519 or ECDSA P-256 key in PEM form (use the NAME.pub "
+        od_cli_msg("'%s' is not an Ed25519 or ECDSA P-256 key in PEM form (use the NAME.pub "
             "that 'otadelta keygen' wrote)", pubkey_path);
         return OD_CLI_EX_INPUT;
     }
@@ -338,14 +234,14 @@ int od_cli_verify_signature(const uint8_t *pkg, size_t size, const char *pubkey_
     case OD_SIGN_OK:
         break;
     case OD_SIGN_ERR_NOSIG:
-        msg("the package is not signed; sign it with 'otadelta sign PKG --key NAME.pem'");
+        od_cli_msg("the package is not signed; sign it with 'otadelta sign PKG --key NAME.pem'");
         break;
     case OD_SIGN_ERR_BAD:
-        msg("the package signature does not verify with '%s': the package was altered "
+        od_cli_msg("the package signature does not verify with '%s': the package was altered "
             "after signing, or signed with another key", pubkey_path);
         break;
     default:
-        msg("cannot check the signature: %s", od_sign_strerror(r));
+        od_cli_msg("cannot check the signature: %s", od_sign_strerror(r));
         break;
     }
     EVP_PKEY_free(pub);
@@ -364,7 +260,7 @@ int od_cli_sign_buffer(uint8_t **pkg, size_t *size, const char *key_path)
     r = od_pkg_sign(*pkg, *size, key, &out, &out_size);
     EVP_PKEY_free(key);
     if (r != OD_SIGN_OK) {
-        msg("cannot sign the package: %s", od_sign_strerror(r));
+        od_cli_msg("cannot sign the package: %s", od_sign_strerror(r));
         return EX_GENERATE;
     }
     free(*pkg);

@@ -13,15 +13,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "od_cli_util.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define OD_CLI_EX_OK 0
-#define OD_CLI_EX_USAGE 1    /* bad command line */
-#define OD_CLI_EX_INPUT 2    /* an input file (package or key) missing or unreadable */
-#define OD_CLI_EX_PACKAGE 3  /* package invalid, or its signature missing or wrong */
-#define OD_CLI_EX_OUTPUT 5   /* an output (package, key file) cannot be written */
 
 /*
  * otadelta keygen -o NAME [--type ed25519|p256] [--force]

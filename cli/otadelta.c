@@ -21,36 +21,25 @@
 #include <openssl/evp.h>
 
 #include "od_cli_sign.h"
+#include "od_cli_util.h"
 #include "od_diff.h"
 #include "od_patch.h"
 #include "od_pkgfmt_host.h"
 #include "od_pkgfmt_sign.h"
 
-/* Exit codes; documented in --help and docs/CLI.md. */
+/* Short names for the exit codes in od_cli_util.h. */
 enum {
-    EX_OK = 0,
-    EX_USAGE = 1,     /* bad command line */
-    EX_INPUT = 2,     /* an input file is missing, unreadable or too large */
-    EX_PACKAGE = 3,   /* the package is invalid, damaged or unsupported */
-    EX_MISMATCH = 4,  /* wrong old image, or the result does not verify */
-    EX_OUTPUT = 5,    /* the output cannot be written */
-    EX_GENERATE = 6   /* generation failed (budget too small, parameters) */
+    EX_OK = OD_CLI_EX_OK,
+    EX_USAGE = OD_CLI_EX_USAGE,
+    EX_INPUT = OD_CLI_EX_INPUT,
+    EX_PACKAGE = OD_CLI_EX_PACKAGE,
+    EX_MISMATCH = OD_CLI_EX_MISMATCH,
+    EX_OUTPUT = OD_CLI_EX_OUTPUT,
+    EX_GENERATE = OD_CLI_EX_GENERATE
 };
 
 static const char *prog = "otadelta";
 static int quiet;
-
-static void msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void msg(const char *fmt, ...)
-{
-    va_list ap;
-    fprintf(stderr, "%s: ", prog);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-}
 
 /* ---- progress bar: only on a terminal, at most ~10 redraws a second ---- */
 
@@ -104,91 +93,6 @@ static void diff_progress(void *ctx, uint64_t done, uint64_t total)
 
 /* ---- files ---- */
 
-/* Reads a whole file, refusing anything over limit bytes. */
-static int read_file(const char *path, size_t limit, uint8_t **out, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    struct stat st;
-    uint8_t *buf;
-
-    if (!f) {
-        msg("cannot open '%s': %s", path, strerror(errno));
-        return EX_INPUT;
-    }
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        msg("'%s' is not a regular file", path);
-        fclose(f);
-        return EX_INPUT;
-    }
-    if ((uint64_t)st.st_size > limit) {
-        msg("'%s' is %lld bytes; the limit is %zu bytes", path, (long long)st.st_size, limit);
-        fclose(f);
-        return EX_INPUT;
-    }
-    buf = malloc((size_t)st.st_size + 1);
-    if (!buf || fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
-        msg("cannot read '%s': %s", path, buf ? strerror(errno) : "out of memory");
-        free(buf);
-        fclose(f);
-        return EX_INPUT;
-    }
-    fclose(f);
-    *out = buf;
-    *size = (size_t)st.st_size;
-    return EX_OK;
-}
-
-/*
- * Writes data to path atomically: a temporary file beside it, fsync, then
- * rename, so a crash or an error never leaves a partial file under the
- * final name.
- */
-static int write_file_atomic(const char *path, const uint8_t *data, size_t size)
-{
-    size_t n = strlen(path);
-    char *tmp = malloc(n + 16);
-    int fd;
-    size_t off = 0;
-
-    if (!tmp) {
-        msg("out of memory");
-        return EX_OUTPUT;
-    }
-    snprintf(tmp, n + 16, "%s.tmp.XXXXXX", path);
-    fd = mkstemp(tmp);
-    if (fd < 0) {
-        msg("cannot create a file next to '%s': %s", path, strerror(errno));
-        free(tmp);
-        return EX_OUTPUT;
-    }
-    while (off < size) {
-        ssize_t w = write(fd, data + off, size - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            goto fail;
-        off += (size_t)w;
-    }
-    if (fchmod(fd, 0644) != 0 || fsync(fd) != 0)
-        goto fail;
-    if (close(fd) != 0) {
-        fd = -1;
-        goto fail;
-    }
-    fd = -1;
-    if (rename(tmp, path) != 0)
-        goto fail;
-    free(tmp);
-    return EX_OK;
-fail:
-    msg("cannot write '%s': %s", path, strerror(errno));
-    if (fd >= 0)
-        close(fd);
-    unlink(tmp);
-    free(tmp);
-    return EX_OUTPUT;
-}
-
 /* ---- option parsing helpers ---- */
 
 /* Parses a size with an optional K/M suffix (KiB/MiB). */
@@ -215,15 +119,6 @@ static int parse_size(const char *s, uint32_t *out)
         return -1;
     *out = (uint32_t)v;
     return 0;
-}
-
-static const char *need_arg(int argc, char **argv, int *i)
-{
-    if (*i + 1 >= argc) {
-        msg("option '%s' needs a value", argv[*i]);
-        return NULL;
-    }
-    return argv[++*i];
 }
 
 static int parse_codec(const char *s)
@@ -282,19 +177,19 @@ static int cmd_diff(int argc, char **argv, int full)
             fputs(diff_help, stdout);
             return EX_OK;
         } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
-            if (!(out = need_arg(argc, argv, &i)))
+            if (!(out = od_cli_need_arg(argc, argv, &i)))
                 return EX_USAGE;
         } else if (!strcmp(a, "--from-version") && !full) {
-            if (!(p.source_version = need_arg(argc, argv, &i)))
+            if (!(p.source_version = od_cli_need_arg(argc, argv, &i)))
                 return EX_USAGE;
         } else if (!strcmp(a, "--to-version")) {
-            if (!(p.target_version = need_arg(argc, argv, &i)))
+            if (!(p.target_version = od_cli_need_arg(argc, argv, &i)))
                 return EX_USAGE;
         } else if (!strcmp(a, "--codec")) {
-            if (!(v = need_arg(argc, argv, &i)))
+            if (!(v = od_cli_need_arg(argc, argv, &i)))
                 return EX_USAGE;
             if ((p.codec = parse_codec(v)) < 0) {
-                msg("unknown codec '%s' (use lzma, deflate or none)", v);
+                od_cli_msg("unknown codec '%s' (use lzma, deflate or none)", v);
                 return EX_USAGE;
             }
         } else if (!strcmp(a, "--ram") || !strcmp(a, "--page") || !strcmp(a, "--erase") ||
@@ -302,39 +197,39 @@ static int cmd_diff(int argc, char **argv, int full)
             uint32_t *dst = !strcmp(a, "--ram") ? &p.ram_budget : a[2] == 'p' ? &p.page_size
                           : a[2] == 'e' ? &p.erase_size : a[2] == 'b' ? &p.block_size
                           : &p.restart_interval;
-            if (!(v = need_arg(argc, argv, &i)))
+            if (!(v = od_cli_need_arg(argc, argv, &i)))
                 return EX_USAGE;
             if (parse_size(v, dst) != 0) {
-                msg("'%s' is not a size in bytes for %s", v, a);
+                od_cli_msg("'%s' is not a size in bytes for %s", v, a);
                 return EX_USAGE;
             }
         } else if (!strcmp(a, "--sign")) {
-            if (!(sign_key = need_arg(argc, argv, &i)))
+            if (!(sign_key = od_cli_need_arg(argc, argv, &i)))
                 return EX_USAGE;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             quiet = 1;
         } else if (a[0] == '-' && a[1]) {
-            msg("unknown option '%s' (see '%s %s --help')", a, prog, full ? "full" : "diff");
+            od_cli_msg("unknown option '%s' (see '%s %s --help')", a, prog, full ? "full" : "diff");
             return EX_USAGE;
         } else if (nin < need) {
             in[nin++] = a;
         } else {
-            msg("too many file arguments (see --help)");
+            od_cli_msg("too many file arguments (see --help)");
             return EX_USAGE;
         }
     }
     if (nin != need || !out) {
-        msg(full ? "need NEW and -o PKG (see 'otadelta full --help')"
+        od_cli_msg(full ? "need NEW and -o PKG (see 'otadelta full --help')"
                  : "need OLD, NEW and -o PKG (see 'otadelta diff --help')");
         return EX_USAGE;
     }
     if (!p.target_version || (!full && !p.source_version)) {
-        msg(full ? "need --to-version" : "need --from-version and --to-version");
+        od_cli_msg(full ? "need --to-version" : "need --from-version and --to-version");
         return EX_USAGE;
     }
     if (!od_pkg_version_valid(p.target_version) ||
         (!full && !od_pkg_version_valid(p.source_version))) {
-        msg("invalid version '%s': use 1-50 characters of A-Z a-z 0-9 . _ -",
+        od_cli_msg("invalid version '%s': use 1-50 characters of A-Z a-z 0-9 . _ -",
             od_pkg_version_valid(p.target_version) ? p.source_version : p.target_version);
         return EX_USAGE;
     }
@@ -343,7 +238,7 @@ static int cmd_diff(int argc, char **argv, int full)
         uint32_t dict, ram;
         r = od_diff_plan(&p, &props, &dict, &ram);
         if (r == OD_DIFF_ERR_BUDGET) {
-            msg("--ram %u is too small for codec %s with %u-byte pages: the applier needs its "
+            od_cli_msg("--ram %u is too small for codec %s with %u-byte pages: the applier needs its "
                 "%u-byte state, the page buffer and the decoder (lzma: at least %u bytes in all, "
                 "deflate: %u); raise --ram, lower --page, or use --codec none",
                 p.ram_budget, od_pkg_codec_name(p.codec), p.page_size, OD_PATCH_STATE_RESERVE,
@@ -352,15 +247,15 @@ static int cmd_diff(int argc, char **argv, int full)
             return EX_GENERATE;
         }
         if (r != OD_DIFF_OK) {
-            msg("invalid parameters: %s (page and erase sizes must be powers of two, "
+            od_cli_msg("invalid parameters: %s (page and erase sizes must be powers of two, "
                 "page 16..65536, erase >= page, block a multiple of erase; --block and "
                 "--restart cannot both be 0)", od_diff_strerror(r));
             return EX_USAGE;
         }
     }
-    if (!full && (r = read_file(in[0], OD_MAX_IMAGE_SIZE, &old, &old_size)))
+    if (!full && (r = od_cli_read_file(in[0], OD_MAX_IMAGE_SIZE, &old, &old_size)))
         goto done;
-    if ((r = read_file(in[full ? 0 : 1], OD_MAX_IMAGE_SIZE, &nw, &new_size)))
+    if ((r = od_cli_read_file(in[full ? 0 : 1], OD_MAX_IMAGE_SIZE, &nw, &new_size)))
         goto done;
 
     p.progress = diff_progress;
@@ -368,13 +263,13 @@ static int cmd_diff(int argc, char **argv, int full)
     r = od_diff_create(old, old_size, nw, new_size, &p, &pkg, &pkg_size);
     bar_end();
     if (r != OD_DIFF_OK) {
-        msg("cannot generate the package: %s", od_diff_strerror(r));
+        od_cli_msg("cannot generate the package: %s", od_diff_strerror(r));
         r = EX_GENERATE;
         goto done;
     }
     if (sign_key && (r = od_cli_sign_buffer(&pkg, &pkg_size, sign_key)))
         goto done;
-    if ((r = write_file_atomic(out, pkg, pkg_size)))
+    if ((r = od_cli_write_atomic(out, pkg, pkg_size)))
         goto done;
     if (!quiet) {
         od_pkg_header h;
@@ -559,50 +454,50 @@ static int cmd_apply(int argc, char **argv)
             fputs(apply_help, stdout);
             return EX_OK;
         } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
-            if (!(out = need_arg(argc, argv, &i)))
+            if (!(out = od_cli_need_arg(argc, argv, &i)))
                 return EX_USAGE;
         } else if (!strcmp(a, "--chunk") || !strcmp(a, "--page")) {
             uint32_t *dst = a[2] == 'c' ? &chunk : &page;
-            if (!(v = need_arg(argc, argv, &i)))
+            if (!(v = od_cli_need_arg(argc, argv, &i)))
                 return EX_USAGE;
             if (parse_size(v, dst) != 0 || *dst == 0) {
-                msg("'%s' is not a positive size in bytes for %s", v, a);
+                od_cli_msg("'%s' is not a positive size in bytes for %s", v, a);
                 return EX_USAGE;
             }
         } else if (!strcmp(a, "--check-source")) {
             check_src = 1;
         } else if (!strcmp(a, "--resume")) {
-            if (!(resume = need_arg(argc, argv, &i)))
+            if (!(resume = od_cli_need_arg(argc, argv, &i)))
                 return EX_USAGE;
         } else if (!strcmp(a, "--key")) {
-            if (!(keyp = need_arg(argc, argv, &i)))
+            if (!(keyp = od_cli_need_arg(argc, argv, &i)))
                 return EX_USAGE;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             quiet = 1;
         } else if (a[0] == '-' && a[1]) {
-            msg("unknown option '%s' (see '%s apply --help')", a, prog);
+            od_cli_msg("unknown option '%s' (see '%s apply --help')", a, prog);
             return EX_USAGE;
         } else if (nin < 2) {
             in[nin++] = a;
         } else {
-            msg("too many file arguments (see 'otadelta apply --help')");
+            od_cli_msg("too many file arguments (see 'otadelta apply --help')");
             return EX_USAGE;
         }
     }
     if (nin < 1 || !out) {
-        msg("need [OLD] PKG and -o NEW (see 'otadelta apply --help')");
+        od_cli_msg("need [OLD] PKG and -o NEW (see 'otadelta apply --help')");
         return EX_USAGE;
     }
     if (page < 16 || (page & (page - 1))) {
-        msg("--page must be a power of two of at least 16");
+        od_cli_msg("--page must be a power of two of at least 16");
         return EX_USAGE;
     }
-    if ((r = read_file(in[nin - 1], OD_MAX_IMAGE_SIZE, &pkg, &pkg_size)))
+    if ((r = od_cli_read_file(in[nin - 1], OD_MAX_IMAGE_SIZE, &pkg, &pkg_size)))
         goto done;
-    if (nin == 2 && (r = read_file(in[0], OD_MAX_IMAGE_SIZE, &old, &old_size)))
+    if (nin == 2 && (r = od_cli_read_file(in[0], OD_MAX_IMAGE_SIZE, &old, &old_size)))
         goto done;
     if (keyp && !(fl.pub = od_pkg_load_public_key(keyp))) {
-        msg("cannot read a public key from '%s' (make one with 'otadelta keygen')", keyp);
+        od_cli_msg("cannot read a public key from '%s' (make one with 'otadelta keygen')", keyp);
         r = EX_INPUT;
         goto done;
     }
@@ -614,7 +509,7 @@ static int cmd_apply(int argc, char **argv)
     if (od_pkg_parse_header(pkg, pkg_size, &h) != OD_PKG_OK)
         memset(&h, 0, sizeof(h));
     if (h.kind == OD_KIND_DELTA && nin != 2) {
-        msg("'%s' is a delta package: give the old image too (otadelta apply OLD PKG -o NEW)", in[0]);
+        od_cli_msg("'%s' is a delta package: give the old image too (otadelta apply OLD PKG -o NEW)", in[0]);
         r = EX_USAGE;
         goto done;
     }
@@ -626,7 +521,7 @@ static int cmd_apply(int argc, char **argv)
     if (resume && h.format_version) {
         part = malloc(strlen(out) + 6);
         if (!part) {
-            msg("out of memory");
+            od_cli_msg("out of memory");
             r = EX_OUTPUT;
             goto done;
         }
@@ -634,7 +529,7 @@ static int cmd_apply(int argc, char **argv)
         fl.state = resume;
         fl.fd = open(part, O_RDWR | O_CREAT, 0644);
         if (fl.fd < 0 || ftruncate(fl.fd, (off_t)fl.cap) != 0) {
-            msg("cannot use '%s': %s", part, strerror(errno));
+            od_cli_msg("cannot use '%s': %s", part, strerror(errno));
             r = EX_OUTPUT;
             goto done;
         }
@@ -646,7 +541,7 @@ static int cmd_apply(int argc, char **argv)
     }
     work = malloc((size_t)page + od_pkg_codec_workspace(&h) + 16);
     if ((!fl.img && fl.fd < 0) || !work) {
-        msg("out of memory");
+        od_cli_msg("out of memory");
         r = EX_OUTPUT;
         goto done;
     }
@@ -682,25 +577,25 @@ static int cmd_apply(int argc, char **argv)
     }
     bar_end();
     if (r == OD_PATCH_OK) {
-        msg("'%s' ends after %zu bytes, before the package is complete (%u bytes expected): "
+        od_cli_msg("'%s' ends after %zu bytes, before the package is complete (%u bytes expected): "
             "incomplete download?", in[nin - 1], pkg_size, od_pkg_total_size(&st.h));
         r = EX_PACKAGE;
         goto done;
     }
     if (r != OD_PATCH_DONE) {
-        msg("cannot apply '%s': %s", in[nin - 1], od_patch_strerror(r));
+        od_cli_msg("cannot apply '%s': %s", in[nin - 1], od_patch_strerror(r));
         if (fl.fd >= 0) { /* what is there is not worth resuming */
             unlink(part);
             unlink(resume);
         }
         if (r == OD_PATCH_ERR_WRONG_SOURCE)
-            msg("the package expects a source image of %u bytes (version %s)", st.h.source_size,
+            od_cli_msg("the package expects a source image of %u bytes (version %s)", st.h.source_size,
                 st.h.source_version);
         r = patch_exit(r);
         goto done;
     }
     if (pkg_size != od_pkg_total_size(&st.h)) {
-        msg("'%s' has %zu unexpected bytes after the package; refusing it", in[nin - 1],
+        od_cli_msg("'%s' has %zu unexpected bytes after the package; refusing it", in[nin - 1],
             pkg_size - (size_t)od_pkg_total_size(&st.h));
         r = EX_PACKAGE;
         goto done;
@@ -709,13 +604,13 @@ static int cmd_apply(int argc, char **argv)
         /* The part file holds whole pages; the image ends at target_size. */
         if (ftruncate(fl.fd, (off_t)st.h.target_size) != 0 || fsync(fl.fd) != 0 ||
             rename(part, out) != 0) {
-            msg("cannot write '%s': %s", out, strerror(errno));
+            od_cli_msg("cannot write '%s': %s", out, strerror(errno));
             r = EX_OUTPUT;
             goto done;
         }
         unlink(resume);
         r = EX_OK;
-    } else if ((r = write_file_atomic(out, fl.img, st.h.target_size))) {
+    } else if ((r = od_cli_write_atomic(out, fl.img, st.h.target_size))) {
         goto done;
     }
     if (!quiet) {
@@ -837,27 +732,27 @@ static int cmd_info(int argc, char **argv, int verify)
             quiet = 1;
         } else if (verify && (!strcmp(a, "--old") || !strcmp(a, "--new") || !strcmp(a, "--key"))) {
             const char **dst = a[2] == 'o' ? &oldp : a[2] == 'n' ? &newp : &keyp;
-            if (!(*dst = need_arg(argc, argv, &i)))
+            if (!(*dst = od_cli_need_arg(argc, argv, &i)))
                 return EX_USAGE;
         } else if (a[0] == '-' && a[1]) {
-            msg("unknown option '%s' (see '%s %s --help')", a, prog, verify ? "verify" : "info");
+            od_cli_msg("unknown option '%s' (see '%s %s --help')", a, prog, verify ? "verify" : "info");
             return EX_USAGE;
         } else if (!path) {
             path = a;
         } else {
-            msg("too many arguments");
+            od_cli_msg("too many arguments");
             return EX_USAGE;
         }
     }
     if (!path) {
-        msg("need a package file (see '%s %s --help')", prog, verify ? "verify" : "info");
+        od_cli_msg("need a package file (see '%s %s --help')", prog, verify ? "verify" : "info");
         return EX_USAGE;
     }
-    if ((r = read_file(path, OD_MAX_IMAGE_SIZE, &pkg, &size)))
+    if ((r = od_cli_read_file(path, OD_MAX_IMAGE_SIZE, &pkg, &size)))
         return r;
     r = verify ? od_pkg_check(pkg, size, &h) : od_pkg_parse_header(pkg, size, &h);
     if (r != OD_PKG_OK) {
-        msg("'%s': %s", path, od_pkg_strerror(r));
+        od_cli_msg("'%s': %s", path, od_pkg_strerror(r));
         free(pkg);
         return EX_PACKAGE;
     }
@@ -882,11 +777,11 @@ static int cmd_info(int argc, char **argv, int verify)
         if (!ip)
             continue;
         if (!i && h.kind == OD_KIND_FULL) {
-            msg("'%s' is a full package: it has no source image to check", path);
+            od_cli_msg("'%s' is a full package: it has no source image to check", path);
             free(pkg);
             return EX_USAGE;
         }
-        if ((r = read_file(ip, OD_MAX_IMAGE_SIZE, &img, &isz))) {
+        if ((r = od_cli_read_file(ip, OD_MAX_IMAGE_SIZE, &img, &isz))) {
             free(pkg);
             return r;
         }
@@ -894,7 +789,7 @@ static int cmd_info(int argc, char **argv, int verify)
         free(img);
         if (isz != want_size || memcmp(md5, i ? h.target_md5 : h.source_md5, OD_MD5_LEN) ||
             memcmp(sha, i ? h.target_sha256 : h.source_sha256, OD_SHA256_LEN)) {
-            msg("'%s' is not the package's %s image (version %s, %u bytes)", ip,
+            od_cli_msg("'%s' is not the package's %s image (version %s, %u bytes)", ip,
                 i ? "target" : "source", i ? h.target_version : h.source_version, want_size);
             free(pkg);
             return EX_MISMATCH;
@@ -961,6 +856,6 @@ int main(int argc, char **argv)
         return od_cli_keygen(argc - 2, argv + 2);
     if (!strcmp(cmd, "sign"))
         return od_cli_sign(argc - 2, argv + 2);
-    msg("unknown command '%s' (try '%s --help')", cmd, prog);
+    od_cli_msg("unknown command '%s' (try '%s --help')", cmd, prog);
     return EX_USAGE;
 }

@@ -2,7 +2,8 @@
 # (pkgfmt/od_pkg_sign.c, cli/od_cli_sign.c). Until pkgfmt/CMakeLists.txt
 # lists od_pkg_sign.c in od_pkgfmt, the test compiles it itself.
 get_target_property(_od_pkgfmt_srcs od_pkgfmt SOURCES)
-set(_od_sign_srcs ${CMAKE_CURRENT_SOURCE_DIR}/test_sign.c ${PROJECT_SOURCE_DIR}/cli/od_cli_sign.c)
+set(_od_sign_srcs ${CMAKE_CURRENT_SOURCE_DIR}/test_sign.c ${PROJECT_SOURCE_DIR}/cli/od_cli_sign.c
+    ${PROJECT_SOURCE_DIR}/cli/od_cli_util.c)
 if(NOT _od_pkgfmt_srcs MATCHES "od_pkg_sign\\.c")
   list(APPEND _od_sign_srcs ${PROJECT_SOURCE_DIR}/pkgfmt/od_pkg_sign.c)
 endif()
