@@ -121,7 +121,13 @@ if [[ -z $OTADELTA ]]; then
   have cmake || die "cmake is needed to build otadelta (or pass --otadelta PATH)"
   BUILD="$REPO/build-bench"
   log "building otadelta from $REPO (CMake Release) into $BUILD"
-  if ! { cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DOD_BUILD_TESTS=OFF &&
+  # The server and its fleet simulator (a test target) are built when their
+  # libraries are present, for the server rows at the end.
+  server_opts=(-DOD_BUILD_TESTS=OFF)
+  if pkg-config --exists libmicrohttpd jansson sqlite3 2>/dev/null; then
+    server_opts=(-DOD_BUILD_SERVER=ON -DOD_BUILD_TESTS=ON)
+  fi
+  if ! { cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release "${server_opts[@]}" &&
     cmake --build "$BUILD" -j"$(nproc)"; } >"$TMP/build.log" 2>&1; then
     tail -n 40 "$TMP/build.log" >&2
     die "building otadelta failed (log above)"
@@ -368,6 +374,24 @@ python3 "$SCRIPT_DIR/lib/report.py" --dir "$TMP" --peers "$CORPUS/peer-results.m
   rc=$?
 if ((rc != 0 && rc != 3)); then
   die "writing the report failed (status $rc)"
+fi
+# In-process applier throughput and the server, when this run built them.
+if [[ -n ${BUILD:-} && -x $BUILD/bench/od_bench_apply ]]; then
+  log "applier throughput in process (64 MiB images)"
+  {
+    printf '\n## Applier throughput in process (measured in this run)\n\n'
+    printf 'build/bench/od_bench_apply 64: packages and images in memory, flash callbacks are\n'
+    printf 'memcpy, 4 KiB pages; includes CRC, payload SHA-256 and the read-back SHA-256 + MD5.\n\n'
+    "$BUILD/bench/od_bench_apply" 64
+  } >>"$OUT" || log "od_bench_apply failed"
+fi
+if [[ -n ${BUILD:-} && -x $BUILD/server-stub/otadelta-server && -x $BUILD/server-stub/od_srv_test_live ]]; then
+  log "server on loopback (Range requests, 10,000-device fleet)"
+  {
+    printf '\n## Server on loopback (measured in this run)\n\n'
+    printf 'bench/server/bench_server.sh: client and server share the same %s cores.\n\n' "$(nproc)"
+    sh "$SCRIPT_DIR/server/bench_server.sh" "$BUILD" 10000
+  } >>"$OUT" 2>"$TMP/server.log" || log "server benchmark failed: $(tail -n 3 "$TMP/server.log")"
 fi
 log "wrote $OUT in $(((${EPOCHREALTIME//[!0-9]/} - START_US) / 1000000)) s"
 if ((rc == 3)); then
