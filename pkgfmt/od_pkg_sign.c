@@ -225,20 +225,6 @@ const char *od_sign_strerror(int ret)
     }
 }
 
-static void put_le16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
 /* True for an EC key on NIST P-256 (OpenSSL calls it prime256v1). */
 static int is_p256(const EVP_PKEY *k)
 {
@@ -553,13 +539,13 @@ int od_pkg_sign(const uint8_t *pkg, size_t size, struct evp_pkey_st *key, uint8_
     /* Header with the new ext_size and CRC. Patched in place rather than
      * re-encoded, so reserved bytes and padding stay exactly as they were. */
     memcpy(o, pkg, OD_HDR_SIZE);
-    put_le32(o + 40, new_ext);
-    put_le32(o + 316, od_crc32(0, o, 316));
+    od_put_le32(o + 40, new_ext);
+    od_put_le32(o + 316, od_crc32(0, o, 316));
 
     /* The signature goes first: an applier meets it before anything else. */
     w = o + OD_HDR_SIZE;
-    put_le16(w, OD_TLV_SIGNATURE);
-    put_le16(w + 2, OD_SIG_VALUE_LEN);
+    od_put_le16(w, OD_TLV_SIGNATURE);
+    od_put_le16(w + 2, OD_SIG_VALUE_LEN);
     w += OD_SIG_TLV_LEN;
     pos = prev = 0;
     while (od_pkg_next_tlv(ext, h.ext_size, &pos, &type, &value, &len) == OD_PKG_OK) {

@@ -20,42 +20,28 @@ static size_t version_len(const char *s)
     return n;
 }
 
-static void put_le16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
 void od_pkg_encode_header(const od_pkg_header *h, uint8_t o[OD_HDR_SIZE])
 {
     memset(o, 0, OD_HDR_SIZE);
     memcpy(o, od_pkg_magic, OD_MAGIC_LEN);
-    put_le16(o + 8, OD_FORMAT_VERSION);
-    put_le16(o + 10, OD_HDR_SIZE);
+    od_put_le16(o + 8, OD_FORMAT_VERSION);
+    od_put_le16(o + 10, OD_HDR_SIZE);
     o[12] = h->kind;
     o[13] = h->codec;
     o[14] = h->filter;
     o[15] = h->codec_props;
-    put_le32(o + 16, h->dict_size);
-    put_le32(o + 20, h->page_size);
-    put_le32(o + 24, h->erase_size);
-    put_le32(o + 28, h->ram_needed);
-    put_le32(o + 32, h->block_size);
-    put_le32(o + 36, h->block_count);
-    put_le32(o + 40, h->ext_size);
-    put_le32(o + 44, h->source_size);
-    put_le32(o + 48, h->target_size);
-    put_le32(o + 52, h->payload_size);
-    put_le32(o + 56, h->index_crc32);
-    put_le32(o + 60, h->flags);
+    od_put_le32(o + 16, h->dict_size);
+    od_put_le32(o + 20, h->page_size);
+    od_put_le32(o + 24, h->erase_size);
+    od_put_le32(o + 28, h->ram_needed);
+    od_put_le32(o + 32, h->block_size);
+    od_put_le32(o + 36, h->block_count);
+    od_put_le32(o + 40, h->ext_size);
+    od_put_le32(o + 44, h->source_size);
+    od_put_le32(o + 48, h->target_size);
+    od_put_le32(o + 52, h->payload_size);
+    od_put_le32(o + 56, h->index_crc32);
+    od_put_le32(o + 60, h->flags);
     memcpy(o + 64, h->source_md5, OD_MD5_LEN);
     memcpy(o + 80, h->source_sha256, OD_SHA256_LEN);
     memcpy(o + 112, h->target_md5, OD_MD5_LEN);
@@ -63,7 +49,7 @@ void od_pkg_encode_header(const od_pkg_header *h, uint8_t o[OD_HDR_SIZE])
     memcpy(o + 160, h->payload_sha256, OD_SHA256_LEN);
     memcpy(o + 192, h->source_version, version_len(h->source_version));
     memcpy(o + 248, h->target_version, version_len(h->target_version));
-    put_le32(o + 316, od_crc32(0, o, 316));
+    od_put_le32(o + 316, od_crc32(0, o, 316));
 }
 
 static void digest(const EVP_MD *md, const uint8_t *d, size_t n, uint8_t *out)
@@ -105,8 +91,8 @@ int od_pkg_assemble(od_pkg_header *h, const uint8_t *ext, uint32_t ext_size,
 
     idx = buf + OD_HDR_SIZE + ext_size;
     for (i = 0; i < block_count; i++) {
-        put_le32(idx + (size_t)i * OD_INDEX_ENTRY_SIZE, block_offsets[i]);
-        put_le32(idx + (size_t)i * OD_INDEX_ENTRY_SIZE + 4, out_offsets[i]);
+        od_put_le32(idx + (size_t)i * OD_INDEX_ENTRY_SIZE, block_offsets[i]);
+        od_put_le32(idx + (size_t)i * OD_INDEX_ENTRY_SIZE + 4, out_offsets[i]);
     }
     h->index_crc32 = od_crc32(0, idx, (size_t)block_count * OD_INDEX_ENTRY_SIZE);
     digest(EVP_sha256(), payload, payload_size, h->payload_sha256);

@@ -77,4 +77,18 @@ static inline uint32_t od_get_le32(const uint8_t *p)
            ((uint32_t)p[3] << 24);
 }
 
+static inline void od_put_le16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
+static inline void od_put_le32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
 #endif /* OD_PORT_H */
