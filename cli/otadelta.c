@@ -155,7 +155,7 @@ static const char *diff_help =
     "  --ram BYTES           applier's total RAM budget (default 16K; K/M suffixes)\n"
     "  --page BYTES          flash write page (default 256)\n"
     "  --erase BYTES         flash erase unit (default 4096)\n"
-    "  --block BYTES         most output bytes per restart block (default 256K; 0 = no limit)\n"
+    "  --block BYTES         most output bytes per restart block (default 1M; 0 = no limit)\n"
     "  --restart BYTES       end a block once its op stream reaches this (default 128K;\n"
     "                        0 = only --block decides); fewer restarts compress better\n"
     "  --sign KEY.pem        sign the package (see 'otadelta keygen')\n"

@@ -40,7 +40,7 @@ const char *od_diff_strerror(int ret);
 #define OD_DIFF_DEFAULT_RAM (16u * 1024u)
 #define OD_DIFF_DEFAULT_PAGE 256u
 #define OD_DIFF_DEFAULT_ERASE 4096u
-#define OD_DIFF_DEFAULT_BLOCK (256u * 1024u)
+#define OD_DIFF_DEFAULT_BLOCK (1024u * 1024u)
 #define OD_DIFF_DEFAULT_RESTART (128u * 1024u)
 
 /* Called from the generating thread; done/total in arbitrary units. */
@@ -69,7 +69,7 @@ typedef struct od_diff_params {
 } od_diff_params;
 
 /* Fills p with the defaults above: delta, LZMA, 16 KiB, 256 B pages,
- * 4 KiB erase units, blocks of at most 256 KiB output and about 128 KiB of
+ * 4 KiB erase units, blocks of at most 1 MiB output and about 128 KiB of
  * op stream, no versions, no progress. */
 void od_diff_params_init(od_diff_params *p);
 
