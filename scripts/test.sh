@@ -17,6 +17,11 @@ cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOD_BUILD_S
 cmake --build "$root/build" -j"$jobs"
 (cd "$root/build" && ctest --output-on-failure -j"$jobs")
 
+echo "== footprint of the applier on Cortex-M (bench/footprint.sh)"
+OTADELTA="$root/build/cli/otadelta" FOOTPRINT_OUT="$root/build/FOOTPRINT.md" \
+  "$root/bench/footprint.sh" >/dev/null
+sed -n '1,/^## /p' "$root/build/FOOTPRINT.md" | sed '$d'
+
 echo "== build and test (ASan + UBSan)"
 cmake -S "$root" -B "$root/build-asan" -DCMAKE_BUILD_TYPE=Debug -DOD_SANITIZE=ON \
   -DOD_BUILD_SERVER=ON >/dev/null
