@@ -122,4 +122,62 @@ static inline unsigned char *od_test_read_file(const char *path, size_t *size)
     return buf;
 }
 
+/*
+ * Walks the shared corpus ($OD_CORPUS_DIR/pairs.tsv: id, arch, step, old,
+ * new; paths relative to the folder). od_test_corpus_open returns 0 with
+ * *why set when there is no corpus, so the caller can skip saying so;
+ * od_test_corpus_next fills id and both image paths for each row.
+ */
+typedef struct od_test_corpus {
+    FILE *f;
+    const char *dir;
+    char id[128];
+    char old_path[4096], new_path[4096];
+} od_test_corpus;
+
+static inline int od_test_corpus_open(od_test_corpus *c, const char **why)
+{
+    char path[4096];
+    c->dir = getenv("OD_CORPUS_DIR");
+    c->f = NULL;
+    if (!c->dir || !*c->dir) {
+        *why = "OD_CORPUS_DIR not set";
+        return 0;
+    }
+    snprintf(path, sizeof(path), "%s/pairs.tsv", c->dir);
+    if (!(c->f = fopen(path, "r"))) {
+        *why = "no pairs.tsv in OD_CORPUS_DIR";
+        return 0;
+    }
+    return 1;
+}
+
+static inline int od_test_corpus_next(od_test_corpus *c)
+{
+    char line[4096];
+    while (fgets(line, sizeof(line), c->f)) {
+        char *id = strtok(line, "\t\n"), *oldp, *newp;
+        if (!id || !strcmp(id, "id"))
+            continue;
+        strtok(NULL, "\t\n");
+        strtok(NULL, "\t\n");
+        oldp = strtok(NULL, "\t\n");
+        newp = strtok(NULL, "\t\n");
+        if (!oldp || !newp)
+            continue;
+        snprintf(c->id, sizeof(c->id), "%s", id);
+        snprintf(c->old_path, sizeof(c->old_path), "%s/%s", c->dir, oldp);
+        snprintf(c->new_path, sizeof(c->new_path), "%s/%s", c->dir, newp);
+        return 1;
+    }
+    return 0;
+}
+
+static inline void od_test_corpus_close(od_test_corpus *c)
+{
+    if (c->f)
+        fclose(c->f);
+    c->f = NULL;
+}
+
 #endif /* OD_TEST_H */

@@ -160,31 +160,16 @@ static void add_base(const char *name, const uint8_t *old, size_t os, const uint
 /* The first corpus pair whose images are both at most 256 KiB. */
 static int load_corpus_pair(uint8_t **old, size_t *os, uint8_t **nw, size_t *ns)
 {
-    const char *dir = getenv("OD_CORPUS_DIR");
-    char path[4096], line[4096];
-    FILE *f;
+    od_test_corpus c;
+    const char *why;
     int found = 0;
-    if (!dir || !*dir)
+    if (!od_test_corpus_open(&c, &why))
         return 0;
-    snprintf(path, sizeof(path), "%s/pairs.tsv", dir);
-    if (!(f = fopen(path, "r")))
-        return 0;
-    while (!found && fgets(line, sizeof(line), f)) {
-        char *id = strtok(line, "\t\n"), *op, *np;
-        if (!id || !strcmp(id, "id"))
-            continue;
-        strtok(NULL, "\t\n");
-        strtok(NULL, "\t\n");
-        op = strtok(NULL, "\t\n");
-        np = strtok(NULL, "\t\n");
-        if (!op || !np)
-            continue;
-        snprintf(path, sizeof(path), "%s/%s", dir, op);
-        *old = od_test_read_file(path, os);
-        snprintf(path, sizeof(path), "%s/%s", dir, np);
-        *nw = od_test_read_file(path, ns);
+    while (!found && od_test_corpus_next(&c)) {
+        *old = od_test_read_file(c.old_path, os);
+        *nw = od_test_read_file(c.new_path, ns);
         if (*old && *nw && *os <= 262144 && *ns <= 262144 && *ns > 0) {
-            fprintf(stderr, "  corpus pair %s (%zu -> %zu)\n", id, *os, *ns);
+            fprintf(stderr, "  corpus pair %s (%zu -> %zu)\n", c.id, *os, *ns);
             found = 1;
         } else {
             free(*old);
@@ -192,7 +177,7 @@ static int load_corpus_pair(uint8_t **old, size_t *os, uint8_t **nw, size_t *ns)
             *old = *nw = NULL;
         }
     }
-    fclose(f);
+    od_test_corpus_close(&c);
     return found;
 }
 

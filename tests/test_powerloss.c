@@ -531,45 +531,32 @@ static void t_synthetic(void)
 static void t_corpus(void)
 {
     static const char *const want[] = {"altos-easymini", "hackrf-one", "altos-telemega"};
-    const char *dir = getenv("OD_CORPUS_DIR");
-    char path[4096], line[4096];
+    od_test_corpus c;
+    const char *why;
     int pairs = 0;
-    FILE *f;
 
-    if (!dir || !*dir)
-        OD_SKIP("OD_CORPUS_DIR not set: corpus pairs skipped");
-    snprintf(path, sizeof(path), "%s/pairs.tsv", dir);
-    f = fopen(path, "r");
-    if (!f)
-        OD_SKIP("%s not found: corpus pairs skipped", path);
-    while (fgets(line, sizeof(line), f)) {
-        char *id = strtok(line, "\t\n"), *oldp, *newp;
+    if (!od_test_corpus_open(&c, &why))
+        OD_SKIP("%s: corpus pairs skipped", why);
+    while (od_test_corpus_next(&c)) {
         uint8_t *old, *nw;
-        size_t os, ns, w;
+        size_t os = 0, ns = 0, w;
         int wanted = 0;
-        for (w = 0; id && w < sizeof(want) / sizeof(want[0]); w++)
-            wanted |= strcmp(id, want[w]) == 0;
+        for (w = 0; w < sizeof(want) / sizeof(want[0]); w++)
+            wanted |= strcmp(c.id, want[w]) == 0;
         if (!wanted)
             continue;
-        strtok(NULL, "\t\n");
-        strtok(NULL, "\t\n");
-        oldp = strtok(NULL, "\t\n");
-        newp = strtok(NULL, "\t\n");
-        if (!oldp || !newp)
-            continue;
-        snprintf(path, sizeof(path), "%s/%s", dir, oldp);
-        old = od_test_read_file(path, &os);
-        snprintf(path, sizeof(path), "%s/%s", dir, newp);
-        nw = od_test_read_file(path, &ns);
+        old = od_test_read_file(c.old_path, &os);
+        nw = od_test_read_file(c.new_path, &ns);
         OD_CHECK(old && nw);
         if (old && nw) {
-            powerloss_pair(id, old, (uint32_t)os, nw, (uint32_t)ns, getenv("OD_SKIP_LARGE") != NULL);
+            powerloss_pair(c.id, old, (uint32_t)os, nw, (uint32_t)ns,
+                           getenv("OD_SKIP_LARGE") != NULL);
             pairs++;
         }
         free(old);
         free(nw);
     }
-    fclose(f);
+    od_test_corpus_close(&c);
     OD_CHECK_EQ(pairs, 3);
 }
 

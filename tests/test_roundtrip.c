@@ -114,43 +114,27 @@ static void roundtrip(const char *name, const uint8_t *old, size_t old_size, con
 
 static void t_corpus(void)
 {
-    const char *dir = getenv("OD_CORPUS_DIR");
-    char path[4096], line[4096];
-    FILE *f;
+    od_test_corpus c;
+    const char *why;
     int pairs = 0;
 
-    if (!dir || !*dir)
-        OD_SKIP("OD_CORPUS_DIR not set: corpus round trips skipped");
-    snprintf(path, sizeof(path), "%s/pairs.tsv", dir);
-    f = fopen(path, "r");
-    if (!f)
-        OD_SKIP("%s not found: corpus round trips skipped", path);
-    while (fgets(line, sizeof(line), f)) {
-        char *id = strtok(line, "\t\n"), *oldp, *newp;
+    if (!od_test_corpus_open(&c, &why))
+        OD_SKIP("%s: corpus round trips skipped", why);
+    while (od_test_corpus_next(&c)) {
         uint8_t *old, *nw;
-        size_t os, ns;
-        if (!id || !strcmp(id, "id"))
-            continue;
-        strtok(NULL, "\t\n");
-        strtok(NULL, "\t\n");
-        oldp = strtok(NULL, "\t\n");
-        newp = strtok(NULL, "\t\n");
-        if (!oldp || !newp)
-            continue;
-        snprintf(path, sizeof(path), "%s/%s", dir, oldp);
-        old = od_test_read_file(path, &os);
-        snprintf(path, sizeof(path), "%s/%s", dir, newp);
-        nw = od_test_read_file(path, &ns);
+        size_t os = 0, ns = 0;
+        old = od_test_read_file(c.old_path, &os);
+        nw = od_test_read_file(c.new_path, &ns);
         OD_CHECK(old && nw);
         if (old && nw) {
-            fprintf(stderr, "  pair %s (%zu -> %zu)\n", id, os, ns);
-            roundtrip(id, old, os, nw, ns, 1);
+            fprintf(stderr, "  pair %s (%zu -> %zu)\n", c.id, os, ns);
+            roundtrip(c.id, old, os, nw, ns, 1);
             pairs++;
         }
         free(old);
         free(nw);
     }
-    fclose(f);
+    od_test_corpus_close(&c);
     OD_CHECK(pairs > 0);
 }
 
