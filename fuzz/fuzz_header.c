@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     r = od_pkg_parse_header(pkg, size, &h);
     if (r == OD_PKG_OK) {
-        uint64_t avail = size - OD_HDR_SIZE;
+        uint64_t avail = size - h.header_size;
         uint32_t ext = (uint32_t)(h.ext_size < avail ? h.ext_size : avail);
         uint32_t pos = 0, i, n = 0;
         const uint8_t *value;
@@ -42,15 +42,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         OD_FUZZ_ASSERT(h.kind == OD_KIND_FULL || h.kind == OD_KIND_DELTA);
         OD_FUZZ_ASSERT(h.block_count <= OD_MAX_BLOCKS);
         OD_FUZZ_ASSERT((uint64_t)od_pkg_total_size(&h) ==
-                       (uint64_t)OD_HDR_SIZE + h.ext_size +
+                       (uint64_t)h.header_size + h.ext_size +
                            (uint64_t)h.block_count * OD_INDEX_ENTRY_SIZE + h.payload_size);
         OD_FUZZ_ASSERT(od_pkg_version_valid(h.target_version));
         OD_FUZZ_ASSERT(od_pkg_codec_workspace(&h) + (uint64_t)h.page_size == h.ram_needed);
 
         /* TLVs over what is there; each record lies inside the area. */
-        while ((r = od_pkg_next_tlv(pkg + OD_HDR_SIZE, ext, &pos, &type, &value, &len)) ==
+        while ((r = od_pkg_next_tlv(pkg + h.header_size, ext, &pos, &type, &value, &len)) ==
                OD_PKG_OK) {
-            OD_FUZZ_ASSERT(value >= pkg + OD_HDR_SIZE + 4 && value + len <= pkg + OD_HDR_SIZE + ext);
+            OD_FUZZ_ASSERT(value >= pkg + h.header_size + 4 && value + len <= pkg + h.header_size + ext);
             OD_FUZZ_ASSERT(pos <= ext);
             if (++n > 65536)
                 abort(); /* cannot loop: every record takes 4 bytes */

@@ -62,16 +62,20 @@ static inline void od_fuzz_put_le32(uint8_t *p, uint32_t v)
 
 static inline void od_fuzz_fix_crcs(uint8_t *pkg, size_t size, unsigned mode)
 {
-    if (size < OD_HDR_SIZE)
+    uint32_t hs;
+    if (size < OD_HDR_FIXED)
+        return;
+    hs = od_get_le16(pkg + OD_HF_HDR_SIZE);
+    if (hs < OD_HDR_MIN || hs > size)
         return;
     if (mode & OD_FUZZ_FIX_INDEX) {
-        uint64_t off = OD_HDR_SIZE + (uint64_t)od_get_le32(pkg + 40);
-        uint64_t len = (uint64_t)od_get_le32(pkg + 36) * OD_INDEX_ENTRY_SIZE;
+        uint64_t off = hs + (uint64_t)od_get_le32(pkg + OD_HF_EXT_SIZE);
+        uint64_t len = (uint64_t)od_get_le32(pkg + OD_HF_BLOCK_COUNT) * OD_INDEX_ENTRY_SIZE;
         if (off + len <= size)
-            od_fuzz_put_le32(pkg + 56, od_crc32(0, pkg + off, (size_t)len));
+            od_fuzz_put_le32(pkg + OD_HF_INDEX_CRC, od_crc32(0, pkg + off, (size_t)len));
     }
     if (mode & OD_FUZZ_FIX_HEADER)
-        od_fuzz_put_le32(pkg + 316, od_crc32(0, pkg, 316));
+        od_fuzz_put_le32(pkg + hs - 4, od_crc32(0, pkg, hs - 4));
 }
 
 /* Takes one byte of parameters from the front of the input (0 when none

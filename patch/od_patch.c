@@ -46,7 +46,7 @@ const char *od_patch_strerror(int ret)
     case OD_PATCH_DONE: return "done: image written and verified";
     case OD_PATCH_SEEK: return "resume: continue from the wanted offset";
     case OD_PATCH_ERR_MAGIC: return "not an otadelta package";
-    case OD_PATCH_ERR_VERSION: return "package format is newer than this applier";
+    case OD_PATCH_ERR_VERSION: return "package format version is not supported by this applier";
     case OD_PATCH_ERR_HEADER: return "package header is damaged or inconsistent";
     case OD_PATCH_ERR_UNSUPPORTED: return "package needs a codec, filter or feature not built into this applier";
     case OD_PATCH_ERR_NO_MEM: return "work buffer is smaller than the package needs";
@@ -91,7 +91,7 @@ int od_patch_init(od_patch *p, const od_patch_config *cfg, uint32_t start_block)
     }
     p->start_block = start_block;
     p->stage = ST_HEADER;
-    p->want = OD_HDR_SIZE;
+    p->want = OD_HDR_PREFIX;
     return OD_PATCH_OK;
 }
 
@@ -152,7 +152,7 @@ static int accept_header(od_patch *p)
     const od_patch_config *c = p->cfg;
     const od_pkg_header *h = &p->h;
     uint32_t unit = c->page_size > c->erase_size ? c->page_size : c->erase_size;
-    int r = od_pkg_parse_header(p->u.pre.hdr, OD_HDR_SIZE, &p->h);
+    int r = od_pkg_parse_header(p->u.pre.hdr, p->want, &p->h);
 
     if (r != OD_PKG_OK)
         return od_patch_from_pkg_error(r);
@@ -212,7 +212,7 @@ static int accept_extensions(od_patch *p)
     const od_patch_config *c = p->cfg;
     int r;
     if (c->verify_header &&
-        c->verify_header(c->ctx, p->u.pre.hdr, OD_HDR_SIZE, p->sig_len ? p->u.pre.sig : 0,
+        c->verify_header(c->ctx, p->u.pre.hdr, p->h.header_size, p->sig_len ? p->u.pre.sig : 0,
                          p->sig_len) != 0)
         return OD_PATCH_ERR_SIGNATURE;
     if (p->h.kind == OD_KIND_DELTA && c->check_source && (r = check_source(p)) != OD_PATCH_OK)
@@ -566,6 +566,13 @@ static int step(od_patch *p, const uint8_t *in, size_t *in_pos, size_t in_size)
         case ST_HEADER:
             if (!gather(p, p->u.pre.hdr, in, in_pos, in_size))
                 return OD_PATCH_OK;
+            if (p->want == OD_HDR_PREFIX) { /* now the header's size is known */
+                uint32_t size;
+                if ((r = od_pkg_parse_prefix(p->u.pre.hdr, &size)) != OD_PKG_OK)
+                    return od_patch_from_pkg_error(r);
+                p->want = size;
+                break;
+            }
             if ((r = accept_header(p)) != OD_PATCH_OK)
                 return r;
             p->stage = ST_TLV_HEAD;

@@ -48,7 +48,7 @@ typedef enum od_patch_ret {
     OD_PATCH_SEEK = 2,  /* resuming: continue feeding from od_patch_offset() */
 
     OD_PATCH_ERR_MAGIC = -1,       /* not an otadelta package */
-    OD_PATCH_ERR_VERSION = -2,     /* package format newer than this applier */
+    OD_PATCH_ERR_VERSION = -2,     /* package format version not this applier's */
     OD_PATCH_ERR_HEADER = -3,      /* header damaged (CRC) or inconsistent */
     OD_PATCH_ERR_UNSUPPORTED = -4, /* codec, filter or critical extension not
                                       built into this applier */
@@ -167,7 +167,7 @@ typedef struct od_patch {
     od_sha256_ctx sha;      /* payload while streaming, target at the end */
     union {
         struct {
-            uint8_t hdr[OD_HDR_SIZE];
+            uint8_t hdr[OD_HDR_MAX];
             uint8_t sig[128];
         } pre;              /* header and signature, until blocks start */
 #if OD_HAS_LZMA
@@ -210,8 +210,8 @@ int od_patch_feed(od_patch *p, const uint8_t *in, size_t *in_pos, size_t in_size
 /* Package offset of the next byte od_patch_feed wants. */
 uint32_t od_patch_offset(const od_patch *p);
 
-/* The decoded header once the applier has read it (after the first
- * OD_HDR_SIZE bytes were fed and accepted), else NULL. */
+/* The decoded header once the applier has read and accepted it (after
+ * its first header_size bytes were fed), else NULL. */
 const od_pkg_header *od_patch_header(const od_patch *p);
 
 /* Maps an od_pkg_ret from the reader to the applier's error space. */

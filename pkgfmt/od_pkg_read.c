@@ -12,37 +12,6 @@
 const uint8_t od_pkg_magic[OD_MAGIC_LEN] = {OD_MAGIC_0, OD_MAGIC_1, OD_MAGIC_2,
                                             OD_MAGIC_3, 0x0D, 0x0A, 0x1A, 0x0A};
 
-/* Byte offsets of the core header fields (FORMAT.md, "Core header"). */
-enum {
-    F_VERSION = 8,
-    F_HDR_SIZE = 10,
-    F_KIND = 12,
-    F_CODEC = 13,
-    F_FILTER = 14,
-    F_PROPS = 15,
-    F_DICT = 16,
-    F_PAGE = 20,
-    F_ERASE = 24,
-    F_RAM = 28,
-    F_BLOCK_SIZE = 32,
-    F_BLOCK_COUNT = 36,
-    F_EXT_SIZE = 40,
-    F_SRC_SIZE = 44,
-    F_TGT_SIZE = 48,
-    F_PAYLOAD_SIZE = 52,
-    F_INDEX_CRC = 56,
-    F_FLAGS = 60,
-    F_SRC_MD5 = 64,
-    F_SRC_SHA = 80,
-    F_TGT_MD5 = 112,
-    F_TGT_SHA = 128,
-    F_PAYLOAD_SHA = 160,
-    F_SRC_VER = 192,
-    F_TGT_VER = 248,
-    F_RESERVED = 304,
-    F_HDR_CRC = 316
-};
-
 #define MAX_EXT_SIZE 65536u
 /* Smallest block: a one-byte codec stream plus its CRC trailer. */
 #define MIN_BLOCK_BYTES (OD_BLOCK_TRAILER + 1u)
@@ -57,7 +26,7 @@ const char *od_pkg_strerror(int ret)
     switch (ret) {
     case OD_PKG_OK: return "ok";
     case OD_PKG_ERR_MAGIC: return "not an otadelta package (bad magic)";
-    case OD_PKG_ERR_VERSION: return "package format version is newer than this reader";
+    case OD_PKG_ERR_VERSION: return "package format version is not supported by this reader";
     case OD_PKG_ERR_HEADER_CRC: return "package header is damaged (CRC mismatch)";
     case OD_PKG_ERR_FIELD: return "package header has a field out of range";
     case OD_PKG_ERR_UNSUPPORTED: return "package uses a codec, filter or feature this build does not support";
@@ -69,21 +38,6 @@ const char *od_pkg_strerror(int ret)
     case OD_PKG_ERR_TRAILING: return "package has unexpected bytes after its end";
     default: return "unknown package error";
     }
-}
-
-/* Sizes are powers of two: masks and shifts instead of division keep
- * libgcc's division routines out of an MCU build (no divider on M0+). */
-static int is_pow2(uint32_t x)
-{
-    return x != 0 && (x & (x - 1)) == 0;
-}
-
-static uint32_t od_log2(uint32_t x)
-{
-    uint32_t n = 0;
-    while (x >>= 1)
-        n++;
-    return n;
 }
 
 int od_pkg_version_valid(const char *s)
@@ -101,25 +55,12 @@ int od_pkg_version_valid(const char *s)
     return n >= 1;
 }
 
-/*
- * A version field is NUL-padded; everything after the string must be zero
- * so that one version has exactly one encoding (the signature covers it).
- */
-static int read_version(const uint8_t *f, char *out, int allow_empty)
+/* Copies an n-byte version string out of the header and checks it. */
+static int read_version(const uint8_t *f, uint32_t n, char *out, int allow_empty)
 {
-    size_t n = 0, i;
-    while (n < OD_VERSION_FIELD && f[n])
-        n++;
-    if (n > OD_VERSION_MAX)
-        return 0;
-    for (i = n; i < OD_VERSION_FIELD; i++)
-        if (f[i])
-            return 0;
-    OD_MEMCPY(out, f, n);
+    OD_MEMCPY(out, f, n); /* n <= OD_VERSION_MAX: checked by the caller */
     out[n] = '\0';
-    if (n == 0)
-        return allow_empty;
-    return od_pkg_version_valid(out);
+    return n == 0 ? allow_empty : od_pkg_version_valid(out);
 }
 
 static int all_zero(const uint8_t *p, size_t n)
@@ -167,50 +108,57 @@ static int check_codec(const od_pkg_header *h)
     }
 }
 
+int od_pkg_parse_prefix(const uint8_t *b, uint32_t *size)
+{
+    if (OD_MEMCMP(b, od_pkg_magic, OD_MAGIC_LEN) != 0)
+        return OD_PKG_ERR_MAGIC;
+    /* Version before anything else: another format may lay out the rest
+     * differently. Version 1 (fixed 320-byte header) was never released. */
+    if (od_get_le16(b + OD_HF_VERSION) != OD_FORMAT_VERSION)
+        return OD_PKG_ERR_VERSION;
+    *size = od_get_le16(b + OD_HF_HDR_SIZE);
+    return (*size < OD_HDR_MIN || *size > OD_HDR_MAX) ? OD_PKG_ERR_FIELD : OD_PKG_OK;
+}
+
 int od_pkg_parse_header(const uint8_t *b, size_t len, od_pkg_header *h)
 {
-    uint32_t max_blocks;
+    uint32_t max_blocks, size, ls, lt, page_log, erase_log;
     uint64_t total;
     int r;
 
-    if (!b || !h || len < OD_HDR_SIZE)
+    if (!b || !h || len < OD_HDR_PREFIX)
         return OD_PKG_ERR_TRUNCATED;
-    if (OD_MEMCMP(b, od_pkg_magic, OD_MAGIC_LEN) != 0)
-        return OD_PKG_ERR_MAGIC;
-    h->format_version = od_get_le16(b + F_VERSION);
-    /* Version before CRC: a newer format may place its CRC elsewhere. */
-    if (h->format_version > OD_FORMAT_VERSION)
-        return OD_PKG_ERR_VERSION;
-    if (od_crc32(0, b, F_HDR_CRC) != od_get_le32(b + F_HDR_CRC))
+    if ((r = od_pkg_parse_prefix(b, &size)) != OD_PKG_OK)
+        return r;
+    if (len < size)
+        return OD_PKG_ERR_TRUNCATED;
+    if (od_crc32(0, b, size - 4) != od_get_le32(b + size - 4))
         return OD_PKG_ERR_HEADER_CRC;
-    if (h->format_version == 0)
-        return OD_PKG_ERR_FIELD;
 
-    h->header_size = od_get_le16(b + F_HDR_SIZE);
-    h->kind = b[F_KIND];
-    h->codec = b[F_CODEC];
-    h->filter = b[F_FILTER];
-    h->codec_props = b[F_PROPS];
-    h->dict_size = od_get_le32(b + F_DICT);
-    h->page_size = od_get_le32(b + F_PAGE);
-    h->erase_size = od_get_le32(b + F_ERASE);
-    h->ram_needed = od_get_le32(b + F_RAM);
-    h->block_size = od_get_le32(b + F_BLOCK_SIZE);
-    h->block_count = od_get_le32(b + F_BLOCK_COUNT);
-    h->ext_size = od_get_le32(b + F_EXT_SIZE);
-    h->source_size = od_get_le32(b + F_SRC_SIZE);
-    h->target_size = od_get_le32(b + F_TGT_SIZE);
-    h->payload_size = od_get_le32(b + F_PAYLOAD_SIZE);
-    h->index_crc32 = od_get_le32(b + F_INDEX_CRC);
-    h->flags = od_get_le32(b + F_FLAGS);
-    OD_MEMCPY(h->source_md5, b + F_SRC_MD5, OD_MD5_LEN);
-    OD_MEMCPY(h->source_sha256, b + F_SRC_SHA, OD_SHA256_LEN);
-    OD_MEMCPY(h->target_md5, b + F_TGT_MD5, OD_MD5_LEN);
-    OD_MEMCPY(h->target_sha256, b + F_TGT_SHA, OD_SHA256_LEN);
-    OD_MEMCPY(h->payload_sha256, b + F_PAYLOAD_SHA, OD_SHA256_LEN);
+    h->format_version = OD_FORMAT_VERSION;
+    h->header_size = (uint16_t)size;
+    h->kind = b[OD_HF_KIND];
+    h->codec = b[OD_HF_CODEC];
+    h->filter = b[OD_HF_FILTER];
+    h->codec_props = b[OD_HF_PROPS];
+    h->dict_size = od_get_le32(b + OD_HF_DICT);
+    page_log = b[OD_HF_PAGE_LOG2];
+    erase_log = b[OD_HF_ERASE_LOG2];
+    h->flags = od_get_le16(b + OD_HF_FLAGS);
+    h->ram_needed = od_get_le32(b + OD_HF_RAM);
+    h->block_size = od_get_le32(b + OD_HF_BLOCK_SIZE);
+    h->block_count = od_get_le32(b + OD_HF_BLOCK_COUNT);
+    h->ext_size = od_get_le32(b + OD_HF_EXT_SIZE);
+    h->source_size = od_get_le32(b + OD_HF_SRC_SIZE);
+    h->target_size = od_get_le32(b + OD_HF_TGT_SIZE);
+    h->payload_size = od_get_le32(b + OD_HF_PAYLOAD_SIZE);
+    h->index_crc32 = od_get_le32(b + OD_HF_INDEX_CRC);
+    OD_MEMCPY(h->source_md5, b + OD_HF_SRC_MD5, OD_MD5_LEN);
+    OD_MEMCPY(h->source_sha256, b + OD_HF_SRC_SHA, OD_SHA256_LEN);
+    OD_MEMCPY(h->target_md5, b + OD_HF_TGT_MD5, OD_MD5_LEN);
+    OD_MEMCPY(h->target_sha256, b + OD_HF_TGT_SHA, OD_SHA256_LEN);
+    OD_MEMCPY(h->payload_sha256, b + OD_HF_PAYLOAD_SHA, OD_SHA256_LEN);
 
-    if (h->header_size != OD_HDR_SIZE || !all_zero(b + F_RESERVED, F_HDR_CRC - F_RESERVED))
-        return OD_PKG_ERR_FIELD;
     if (h->kind != OD_KIND_FULL && h->kind != OD_KIND_DELTA)
         return OD_PKG_ERR_FIELD;
     /* Unknown filters and flags change how bytes are interpreted, so an
@@ -220,19 +168,20 @@ int od_pkg_parse_header(const uint8_t *b, size_t len, od_pkg_header *h)
     if ((r = check_codec(h)) != OD_PKG_OK)
         return r;
 
-    if (!is_pow2(h->page_size) || h->page_size < 16 || h->page_size > 65536 ||
-        !is_pow2(h->erase_size) || h->erase_size < h->page_size ||
-        h->erase_size > (16u << 20) || h->block_size < h->erase_size ||
-        (h->block_size & (h->erase_size - 1)) != 0 || h->block_size > OD_MAX_IMAGE_SIZE)
+    /* Sizes travel as log2, so they are powers of two by construction. */
+    if (page_log < 4 || page_log > 16 || erase_log < page_log || erase_log > 24)
+        return OD_PKG_ERR_FIELD;
+    h->page_size = 1u << page_log;
+    h->erase_size = 1u << erase_log;
+    if (h->block_size < h->erase_size || (h->block_size & (h->erase_size - 1)) != 0 ||
+        h->block_size > OD_MAX_IMAGE_SIZE)
         return OD_PKG_ERR_FIELD;
     if (h->source_size > OD_MAX_IMAGE_SIZE || h->target_size > OD_MAX_IMAGE_SIZE)
         return OD_PKG_ERR_FIELD;
     /* Blocks are variable but erase-aligned: at most one per erase unit.
      * 32-bit on purpose (sizes are bounded above), so that an MCU build
      * pulls in no 64-bit division from libgcc. */
-    max_blocks = h->target_size >> od_log2(h->erase_size);
-    if (h->target_size & (h->erase_size - 1))
-        max_blocks++;
+    max_blocks = (h->target_size + h->erase_size - 1) >> erase_log;
     if (h->block_count > max_blocks || h->block_count > OD_MAX_BLOCKS ||
         (h->target_size != 0 && h->block_count == 0))
         return OD_PKG_ERR_FIELD;
@@ -242,20 +191,25 @@ int od_pkg_parse_header(const uint8_t *b, size_t len, od_pkg_header *h)
         (uint64_t)h->payload_size < (uint64_t)h->block_count * MIN_BLOCK_BYTES ||
         (h->block_count == 0 && h->payload_size != 0))
         return OD_PKG_ERR_FIELD;
-    total = (uint64_t)OD_HDR_SIZE + h->ext_size +
+    total = (uint64_t)size + h->ext_size +
             (uint64_t)h->block_count * OD_INDEX_ENTRY_SIZE + h->payload_size;
     if (total > 0xFFFFFFFFu)
         return OD_PKG_ERR_FIELD;
 
-    if (!read_version(b + F_TGT_VER, h->target_version, 0))
+    /* The strings fill the header exactly: one encoding per version pair,
+     * which matters because a signature covers these bytes. */
+    ls = b[OD_HF_SRC_VER_LEN];
+    lt = b[OD_HF_TGT_VER_LEN];
+    if (ls > OD_VERSION_MAX || lt > OD_VERSION_MAX || OD_HDR_FIXED + ls + lt + 4 != size ||
+        !read_version(b + OD_HF_STRINGS + ls, lt, h->target_version, 0))
         return OD_PKG_ERR_FIELD;
     if (h->kind == OD_KIND_FULL) {
         /* A full package has no source: its source fields must be empty so
          * that nothing can be read into them. */
-        if (h->source_size != 0 || !read_version(b + F_SRC_VER, h->source_version, 1) ||
-            h->source_version[0] || !all_zero(b + F_SRC_MD5, F_TGT_MD5 - F_SRC_MD5))
+        if (h->source_size != 0 || ls != 0 || !all_zero(b + OD_HF_SRC_MD5, OD_HF_TGT_MD5 - OD_HF_SRC_MD5))
             return OD_PKG_ERR_FIELD;
-    } else if (!read_version(b + F_SRC_VER, h->source_version, 0)) {
+        h->source_version[0] = '\0';
+    } else if (!read_version(b + OD_HF_STRINGS, ls, h->source_version, 0)) {
         return OD_PKG_ERR_FIELD;
     }
     return OD_PKG_OK;
@@ -263,7 +217,7 @@ int od_pkg_parse_header(const uint8_t *b, size_t len, od_pkg_header *h)
 
 uint32_t od_pkg_index_offset(const od_pkg_header *h)
 {
-    return OD_HDR_SIZE + h->ext_size;
+    return (uint32_t)h->header_size + h->ext_size;
 }
 
 uint32_t od_pkg_payload_offset(const od_pkg_header *h)

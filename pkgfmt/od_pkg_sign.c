@@ -8,8 +8,9 @@
  *
  * Why the header and not the package is signed: the MCU sees the package
  * once, front to back, and must decide before its first flash write. The
- * 320-byte header arrives first and binds every other byte through its
- * hashes, so a signature over it can be checked with 320 bytes of RAM, and
+ * core header (at most OD_HDR_MAX = 290 bytes) arrives first and binds
+ * every other byte through its hashes, so a signature over it can be
+ * checked with that much RAM, and
  * the later hash checks (index CRC, payload SHA-256, target read-back)
  * turn "header authentic" into "package and result authentic".
  */
@@ -412,7 +413,7 @@ struct evp_pkey_st *od_pkg_load_public_key(const char *path)
 
 /* ---- signing a header ---- */
 
-int od_pkg_sign_header(struct evp_pkey_st *key, const uint8_t hdr[OD_HDR_SIZE],
+int od_pkg_sign_header(struct evp_pkey_st *key, const uint8_t *hdr, uint32_t hdr_len,
                        uint8_t value[OD_SIG_VALUE_LEN])
 {
     int alg = od_pkg_key_alg(key), r = OD_SIGN_ERR_CRYPTO;
@@ -420,7 +421,7 @@ int od_pkg_sign_header(struct evp_pkey_st *key, const uint8_t hdr[OD_HDR_SIZE],
     uint8_t der[128];
     size_t n = sizeof(der);
 
-    if (!key || !hdr || !value)
+    if (!key || !hdr || !value || hdr_len < OD_HDR_MIN || hdr_len > OD_HDR_MAX)
         return OD_SIGN_ERR_PARAM;
     if (alg < 0)
         return OD_SIGN_ERR_KEY;
@@ -431,7 +432,7 @@ int od_pkg_sign_header(struct evp_pkey_st *key, const uint8_t hdr[OD_HDR_SIZE],
         /* Pure Ed25519: the message goes in whole, no digest name. */
         n = OD_SIG_RAW_LEN;
         if (EVP_DigestSignInit_ex(m, NULL, NULL, NULL, NULL, key, NULL) == 1 &&
-            EVP_DigestSign(m, value + 1, &n, hdr, OD_HDR_SIZE) == 1 && n == OD_SIG_RAW_LEN)
+            EVP_DigestSign(m, value + 1, &n, hdr, hdr_len) == 1 && n == OD_SIG_RAW_LEN)
             r = OD_SIGN_OK;
     } else {
         /* OpenSSL gives DER; the format stores fixed-size r || s so the
@@ -440,7 +441,7 @@ int od_pkg_sign_header(struct evp_pkey_st *key, const uint8_t hdr[OD_HDR_SIZE],
         const unsigned char *p = der;
         const BIGNUM *br, *bs;
         if (EVP_DigestSignInit_ex(m, NULL, "SHA256", NULL, NULL, key, NULL) == 1 &&
-            EVP_DigestSign(m, der, &n, hdr, OD_HDR_SIZE) == 1 &&
+            EVP_DigestSign(m, der, &n, hdr, hdr_len) == 1 &&
             (es = d2i_ECDSA_SIG(NULL, &p, (long)n)) != NULL) {
             ECDSA_SIG_get0(es, &br, &bs);
             if (BN_bn2binpad(br, value + 1, P256_COORD) == P256_COORD &&
@@ -459,7 +460,7 @@ int od_pkg_verify_header(struct evp_pkey_st *pub, const uint8_t *hdr, uint32_t h
     int alg = od_pkg_key_alg(pub), ok = 0;
     EVP_MD_CTX *m;
 
-    if (!hdr || hdr_len != OD_HDR_SIZE)
+    if (!hdr || hdr_len < OD_HDR_MIN || hdr_len > OD_HDR_MAX)
         return OD_SIGN_ERR_PARAM;
     if (alg < 0)
         return OD_SIGN_ERR_KEY;
@@ -473,7 +474,7 @@ int od_pkg_verify_header(struct evp_pkey_st *pub, const uint8_t *hdr, uint32_t h
         return OD_SIGN_ERR_NOMEM;
     if (alg == OD_SIG_ALG_ED25519) {
         ok = EVP_DigestVerifyInit_ex(m, NULL, NULL, NULL, NULL, pub, NULL) == 1 &&
-             EVP_DigestVerify(m, sig + 1, OD_SIG_RAW_LEN, hdr, OD_HDR_SIZE) == 1;
+             EVP_DigestVerify(m, sig + 1, OD_SIG_RAW_LEN, hdr, hdr_len) == 1;
     } else {
         ECDSA_SIG *es = ECDSA_SIG_new();
         BIGNUM *br = BN_bin2bn(sig + 1, P256_COORD, NULL);
@@ -487,7 +488,7 @@ int od_pkg_verify_header(struct evp_pkey_st *pub, const uint8_t *hdr, uint32_t h
             n = i2d_ECDSA_SIG(es, &p);
             ok = n > 0 && (size_t)n <= sizeof(der) &&
                  EVP_DigestVerifyInit_ex(m, NULL, "SHA256", NULL, NULL, pub, NULL) == 1 &&
-                 EVP_DigestVerify(m, der, (size_t)n, hdr, OD_HDR_SIZE) == 1;
+                 EVP_DigestVerify(m, der, (size_t)n, hdr, hdr_len) == 1;
         }
         BN_free(br);
         BN_free(bs);
@@ -518,7 +519,7 @@ int od_pkg_sign(const uint8_t *pkg, size_t size, struct evp_pkey_st *key, uint8_
         return OD_SIGN_ERR_KEY;
 
     /* First pass: how many extension bytes survive (all but signatures). */
-    ext = pkg + OD_HDR_SIZE;
+    ext = pkg + h.header_size;
     while ((r = od_pkg_next_tlv(ext, h.ext_size, &pos, &type, &value, &len)) == OD_PKG_OK) {
         if (type != OD_TLV_SIGNATURE)
             kept += pos - prev;
@@ -529,21 +530,21 @@ int od_pkg_sign(const uint8_t *pkg, size_t size, struct evp_pkey_st *key, uint8_
     new_ext = kept + OD_SIG_TLV_LEN;
     if (new_ext > 65536u)
         return OD_SIGN_ERR_TOO_BIG;
-    rest = size - OD_HDR_SIZE - h.ext_size; /* index and payload, unchanged */
-    new_size = OD_HDR_SIZE + (size_t)new_ext + rest;
+    rest = size - h.header_size - h.ext_size; /* index and payload, unchanged */
+    new_size = h.header_size + (size_t)new_ext + rest;
     if (new_size > 0xFFFFFFFFu)
         return OD_SIGN_ERR_TOO_BIG;
     if (!(o = malloc(new_size)))
         return OD_SIGN_ERR_NOMEM;
 
     /* Header with the new ext_size and CRC. Patched in place rather than
-     * re-encoded, so reserved bytes and padding stay exactly as they were. */
-    memcpy(o, pkg, OD_HDR_SIZE);
-    od_put_le32(o + 40, new_ext);
-    od_put_le32(o + 316, od_crc32(0, o, 316));
+     * re-encoded, so every other byte stays exactly as it was. */
+    memcpy(o, pkg, h.header_size);
+    od_put_le32(o + OD_HF_EXT_SIZE, new_ext);
+    od_put_le32(o + h.header_size - 4, od_crc32(0, o, h.header_size - 4u));
 
     /* The signature goes first: an applier meets it before anything else. */
-    w = o + OD_HDR_SIZE;
+    w = o + h.header_size;
     od_put_le16(w, OD_TLV_SIGNATURE);
     od_put_le16(w + 2, OD_SIG_VALUE_LEN);
     w += OD_SIG_TLV_LEN;
@@ -557,7 +558,7 @@ int od_pkg_sign(const uint8_t *pkg, size_t size, struct evp_pkey_st *key, uint8_
     }
     memcpy(w, ext + h.ext_size, rest);
 
-    r = od_pkg_sign_header(key, o, o + OD_HDR_SIZE + 4);
+    r = od_pkg_sign_header(key, o, h.header_size, o + h.header_size + 4);
     /* Self-check: what we hand out must still be a valid package. */
     if (r == OD_SIGN_OK && od_pkg_check(o, new_size, NULL) != OD_PKG_OK)
         r = OD_SIGN_ERR_CRYPTO;
@@ -580,9 +581,9 @@ int od_pkg_verify(const uint8_t *pkg, size_t size, struct evp_pkey_st *pub)
 
     if (!pkg || !pub)
         return OD_SIGN_ERR_PARAM;
-    if (od_pkg_parse_header(pkg, size, &h) != OD_PKG_OK || size - OD_HDR_SIZE < h.ext_size)
+    if (od_pkg_parse_header(pkg, size, &h) != OD_PKG_OK || size - h.header_size < h.ext_size)
         return OD_SIGN_ERR_PACKAGE;
-    while ((r = od_pkg_next_tlv(pkg + OD_HDR_SIZE, h.ext_size, &pos, &type, &value, &len)) ==
+    while ((r = od_pkg_next_tlv(pkg + h.header_size, h.ext_size, &pos, &type, &value, &len)) ==
            OD_PKG_OK) {
         if (type == OD_TLV_SIGNATURE) {
             found++;
@@ -594,7 +595,7 @@ int od_pkg_verify(const uint8_t *pkg, size_t size, struct evp_pkey_st *pub)
         return OD_SIGN_ERR_PACKAGE;
     if (found > 1) /* the applier refuses two as well */
         return OD_SIGN_ERR_BAD;
-    return od_pkg_verify_header(pub, pkg, OD_HDR_SIZE, sig, sig_len);
+    return od_pkg_verify_header(pub, pkg, h.header_size, sig, sig_len);
 }
 
 int od_pkg_verify_hook_openssl(void *ctx, const uint8_t *hdr, uint32_t hdr_len,

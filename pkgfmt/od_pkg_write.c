@@ -20,36 +20,56 @@ static size_t version_len(const char *s)
     return n;
 }
 
-void od_pkg_encode_header(const od_pkg_header *h, uint8_t o[OD_HDR_SIZE])
+static uint8_t log2_of(uint32_t x)
 {
-    memset(o, 0, OD_HDR_SIZE);
+    uint8_t n = 0;
+    while (x >>= 1)
+        n++;
+    return n;
+}
+
+uint32_t od_pkg_header_size_for(const od_pkg_header *h)
+{
+    return (uint32_t)(OD_HDR_FIXED + version_len(h->source_version) +
+                      version_len(h->target_version) + 4);
+}
+
+uint32_t od_pkg_encode_header(const od_pkg_header *h, uint8_t o[OD_HDR_MAX])
+{
+    size_t ls = version_len(h->source_version), lt = version_len(h->target_version);
+    uint32_t size = od_pkg_header_size_for(h);
+
+    memset(o, 0, size);
     memcpy(o, od_pkg_magic, OD_MAGIC_LEN);
-    od_put_le16(o + 8, OD_FORMAT_VERSION);
-    od_put_le16(o + 10, OD_HDR_SIZE);
-    o[12] = h->kind;
-    o[13] = h->codec;
-    o[14] = h->filter;
-    o[15] = h->codec_props;
-    od_put_le32(o + 16, h->dict_size);
-    od_put_le32(o + 20, h->page_size);
-    od_put_le32(o + 24, h->erase_size);
-    od_put_le32(o + 28, h->ram_needed);
-    od_put_le32(o + 32, h->block_size);
-    od_put_le32(o + 36, h->block_count);
-    od_put_le32(o + 40, h->ext_size);
-    od_put_le32(o + 44, h->source_size);
-    od_put_le32(o + 48, h->target_size);
-    od_put_le32(o + 52, h->payload_size);
-    od_put_le32(o + 56, h->index_crc32);
-    od_put_le32(o + 60, h->flags);
-    memcpy(o + 64, h->source_md5, OD_MD5_LEN);
-    memcpy(o + 80, h->source_sha256, OD_SHA256_LEN);
-    memcpy(o + 112, h->target_md5, OD_MD5_LEN);
-    memcpy(o + 128, h->target_sha256, OD_SHA256_LEN);
-    memcpy(o + 160, h->payload_sha256, OD_SHA256_LEN);
-    memcpy(o + 192, h->source_version, version_len(h->source_version));
-    memcpy(o + 248, h->target_version, version_len(h->target_version));
-    od_put_le32(o + 316, od_crc32(0, o, 316));
+    od_put_le16(o + OD_HF_VERSION, OD_FORMAT_VERSION);
+    od_put_le16(o + OD_HF_HDR_SIZE, (uint16_t)size);
+    o[OD_HF_KIND] = h->kind;
+    o[OD_HF_CODEC] = h->codec;
+    o[OD_HF_FILTER] = h->filter;
+    o[OD_HF_PROPS] = h->codec_props;
+    od_put_le32(o + OD_HF_DICT, h->dict_size);
+    o[OD_HF_PAGE_LOG2] = log2_of(h->page_size);
+    o[OD_HF_ERASE_LOG2] = log2_of(h->erase_size);
+    od_put_le16(o + OD_HF_FLAGS, (uint16_t)h->flags);
+    od_put_le32(o + OD_HF_RAM, h->ram_needed);
+    od_put_le32(o + OD_HF_BLOCK_SIZE, h->block_size);
+    od_put_le32(o + OD_HF_BLOCK_COUNT, h->block_count);
+    od_put_le32(o + OD_HF_EXT_SIZE, h->ext_size);
+    od_put_le32(o + OD_HF_SRC_SIZE, h->source_size);
+    od_put_le32(o + OD_HF_TGT_SIZE, h->target_size);
+    od_put_le32(o + OD_HF_PAYLOAD_SIZE, h->payload_size);
+    od_put_le32(o + OD_HF_INDEX_CRC, h->index_crc32);
+    memcpy(o + OD_HF_SRC_MD5, h->source_md5, OD_MD5_LEN);
+    memcpy(o + OD_HF_SRC_SHA, h->source_sha256, OD_SHA256_LEN);
+    memcpy(o + OD_HF_TGT_MD5, h->target_md5, OD_MD5_LEN);
+    memcpy(o + OD_HF_TGT_SHA, h->target_sha256, OD_SHA256_LEN);
+    memcpy(o + OD_HF_PAYLOAD_SHA, h->payload_sha256, OD_SHA256_LEN);
+    o[OD_HF_SRC_VER_LEN] = (uint8_t)ls;
+    o[OD_HF_TGT_VER_LEN] = (uint8_t)lt;
+    memcpy(o + OD_HF_STRINGS, h->source_version, ls);
+    memcpy(o + OD_HF_STRINGS + ls, h->target_version, lt);
+    od_put_le32(o + size - 4, od_crc32(0, o, size - 4));
+    return size;
 }
 
 static void digest(const EVP_MD *md, const uint8_t *d, size_t n, uint8_t *out)
@@ -73,7 +93,8 @@ int od_pkg_assemble(od_pkg_header *h, const uint8_t *ext, uint32_t ext_size,
                     const uint8_t *payload, uint32_t payload_size, uint8_t **out,
                     size_t *out_size)
 {
-    uint64_t total = (uint64_t)OD_HDR_SIZE + ext_size +
+    uint32_t hsize = od_pkg_header_size_for(h);
+    uint64_t total = (uint64_t)hsize + ext_size +
                      (uint64_t)block_count * OD_INDEX_ENTRY_SIZE + payload_size;
     uint8_t *buf, *idx;
     uint32_t i;
@@ -84,12 +105,12 @@ int od_pkg_assemble(od_pkg_header *h, const uint8_t *ext, uint32_t ext_size,
     if (!buf)
         return -1;
     h->format_version = OD_FORMAT_VERSION;
-    h->header_size = OD_HDR_SIZE;
+    h->header_size = (uint16_t)hsize;
     h->block_count = block_count;
     h->ext_size = ext_size;
     h->payload_size = payload_size;
 
-    idx = buf + OD_HDR_SIZE + ext_size;
+    idx = buf + hsize + ext_size;
     for (i = 0; i < block_count; i++) {
         od_put_le32(idx + (size_t)i * OD_INDEX_ENTRY_SIZE, block_offsets[i]);
         od_put_le32(idx + (size_t)i * OD_INDEX_ENTRY_SIZE + 4, out_offsets[i]);
@@ -98,7 +119,7 @@ int od_pkg_assemble(od_pkg_header *h, const uint8_t *ext, uint32_t ext_size,
     digest(EVP_sha256(), payload, payload_size, h->payload_sha256);
 
     if (ext_size)
-        memcpy(buf + OD_HDR_SIZE, ext, ext_size);
+        memcpy(buf + hsize, ext, ext_size);
     if (payload_size)
         memcpy(idx + (size_t)block_count * OD_INDEX_ENTRY_SIZE, payload, payload_size);
     od_pkg_encode_header(h, buf);
@@ -124,7 +145,7 @@ int od_pkg_check(const uint8_t *pkg, size_t size, od_pkg_header *hout)
     if (size < od_pkg_total_size(&h))
         return OD_PKG_ERR_TRUNCATED;
 
-    ext = pkg + OD_HDR_SIZE;
+    ext = pkg + h.header_size;
     while ((r = od_pkg_next_tlv(ext, h.ext_size, &pos, &type, &value, &len)) == OD_PKG_OK) {
         if ((type & OD_TLV_CRITICAL) != 0)
             return OD_PKG_ERR_UNSUPPORTED;

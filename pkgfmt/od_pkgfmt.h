@@ -5,7 +5,8 @@
  * docs/FORMAT.md is the normative description; this header mirrors it. A
  * package is, in order:
  *
- *   core header   OD_HDR_SIZE bytes, fixed layout, ends with its CRC32
+ *   core header   header_size bytes (OD_HDR_MIN..OD_HDR_MAX): fixed fields,
+ *                 the two version strings, then its CRC32
  *   extensions    ext_size bytes of TLV records (type u16, length u16, value)
  *   block index   block_count entries of OD_INDEX_ENTRY_SIZE bytes
  *   payload       the blocks back to back; each is one codec stream
@@ -32,7 +33,7 @@ extern "C" {
 #define OD_VERSION_NUMBER \
     (OD_VERSION_MAJOR * 10000 + OD_VERSION_MINOR * 100 + OD_VERSION_PATCH)
 #define OD_VERSION_STRING "0.1.0"
-#define OD_FORMAT_VERSION 1
+#define OD_FORMAT_VERSION 2
 
 /* Returns OD_VERSION_NUMBER of the library actually linked. */
 unsigned od_version(void);
@@ -45,11 +46,50 @@ unsigned od_version(void);
 #define OD_MAGIC_LEN 8
 extern const uint8_t od_pkg_magic[OD_MAGIC_LEN];
 
-#define OD_HDR_SIZE 320          /* bytes of the core header */
 #define OD_INDEX_ENTRY_SIZE 8    /* payload offset, output offset */
 #define OD_BLOCK_TRAILER 4       /* CRC32 of the block's codec stream */
-#define OD_VERSION_FIELD 56      /* bytes reserved per version string */
 #define OD_VERSION_MAX 50        /* longest version string allowed */
+
+/*
+ * The core header's size varies with its version strings (FORMAT.md): a
+ * fixed part, the strings' bytes, the CRC. The first OD_HDR_PREFIX bytes
+ * (magic, format version, header_size) say how long the rest is.
+ */
+#define OD_HDR_PREFIX 12
+#define OD_HDR_FIXED 186 /* bytes before the version strings */
+#define OD_HDR_MIN (OD_HDR_FIXED + 1 + 4)                      /* full package */
+#define OD_HDR_MAX (OD_HDR_FIXED + 2 * OD_VERSION_MAX + 4)
+
+/* Byte offsets of the core header's fields (FORMAT.md, "Core header"),
+ * shared by the reader and the host writer. */
+enum {
+    OD_HF_VERSION = 8,       /* u16 */
+    OD_HF_HDR_SIZE = 10,     /* u16 */
+    OD_HF_KIND = 12,
+    OD_HF_CODEC = 13,
+    OD_HF_FILTER = 14,
+    OD_HF_PROPS = 15,
+    OD_HF_DICT = 16,         /* u32 */
+    OD_HF_PAGE_LOG2 = 20,    /* u8 */
+    OD_HF_ERASE_LOG2 = 21,   /* u8 */
+    OD_HF_FLAGS = 22,        /* u16 */
+    OD_HF_RAM = 24,          /* u32 from here on */
+    OD_HF_BLOCK_SIZE = 28,
+    OD_HF_BLOCK_COUNT = 32,
+    OD_HF_EXT_SIZE = 36,
+    OD_HF_SRC_SIZE = 40,
+    OD_HF_TGT_SIZE = 44,
+    OD_HF_PAYLOAD_SIZE = 48,
+    OD_HF_INDEX_CRC = 52,
+    OD_HF_SRC_MD5 = 56,
+    OD_HF_SRC_SHA = 72,
+    OD_HF_TGT_MD5 = 104,
+    OD_HF_TGT_SHA = 120,
+    OD_HF_PAYLOAD_SHA = 152,
+    OD_HF_SRC_VER_LEN = 184, /* u8 */
+    OD_HF_TGT_VER_LEN = 185, /* u8 */
+    OD_HF_STRINGS = OD_HDR_FIXED /* source then target version, no NULs */
+};
 
 /* Package kinds. */
 #define OD_KIND_FULL 1   /* blocks hold the target image itself (整包) */
@@ -96,7 +136,7 @@ extern const uint8_t od_pkg_magic[OD_MAGIC_LEN];
 typedef enum od_pkg_ret {
     OD_PKG_OK = 0,
     OD_PKG_ERR_MAGIC = -1,        /* not an otadelta package */
-    OD_PKG_ERR_VERSION = -2,      /* format version newer than this reader */
+    OD_PKG_ERR_VERSION = -2,      /* format version not this reader's */
     OD_PKG_ERR_HEADER_CRC = -3,   /* header damaged in transit or storage */
     OD_PKG_ERR_FIELD = -4,        /* a header field is out of its range */
     OD_PKG_ERR_UNSUPPORTED = -5,  /* valid, but uses a codec/filter/flag or
@@ -115,7 +155,7 @@ const char *od_pkg_strerror(int ret);
 /* The core header, decoded. Field meanings are in docs/FORMAT.md. */
 typedef struct od_pkg_header {
     uint16_t format_version;
-    uint16_t header_size;
+    uint16_t header_size;  /* bytes of the core header */
     uint8_t kind;
     uint8_t codec;
     uint8_t filter;
@@ -148,8 +188,18 @@ typedef struct od_pkg_block {
 } od_pkg_block;
 
 /*
+ * Reads the header's first OD_HDR_PREFIX bytes: checks the magic and the
+ * format version and stores the core header's size (OD_HDR_MIN..OD_HDR_MAX)
+ * in *size, so a streaming reader knows how much more to gather.
+ * Returns OD_PKG_OK, OD_PKG_ERR_MAGIC, OD_PKG_ERR_VERSION or
+ * OD_PKG_ERR_FIELD (size out of range).
+ */
+int od_pkg_parse_prefix(const uint8_t *buf, uint32_t *size);
+
+/*
  * Decodes and validates the core header.
- * buf: at least OD_HDR_SIZE bytes (more is ignored). h: filled on success.
+ * buf/len: the package's first len bytes; len must cover header_size
+ * (more is ignored, less gives OD_PKG_ERR_TRUNCATED). h: filled on success.
  * Checks magic, format version, CRC, every range and cross-field rule of
  * FORMAT.md (sizes, block geometry, codec parameters, version strings).
  * Returns OD_PKG_OK or a negative od_pkg_ret; *h is unspecified on error.

@@ -18,11 +18,16 @@ extern "C" {
 #endif
 
 /*
- * Serialises h into the OD_HDR_SIZE-byte core header at out, magic and
- * header CRC included. Version strings are copied NUL-padded; the caller
- * has validated them. Fields kind..payload_sha256 are taken as they are.
+ * Serialises h into the core header at out (room for OD_HDR_MAX bytes),
+ * magic, header_size and header CRC included, and returns its size
+ * (od_pkg_header_size_for(h)). The caller has validated the version
+ * strings; page_size and erase_size are powers of two. Fields
+ * kind..payload_sha256 are taken as they are.
  */
-void od_pkg_encode_header(const od_pkg_header *h, uint8_t out[OD_HDR_SIZE]);
+uint32_t od_pkg_encode_header(const od_pkg_header *h, uint8_t out[OD_HDR_MAX]);
+
+/* Size of the core header h encodes to: it grows with the version strings. */
+uint32_t od_pkg_header_size_for(const od_pkg_header *h);
 
 /* MD5 and SHA-256 of an image (OpenSSL). data may be NULL when size is 0. */
 void od_pkg_hash_image(const uint8_t *data, size_t size,

@@ -19,7 +19,7 @@
  *   offset 0   1 byte   algorithm: OD_SIG_ALG_ED25519 (1) or
  *                       OD_SIG_ALG_P256 (2, ECDSA over NIST P-256 with
  *                       SHA-256)
- *   offset 1   64 bytes the raw signature over the 320-byte core header:
+ *   offset 1   64 bytes the raw signature over the whole core header:
  *                       Ed25519: R || S as RFC 8032 defines (pure Ed25519,
  *                       no pre-hash, no context);
  *                       P-256: r || s, each a 32-byte big-endian integer
@@ -176,15 +176,17 @@ struct evp_pkey_st *od_pkg_load_public_key(const char *path);
 int od_pkg_key_alg(const struct evp_pkey_st *key);
 
 /*
- * Signs a 320-byte core header as it stands. value receives the
+ * Signs a core header as it stands (hdr_len: its header_size bytes,
+ * OD_HDR_MIN..OD_HDR_MAX). value receives the
  * OD_SIG_VALUE_LEN-byte extension value (algorithm id, raw signature).
  * Returns OD_SIGN_OK, _PARAM, _KEY (unsupported key) or _CRYPTO.
  */
-int od_pkg_sign_header(struct evp_pkey_st *key, const uint8_t hdr[OD_HDR_SIZE],
+int od_pkg_sign_header(struct evp_pkey_st *key, const uint8_t *hdr, uint32_t hdr_len,
                        uint8_t value[OD_SIG_VALUE_LEN]);
 
 /*
- * Checks a signature extension value against a 320-byte core header.
+ * Checks a signature extension value against a core header (hdr_len:
+ * its header_size bytes).
  * sig/sig_len: the TLV value (NULL/0: no signature). The algorithm id must
  * match the key's type, and the length must be exactly OD_SIG_VALUE_LEN.
  * Returns OD_SIGN_OK, _NOSIG, _BAD, _KEY or _PARAM.

@@ -81,21 +81,29 @@ static void put_le32(uint8_t *p, uint32_t v)
     put_le16(p + 2, (uint16_t)(v >> 16));
 }
 
+/* The core header's size as the bytes say, or 0 if it cannot be used. */
+static uint32_t hdr_size(const uint8_t *p, size_t n)
+{
+    uint32_t hs = n >= OD_HDR_PREFIX ? od_get_le16(p + OD_HF_HDR_SIZE) : 0;
+    return hs >= OD_HDR_MIN && hs <= n ? hs : 0;
+}
+
 static void fix_header(uint8_t *p, size_t n)
 {
-    if (n >= OD_HDR_SIZE)
-        put_le32(p + 316, od_crc32(0, p, 316));
+    uint32_t hs = hdr_size(p, n);
+    if (hs)
+        put_le32(p + hs - 4, od_crc32(0, p, hs - 4));
 }
 
 static void fix_index(uint8_t *p, size_t n)
 {
     uint64_t off, len;
-    if (n < OD_HDR_SIZE)
+    if (!hdr_size(p, n))
         return;
-    off = OD_HDR_SIZE + (uint64_t)od_get_le32(p + 40);
-    len = (uint64_t)od_get_le32(p + 36) * OD_INDEX_ENTRY_SIZE;
+    off = hdr_size(p, n) + (uint64_t)od_get_le32(p + OD_HF_EXT_SIZE);
+    len = (uint64_t)od_get_le32(p + OD_HF_BLOCK_COUNT) * OD_INDEX_ENTRY_SIZE;
     if (off + len <= n)
-        put_le32(p + 56, od_crc32(0, p + off, (size_t)len));
+        put_le32(p + OD_HF_INDEX_CRC, od_crc32(0, p + off, (size_t)len));
     fix_header(p, n);
 }
 
@@ -188,7 +196,7 @@ static uint32_t blocks_of(const uint8_t *p, uint32_t *start, uint32_t max)
 {
     od_pkg_header h;
     uint32_t i, n;
-    if (od_pkg_parse_header(p, OD_HDR_SIZE, &h) != OD_PKG_OK)
+    if (od_pkg_parse_header(p, OD_HDR_MAX, &h) != OD_PKG_OK)
         return 0;
     n = h.block_count < max ? h.block_count : max;
     for (i = 0; i < n; i++)
@@ -306,7 +314,7 @@ static uint8_t *mutate(const base *b, unsigned kind, size_t *n)
     case 8: { /* TLV edits */
         uint8_t rec[4 + 200];
         uint16_t type, len;
-        uint32_t ext = od_get_le32(m + 40), at;
+        uint32_t ext = od_get_le32(m + OD_HF_EXT_SIZE), at, hs = hdr_size(m, size);
         switch (rnd(6)) {
         case 0: type = OD_TLV_NOTE; len = (uint16_t)rnd(40); break;
         case 1: type = (uint16_t)(OD_TLV_CRITICAL | rnd(8)); len = (uint16_t)rnd(8); break;
@@ -320,21 +328,21 @@ static uint8_t *mutate(const base *b, unsigned kind, size_t *n)
         for (i = 0; i < len; i++)
             rec[4 + i] = (uint8_t)rnd(256);
         /* Insert at the start or end of the area, ext_size fixed (mostly). */
-        at = rnd(2) ? OD_HDR_SIZE : OD_HDR_SIZE + ext;
+        at = rnd(2) ? hs : hs + ext;
         memmove(m + at + 4 + len, m + at, size - at);
         memcpy(m + at, rec, 4u + len);
         *n = size + 4 + len;
         if (rnd(8)) {
-            put_le32(m + 40, ext + 4 + len);
+            put_le32(m + OD_HF_EXT_SIZE, ext + 4 + len);
         } else if (rnd(2)) {
             put_le16(m + at + 2, (uint16_t)(len + 1 + rnd(100))); /* runs past */
-            put_le32(m + 40, ext + 4 + len);
+            put_le32(m + OD_HF_EXT_SIZE, ext + 4 + len);
         }
         fix_header(m, *n);
         break;
     }
     case 9: /* a header byte changed, CRC not fixed */
-        m[rnd(OD_HDR_SIZE)] ^= (uint8_t)(1 + rnd(255));
+        m[rnd(hdr_size(m, size))] ^= (uint8_t)(1 + rnd(255));
         break;
     case 10: { /* a range zeroed (or erased to 0xFF) */
         size_t at = rnd((uint32_t)size), len = 1 + rnd(512);

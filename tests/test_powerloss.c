@@ -272,13 +272,13 @@ static uint8_t *make_pkg(const uint8_t *old, uint32_t os, const uint8_t *nw, uin
 /* Package offset where block k starts (its Range offset). */
 static uint32_t block_offset(const od_pkg_header *h, const uint8_t *pkg, uint32_t k)
 {
-    const uint8_t *idx = pkg + OD_HDR_SIZE + h->ext_size;
+    const uint8_t *idx = pkg + od_pkg_index_offset(h);
     return od_pkg_payload_offset(h) + od_get_le32(idx + 8 * k);
 }
 
 static uint32_t block_out(const od_pkg_header *h, const uint8_t *pkg, uint32_t k)
 {
-    const uint8_t *idx = pkg + OD_HDR_SIZE + h->ext_size;
+    const uint8_t *idx = pkg + od_pkg_index_offset(h);
     return od_get_le32(idx + 8 * k + 4);
 }
 

@@ -36,9 +36,14 @@ static void put_le32(uint8_t *p, uint32_t v)
     put_le16(p + 2, (uint16_t)(v >> 16));
 }
 
+static uint32_t hdr_size(const uint8_t *pkg)
+{
+    return od_get_le16(pkg + OD_HF_HDR_SIZE);
+}
+
 static void fix_header_crc(uint8_t *pkg)
 {
-    put_le32(pkg + 316, od_crc32(0, pkg, 316));
+    put_le32(pkg + hdr_size(pkg) - 4, od_crc32(0, pkg, hdr_size(pkg) - 4));
 }
 
 /* A small delta package (old 40000 bytes, new edited) for `codec`. */
@@ -146,13 +151,13 @@ static uint8_t *insert_tlv(const uint8_t *pkg, size_t size, uint16_t type, const
                            uint16_t len, size_t *out_size)
 {
     uint8_t *o = malloc(size + 4 + len);
-    uint32_t ext = od_get_le32(pkg + 40);
-    memcpy(o, pkg, OD_HDR_SIZE);
-    put_le16(o + OD_HDR_SIZE, type);
-    put_le16(o + OD_HDR_SIZE + 2, len);
-    memcpy(o + OD_HDR_SIZE + 4, val, len);
-    memcpy(o + OD_HDR_SIZE + 4 + len, pkg + OD_HDR_SIZE, size - OD_HDR_SIZE);
-    put_le32(o + 40, ext + 4 + len);
+    uint32_t ext = od_get_le32(pkg + OD_HF_EXT_SIZE), hs = hdr_size(pkg);
+    memcpy(o, pkg, hs);
+    put_le16(o + hs, type);
+    put_le16(o + hs + 2, len);
+    memcpy(o + hs + 4, val, len);
+    memcpy(o + hs + 4 + len, pkg + hs, size - hs);
+    put_le32(o + OD_HF_EXT_SIZE, ext + 4 + len);
     fix_header_crc(o);
     *out_size = size + 4 + len;
     return o;
@@ -161,11 +166,11 @@ static uint8_t *insert_tlv(const uint8_t *pkg, size_t size, uint16_t type, const
 /* Counts signature records and returns the first one's value. */
 static int count_sigs(const uint8_t *pkg, const uint8_t **sig, uint16_t *sig_len)
 {
-    uint32_t pos = 0, ext = od_get_le32(pkg + 40);
+    uint32_t pos = 0, ext = od_get_le32(pkg + OD_HF_EXT_SIZE);
     uint16_t type, len;
     const uint8_t *v;
     int n = 0;
-    while (od_pkg_next_tlv(pkg + OD_HDR_SIZE, ext, &pos, &type, &v, &len) == OD_PKG_OK)
+    while (od_pkg_next_tlv(pkg + hdr_size(pkg), ext, &pos, &type, &v, &len) == OD_PKG_OK)
         if (type == OD_TLV_SIGNATURE && n++ == 0) {
             *sig = v;
             *sig_len = len;
@@ -213,6 +218,7 @@ static void t_keygen(void)
 static void sign_and_apply(int alg, int codec)
 {
     uint8_t *pkg, *nw, *old, *sp = NULL, *bad;
+    uint32_t hs;
     size_t size, nw_size, old_size, ss = 0;
     EVP_PKEY *priv = key(alg, "main", 0), *pub = key(alg, "main", 1);
     EVP_PKEY *other = key(alg, "other", 1);
@@ -234,8 +240,11 @@ static void sign_and_apply(int alg, int codec)
     OD_CHECK_EQ(ss, size + OD_SIG_TLV_LEN);
     /* Only ext_size and the CRC change in the header; index and payload
      * are byte for byte the same. */
-    OD_CHECK(memcmp(sp, pkg, 40) == 0 && memcmp(sp + 44, pkg + 44, 316 - 44) == 0);
-    OD_CHECK(memcmp(sp + OD_HDR_SIZE + OD_SIG_TLV_LEN, pkg + OD_HDR_SIZE, size - OD_HDR_SIZE) == 0);
+    hs = hdr_size(pkg);
+    OD_CHECK_EQ(hdr_size(sp), hs);
+    OD_CHECK(memcmp(sp, pkg, OD_HF_EXT_SIZE) == 0 &&
+             memcmp(sp + OD_HF_EXT_SIZE + 4, pkg + OD_HF_EXT_SIZE + 4, hs - 4 - OD_HF_EXT_SIZE - 4) == 0);
+    OD_CHECK(memcmp(sp + hs + OD_SIG_TLV_LEN, pkg + hs, size - hs) == 0);
     OD_CHECK_EQ(count_sigs(sp, &sig, &sig_len), 1);
     OD_CHECK_EQ(sig_len, OD_SIG_VALUE_LEN);
     OD_CHECK_EQ(sig[0], alg);
@@ -245,10 +254,10 @@ static void sign_and_apply(int alg, int codec)
     OD_CHECK_EQ(od_pkg_verify(sp, ss, other), OD_SIGN_ERR_BAD);
     OD_CHECK_EQ(od_pkg_verify(sp, ss, cross), OD_SIGN_ERR_BAD);
     OD_CHECK_EQ(od_pkg_verify(pkg, size, pub), OD_SIGN_ERR_NOSIG);
-    OD_CHECK_EQ(od_pkg_verify_hook_openssl(pub, sp, OD_HDR_SIZE, sig, sig_len), 0);
-    OD_CHECK(od_pkg_verify_hook_openssl(NULL, sp, OD_HDR_SIZE, sig, sig_len) != 0);
-    OD_CHECK(od_pkg_verify_hook_openssl(pub, sp, OD_HDR_SIZE, NULL, 0) != 0);
-    OD_CHECK(od_pkg_verify_hook_openssl(pub, sp, OD_HDR_SIZE - 1, sig, sig_len) != 0);
+    OD_CHECK_EQ(od_pkg_verify_hook_openssl(pub, sp, hs, sig, sig_len), 0);
+    OD_CHECK(od_pkg_verify_hook_openssl(NULL, sp, hs, sig, sig_len) != 0);
+    OD_CHECK(od_pkg_verify_hook_openssl(pub, sp, hs, NULL, 0) != 0);
+    OD_CHECK(od_pkg_verify_hook_openssl(pub, sp, hs - 1, sig, sig_len) != 0);
 
     /* The applier accepts the signed package and produces the target. */
     OD_CHECK_EQ(apply(sp, ss, old, old_size, nw, nw_size, pub, &writes), OD_PATCH_DONE);
@@ -271,18 +280,20 @@ static void sign_and_apply(int alg, int codec)
     {
         /* A header byte changed and the CRC recomputed, so only the
          * signature can tell: a target hash byte, the target version, and
-         * the reserved area. */
-        static const uint32_t offs[] = {112, 128, 140, 250, 304};
+         * the flags. The target version "1.1.0" follows "1.0.0". */
+        const uint32_t ver = OD_HF_STRINGS + 5 + 2;
+        const uint32_t offs[] = {OD_HF_TGT_MD5, OD_HF_TGT_SHA, OD_HF_TGT_SHA + 12, ver,
+                                 OD_HF_FLAGS};
         size_t k;
         for (k = 0; k < sizeof(offs) / sizeof(offs[0]); k++) {
             memcpy(bad, sp, ss);
-            bad[offs[k]] ^= offs[k] == 250 ? 0x02 : 0x01; /* '1' -> '3' keeps it valid */
+            bad[offs[k]] ^= offs[k] == ver ? 0x02 : 0x01; /* '1' -> '3' keeps it valid */
             fix_header_crc(bad);
-            OD_CHECK_EQ(od_pkg_verify(bad, ss, pub), offs[k] == 304 ? OD_SIGN_ERR_PACKAGE
-                                                                      : OD_SIGN_ERR_BAD);
+            OD_CHECK_EQ(od_pkg_verify(bad, ss, pub), offs[k] == OD_HF_FLAGS ? OD_SIGN_ERR_PACKAGE
+                                                                             : OD_SIGN_ERR_BAD);
             OD_CHECK(apply(bad, ss, old, old_size, nw, nw_size, pub, &writes) < 0);
             OD_CHECK_EQ(writes, 0);
-            if (offs[k] != 304) /* reserved != 0 fails the header rules first */
+            if (offs[k] != OD_HF_FLAGS) /* unknown flags fail the header rules first */
                 OD_CHECK_EQ(apply(bad, ss, old, old_size, nw, nw_size, pub, &writes),
                             OD_PATCH_ERR_SIGNATURE);
         }
@@ -292,7 +303,7 @@ static void sign_and_apply(int alg, int codec)
         uint32_t k;
         for (k = 0; k < OD_SIG_VALUE_LEN; k += (k < 2 ? 1 : 9)) {
             memcpy(bad, sp, ss);
-            bad[OD_HDR_SIZE + 4 + k] ^= 0x80;
+            bad[hs + 4 + k] ^= 0x80;
             OD_CHECK_EQ(od_pkg_verify(bad, ss, pub), OD_SIGN_ERR_BAD);
             OD_CHECK_EQ(apply(bad, ss, old, old_size, nw, nw_size, pub, &writes),
                         OD_PATCH_ERR_SIGNATURE);
@@ -373,10 +384,10 @@ static void t_resign(void)
     OD_CHECK_EQ(od_pkg_verify(s2, n2, a), OD_SIGN_ERR_BAD);
     OD_CHECK_EQ(od_pkg_verify(s1, n1, a), OD_SIGN_OK);
     /* Signature first, then the note untouched. */
-    OD_CHECK_EQ(od_pkg_next_tlv(s2 + OD_HDR_SIZE, od_get_le32(s2 + 40), &pos, &type, &v, &len),
+    OD_CHECK_EQ(od_pkg_next_tlv(s2 + hdr_size(s2), od_get_le32(s2 + OD_HF_EXT_SIZE), &pos, &type, &v, &len),
                 OD_PKG_OK);
     OD_CHECK_EQ(type, OD_TLV_SIGNATURE);
-    OD_CHECK_EQ(od_pkg_next_tlv(s2 + OD_HDR_SIZE, od_get_le32(s2 + 40), &pos, &type, &v, &len),
+    OD_CHECK_EQ(od_pkg_next_tlv(s2 + hdr_size(s2), od_get_le32(s2 + OD_HF_EXT_SIZE), &pos, &type, &v, &len),
                 OD_PKG_OK);
     OD_CHECK_EQ(type, OD_TLV_NOTE);
     OD_CHECK(len == sizeof(note) && memcmp(v, note, len) == 0);
@@ -497,12 +508,12 @@ static void t_policy_hook(void)
     pol.refuse_downgrade = 1;
     vc.key = pub;
     vc.policy = &pol;
-    OD_CHECK_EQ(od_pkg_verify_hook_policy(&vc, sp, OD_HDR_SIZE, sig, sig_len), 0);
+    OD_CHECK_EQ(od_pkg_verify_hook_policy(&vc, sp, hdr_size(sp), sig, sig_len), 0);
     pol.running_version = "1.2.0"; /* device already newer; and source mismatch */
-    OD_CHECK(od_pkg_verify_hook_policy(&vc, sp, OD_HDR_SIZE, sig, sig_len) != 0);
+    OD_CHECK(od_pkg_verify_hook_policy(&vc, sp, hdr_size(sp), sig, sig_len) != 0);
     pol.running_version = "1.0.0";
-    OD_CHECK(od_pkg_verify_hook_policy(&vc, pkg, OD_HDR_SIZE, NULL, 0) != 0);
-    OD_CHECK(od_pkg_verify_hook_policy(NULL, sp, OD_HDR_SIZE, sig, sig_len) != 0);
+    OD_CHECK(od_pkg_verify_hook_policy(&vc, pkg, hdr_size(pkg), NULL, 0) != 0);
+    OD_CHECK(od_pkg_verify_hook_policy(NULL, sp, hdr_size(sp), sig, sig_len) != 0);
     free(sp);
     free(pkg);
     free(nw);

@@ -172,7 +172,7 @@ for cmd in diff full apply info verify; do
     expect_exit 0 "$cmd -h" "$OD" "$cmd" -h
 done
 expect_exit 0 "version" "$OD" version
-expect_grep "version names library and format" "^otadelta [0-9]+\.[0-9]+\.[0-9]+, format version 1$" "$TMP/out"
+expect_grep "version names library and format" "^otadelta [0-9]+\.[0-9]+\.[0-9]+, format version 2$" "$TMP/out"
 expect_exit 0 "--version" "$OD" --version
 expect_exit 1 "no command" "$OD"
 expect_grep "no command prints usage" "usage:"
@@ -252,17 +252,16 @@ good-unknown-extension.otad v1.bin 0 0
 bad-magic.otad v1.bin 3 3
 bad-magic-crlf.otad v1.bin 3 3
 bad-header-crc.otad v1.bin 3 3
-bad-field-format-version-0.otad v1.bin 3 3
 bad-field-header-size.otad v1.bin 3 3
 bad-field-kind.otad v1.bin 3 3
 bad-field-ram-needed.otad v1.bin 3 3
 bad-field-page-size.otad v1.bin 3 3
 bad-field-lzma-props.otad v1.bin 3 3
 bad-field-block-count.otad v1.bin 3 3
-bad-field-reserved.otad v1.bin 3 3
+bad-field-version-lengths.otad v1.bin 3 3
 bad-field-full-source-size.otad - 3 3
 bad-version-string.otad v1.bin 3 3
-bad-version-padding.otad v1.bin 3 3
+bad-version-empty-target.otad v1.bin 3 3
 bad-tlv-overrun.otad v1.bin 3 3
 bad-tlv-short.otad v1.bin 3 3
 bad-index-crc.otad v1.bin 3 3
@@ -276,7 +275,8 @@ bad-trailing-bytes.otad v1.bin 3 3
 bad-op-out-of-range.otad v1.bin 0 3
 bad-op-seek.otad v1.bin 0 3
 bad-wrong-target-hash.otad v1.bin 0 4
-unsupported-format-version-2.otad v1.bin 3 3
+unsupported-format-version-1.otad v1.bin 3 3
+unsupported-format-version-3.otad v1.bin 3 3
 unsupported-codec-7.otad v1.bin 3 3
 unsupported-filter-1.otad v1.bin 3 3
 unsupported-flags.otad v1.bin 3 3
@@ -461,8 +461,8 @@ expect_grep "damaged block is explained" "damaged"
 expect_exit 3 "apply: op out of range" "$OD" apply v1.bin "$FILES/bad-op-out-of-range.otad" -o x.bin
 expect_exit 3 "apply: unsupported codec" "$OD" apply v1.bin "$FILES/unsupported-codec-7.otad" -o x.bin
 expect_grep "unsupported package is explained" "not built into|not support"
-expect_exit 3 "apply: newer format" "$OD" apply v1.bin "$FILES/unsupported-format-version-2.otad" -o x.bin
-expect_grep "newer format is explained" "newer"
+expect_exit 3 "apply: other format version" "$OD" apply v1.bin "$FILES/unsupported-format-version-3.otad" -o x.bin
+expect_grep "format version is explained" "format version is not supported"
 head -c 100 "$FILES/good-delta-lzma.otad" >short.otad
 expect_exit 3 "info: shorter than a header" "$OD" info short.otad
 expect_exit 3 "info: an empty file" "$OD" info empty.bin

@@ -27,25 +27,24 @@
 #include "od_pkgfmt_host.h"
 #include "od_sample_images.h"
 
-/* Core header field offsets (docs/FORMAT.md, "Core header"). */
+/* Core header field offsets: OD_HF_* in pkgfmt/od_pkgfmt.h (FORMAT.md). */
 enum {
-    H_VERSION = 8,
-    H_HDR_SIZE = 10,
-    H_KIND = 12,
-    H_CODEC = 13,
-    H_FILTER = 14,
-    H_PROPS = 15,
-    H_PAGE = 20,
-    H_RAM = 28,
-    H_BLOCK_COUNT = 36,
-    H_SRC_SIZE = 44,
-    H_INDEX_CRC = 56,
-    H_FLAGS = 60,
-    H_TGT_SHA = 128,
-    H_PAYLOAD_SHA = 160,
-    H_TGT_VER = 248,
-    H_RESERVED = 304,
-    H_HDR_CRC = 316
+    H_VERSION = OD_HF_VERSION,
+    H_HDR_SIZE = OD_HF_HDR_SIZE,
+    H_KIND = OD_HF_KIND,
+    H_CODEC = OD_HF_CODEC,
+    H_FILTER = OD_HF_FILTER,
+    H_PROPS = OD_HF_PROPS,
+    H_PAGE_LOG2 = OD_HF_PAGE_LOG2,
+    H_RAM = OD_HF_RAM,
+    H_BLOCK_COUNT = OD_HF_BLOCK_COUNT,
+    H_SRC_SIZE = OD_HF_SRC_SIZE,
+    H_INDEX_CRC = OD_HF_INDEX_CRC,
+    H_FLAGS = OD_HF_FLAGS,
+    H_TGT_SHA = OD_HF_TGT_SHA,
+    H_PAYLOAD_SHA = OD_HF_PAYLOAD_SHA,
+    H_SRC_VER_LEN = OD_HF_SRC_VER_LEN,
+    H_TGT_VER_LEN = OD_HF_TGT_VER_LEN
 };
 
 static const char *outdir = ".";
@@ -103,10 +102,21 @@ static od_pkg_header header_of(pkgbuf b)
     return h;
 }
 
-/* The header CRC over bytes 0..315, as a writer would store it. */
+static uint32_t hdr_size(pkgbuf b)
+{
+    return (uint32_t)b.p[H_HDR_SIZE] | (uint32_t)b.p[H_HDR_SIZE + 1] << 8;
+}
+
+/* Offset of the target version string (it follows the source's). */
+static uint32_t tgt_ver(pkgbuf b)
+{
+    return OD_HF_STRINGS + b.p[H_SRC_VER_LEN];
+}
+
+/* The header CRC over the bytes before it, as a writer would store it. */
 static void fix_header_crc(pkgbuf b)
 {
-    put32(b.p + H_HDR_CRC, od_crc32(0, b.p, H_HDR_CRC));
+    put32(b.p + hdr_size(b) - 4, od_crc32(0, b.p, hdr_size(b) - 4));
 }
 
 /* Recomputes index_crc32 from the index bytes, then the header CRC. */
@@ -327,18 +337,13 @@ int main(int argc, char **argv)
     save_free("bad-magic-crlf.otad", b);
 
     b = copy_of(lzma);
-    b.p[H_TGT_VER + 4] = '1'; /* "1.1.0" -> "1.1.1", CRC left stale */
+    b.p[tgt_ver(b) + 4] = '1'; /* "1.1.0" -> "1.1.1", CRC left stale */
     save_free("bad-header-crc.otad", b);
 
     /* Field rules, each with the header CRC recomputed. */
     b = copy_of(lzma);
-    put16(b.p + H_VERSION, 0);
-    fix_header_crc(b);
-    save_free("bad-field-format-version-0.otad", b);
-
-    b = copy_of(lzma);
-    put16(b.p + H_HDR_SIZE, OD_HDR_SIZE + 1);
-    fix_header_crc(b);
+    /* Checked before the CRC (which it would say where to find). */
+    put16(b.p + H_HDR_SIZE, OD_HDR_MAX + 1);
     save_free("bad-field-header-size.otad", b);
 
     b = copy_of(lzma);
@@ -352,7 +357,7 @@ int main(int argc, char **argv)
     save_free("bad-field-ram-needed.otad", b);
 
     b = copy_of(lzma);
-    put32(b.p + H_PAGE, 384); /* not a power of two; ram_needed left alone */
+    b.p[H_PAGE_LOG2] = 3; /* 8-byte pages, below the minimum of 16 */
     fix_header_crc(b);
     save_free("bad-field-page-size.otad", b);
 
@@ -367,9 +372,9 @@ int main(int argc, char **argv)
     save_free("bad-field-block-count.otad", b);
 
     b = copy_of(lzma);
-    b.p[H_RESERVED + 5] = 0x01;
+    b.p[H_TGT_VER_LEN]++; /* 5 + 6 string bytes where header_size leaves 10 */
     fix_header_crc(b);
-    save_free("bad-field-reserved.otad", b);
+    save_free("bad-field-version-lengths.otad", b);
 
     b = copy_of(full_lzma);
     put32(b.p + H_SRC_SIZE, 16); /* a full package has no source */
@@ -377,14 +382,15 @@ int main(int argc, char **argv)
     save_free("bad-field-full-source-size.otad", b);
 
     b = copy_of(lzma);
-    b.p[H_TGT_VER + 3] = ' '; /* "1.1 0" */
+    b.p[tgt_ver(b) + 3] = ' '; /* "1.1 0" */
     fix_header_crc(b);
     save_free("bad-version-string.otad", b);
 
     b = copy_of(lzma);
-    b.p[H_TGT_VER + 7] = 'x'; /* "1.1.0\0\0x": not NUL-padded */
+    b.p[H_SRC_VER_LEN] = 10; /* source "1.0.01.1.0", target "" */
+    b.p[H_TGT_VER_LEN] = 0;
     fix_header_crc(b);
-    save_free("bad-version-padding.otad", b);
+    save_free("bad-version-empty-target.otad", b);
 
     /* ---- bad-*: extensions ---- */
     {
@@ -503,9 +509,16 @@ int main(int argc, char **argv)
 
     /* ---- unsupported-*: valid except for a newer feature ---- */
     b = copy_of(lzma);
-    put16(b.p + H_VERSION, 2);
+    put16(b.p + H_VERSION, OD_FORMAT_VERSION + 1);
     fix_header_crc(b);
-    save_free("unsupported-format-version-2.otad", b);
+    save_free("unsupported-format-version-3.otad", b);
+
+    /* Format version 1 had a fixed 320-byte header; it was never released
+     * and this reader does not read it. */
+    b = copy_of(lzma);
+    put16(b.p + H_VERSION, 1);
+    fix_header_crc(b);
+    save_free("unsupported-format-version-1.otad", b);
 
     b = copy_of(lzma);
     b.p[H_CODEC] = 7;
@@ -518,7 +531,7 @@ int main(int argc, char **argv)
     save_free("unsupported-filter-1.otad", b);
 
     b = copy_of(lzma);
-    put32(b.p + H_FLAGS, 1);
+    put16(b.p + H_FLAGS, 1);
     fix_header_crc(b);
     save_free("unsupported-flags.otad", b);
 
