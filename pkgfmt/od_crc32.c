@@ -9,6 +9,8 @@
  */
 #include "od_hash.h"
 
+#if !OD_CRC32_PORT /* else the port supplies it (od_hash.h) */
+
 /* crc_nibble[n] = n run through four bit-steps of reflected 0xEDB88320. */
 static const uint32_t crc_nibble[16] = {
     0x00000000u, 0x1db71064u, 0x3b6e20c8u, 0x26d930acu,
@@ -60,3 +62,7 @@ uint32_t od_crc32(uint32_t crc, const void *data, size_t len)
     }
     return ~crc;
 }
+
+#else
+typedef int od_crc32_is_ported; /* ISO C wants a non-empty file */
+#endif

@@ -25,23 +25,66 @@ extern "C" {
 #define OD_MD5_LEN 16
 
 /*
+ * Ported hashes. A platform with a hash accelerator (or a bootloader that
+ * already links a crypto library) can supply any of the three primitives
+ * itself: its OD_CONFIG header sets OD_SHA256_PORT / OD_MD5_PORT /
+ * OD_CRC32_PORT to 1, names the context types (OD_SHA256_CTX_TYPE,
+ * OD_MD5_CTX_TYPE), and the port implements the functions below with the
+ * same prototypes and results; the matching od_*.c file then compiles to
+ * nothing. Every translation unit must see the same settings, since the
+ * contexts live in struct od_patch.
+ *
+ * Host builds do this by default with OD_HASH_OPENSSL (CMake option
+ * OD_HOST_HASH_OPENSSL): OpenSSL's SHA-256/MD5 and zlib's crc32, which run
+ * several times faster than code sized for a bootloader (od_hash_openssl.c).
+ * tests/test_hash.c proves the portable code equal to those libraries, and
+ * the sanitizer build runs every test with the portable code.
+ */
+#if defined(OD_HASH_OPENSSL) && OD_HASH_OPENSSL
+#include <openssl/md5.h>
+#include <openssl/sha.h>
+#define OD_SHA256_PORT 1
+#define OD_MD5_PORT 1
+#define OD_CRC32_PORT 1
+#define OD_SHA256_CTX_TYPE SHA256_CTX
+#define OD_MD5_CTX_TYPE MD5_CTX
+#endif
+#ifndef OD_SHA256_PORT
+#define OD_SHA256_PORT 0
+#endif
+#ifndef OD_MD5_PORT
+#define OD_MD5_PORT 0
+#endif
+#ifndef OD_CRC32_PORT
+#define OD_CRC32_PORT 0
+#endif
+
+/*
  * Running SHA-256 state. The message length is kept as a 64-bit byte count
  * in two 32-bit halves, so a Cortex-M0+ needs no 64-bit helper routines; the
  * 64-bit bit count FIPS 180-4 wants is derived from it in od_sha256_final().
  * Treat the fields as private.
  */
+#if OD_SHA256_PORT
+typedef OD_SHA256_CTX_TYPE od_sha256_ctx;
+#else
 typedef struct od_sha256_ctx {
     uint32_t state[8];
     uint32_t count_lo, count_hi; /* bytes hashed so far, low/high word */
     uint8_t buf[64];             /* partial block; count_lo % 64 bytes used */
 } od_sha256_ctx;
+#endif
 
 /* Running MD5 state; same layout and conventions as od_sha256_ctx. */
+#if OD_MD5_PORT
+typedef OD_MD5_CTX_TYPE od_md5_ctx;
+#else
 typedef struct od_md5_ctx {
     uint32_t state[4];
     uint32_t count_lo, count_hi; /* bytes hashed so far, low/high word */
     uint8_t buf[64];             /* partial block; count_lo % 64 bytes used */
 } od_md5_ctx;
+#endif
 
 /*
  * Starts a new SHA-256 computation.

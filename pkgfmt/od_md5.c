@@ -9,6 +9,8 @@
  */
 #include "od_hash.h"
 
+#if !OD_MD5_PORT /* else the port supplies it (od_hash.h) */
+
 /* RFC 1321 T[i] = floor(2^32 * |sin(i + 1)|). */
 static const uint32_t md5_t[64] = {
     0xd76aa478u, 0xe8c7b756u, 0x242070dbu, 0xc1bdceeeu,
@@ -144,3 +146,7 @@ void od_md5_final(od_md5_ctx *c, uint8_t out[OD_MD5_LEN])
     for (i = 0; i < 4; i++)
         store_le32(out + 4 * i, c->state[i]);
 }
+
+#else
+typedef int od_md5_is_ported; /* ISO C wants a non-empty file */
+#endif

@@ -9,6 +9,8 @@
  */
 #include "od_hash.h"
 
+#if !OD_SHA256_PORT /* else the port supplies it (od_hash.h) */
+
 #define ROTR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
 
 static const uint32_t sha256_k[64] = {
@@ -155,3 +157,7 @@ void od_sha256_final(od_sha256_ctx *c, uint8_t out[OD_SHA256_LEN])
     for (i = 0; i < 8; i++)
         store_be32(out + 4 * i, c->state[i]);
 }
+
+#else
+typedef int od_sha256_is_ported; /* ISO C wants a non-empty file */
+#endif

@@ -16,6 +16,10 @@
 #include <zlib.h>
 
 #include "od_hash.h"
+
+#if OD_SHA256_PORT || OD_MD5_PORT || OD_CRC32_PORT
+#error "test_hash must test the portable hashes, not a port"
+#endif
 #include "od_test.h"
 
 /* Our three results for one message. */
