@@ -358,6 +358,14 @@ if lz is not None:
         m4["lzma"]["sizes"].get("fp_state", 0), lz, m4["lzma"]["stack"]["od_patch_feed"][0],
         lz_total, kib(lz_total), verdict(lz_total <= 16384)))
 w("")
+sha = {p: sum(v["text"] + v["rodata"] for o, v in detail[p, "cortex-m4"].items()
+              if o.startswith("od_sha256")) for p in profiles}
+w("With a hash accelerator or the bootloader's own SHA-256 (`OD_SHA256_PORT`, docs/PORTING.md) "
+  "od_sha256.o leaves the image: tiny %d B, deflate %d B, lzma %d B on Cortex-M4 (the code "
+  "figures above minus od_sha256.o, %d B; the port's own code not counted)." % (
+      code("tiny") - sha["tiny"], code("deflate") - sha["deflate"], code("lzma") - sha["lzma"],
+      sha["lzma"]))
+w("")
 w("Anchors (published figures, not measured here): HPatchLite's patch routine is about "
   "0.7 KiB of code plus its decompressor (tuz, ~1 KiB) and works in a few hundred bytes of "
   "RAM plus a small cache; detools' C applier is 1-4 KiB of code depending on codecs, but its "

@@ -74,18 +74,19 @@ static void od_lzma_norm(od_lzma_rc *rc)
 
 static unsigned od_lzma_bit(od_lzma_rc *rc, uint16_t *p)
 {
-    uint32_t bound = (rc->range >> 11) * *p;
+    unsigned v = *p;
+    uint32_t bound = (rc->range >> 11) * v;
     unsigned bit = rc->code >= bound;
     if (bit) {
         rc->range -= bound;
         rc->code -= bound;
-        if (!rc->dry)
-            *p = (uint16_t)(*p - (*p >> 5));
+        v -= v >> 5;
     } else {
         rc->range = bound;
-        if (!rc->dry)
-            *p = (uint16_t)(*p + ((2048u - *p) >> 5));
+        v += (2048u - v) >> 5;
     }
+    if (!rc->dry)
+        *p = (uint16_t)v;
     od_lzma_norm(rc);
     return bit;
 }
@@ -237,7 +238,7 @@ check:
     return OD_LZMA_PK_MATCH;
 }
 
-static void od_lzma_put(od_lzma_dec *d, uint8_t *out, size_t *op, unsigned b)
+OD_NOINLINE static void od_lzma_put(od_lzma_dec *d, uint8_t *out, size_t *op, unsigned b)
 {
     d->dict[d->dict_pos] = (uint8_t)b;
     if (++d->dict_pos == d->dict_size)
@@ -251,12 +252,21 @@ static void od_lzma_put(od_lzma_dec *d, uint8_t *out, size_t *op, unsigned b)
 od_lzma_ret od_lzma_init(od_lzma_dec *d, uint8_t props, uint32_t dict_size, void *work,
                          size_t work_size)
 {
-    unsigned lc = props % 9u, lp = props / 9u % 5u, pb = props / 45u;
+    unsigned lc = props, lp = 0, pb = 0;
     uint32_t model;
     OD_ASSERT(d != NULL);
     OD_MEMSET(d, 0, sizeof(*d));
     d->status = OD_LZMA_OPTIONS_ERROR;
-    if (props >= 225 || lc + lp > OD_LZMA_LCLP_MAX || dict_size == 0)
+    /* props = (pb * 5 + lp) * 9 + lc, split without division (a Cortex-M0+
+       would call a library routine for it). */
+    while (lc >= 9) {
+        lc -= 9;
+        if (++lp == 5) {
+            lp = 0;
+            pb++;
+        }
+    }
+    if (pb >= 5 || lc + lp > OD_LZMA_LCLP_MAX || dict_size == 0)
         return OD_LZMA_OPTIONS_ERROR;
     OD_ASSERT(((uintptr_t)work & 1) == 0);
     model = OD_LZMA_PROBS(lc, lp) * 2u;
@@ -283,13 +293,9 @@ void od_lzma_reset(od_lzma_dec *d)
     n = OD_LZMA_PROBS(d->lc, d->lp);
     for (i = 0; i < n; i++)
         d->probs[i] = 1024; /* probability 1/2 in 11-bit fixed point */
-    d->dict_pos = d->filled = d->pos = 0;
-    d->range = d->code = 0;
-    d->rep[0] = d->rep[1] = d->rep[2] = d->rep[3] = 0;
-    d->len = 0;
-    d->state = 0;
-    d->status = 0;
-    d->started = d->stalled = d->temp_len = 0;
+    /* state, dictionary and range coder positions, reps, pending match,
+       status, start and stall flags, carried bytes */
+    OD_MEMSET(&d->state, 0, offsetof(od_lzma_dec, temp) - offsetof(od_lzma_dec, state));
 }
 
 od_lzma_ret od_lzma_decode(od_lzma_dec *d, const uint8_t *in, size_t *in_pos, size_t in_size,

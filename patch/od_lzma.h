@@ -71,6 +71,15 @@ typedef struct od_lzma_dec {
     uint16_t *probs;    /* workspace start: the probability model */
     uint8_t *dict;      /* workspace after the model: circular history */
     uint32_t dict_size; /* history bytes kept */
+    uint8_t lc, lp, pb; /* from the props byte */
+    /* From here up to temp[]: per-stream state, zeroed by od_lzma_reset().
+       Byte fields first: Thumb reaches the first 32 bytes of a struct with
+       16-bit byte loads and stores. */
+    uint8_t state;      /* LZMA state machine, 0..11 */
+    int8_t status;      /* 0 while decoding, else the sticky return value */
+    uint8_t started;    /* the 5 range-coder start bytes were read */
+    uint8_t stalled;    /* the previous call made no progress */
+    uint8_t temp_len;   /* bytes in temp */
     uint32_t dict_pos;  /* next dictionary byte to write */
     uint32_t filled;    /* valid history bytes, saturates at dict_size */
     uint32_t pos;       /* bytes decoded in this stream, modulo 2^32 */
@@ -78,12 +87,6 @@ typedef struct od_lzma_dec {
     uint32_t code;
     uint32_t rep[4];    /* last four match distances minus one, newest first */
     uint32_t len;       /* match bytes still to copy out */
-    uint8_t state;      /* LZMA state machine, 0..11 */
-    uint8_t lc, lp, pb; /* from the props byte */
-    int8_t status;      /* 0 while decoding, else the sticky return value */
-    uint8_t started;    /* the 5 range-coder start bytes were read */
-    uint8_t stalled;    /* the previous call made no progress */
-    uint8_t temp_len;   /* bytes in temp */
     uint8_t temp[OD_LZMA_TEMP_SIZE]; /* input carried over between calls */
 } od_lzma_dec;
 

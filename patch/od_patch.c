@@ -4,7 +4,8 @@
  * Stages follow the package layout (FORMAT.md): header, extensions, block
  * index, then for each block its codec stream and CRC trailer, then a
  * read-back verification of everything written. Input may stop at any byte;
- * fixed-size items are gathered into a small buffer first (xz-embedded's
+ * fixed-size items (header, TLV heads and values, index entries, CRC
+ * trailers) all go through one gather step at the top of step() (xz-embedded's
  * fill_temp idea), streams are decoded through a 64-byte staging buffer.
  *
  * Memory: the flash page buffer and the decoder's workspace are carved from
@@ -14,27 +15,33 @@
  */
 #include "od_patch.h"
 
+/*
+ * Stages. Each one but ST_BLOCK and ST_VERIFY first gathers `want` bytes
+ * (into the buffer gather_dst() picks) and then handles the complete item.
+ */
 enum stage {
-    ST_HEADER,
-    ST_TLV_HEAD,
-    ST_TLV_VALUE,
-    ST_INDEX,
-    ST_BLOCK_START,
-    ST_BLOCK_DATA,
-    ST_BLOCK_END,
-    ST_BLOCK_CRC,
-    ST_VERIFY,
-    ST_DONE
+    ST_HEADER,   /* the OD_HDR_PREFIX bytes, then the rest of the core header */
+    ST_TLV_HEAD, /* type and length of one extension */
+    ST_TLV_SKIP, /* an extension's value, not kept */
+    ST_SIG,      /* the signature extension's value, kept for verify_header */
+    ST_INDEX,    /* one block-index entry */
+    ST_BLOCK,    /* a block's codec stream */
+    ST_BLOCK_CRC,/* its CRC trailer */
+    ST_VERIFY    /* payload hash and read-back */
 };
 
 /*
  * Where the op-stream parser is. Varint fields first, then the data
  * states; see od_diff.c for the grammar. D_ZERO needs no input: it copies
- * old bytes unchanged.
+ * old bytes unchanged. A run field is followed by its data state, two
+ * places further on (F_ZRUN + 2 == D_ZERO, F_DRUN + 2 == D_DIFF).
  */
 enum field { F_LEN, F_POS, F_ADD, F_EXTRA, F_SEEK, F_ZRUN, F_DRUN, D_ZERO, D_DIFF, D_EXTRA };
 
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
+
+/* The current block's output is complete (its last op included). */
+#define BLOCK_DONE(p) ((p)->block_left == 0 && (p)->op_field == F_ADD)
 
 /* The planner promises the device this much for our state; keep it true. */
 typedef char od_patch_state_fits[(sizeof(od_patch) <= OD_PATCH_STATE_RESERVE) ? 1 : -1];
@@ -81,16 +88,15 @@ int od_patch_init(od_patch *p, const od_patch_config *cfg, uint32_t start_block)
 {
     if (!p)
         return OD_PATCH_ERR_MISUSE;
-    OD_MEMSET(p, 0, sizeof(*p));
+    OD_MEMSET(p, 0, sizeof(*p)); /* stage ST_HEADER */
     p->cfg = cfg;
     if (!cfg || !cfg->write || !cfg->read_new || !cfg->work ||
         cfg->page_size < 16 || (cfg->page_size & (cfg->page_size - 1)) ||
-        (cfg->erase_size && (cfg->erase_size & (cfg->erase_size - 1)))) {
+        (cfg->erase_size & (cfg->erase_size - 1))) {
         p->err = OD_PATCH_ERR_MISUSE;
         return p->err;
     }
     p->start_block = start_block;
-    p->stage = ST_HEADER;
     p->want = OD_HDR_PREFIX;
     return OD_PATCH_OK;
 }
@@ -105,24 +111,22 @@ const od_pkg_header *od_patch_header(const od_patch *p)
     return p->stage > ST_HEADER ? &p->h : 0;
 }
 
-/*
- * Copies input into dst until `want` bytes are gathered. Returns 1 when
- * the item is complete, 0 when the input ran out first.
- */
-static int gather(od_patch *p, uint8_t *dst, const uint8_t *in, size_t *in_pos, size_t in_size)
+/* Enters a stage that first gathers `want` bytes. */
+static void expect(od_patch *p, uint8_t stage, uint32_t want)
 {
-    uint32_t n = (uint32_t)MIN((size_t)(p->want - p->fill), in_size - *in_pos);
-    OD_MEMCPY(dst + p->fill, in + *in_pos, n);
-    *in_pos += n;
-    p->fill += n;
-    p->pkg_pos += n;
-    return p->fill == p->want;
+    p->stage = stage;
+    p->fill = 0;
+    p->want = want;
 }
 
-/* Bookkeeping for payload bytes taken: block CRC and payload hash. */
-static void take_payload(od_patch *p, const uint8_t *b, size_t n, int in_block)
+/*
+ * Bookkeeping for package bytes taken: position, and in the payload the
+ * block CRC (codec stream only) and the payload hash (hashing_payload is
+ * only set from the first block on).
+ */
+static void take(od_patch *p, const uint8_t *b, size_t n)
 {
-    if (in_block)
+    if (p->stage == ST_BLOCK)
         p->block_crc = od_crc32(p->block_crc, b, n);
     if (p->hashing_payload)
         od_sha256_update(&p->sha, b, n);
@@ -132,14 +136,15 @@ static void take_payload(od_patch *p, const uint8_t *b, size_t n, int in_block)
 static int flush_page(od_patch *p)
 {
     const od_patch_config *c = p->cfg;
-    if (p->page_fill < c->page_size)
-        OD_MEMSET(p->page + p->page_fill, c->erased_value, c->page_size - p->page_fill);
+    uint32_t ps = c->page_size;
+    /* Pads a partial last page (nothing for a full one). */
+    OD_MEMSET(p->page + p->page_fill, c->erased_value, ps - p->page_fill);
     if (c->erase && c->erase_size && (p->out_pos & (c->erase_size - 1)) == 0 &&
         c->erase(c->ctx, p->out_pos, c->erase_size) != 0)
         return OD_PATCH_ERR_WRITE;
-    if (c->write(c->ctx, p->out_pos, p->page, c->page_size) != 0)
+    if (c->write(c->ctx, p->out_pos, p->page, ps) != 0)
         return OD_PATCH_ERR_WRITE;
-    p->out_pos += c->page_size;
+    p->out_pos += ps;
     p->page_fill = 0;
     if (c->progress)
         c->progress(c->ctx, MIN(p->out_pos, p->h.target_size), p->h.target_size);
@@ -159,7 +164,9 @@ static int accept_header(od_patch *p)
     if ((h->codec == OD_CODEC_LZMA && !OD_HAS_LZMA) ||
         (h->codec == OD_CODEC_DEFLATE && !OD_HAS_DEFLATE))
         return OD_PATCH_ERR_UNSUPPORTED;
-    if ((uint64_t)c->work_size < (uint64_t)c->page_size + od_pkg_codec_workspace(h))
+    /* The workspace is below 65 MiB and a page at most 64 KiB (the header
+     * checks both): the sum cannot wrap. */
+    if (c->work_size < c->page_size || c->work_size - c->page_size < od_pkg_codec_workspace(h))
         return OD_PATCH_ERR_NO_MEM;
     /* Blocks start on the package's erase units; resuming there needs our
      * pages and erase units to tile them exactly. */
@@ -186,86 +193,167 @@ static int accept_header(od_patch *p)
     return OD_PATCH_OK;
 }
 
-/* Hashes the old image through read_old; the page buffer is free now. */
-static int check_source(od_patch *p)
+/*
+ * Hashes size bytes of an image through rd (read_old or read_new), a page
+ * at a time through the page buffer (free whenever this runs), with MD5
+ * too where it is built in and md5 is set. Returns OD_PATCH_ERR_READ, or
+ * 1 if the SHA-256 is not `expect`, else 0 (MD5 left for the caller).
+ */
+static int hash_image(od_patch *p, int (*rd)(void *, uint32_t, uint8_t *, uint32_t),
+                      uint32_t size, const uint8_t *expect, int md5)
 {
     const od_patch_config *c = p->cfg;
-    uint8_t sha[OD_SHA256_LEN];
-    uint32_t off = 0;
+    uint8_t digest[OD_SHA256_LEN];
+    uint32_t off, n;
 
     od_sha256_init(&p->sha);
-    while (off < p->h.source_size) {
-        uint32_t n = MIN(c->page_size, p->h.source_size - off);
-        if (c->read_old(c->ctx, off, p->page, n) != 0)
+#if OD_HAS_MD5
+    if (md5)
+        od_md5_init(&p->u.md5);
+#endif
+    for (off = 0; off < size; off += n) {
+        n = MIN(c->page_size, size - off);
+        if (rd(c->ctx, off, p->page, n) != 0)
             return OD_PATCH_ERR_READ;
         od_sha256_update(&p->sha, p->page, n);
-        off += n;
+#if OD_HAS_MD5
+        if (md5)
+            od_md5_update(&p->u.md5, p->page, n);
+#endif
     }
-    od_sha256_final(&p->sha, sha);
-    return OD_MEMCMP(sha, p->h.source_sha256, OD_SHA256_LEN) ? OD_PATCH_ERR_WRONG_SOURCE
-                                                                : OD_PATCH_OK;
+    (void)md5;
+    od_sha256_final(&p->sha, digest);
+    return OD_MEMCMP(digest, expect, OD_SHA256_LEN) != 0;
 }
 
-/* After the extension area: authenticity, optional source check. */
-static int accept_extensions(od_patch *p)
+static int start_block(od_patch *p)
+{
+    const od_pkg_header *h = &p->h;
+    int r = 0;
+
+    /* Blocks are contiguous; only a resumed run jumps to its first one. */
+    if (p->block == p->start_block)
+        p->out_pos = p->resume_out;
+    if (p->hashing_payload) {
+        /* Rebuild the index entry this block really has: a package whose
+         * index points elsewhere would strand a device that resumes. */
+        uint8_t e[OD_INDEX_ENTRY_SIZE];
+        od_put_le32(e, p->pkg_pos - od_pkg_payload_offset(h));
+        od_put_le32(e + 4, p->out_pos);
+        p->index_crc = od_crc32(p->index_crc, e, sizeof(e));
+    }
+    /* The previous block left block_left, run_left, add_left, extra_left,
+     * old_loaded and page_fill at 0 and the op parser between ops. */
+    p->op_field = F_LEN;
+    p->block_crc = 0;
+    p->ob_pos = p->ob_len = 0;
+    expect(p, ST_BLOCK, 0);
+#if OD_HAS_LZMA
+    if (h->codec == OD_CODEC_LZMA)
+        r = od_lzma_init(&p->u.lzma, h->codec_props, h->dict_size, p->codec_work,
+                         p->cfg->work_size - p->cfg->page_size) != OD_LZMA_OK;
+#endif
+#if OD_HAS_DEFLATE
+    if (h->codec == OD_CODEC_DEFLATE)
+        r = od_inflate_init(&p->u.inflate, p->codec_work, h->dict_size) != OD_INFLATE_OK;
+#endif
+    (void)h;
+    return r ? OD_PATCH_ERR_NO_MEM : OD_PATCH_OK;
+}
+
+/* Moves from the index to the first block to apply. */
+static int after_index(od_patch *p)
+{
+    int r;
+    if (p->index_crc != p->h.index_crc32)
+        return OD_PATCH_ERR_INDEX;
+    p->block = p->start_block;
+    /* From block 0 the payload is hashed, and the index the blocks really
+     * form is rebuilt; the empty payload of a package without blocks is
+     * bound too (finish() checks it). */
+    p->hashing_payload = p->start_block == 0;
+    od_sha256_init(&p->sha);
+    p->index_crc = 0;
+    if (p->block == p->h.block_count) {
+        expect(p, ST_VERIFY, 0);
+        return OD_PATCH_OK;
+    }
+    if (p->start_block > 0)
+        p->pkg_pos = od_pkg_payload_offset(&p->h) + p->resume_off;
+    if ((r = start_block(p)) != OD_PATCH_OK)
+        return r;
+    return p->start_block > 0 ? OD_PATCH_SEEK : OD_PATCH_OK;
+}
+
+/* Next in the index: an entry, or past the last one, the first block. */
+static int next_index(od_patch *p)
+{
+    if (p->block == p->h.block_count)
+        return after_index(p);
+    expect(p, ST_INDEX, OD_INDEX_ENTRY_SIZE);
+    return OD_PATCH_OK;
+}
+
+/* Next in the extension area: a TLV head, or at its end, the checks that
+ * close the header part (authenticity, optional source check). */
+static int next_tlv(od_patch *p)
 {
     const od_patch_config *c = p->cfg;
     int r;
+
+    if (p->ext_left) {
+        if (p->ext_left < 4)
+            return OD_PATCH_ERR_HEADER;
+        expect(p, ST_TLV_HEAD, 4);
+        return OD_PATCH_OK;
+    }
     if (c->verify_header &&
         c->verify_header(c->ctx, p->u.pre.hdr, p->h.header_size, p->sig_len ? p->u.pre.sig : 0,
                          p->sig_len) != 0)
         return OD_PATCH_ERR_SIGNATURE;
-    if (p->h.kind == OD_KIND_DELTA && c->check_source && (r = check_source(p)) != OD_PATCH_OK)
-        return r;
-    p->ext_left = p->h.block_count; /* now counts index entries */
+    if (p->h.kind == OD_KIND_DELTA && c->check_source) {
+        if ((r = hash_image(p, c->read_old, p->h.source_size, p->h.source_sha256, 0)) != 0)
+            return r < 0 ? r : OD_PATCH_ERR_WRONG_SOURCE;
+    }
     p->block = 0;
     p->index_crc = 0;
-    return OD_PATCH_OK;
-}
-
-static int decode_varint(od_patch *p, uint8_t b)
-{
-    /* A fifth byte may only carry the top 4 bits of a 32-bit value. */
-    if (p->op_shift == 28 && (b & 0xF0))
-        return OD_PATCH_ERR_CORRUPT;
-    p->varint |= (uint32_t)(b & 0x7F) << p->op_shift;
-    if (b & 0x80) {
-        p->op_shift = (uint8_t)(p->op_shift + 7);
-        return 0;
-    }
-    p->op_shift = 0;
-    return 1;
+    return next_index(p);
 }
 
 /* Picks the data state that follows a finished field or run. */
 static void next_part(od_patch *p)
 {
-    if (p->add_left)
+    if (p->add_left) {
         p->op_field = p->op_field == F_ZRUN || p->op_field == D_ZERO ? F_DRUN : F_ZRUN;
-    else if (p->extra_left)
+    } else if (p->extra_left) {
         p->op_field = D_EXTRA;
-    else { /* op complete: move the old cursor by its seek */
+        p->run_left = p->extra_left;
+        p->extra_left = 0;
+    } else { /* op complete: move the old cursor by its seek */
         p->old_pos = p->next_pos;
         p->op_field = F_ADD;
     }
 }
 
-/* Handles a completed varint field. */
+/*
+ * Handles a completed varint field. All arithmetic stays in 32 bits:
+ * source_size, target_size and block_size are at most 1 GiB (the header
+ * checks them) and every cursor stays within them.
+ */
 static int end_field(od_patch *p)
 {
     const od_pkg_header *h = &p->h;
-    uint32_t v = p->varint;
+    uint32_t v = p->varint, end;
+    uint8_t f = p->op_field;
 
     p->varint = 0;
-    switch (p->op_field) {
-    case F_LEN: {
+    switch (f) {
+    case F_LEN:
         /* A block ends on an erase boundary (or the image's end) so that
          * the next one can start there after a reset. */
-        uint32_t end;
-        if (v == 0 || v > h->block_size) /* block_size <= 1 GiB: end cannot wrap */
-            return OD_PATCH_ERR_CORRUPT;
         end = p->out_pos + v;
-        if (end > h->target_size || ((end & (h->erase_size - 1)) != 0 && end != h->target_size))
+        if (v == 0 || v > h->block_size || end > h->target_size ||
+            ((end & (h->erase_size - 1)) != 0 && end != h->target_size))
             return OD_PATCH_ERR_CORRUPT;
         p->block_left = v;
         p->block_end = end;
@@ -273,12 +361,9 @@ static int end_field(od_patch *p)
             p->op_field = F_POS;
         } else { /* a full package's block is one literal run */
             p->op_field = D_EXTRA;
-            p->add_left = 0;
-            p->extra_left = v;
-            p->next_pos = 0;
+            p->run_left = v;
         }
         return OD_PATCH_OK;
-    }
     case F_POS:
         if (v > h->source_size)
             return OD_PATCH_ERR_CORRUPT;
@@ -286,60 +371,36 @@ static int end_field(od_patch *p)
         p->op_field = F_ADD;
         return OD_PATCH_OK;
     case F_ADD:
-        p->op_add = v;
+        p->add_left = v;
         p->op_field = F_EXTRA;
         return OD_PATCH_OK;
-    case F_EXTRA: {
-        uint64_t len = (uint64_t)p->op_add + v;
-        if (len == 0 || len > p->block_left || p->op_add > h->source_size - p->old_pos)
+    case F_EXTRA: /* 0 < add + extra <= block_left, add within the source */
+        if ((p->add_left | v) == 0 || v > p->block_left || p->add_left > p->block_left - v ||
+            p->add_left > h->source_size - p->old_pos)
             return OD_PATCH_ERR_CORRUPT;
-        p->add_left = p->op_add;
         p->extra_left = v;
         p->op_field = F_SEEK;
         return OD_PATCH_OK;
-    }
-    case F_SEEK: { /* zigzag, relative to the cursor after the add part */
-        int64_t seek = (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
-        int64_t next = (int64_t)p->old_pos + p->add_left + seek;
-        if (next < 0 || next > (int64_t)h->source_size)
+    case F_SEEK:
+        /* Zigzag, relative to the cursor after the add part (at most
+         * source_size). A seek before 0 wraps to at least 2^31, above
+         * any source_size, so one comparison covers both ends. */
+        end = p->old_pos + p->add_left + ((v >> 1) ^ (0u - (v & 1)));
+        if (end > h->source_size)
             return OD_PATCH_ERR_CORRUPT;
-        p->next_pos = (uint32_t)next;
+        p->next_pos = end;
         p->op_field = D_DIFF; /* as if a diff run ended: a zero run is next */
         next_part(p);
         return OD_PATCH_OK;
-    }
-    case F_ZRUN:
-        if (v > p->add_left)
+    default: /* F_ZRUN, F_DRUN; a difference run must make progress */
+        if (v > p->add_left || (v == 0 && f == F_DRUN))
             return OD_PATCH_ERR_CORRUPT;
         p->run_left = v;
-        p->op_field = D_ZERO;
+        p->op_field = (uint8_t)(f + 2);
         if (v == 0)
             next_part(p);
         return OD_PATCH_OK;
-    default: /* F_DRUN: a difference run must make progress */
-        if (v == 0 || v > p->add_left)
-            return OD_PATCH_ERR_CORRUPT;
-        p->run_left = v;
-        p->op_field = D_DIFF;
-        return OD_PATCH_OK;
     }
-}
-
-/* Makes room in the page buffer: writes it out when full. */
-static int page_room(od_patch *p, uint32_t *room)
-{
-    int r;
-    if (p->page_fill == p->cfg->page_size && (r = flush_page(p)) != OD_PATCH_OK)
-        return r;
-    *room = p->cfg->page_size - p->page_fill;
-    return OD_PATCH_OK;
-}
-
-/* Output bookkeeping shared by every data state. */
-static void produced(od_patch *p, uint32_t k)
-{
-    p->page_fill += k;
-    p->block_left -= k;
 }
 
 /*
@@ -351,60 +412,60 @@ static void produced(od_patch *p, uint32_t k)
 static int32_t interpret(od_patch *p, const uint8_t *d, uint32_t n)
 {
     const od_patch_config *c = p->cfg;
-    uint32_t i = 0, room, k, t;
+    uint32_t i = 0, k, t;
+    uint8_t *dst;
     int r;
 
-    for (;;) {
-        if (p->block_left == 0 && p->op_field == F_ADD)
+    while (!BLOCK_DONE(p)) {
+        uint8_t f = p->op_field;
+        if (i == n && f != D_ZERO)
             break;
-        if (p->op_field == D_ZERO) {
-            if ((r = page_room(p, &room)) != OD_PATCH_OK)
-                return r;
-            k = MIN(p->run_left, room);
-            if (c->read_old(c->ctx, p->old_pos, p->page + p->page_fill, k) != 0)
-                return OD_PATCH_ERR_READ;
-            p->old_pos += k;
-            p->add_left -= k;
-            p->run_left -= k;
-            produced(p, k);
-            if (p->run_left == 0)
-                next_part(p);
-            continue;
-        }
-        if (i == n)
-            break;
-        if (p->op_field < D_ZERO) {
-            if ((r = decode_varint(p, d[i++])) < 0)
-                return r;
-            if (r == 1 && (r = end_field(p)) != OD_PATCH_OK)
+        if (f < D_ZERO) {
+            uint8_t b = d[i++];
+            /* A fifth byte may only carry the top 4 bits of a 32-bit value. */
+            if (p->op_shift == 28 && (b & 0xF0))
+                return OD_PATCH_ERR_CORRUPT;
+            p->varint |= (uint32_t)(b & 0x7F) << p->op_shift;
+            if (b & 0x80) {
+                p->op_shift = (uint8_t)(p->op_shift + 7);
+                continue;
+            }
+            p->op_shift = 0;
+            if ((r = end_field(p)) != OD_PATCH_OK)
                 return r;
             continue;
         }
-        if ((r = page_room(p, &room)) != OD_PATCH_OK)
+        if (p->page_fill == c->page_size && (r = flush_page(p)) != OD_PATCH_OK)
             return r;
-        if (p->op_field == D_DIFF) {
+        k = MIN(p->run_left, c->page_size - p->page_fill);
+        dst = p->page + p->page_fill;
+        if (f == D_EXTRA) {
+            k = MIN(k, n - i);
+            OD_MEMCPY(dst, d + i, k);
+            i += k;
+        } else {
             if (p->old_loaded == 0) {
-                /* Read as much old as this page can take in one call. */
-                p->old_loaded = MIN(p->run_left, room);
-                if (c->read_old(c->ctx, p->old_pos, p->page + p->page_fill, p->old_loaded) != 0)
+                /* Read as much old as this page can take in one call;
+                 * old_loaded stays within run_left and the page. */
+                p->old_loaded = k;
+                if (c->read_old(c->ctx, p->old_pos, dst, k) != 0)
                     return OD_PATCH_ERR_READ;
             }
-            k = MIN(n - i, p->old_loaded);
-            for (t = 0; t < k; t++)
-                p->page[p->page_fill + t] = (uint8_t)(p->page[p->page_fill + t] + d[i + t]);
+            k = p->old_loaded;
+            if (f == D_DIFF) { /* add the differences to the old bytes */
+                k = MIN(k, n - i);
+                for (t = 0; t < k; t++)
+                    dst[t] = (uint8_t)(dst[t] + d[i + t]);
+                i += k;
+            }
             p->old_loaded -= k;
             p->old_pos += k;
             p->add_left -= k;
-            p->run_left -= k;
-        } else { /* D_EXTRA */
-            k = MIN(MIN(n - i, p->extra_left), room);
-            OD_MEMCPY(p->page + p->page_fill, d + i, k);
-            p->extra_left -= k;
         }
-        i += k;
-        produced(p, k);
-        if ((p->op_field == D_DIFF && p->run_left == 0) ||
-            (p->op_field == D_EXTRA && p->extra_left == 0))
+        p->run_left -= k;
+        p->page_fill += k;
+        p->block_left -= k;
+        if (p->run_left == 0)
             next_part(p);
     }
     /* A full page is written as soon as it fills, so a block's last page
@@ -412,48 +473,6 @@ static int32_t interpret(od_patch *p, const uint8_t *d, uint32_t n)
     if (p->page_fill == c->page_size && (r = flush_page(p)) != OD_PATCH_OK)
         return r;
     return (int32_t)i;
-}
-
-static int start_block(od_patch *p)
-{
-    const od_pkg_header *h = &p->h;
-    uint32_t ws = p->cfg->work_size - p->cfg->page_size;
-
-    int r = 0;
-
-    /* Blocks are contiguous; only a resumed run jumps to its first one. */
-    if (p->block == p->start_block)
-        p->out_pos = p->resume_out;
-    if (p->hashing_payload) {
-        /* Rebuild the index entry this block really has: a package whose
-         * index points elsewhere would strand a device that resumes. */
-        uint8_t e[OD_INDEX_ENTRY_SIZE];
-        uint32_t off = p->pkg_pos - od_pkg_payload_offset(h), i;
-        for (i = 0; i < 4; i++) {
-            e[i] = (uint8_t)(off >> (8 * i));
-            e[4 + i] = (uint8_t)(p->out_pos >> (8 * i));
-        }
-        p->index_crc = od_crc32(p->index_crc, e, sizeof(e));
-    }
-    p->block_left = 0;
-    p->op_field = F_LEN;
-    p->page_fill = 0;
-    p->old_loaded = 0;
-    p->block_crc = 0;
-    p->ob_pos = p->ob_len = 0;
-    p->varint = 0;
-    p->op_shift = 0;
-#if OD_HAS_LZMA
-    if (h->codec == OD_CODEC_LZMA)
-        r = od_lzma_init(&p->u.lzma, h->codec_props, h->dict_size, p->codec_work, ws) != OD_LZMA_OK;
-#endif
-#if OD_HAS_DEFLATE
-    if (h->codec == OD_CODEC_DEFLATE)
-        r = od_inflate_init(&p->u.inflate, p->codec_work, h->dict_size) != OD_INFLATE_OK;
-#endif
-    (void)ws; /* unused when no codec is built in (tiny profile) */
-    (void)h;
-    return r ? OD_PATCH_ERR_NO_MEM : OD_PATCH_OK;
 }
 
 /*
@@ -479,7 +498,7 @@ static int run_codec(od_patch *p, const uint8_t *in, size_t *in_pos, size_t in_s
         r = (r == OD_INFLATE_OK || end || r == OD_INFLATE_BUF_ERROR) ? 0 : -1;
     }
 #endif
-    take_payload(p, in + start, *in_pos - start, 1);
+    take(p, in + start, *in_pos - start);
     if (r < 0)
         return OD_PATCH_ERR_CORRUPT;
     p->ob_pos = 0;
@@ -490,10 +509,9 @@ static int run_codec(od_patch *p, const uint8_t *in, size_t *in_pos, size_t in_s
 /* All blocks are in: check the payload hash, then read everything back. */
 static int finish(od_patch *p)
 {
-    const od_patch_config *c = p->cfg;
     const od_pkg_header *h = &p->h;
     uint8_t digest[OD_SHA256_LEN];
-    uint32_t off = 0;
+    int r;
 
     if (p->hashing_payload) {
         od_sha256_final(&p->sha, digest);
@@ -502,23 +520,8 @@ static int finish(od_patch *p)
     }
     /* What counts is what is in flash, so hash the read-back, not what we
      * meant to write. */
-    od_sha256_init(&p->sha);
-#if OD_HAS_MD5
-    od_md5_init(&p->u.md5);
-#endif
-    while (off < h->target_size) {
-        uint32_t n = MIN(c->page_size, h->target_size - off);
-        if (c->read_new(c->ctx, off, p->page, n) != 0)
-            return OD_PATCH_ERR_READ;
-        od_sha256_update(&p->sha, p->page, n);
-#if OD_HAS_MD5
-        od_md5_update(&p->u.md5, p->page, n);
-#endif
-        off += n;
-    }
-    od_sha256_final(&p->sha, digest);
-    if (OD_MEMCMP(digest, h->target_sha256, OD_SHA256_LEN) != 0)
-        return OD_PATCH_ERR_VERIFY;
+    if ((r = hash_image(p, p->cfg->read_new, h->target_size, h->target_sha256, 1)) != 0)
+        return r < 0 ? r : OD_PATCH_ERR_VERIFY;
 #if OD_HAS_MD5
     od_md5_final(&p->u.md5, digest);
     if (OD_MEMCMP(digest, h->target_md5, OD_MD5_LEN) != 0)
@@ -527,45 +530,38 @@ static int finish(od_patch *p)
     return OD_PATCH_DONE;
 }
 
-/* Moves from the index to the first block to apply. */
-static int after_index(od_patch *p)
+/* Where gathered bytes go in the current stage; NULL: dropped. */
+static uint8_t *gather_dst(od_patch *p)
 {
-    if (p->index_crc != p->h.index_crc32)
-        return OD_PATCH_ERR_INDEX;
-    p->block = p->start_block;
-    if (p->block == p->h.block_count) {
-        if (p->start_block == 0) { /* no blocks: the empty payload is bound too */
-            uint8_t d[OD_SHA256_LEN];
-            od_sha256_init(&p->sha);
-            od_sha256_final(&p->sha, d);
-            if (OD_MEMCMP(d, p->h.payload_sha256, OD_SHA256_LEN) != 0)
-                return OD_PATCH_ERR_CORRUPT;
-        }
-        p->stage = ST_VERIFY;
-        return OD_PATCH_OK;
+    switch (p->stage) {
+    case ST_HEADER: return p->u.pre.hdr;
+    case ST_SIG: return p->u.pre.sig;
+    case ST_TLV_SKIP: return 0;
+    default: return p->obuf;
     }
-    p->hashing_payload = p->start_block == 0;
-    if (p->hashing_payload)
-        od_sha256_init(&p->sha);
-    p->index_crc = 0; /* from here: the index the blocks actually form */
-    p->stage = ST_BLOCK_START;
-    if (p->start_block > 0) {
-        p->pkg_pos = od_pkg_payload_offset(&p->h) + p->resume_off;
-        return OD_PATCH_SEEK;
-    }
-    return OD_PATCH_OK;
 }
 
 static int step(od_patch *p, const uint8_t *in, size_t *in_pos, size_t in_size)
 {
     const od_patch_config *c = p->cfg;
+    const od_pkg_header *h = &p->h;
     int r;
 
     for (;;) {
+        if (p->fill < p->want) {
+            const uint8_t *src = in + *in_pos;
+            uint32_t n = (uint32_t)MIN((size_t)(p->want - p->fill), in_size - *in_pos);
+            uint8_t *dst = gather_dst(p);
+            if (dst)
+                OD_MEMCPY(dst + p->fill, src, n);
+            take(p, src, n);
+            *in_pos += n;
+            p->fill += n;
+            if (p->fill < p->want)
+                return OD_PATCH_OK;
+        }
         switch (p->stage) {
         case ST_HEADER:
-            if (!gather(p, p->u.pre.hdr, in, in_pos, in_size))
-                return OD_PATCH_OK;
             if (p->want == OD_HDR_PREFIX) { /* now the header's size is known */
                 uint32_t size;
                 if ((r = od_pkg_parse_prefix(p->u.pre.hdr, &size)) != OD_PKG_OK)
@@ -573,186 +569,121 @@ static int step(od_patch *p, const uint8_t *in, size_t *in_pos, size_t in_size)
                 p->want = size;
                 break;
             }
-            if ((r = accept_header(p)) != OD_PATCH_OK)
+            if ((r = accept_header(p)) != OD_PATCH_OK || (r = next_tlv(p)) != OD_PATCH_OK)
                 return r;
-            p->stage = ST_TLV_HEAD;
-            p->fill = 0;
-            p->want = 4;
             break;
 
-        case ST_TLV_HEAD:
-            if (p->ext_left == 0) {
-                if ((r = accept_extensions(p)) != OD_PATCH_OK)
-                    return r;
-                p->stage = ST_INDEX;
-                p->fill = 0;
-                p->want = OD_INDEX_ENTRY_SIZE;
-                if (p->h.block_count == 0) {
-                    if ((r = after_index(p)) != OD_PATCH_OK)
-                        return r;
-                }
-                break;
-            }
-            if (p->ext_left < 4)
-                return OD_PATCH_ERR_HEADER;
-            if (!gather(p, p->obuf, in, in_pos, in_size))
-                return OD_PATCH_OK;
+        case ST_TLV_HEAD: {
+            uint16_t type = od_get_le16(p->obuf);
+            uint16_t len = od_get_le16(p->obuf + 2);
             p->ext_left -= 4;
-            {
-                uint16_t type = od_get_le16(p->obuf);
-                uint16_t len = od_get_le16(p->obuf + 2);
-                if (len > p->ext_left)
-                    return OD_PATCH_ERR_HEADER;
-                p->ext_left -= len;
-                if (type & OD_TLV_CRITICAL)
-                    return OD_PATCH_ERR_UNSUPPORTED;
-                p->tlv_left = len;
-                p->fill = 0;
-                p->want = 0;
-                /* Keep a signature only if someone will check it. */
-                if (type == OD_TLV_SIGNATURE && c->verify_header) {
-                    if (len > sizeof(p->u.pre.sig) || p->sig_len)
-                        return OD_PATCH_ERR_SIGNATURE;
-                    p->want = len;
-                    p->sig_len = len;
-                }
+            if (len > p->ext_left)
+                return OD_PATCH_ERR_HEADER;
+            p->ext_left -= len;
+            if (type & OD_TLV_CRITICAL)
+                return OD_PATCH_ERR_UNSUPPORTED;
+            expect(p, ST_TLV_SKIP, len);
+            /* Keep a signature only if someone will check it. */
+            if (type == OD_TLV_SIGNATURE && c->verify_header) {
+                if (len > sizeof(p->u.pre.sig) || p->sig_len)
+                    return OD_PATCH_ERR_SIGNATURE;
+                p->stage = ST_SIG;
+                p->sig_len = len;
             }
-            p->stage = ST_TLV_VALUE;
             break;
+        }
 
-        case ST_TLV_VALUE:
-            if (p->want) {
-                if (!gather(p, p->u.pre.sig, in, in_pos, in_size))
-                    return OD_PATCH_OK;
-            } else {
-                uint32_t n = (uint32_t)MIN((size_t)p->tlv_left, in_size - *in_pos);
-                *in_pos += n;
-                p->pkg_pos += n;
-                p->tlv_left -= n;
-                if (p->tlv_left)
-                    return OD_PATCH_OK;
-            }
-            p->stage = ST_TLV_HEAD;
-            p->fill = 0;
-            p->want = 4;
+        case ST_TLV_SKIP:
+        case ST_SIG:
+            if ((r = next_tlv(p)) != OD_PATCH_OK)
+                return r;
             break;
 
         case ST_INDEX: {
             od_pkg_block b;
-            if (!gather(p, p->obuf, in, in_pos, in_size))
-                return OD_PATCH_OK;
             p->index_crc = od_crc32(p->index_crc, p->obuf, OD_INDEX_ENTRY_SIZE);
-            if (od_pkg_parse_block(&p->h, p->obuf, p->block, &p->prev, &b) != OD_PKG_OK)
+            if (od_pkg_parse_block(h, p->obuf, p->block, &p->prev, &b) != OD_PKG_OK)
                 return OD_PATCH_ERR_INDEX;
             if (p->block == p->start_block) {
                 p->resume_off = b.pkg_offset;
                 p->resume_out = b.out_offset;
             }
             p->prev = b;
-            p->fill = 0;
+            p->block++;
             /* OK goes on with this input; only a SEEK or error returns. */
-            if (++p->block == p->h.block_count && (r = after_index(p)) != OD_PATCH_OK)
+            if ((r = next_index(p)) != OD_PATCH_OK)
                 return r;
             break;
         }
 
-        case ST_BLOCK_START:
-            if ((r = start_block(p)) != OD_PATCH_OK)
-                return r;
-            p->stage = ST_BLOCK_DATA;
-            break;
-
-        case ST_BLOCK_DATA: {
-            int32_t used;
+        case ST_BLOCK: {
             size_t before = *in_pos;
-            if (p->block_left == 0 && p->op_field == F_ADD) {
-                p->stage = ST_BLOCK_END;
-                break;
-            }
-            if (p->h.codec == OD_CODEC_NONE) {
-                size_t avail = MIN(in_size - *in_pos, (size_t)0x7FFFFFFF);
-                used = interpret(p, in + *in_pos, (uint32_t)avail);
+            int done = BLOCK_DONE(p);
+            if (h->codec == OD_CODEC_NONE) {
+                /* The op stream is the input itself. interpret() stops
+                 * short of the input only at the block's end. */
+                int32_t used = interpret(p, in + before,
+                                         (uint32_t)MIN(in_size - before, (size_t)0x7FFFFFFF));
                 if (used < 0)
                     return used;
-                take_payload(p, in + *in_pos, (size_t)used, 1);
+                take(p, in + before, (size_t)used);
                 *in_pos += (size_t)used;
-                if (avail == 0 && !(p->block_left == 0 && p->op_field == F_ADD))
+                if (!BLOCK_DONE(p))
                     return OD_PATCH_OK;
+                expect(p, ST_BLOCK_CRC, OD_BLOCK_TRAILER);
                 break;
             }
-            used = interpret(p, p->obuf + p->ob_pos, p->ob_len - p->ob_pos);
-            if (used < 0)
-                return used;
-            p->ob_pos += (uint32_t)used;
-            if ((p->block_left == 0 && p->op_field == F_ADD) || p->ob_pos < p->ob_len)
-                break;
-            if (*in_pos == in_size)
+            if (!done) {
+                int32_t used = interpret(p, p->obuf + p->ob_pos, p->ob_len - p->ob_pos);
+                if (used < 0)
+                    return used;
+                p->ob_pos += (uint32_t)used;
+                if (BLOCK_DONE(p) || p->ob_pos < p->ob_len)
+                    break;
+            } else if (p->ob_pos < p->ob_len) {
+                /* Decoded bytes beyond the block's output mean damage. */
+                return OD_PATCH_ERR_CORRUPT;
+            }
+            if (before == in_size)
                 return OD_PATCH_OK;
             if ((r = run_codec(p, in, in_pos, in_size)) < 0)
                 return r;
-            /* The stream may not end before the block's output does, and a
-             * decoder given input and an empty buffer must move. */
-            if (p->ob_len == 0 && (r == 1 || *in_pos == before))
+            if (done) { /* only the stream's end may follow the output */
+                if (p->ob_len != 0)
+                    return OD_PATCH_ERR_CORRUPT;
+                if (r == 1)
+                    expect(p, ST_BLOCK_CRC, OD_BLOCK_TRAILER);
+            } else if (p->ob_len == 0 && (r == 1 || *in_pos == before)) {
+                /* The stream may not end before the block's output does,
+                 * and a decoder given input and an empty buffer must move. */
                 return OD_PATCH_ERR_CORRUPT;
+            }
             break;
         }
 
-        case ST_BLOCK_END:
-            /* Decoded bytes beyond the block's output mean damage. */
-            if (p->ob_pos < p->ob_len)
-                return OD_PATCH_ERR_CORRUPT;
-            if (p->h.codec != OD_CODEC_NONE) {
-                if (*in_pos == in_size)
-                    return OD_PATCH_OK;
-                r = run_codec(p, in, in_pos, in_size);
-                if (r < 0)
-                    return r;
-                if (p->ob_len != 0)
-                    return OD_PATCH_ERR_CORRUPT;
-                if (r == 0)
-                    break;
-            }
-            p->stage = ST_BLOCK_CRC;
-            p->fill = 0;
-            p->want = OD_BLOCK_TRAILER;
-            break;
-
-        case ST_BLOCK_CRC: {
-            size_t start = *in_pos;
-            int done = gather(p, p->obuf, in, in_pos, in_size);
-            /* gather() counted the position; only the hash is left to do. */
-            p->pkg_pos -= (uint32_t)(*in_pos - start);
-            take_payload(p, in + start, *in_pos - start, 0);
-            if (!done)
-                return OD_PATCH_OK;
+        case ST_BLOCK_CRC:
             if (od_get_le32(p->obuf) != p->block_crc)
                 return OD_PATCH_ERR_CORRUPT;
-            if (p->block + 1 == p->h.block_count && p->page_fill &&
+            if (p->block + 1 == h->block_count && p->page_fill &&
                 (r = flush_page(p)) != OD_PATCH_OK)
                 return r;
             if (c->save_progress && c->save_progress(c->ctx, p->block + 1) != 0)
                 return OD_PATCH_ERR_WRITE;
-            if (++p->block < p->h.block_count) {
-                p->stage = ST_BLOCK_START;
+            if (++p->block < h->block_count) {
+                if ((r = start_block(p)) != OD_PATCH_OK)
+                    return r;
                 break;
             }
             /* The blocks must tile the image exactly. */
-            if (p->block_end != p->h.target_size)
+            if (p->block_end != h->target_size)
                 return OD_PATCH_ERR_CORRUPT;
-            if (p->hashing_payload && p->index_crc != p->h.index_crc32)
+            if (p->hashing_payload && p->index_crc != h->index_crc32)
                 return OD_PATCH_ERR_INDEX;
-            p->stage = ST_VERIFY;
+            expect(p, ST_VERIFY, 0);
             break;
-        }
 
-        case ST_VERIFY:
-            r = finish(p);
-            if (r == OD_PATCH_DONE)
-                p->stage = ST_DONE;
-            return r;
-
-        default:
-            return OD_PATCH_DONE;
+        default: /* ST_VERIFY; the result is sticky (od_patch_feed) */
+            return finish(p);
         }
     }
 }
@@ -764,8 +695,6 @@ int od_patch_feed(od_patch *p, const uint8_t *in, size_t *in_pos, size_t in_size
         return OD_PATCH_ERR_MISUSE;
     if (p->err)
         return p->err;
-    if (p->stage == ST_DONE)
-        return OD_PATCH_DONE;
     r = step(p, in, in_pos, in_size);
     if (r < 0 || r == OD_PATCH_DONE)
         p->err = r;

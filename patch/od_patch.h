@@ -129,41 +129,42 @@ typedef struct od_patch_config {
 
 /* The handle. Treat as opaque; its size is fixed at compile time. */
 typedef struct od_patch {
-    const od_patch_config *cfg;
-    od_pkg_header h;
-    int32_t err;            /* sticky result once negative or DONE */
+    /* The small fields come first: on Thumb a load or store within the
+     * first 32 bytes (byte fields) or 128 bytes (words) of the struct is a
+     * 16-bit instruction, further out a 32-bit one. */
     uint8_t stage;          /* where the parser is (enum in od_patch.c) */
     uint8_t op_field;       /* which op field is being decoded */
     uint8_t op_shift;       /* varint shift */
     uint8_t hashing_payload;/* 1 when started at block 0 */
+    int32_t err;            /* sticky result once negative or DONE */
+    const od_patch_config *cfg;
     uint32_t pkg_pos;       /* package offset of the next byte expected */
-    uint32_t fill;          /* bytes gathered in tmp / page */
+    uint32_t fill;          /* bytes of the current fixed-size item gathered */
     uint32_t want;          /* bytes the current fixed-size item needs */
-    uint32_t start_block;
-    uint32_t block;         /* current block */
-    uint32_t ext_left;      /* TLV/index bytes still to walk */
-    uint32_t tlv_left;      /* bytes of the current TLV value to skip */
-    od_pkg_block prev;      /* previous index entry, for validation */
-    uint32_t resume_off;    /* payload offset of start_block */
-    uint32_t resume_out;    /* output offset of start_block */
-    uint32_t block_end;     /* output offset where the current block ends */
     uint32_t block_left;    /* output bytes the current block still owes */
-    uint32_t block_crc;
-    uint32_t index_crc;     /* CRC of the index read, then of the index the
-                               blocks really form (runs from block 0) */
-    uint32_t out_pos;       /* output offset of the page buffer's start */
+    uint32_t run_left;      /* bytes left in the current zero/diff/extra run */
+    uint32_t add_left, extra_left;
+    uint32_t varint;
     uint32_t page_fill;
     uint32_t old_loaded;    /* old bytes already read past page_fill */
     uint32_t old_pos;       /* read cursor in the old image */
-    uint32_t add_left, extra_left;
-    uint32_t varint;
-    uint32_t op_add;        /* add length of the op being parsed */
     uint32_t next_pos;      /* old cursor once the current op is done */
-    uint32_t run_left;      /* bytes left in the current zero/diff run */
     uint32_t ob_pos, ob_len;/* unconsumed decoded bytes in obuf */
+    uint32_t out_pos;       /* output offset of the page buffer's start */
+    uint32_t block;         /* current block */
+    uint32_t block_crc;
+    uint32_t block_end;     /* output offset where the current block ends */
+    uint32_t ext_left;      /* extension bytes still to walk */
+    uint32_t start_block;
+    uint32_t index_crc;     /* CRC of the index read, then of the index the
+                               blocks really form (runs from block 0) */
+    uint32_t resume_off;    /* payload offset of start_block */
+    uint32_t resume_out;    /* output offset of start_block */
     uint32_t sig_len;
     uint8_t *page;          /* carved from cfg->work */
     uint8_t *codec_work;
+    od_pkg_block prev;      /* previous index entry, for validation */
+    od_pkg_header h;
     od_sha256_ctx sha;      /* payload while streaming, target at the end */
     union {
         struct {

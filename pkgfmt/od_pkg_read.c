@@ -55,56 +55,39 @@ int od_pkg_version_valid(const char *s)
     return n >= 1;
 }
 
-/* Copies an n-byte version string out of the header and checks it. */
-static int read_version(const uint8_t *f, uint32_t n, char *out, int allow_empty)
+/* Copies an n-byte version string out of the header and checks it (an
+ * empty one is invalid). */
+static int read_version(const uint8_t *f, uint32_t n, char *out)
 {
     OD_MEMCPY(out, f, n); /* n <= OD_VERSION_MAX: checked by the caller */
     out[n] = '\0';
-    return n == 0 ? allow_empty : od_pkg_version_valid(out);
+    return od_pkg_version_valid(out);
 }
 
-static int all_zero(const uint8_t *p, size_t n)
+/* lc + lp of an LZMA props byte ((pb * 5 + lp) * 9 + lc): all that the
+ * workspace depends on. Subtraction instead of / and %, which a
+ * Cortex-M0+ would have to call a library routine for. */
+static uint32_t lzma_lclp(uint32_t props)
 {
-    size_t i;
-    for (i = 0; i < n; i++)
-        if (p[i])
-            return 0;
-    return 1;
+    uint32_t q = 0;
+    while (props >= 9) {
+        props -= 9;
+        q++;
+    }
+    while (q >= 5)
+        q -= 5;
+    return props + q;
 }
 
 uint32_t od_pkg_codec_workspace(const od_pkg_header *h)
 {
     switch (h->codec) {
-    case OD_CODEC_LZMA: {
-        uint32_t lc = h->codec_props % 9u, lp = (h->codec_props / 9u) % 5u;
-        return OD_LZMA_WORKSPACE(lc, lp, h->dict_size);
-    }
+    case OD_CODEC_LZMA:
+        return OD_LZMA_PROBS(0, lzma_lclp(h->codec_props)) * 2u + h->dict_size;
     case OD_CODEC_DEFLATE:
         return h->dict_size;
     default:
         return 0;
-    }
-}
-
-static int check_codec(const od_pkg_header *h)
-{
-    switch (h->codec) {
-    case OD_CODEC_NONE:
-        return (h->codec_props == 0 && h->dict_size == 0) ? OD_PKG_OK : OD_PKG_ERR_FIELD;
-    case OD_CODEC_DEFLATE:
-        if (h->codec_props < 9 || h->codec_props > 15 ||
-            h->dict_size != (1u << h->codec_props))
-            return OD_PKG_ERR_FIELD;
-        return OD_PKG_OK;
-    case OD_CODEC_LZMA:
-        /* lc+lp above 8 would need more than 400 KiB of probabilities;
-         * no encoder setting we emit goes there, so treat it as damage. */
-        if (h->codec_props >= 225 || h->codec_props % 9u + (h->codec_props / 9u) % 5u > 8u ||
-            h->dict_size < OD_MIN_DICT || h->dict_size > OD_MAX_DICT)
-            return OD_PKG_ERR_FIELD;
-        return OD_PKG_OK;
-    default:
-        return OD_PKG_ERR_UNSUPPORTED;
     }
 }
 
@@ -120,10 +103,21 @@ int od_pkg_parse_prefix(const uint8_t *b, uint32_t *size)
     return (*size < OD_HDR_MIN || *size > OD_HDR_MAX) ? OD_PKG_ERR_FIELD : OD_PKG_OK;
 }
 
+/* The header's eight consecutive u32 fields from OD_HF_RAM on are eight
+ * consecutive members of od_pkg_header, and its five digests (OD_HF_SRC_MD5
+ * up to the version lengths) five consecutive byte arrays: each run is
+ * decoded in one go. */
+#define HDR_U32_FIRST offsetof(od_pkg_header, ram_needed)
+#define HDR_DIGESTS (OD_HF_SRC_VER_LEN - OD_HF_SRC_MD5)
+typedef char od_hdr_u32_run[(offsetof(od_pkg_header, index_crc32) - HDR_U32_FIRST == 28 &&
+                             OD_HF_INDEX_CRC - OD_HF_RAM == 28) ? 1 : -1];
+typedef char od_hdr_digest_run[(offsetof(od_pkg_header, payload_sha256) + OD_SHA256_LEN -
+                                offsetof(od_pkg_header, source_md5) == HDR_DIGESTS) ? 1 : -1];
+
 int od_pkg_parse_header(const uint8_t *b, size_t len, od_pkg_header *h)
 {
-    uint32_t max_blocks, size, ls, lt, page_log, erase_log;
-    uint64_t total;
+    uint32_t size, ls, lt, page_log, erase_log, i, fixed, bad;
+    uint8_t src_bytes = 0;
     int r;
 
     if (!b || !h || len < OD_HDR_PREFIX)
@@ -145,55 +139,56 @@ int od_pkg_parse_header(const uint8_t *b, size_t len, od_pkg_header *h)
     page_log = b[OD_HF_PAGE_LOG2];
     erase_log = b[OD_HF_ERASE_LOG2];
     h->flags = od_get_le16(b + OD_HF_FLAGS);
-    h->ram_needed = od_get_le32(b + OD_HF_RAM);
-    h->block_size = od_get_le32(b + OD_HF_BLOCK_SIZE);
-    h->block_count = od_get_le32(b + OD_HF_BLOCK_COUNT);
-    h->ext_size = od_get_le32(b + OD_HF_EXT_SIZE);
-    h->source_size = od_get_le32(b + OD_HF_SRC_SIZE);
-    h->target_size = od_get_le32(b + OD_HF_TGT_SIZE);
-    h->payload_size = od_get_le32(b + OD_HF_PAYLOAD_SIZE);
-    h->index_crc32 = od_get_le32(b + OD_HF_INDEX_CRC);
-    OD_MEMCPY(h->source_md5, b + OD_HF_SRC_MD5, OD_MD5_LEN);
-    OD_MEMCPY(h->source_sha256, b + OD_HF_SRC_SHA, OD_SHA256_LEN);
-    OD_MEMCPY(h->target_md5, b + OD_HF_TGT_MD5, OD_MD5_LEN);
-    OD_MEMCPY(h->target_sha256, b + OD_HF_TGT_SHA, OD_SHA256_LEN);
-    OD_MEMCPY(h->payload_sha256, b + OD_HF_PAYLOAD_SHA, OD_SHA256_LEN);
+    for (i = 0; i < 8; i++)
+        *(uint32_t *)((uint8_t *)h + HDR_U32_FIRST + 4 * i) = od_get_le32(b + OD_HF_RAM + 4 * i);
+    OD_MEMCPY((uint8_t *)h + offsetof(od_pkg_header, source_md5), b + OD_HF_SRC_MD5, HDR_DIGESTS);
 
     if (h->kind != OD_KIND_FULL && h->kind != OD_KIND_DELTA)
         return OD_PKG_ERR_FIELD;
-    /* Unknown filters and flags change how bytes are interpreted, so an
-     * applier that does not know them must refuse rather than guess. */
-    if (h->filter != OD_FILTER_NONE || h->flags != 0)
+    /* Unknown filters, flags and codecs change how bytes are interpreted,
+     * so an applier that does not know them must refuse rather than guess. */
+    if (h->filter != OD_FILTER_NONE || h->flags != 0 || h->codec > OD_CODEC_LZMA)
         return OD_PKG_ERR_UNSUPPORTED;
-    if ((r = check_codec(h)) != OD_PKG_OK)
-        return r;
+
+    /* From here on every failure is OD_PKG_ERR_FIELD. */
+    switch (h->codec) {
+    case OD_CODEC_NONE:
+        bad = h->codec_props != 0 || h->dict_size != 0;
+        break;
+    case OD_CODEC_DEFLATE:
+        bad = h->codec_props < 9 || h->codec_props > 15 || h->dict_size != (1u << h->codec_props);
+        break;
+    default: /* OD_CODEC_LZMA */
+        /* lc+lp above 8 would need more than 400 KiB of probabilities;
+         * no encoder setting we emit goes there, so treat it as damage. */
+        bad = h->codec_props >= 225 || lzma_lclp(h->codec_props) > 8u ||
+              h->dict_size < OD_MIN_DICT || h->dict_size > OD_MAX_DICT;
+        break;
+    }
 
     /* Sizes travel as log2, so they are powers of two by construction. */
-    if (page_log < 4 || page_log > 16 || erase_log < page_log || erase_log > 24)
+    bad |= page_log < 4 || page_log > 16 || erase_log < page_log || erase_log > 24;
+    if (bad)
         return OD_PKG_ERR_FIELD;
     h->page_size = 1u << page_log;
     h->erase_size = 1u << erase_log;
+    /*
+     * All in 32 bits, so that an MCU build pulls in no 64-bit helpers from
+     * libgcc: sizes are at most 1 GiB, block_count at most OD_MAX_BLOCKS
+     * (checked before it is multiplied), the codec workspace below 65 MiB
+     * and a page at most 64 KiB. Blocks are variable but erase-aligned: at
+     * most one per erase unit.
+     */
+    fixed = size + h->ext_size + h->block_count * OD_INDEX_ENTRY_SIZE;
     if (h->block_size < h->erase_size || (h->block_size & (h->erase_size - 1)) != 0 ||
-        h->block_size > OD_MAX_IMAGE_SIZE)
-        return OD_PKG_ERR_FIELD;
-    if (h->source_size > OD_MAX_IMAGE_SIZE || h->target_size > OD_MAX_IMAGE_SIZE)
-        return OD_PKG_ERR_FIELD;
-    /* Blocks are variable but erase-aligned: at most one per erase unit.
-     * 32-bit on purpose (sizes are bounded above), so that an MCU build
-     * pulls in no 64-bit division from libgcc. */
-    max_blocks = (h->target_size + h->erase_size - 1) >> erase_log;
-    if (h->block_count > max_blocks || h->block_count > OD_MAX_BLOCKS ||
-        (h->target_size != 0 && h->block_count == 0))
-        return OD_PKG_ERR_FIELD;
-    if ((uint64_t)h->ram_needed != (uint64_t)h->page_size + od_pkg_codec_workspace(h))
-        return OD_PKG_ERR_FIELD;
-    if (h->ext_size > MAX_EXT_SIZE ||
-        (uint64_t)h->payload_size < (uint64_t)h->block_count * MIN_BLOCK_BYTES ||
-        (h->block_count == 0 && h->payload_size != 0))
-        return OD_PKG_ERR_FIELD;
-    total = (uint64_t)size + h->ext_size +
-            (uint64_t)h->block_count * OD_INDEX_ENTRY_SIZE + h->payload_size;
-    if (total > 0xFFFFFFFFu)
+        h->block_size > OD_MAX_IMAGE_SIZE || h->source_size > OD_MAX_IMAGE_SIZE ||
+        h->target_size > OD_MAX_IMAGE_SIZE ||
+        h->block_count > (h->target_size + h->erase_size - 1) >> erase_log ||
+        h->block_count > OD_MAX_BLOCKS || (h->target_size != 0 && h->block_count == 0) ||
+        h->ram_needed != h->page_size + od_pkg_codec_workspace(h) ||
+        h->ext_size > MAX_EXT_SIZE || h->payload_size < h->block_count * MIN_BLOCK_BYTES ||
+        (h->block_count == 0 && h->payload_size != 0) ||
+        h->payload_size > 0xFFFFFFFFu - fixed)
         return OD_PKG_ERR_FIELD;
 
     /* The strings fill the header exactly: one encoding per version pair,
@@ -201,18 +196,17 @@ int od_pkg_parse_header(const uint8_t *b, size_t len, od_pkg_header *h)
     ls = b[OD_HF_SRC_VER_LEN];
     lt = b[OD_HF_TGT_VER_LEN];
     if (ls > OD_VERSION_MAX || lt > OD_VERSION_MAX || OD_HDR_FIXED + ls + lt + 4 != size ||
-        !read_version(b + OD_HF_STRINGS + ls, lt, h->target_version, 0))
+        !read_version(b + OD_HF_STRINGS + ls, lt, h->target_version))
         return OD_PKG_ERR_FIELD;
+    r = read_version(b + OD_HF_STRINGS, ls, h->source_version);
     if (h->kind == OD_KIND_FULL) {
         /* A full package has no source: its source fields must be empty so
          * that nothing can be read into them. */
-        if (h->source_size != 0 || ls != 0 || !all_zero(b + OD_HF_SRC_MD5, OD_HF_TGT_MD5 - OD_HF_SRC_MD5))
-            return OD_PKG_ERR_FIELD;
-        h->source_version[0] = '\0';
-    } else if (!read_version(b + OD_HF_STRINGS, ls, h->source_version, 0)) {
-        return OD_PKG_ERR_FIELD;
+        for (i = OD_HF_SRC_MD5; i < OD_HF_TGT_MD5; i++)
+            src_bytes |= b[i];
+        r = h->source_size == 0 && ls == 0 && src_bytes == 0;
     }
-    return OD_PKG_OK;
+    return r ? OD_PKG_OK : OD_PKG_ERR_FIELD;
 }
 
 uint32_t od_pkg_index_offset(const od_pkg_header *h)
