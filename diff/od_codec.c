@@ -57,15 +57,42 @@ int od__bytes_varint(od_bytes *b, uint32_t v)
     return od__bytes_put(b, tmp, n);
 }
 
-static int compress_lzma(const od_codec_cfg *c, const uint8_t *raw, size_t raw_len,
-                         od_bytes *out)
+/*
+ * A kept encoder: liblzma re-initialises an lzma_stream in place and keeps
+ * its match-finder tables when the settings are unchanged, which saves
+ * allocating and clearing them for every small stream the ranking
+ * compresses (and, with threads, the page-table shootdowns of freeing them).
+ */
+struct od_codec_state {
+    lzma_stream s;
+};
+
+void od__codec_state_free(od_codec_state *st)
+{
+    if (st) {
+        lzma_end(&st->s);
+        free(st);
+    }
+}
+
+static int compress_lzma(const od_codec_cfg *c, od_codec_state **state, const uint8_t *raw,
+                         size_t raw_len, od_bytes *out)
 {
     lzma_options_lzma opt;
     lzma_filter filters[2];
-    lzma_stream s = LZMA_STREAM_INIT;
+    lzma_stream local = LZMA_STREAM_INIT, *s = &local;
     size_t bound = raw_len + raw_len / 2 + 1024;
     int r;
 
+    if (state) {
+        if (!*state) {
+            lzma_stream init = LZMA_STREAM_INIT;
+            if (!(*state = malloc(sizeof(**state))))
+                return OD_DIFF_ERR_NOMEM;
+            (*state)->s = init;
+        }
+        s = &(*state)->s;
+    }
     if (lzma_lzma_preset(&opt, c->fast ? 1 : 9 | LZMA_PRESET_EXTREME))
         return OD_DIFF_ERR_CODEC;
     opt.dict_size = c->dict_size;
@@ -78,24 +105,26 @@ static int compress_lzma(const od_codec_cfg *c, const uint8_t *raw, size_t raw_l
     filters[0].options = &opt;
     filters[1].id = LZMA_VLI_UNKNOWN;
     filters[1].options = NULL;
-    if (lzma_raw_encoder(&s, filters) != LZMA_OK)
+    if (lzma_raw_encoder(s, filters) != LZMA_OK) {
+        lzma_end(&local);
         return OD_DIFF_ERR_CODEC;
+    }
     if ((r = od__bytes_reserve(out, bound)) != OD_DIFF_OK) {
-        lzma_end(&s);
+        lzma_end(&local);
         return r;
     }
-    s.next_in = raw;
-    s.avail_in = raw_len;
-    s.next_out = out->p + out->len;
-    s.avail_out = bound;
-    r = lzma_code(&s, LZMA_FINISH);
+    s->next_in = raw;
+    s->avail_in = raw_len;
+    s->next_out = out->p + out->len;
+    s->avail_out = bound;
+    r = lzma_code(s, LZMA_FINISH);
     if (r == LZMA_STREAM_END) {
-        out->len += bound - s.avail_out;
+        out->len += bound - s->avail_out;
         r = OD_DIFF_OK;
     } else {
         r = OD_DIFF_ERR_CODEC;
     }
-    lzma_end(&s);
+    lzma_end(&local);
     return r;
 }
 
@@ -130,8 +159,8 @@ static int compress_deflate(const od_codec_cfg *c, const uint8_t *raw, size_t ra
     return r;
 }
 
-int od__compress_block(const od_codec_cfg *c, const uint8_t *raw, size_t raw_len,
-                       od_bytes *out)
+int od__compress_block(const od_codec_cfg *c, od_codec_state **state, const uint8_t *raw,
+                       size_t raw_len, od_bytes *out)
 {
     switch (c->codec) {
     case OD_CODEC_NONE:
@@ -139,7 +168,7 @@ int od__compress_block(const od_codec_cfg *c, const uint8_t *raw, size_t raw_len
     case OD_CODEC_DEFLATE:
         return compress_deflate(c, raw, raw_len, out);
     case OD_CODEC_LZMA:
-        return compress_lzma(c, raw, raw_len, out);
+        return compress_lzma(c, state, raw, raw_len, out);
     default:
         return OD_DIFF_ERR_PARAM;
     }

@@ -20,6 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+#include <unistd.h>
+
 #include "od_diff_internal.h"
 #include "od_pkgfmt_host.h"
 
@@ -104,6 +107,7 @@ static int plan(const od_diff_params *p, size_t max_stream, od_codec_cfg *c,
     c->codec = p->codec;
     c->props = 0;
     c->dict_size = 0;
+    c->fast = 0;
     if ((uint64_t)p->ram_budget < (uint64_t)OD_PATCH_STATE_RESERVE + p->page_size)
         return OD_DIFF_ERR_BUDGET;
     work = p->ram_budget - OD_PATCH_STATE_RESERVE - p->page_size;
@@ -160,12 +164,15 @@ static uint32_t zigzag(int64_t v)
 
 /*
  * Unchanged stretches shorter than this stay inside a difference run as
- * zero bytes. Measured on the shared corpus: LZMA codes short zero gaps
- * almost for free and ARM code prefers long runs (gap 4: +3 % on Cortex-M
- * pairs), while long identical stretches are far cheaper as one varint
- * (nina-patch -11 % at 256). 256 was the best overall.
+ * zero bytes. LZMA codes such a stretch as one or two rep-matches (at most
+ * 273 bytes each), which tends to cost less than ending the run and coding
+ * two unpredictable lengths, so up to two maximal matches stay inline.
+ * Measured on the shared corpus: 547 beat 256 by 0.5 % geomean
+ * (nina-patch -3.7 %, pyboard-tweak -2.2 %, at most +0.2 % on a pair), 384
+ * and 768 gave half that; short gaps are far worse on ARM code (gap 4: +3 %
+ * on Cortex-M pairs, 64: +2 % overall).
  */
-#define DIFF_GAP 256
+#define DIFF_GAP 547
 
 /*
  * Emits an add part: new[i] = old[i] + d[i]. It is coded as alternating
@@ -352,11 +359,118 @@ static uint32_t choose_blocks(const od_diff_params *p, const od_op_list *ops, co
 }
 
 /*
+ * Work items (candidates, blocks) are coarse and independent, so a plain
+ * pool that hands out indices is enough. Each item writes only its own
+ * slots and results are combined in index order afterwards, so the output
+ * does not depend on the number of threads or on scheduling.
+ */
+#define MAX_THREADS 8
+
+typedef struct par_job {
+    int (*fn)(void *ctx, size_t i);
+    void *ctx;
+    size_t n, next;
+    int *rs;
+} par_job;
+
+static void *par_worker(void *arg)
+{
+    par_job *j = arg;
+    size_t i;
+    while ((i = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED)) < j->n)
+        j->rs[i] = j->fn(j->ctx, i);
+    return NULL;
+}
+
+/* Runs fn(ctx, 0..n-1) on up to one thread per core; returns the error of
+ * the lowest failing index, or OD_DIFF_OK. */
+static int par_for(size_t n, int (*fn)(void *ctx, size_t i), void *ctx)
+{
+    pthread_t th[MAX_THREADS - 1];
+    par_job j;
+    size_t i, nth = 0;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int r = OD_DIFF_OK;
+
+    j.fn = fn;
+    j.ctx = ctx;
+    j.n = n;
+    j.next = 0;
+    if (!(j.rs = calloc(n ? n : 1, sizeof(*j.rs))))
+        return OD_DIFF_ERR_NOMEM;
+    if (cpus > MAX_THREADS)
+        cpus = MAX_THREADS;
+    /* A thread that cannot be created only means more work for this one. */
+    while ((long)nth + 1 < cpus && nth + 1 < n &&
+           pthread_create(&th[nth], NULL, par_worker, &j) == 0)
+        nth++;
+    par_worker(&j);
+    for (i = 0; i < nth; i++)
+        pthread_join(th[i], NULL);
+    for (i = 0; i < n && r == OD_DIFF_OK; i++)
+        r = j.rs[i];
+    free(j.rs);
+    return r;
+}
+
+typedef struct block_job {
+    const od_codec_cfg *codec;
+    const uint8_t *raw;
+    const size_t *offs;
+    od_bytes *out; /* one per block: compressed stream + CRC-32 */
+} block_job;
+
+static int compress_one(void *ctx, size_t b)
+{
+    block_job *j = ctx;
+    od_bytes *o = &j->out[b];
+    uint8_t crc[4];
+    uint32_t c;
+    int r = od__compress_block(j->codec, NULL, j->raw + j->offs[b], j->offs[b + 1] - j->offs[b], o);
+    if (r)
+        return r;
+    c = od_crc32(0, o->p, o->len);
+    crc[0] = (uint8_t)c;
+    crc[1] = (uint8_t)(c >> 8);
+    crc[2] = (uint8_t)(c >> 16);
+    crc[3] = (uint8_t)(c >> 24);
+    return od__bytes_put(o, crc, 4);
+}
+
+/* Compresses every block (in parallel: blocks are independent streams) and
+ * appends them to payload in order, recording each one's offset. */
+static int compress_blocks(const od_codec_cfg *codec, const od_bytes *raw, const size_t *offs,
+                           uint32_t nblocks, uint32_t *block_offs, od_bytes *payload)
+{
+    block_job j;
+    uint32_t b;
+    int r;
+
+    j.codec = codec;
+    j.raw = raw->p;
+    j.offs = offs;
+    if (!(j.out = calloc(nblocks ? nblocks : 1, sizeof(*j.out))))
+        return OD_DIFF_ERR_NOMEM;
+    r = par_for(nblocks, compress_one, &j);
+    for (b = 0; b < nblocks; b++) {
+        if (r == OD_DIFF_OK && payload->len > 0xFFFFFFFFu)
+            r = OD_DIFF_ERR_TOO_LARGE;
+        if (r == OD_DIFF_OK) {
+            block_offs[b] = (uint32_t)payload->len;
+            r = od__bytes_put(payload, j.out[b].p, j.out[b].len);
+        }
+        free(j.out[b].p);
+    }
+    free(j.out);
+    return r;
+}
+
+/*
  * Builds the whole package for one op list (empty for full packages):
  * block cuts, streams, codec planning, compression, assembly.
  */
 static int build_package(const od_diff_params *p, const od_op_list *ops, const uint8_t *old,
-                         size_t old_size, const uint8_t *nw, size_t new_size, int fast,
+                         size_t old_size, const uint8_t *nw, size_t new_size,
                          uint8_t **out, size_t *out_size)
 {
     od_bytes raw = {0}, payload = {0};
@@ -394,27 +508,9 @@ static int build_package(const od_diff_params *p, const od_op_list *ops, const u
             max_stream = offs[b + 1] - offs[b];
     if ((r = plan(p, max_stream, &codec, &ram_needed)) != OD_DIFF_OK)
         goto done;
-    codec.fast = fast;
 
-    for (b = 0; b < nblocks; b++) {
-        size_t start = payload.len;
-        uint8_t crc[4];
-        uint32_t c;
-        if (payload.len > 0xFFFFFFFFu) {
-            r = OD_DIFF_ERR_TOO_LARGE;
-            goto done;
-        }
-        block_offs[b] = (uint32_t)start;
-        if ((r = od__compress_block(&codec, raw.p + offs[b], offs[b + 1] - offs[b], &payload)))
-            goto done;
-        c = od_crc32(0, payload.p + start, payload.len - start);
-        crc[0] = (uint8_t)c;
-        crc[1] = (uint8_t)(c >> 8);
-        crc[2] = (uint8_t)(c >> 16);
-        crc[3] = (uint8_t)(c >> 24);
-        if ((r = od__bytes_put(&payload, crc, 4)))
-            goto done;
-    }
+    if ((r = compress_blocks(&codec, &raw, offs, nblocks, block_offs, &payload)))
+        goto done;
     if (payload.len > 0xFFFFFFFFu) {
         r = OD_DIFF_ERR_TOO_LARGE;
         goto done;
@@ -457,15 +553,49 @@ done:
  * Matcher settings tried for every delta (see od_match.c). Measured on
  * the shared corpus, small Cortex-M images do best near bsdiff's threshold
  * of 8 or below and large, very different images at 12-16 (uboot-arm -4 %
- * at 12); extending alignments more eagerly (ext 3) helps small Cortex-M
- * pairs by up to 1.5 % and hurts large ones.
- * Candidates are ranked by a quick compression and only the winner gets
- * the slow, strong one; ties go to the earlier entry (deterministic).
+ * at 12); extending alignments more eagerly (ext 12) helps small Cortex-M
+ * pairs by up to 1.5 % and hurts large ones. Pruning with a low literal
+ * price (40: 2.5 bits) wins on large, very different images and loses on
+ * Cortex-M code, whose literals compress worse; a low threshold with very
+ * eager extension and a high price (4/16/80) wins on many Cortex-M
+ * segments. No single setting wins everywhere, and every entry here wins
+ * some 32 KiB segments of the corpus (others that never or hardly did
+ * were dropped: ext 8 threshold 6, ext 16 threshold 8, ext 24/32, prices
+ * 30 and 100-120). Measured in turn as each was added: 4/16/60 -0.33 %
+ * geomean, 4/16/80 -0.14 %, 4/12/80 -0.05 %.
  */
 static const struct {
     size_t threshold;
     int ext;
-} candidates[] = {{8, 2}, {6, 2}, {12, 2}, {16, 2}, {8, 3}, {6, 3}};
+    int32_t lit; /* od__prune's literal price; 0 keeps every op */
+} candidates[] = {{8, 8, 0},   {12, 8, 0},  {16, 8, 0},  {6, 12, 0},
+                  {4, 8, 40},  {8, 8, 40},  {8, 12, 40}, {6, 8, 50},
+                  {4, 12, 50}, {6, 12, 70}, {4, 16, 60}, {4, 16, 80}, {4, 12, 80}};
+#define NCAND (sizeof(candidates) / sizeof(candidates[0]))
+
+/* Prices for od__prune besides the literal one, in 1/16 bit. Measured on
+ * uboot-arm's streams: a nonzero difference ~7 bits, an op's header ~30
+ * bits after compression; slightly lower prices did best. */
+#define PRUNE_DIFF 100
+#define PRUNE_ZERO 4
+#define PRUNE_OP 400
+#define PRUNE_SEEK 16
+
+/*
+ * The best candidate differs between regions of one image (code that
+ * moved a little next to code that was rewritten), so candidates are
+ * ranked per segment of this much output, by a quick compression of each
+ * segment on its own, and the winners' ops are stitched together.
+ * Measured: 16 KiB and 32 KiB equal, 64 KiB +0.1 %, 128 KiB +0.15 %;
+ * smaller segments rank on noise.
+ */
+#define SEGMENT (32u << 10)
+
+/* Candidates whose deflate size is within 1/SHORTLIST of a segment's best
+ * are ranked again with LZMA. Ranking by deflate alone cost 0.03-0.1 %
+ * geomean (up to 0.5 % on a pair); LZMA for all cost up to 25 % more CPU
+ * on the large pairs than this shortlist, for the same sizes. */
+#define SHORTLIST 256
 
 /* Images up to this size remember every search (8 bytes per new byte, at
  * most 32 MiB), so the candidates after the first cost little. Larger
@@ -473,14 +603,293 @@ static const struct {
  * the suffix array's 4 bytes per old byte plus the images. */
 #define MEMO_MAX_NEW (4u << 20)
 
+typedef struct cand_job {
+    const od_diff_params *p;
+    const uint8_t *old, *nw;
+    size_t old_size, new_size;
+    const int32_t *sa;
+    uint64_t *memo;
+    const uint32_t *segs; /* nsegs + 1 segment starts in new */
+    uint32_t nsegs;
+    od_codec_cfg quick, fast;
+    od_op_list *ops;  /* one per candidate */
+    uint64_t *hash;   /* nsegs per candidate: hash of the segment stream */
+    size_t *qcost;    /* nsegs per candidate: deflate size, for the shortlist */
+    size_t *cost;     /* nsegs per candidate: quick LZMA size, or SIZE_MAX */
+} cand_job;
+
+/* FNV-1a: tells which segment streams candidates share. */
+static uint64_t stream_hash(const uint8_t *p, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325u ^ n;
+    size_t i;
+    for (i = 0; i < n; i++)
+        h = (h ^ p[i]) * 0x100000001b3u;
+    return h;
+}
+
+/* The per-segment streams of candidate t, into raw (emptied first). */
+static int candidate_streams(cand_job *j, size_t t, od_bytes *raw, size_t *offs)
+{
+    raw->len = 0;
+    return build_streams(j->p, &j->ops[t], j->old, j->nw, j->segs, j->nsegs, raw, offs);
+}
+
+/* The first candidate scanning with the same settings as t: only the
+ * pruning differs, so they share one scan. */
+static size_t scan_owner(size_t t)
+{
+    size_t u;
+    for (u = 0; u < t; u++)
+        if (candidates[u].threshold == candidates[t].threshold &&
+            candidates[u].ext == candidates[t].ext)
+            return u;
+    return t;
+}
+
+/* Hashes and deflates every segment stream of candidate t. */
+static int measure_candidate(cand_job *j, size_t t, od_bytes *raw, size_t *offs)
+{
+    od_bytes z = {0};
+    uint32_t g;
+    int r = candidate_streams(j, t, raw, offs);
+    for (g = 0; g < j->nsegs && r == OD_DIFF_OK; g++) {
+        j->hash[t * j->nsegs + g] = stream_hash(raw->p + offs[g], offs[g + 1] - offs[g]);
+        z.len = 0;
+        r = od__compress_block(&j->quick, NULL, raw->p + offs[g], offs[g + 1] - offs[g], &z);
+        j->qcost[t * j->nsegs + g] = z.len;
+    }
+    free(z.p);
+    return r;
+}
+
+/* Scans once for candidate t and every later one it owns, then prunes. */
+static int match_candidate(void *ctx, size_t t)
+{
+    cand_job *j = ctx;
+    od_bytes raw = {0};
+    size_t *offs, s;
+    int r;
+
+    if (scan_owner(t) != t)
+        return OD_DIFF_OK;
+    if (!(offs = malloc(sizeof(*offs) * (j->nsegs + 1))))
+        return OD_DIFF_ERR_NOMEM;
+    r = od__match(j->old, j->old_size, j->sa, j->nw, j->new_size, candidates[t].threshold,
+                  candidates[t].ext, j->memo, &j->ops[t], NULL, NULL);
+    /* Later owned candidates first: they copy the scan before t prunes it. */
+    for (s = NCAND; s-- > t && r == OD_DIFF_OK;) {
+        od_op_list *l = &j->ops[s];
+        if (scan_owner(s) != t)
+            continue;
+        if (s != t) {
+            l->count = l->cap = j->ops[t].count;
+            if (!(l->ops = malloc(sizeof(*l->ops) * (l->cap ? l->cap : 1)))) {
+                r = OD_DIFF_ERR_NOMEM;
+                break;
+            }
+            memcpy(l->ops, j->ops[t].ops, sizeof(*l->ops) * l->count);
+        }
+        if (candidates[s].lit) {
+            od_prune_cost c = {candidates[s].lit, PRUNE_DIFF, PRUNE_ZERO, PRUNE_OP, PRUNE_SEEK};
+            od__prune(l, j->old, j->nw, &c);
+        }
+        r = measure_candidate(j, s, &raw, offs);
+    }
+    free(offs);
+    free(raw.p);
+    return r;
+}
+
+/* The first earlier candidate with the same stream for segment g, or t.
+ * Candidates agree on much of an image, and an equal stream compresses to
+ * an equal size; a hash collision could only misrank, deterministically. */
+static size_t same_as(const cand_job *j, size_t t, uint32_t g)
+{
+    size_t u;
+    for (u = 0; u < t; u++)
+        if (j->hash[u * j->nsegs + g] == j->hash[t * j->nsegs + g])
+            return u;
+    return t;
+}
+
+/* Whether candidate t's own stream for segment g is within 1/SHORTLIST of
+ * the smallest deflate size there. */
+static int near_best(const cand_job *j, size_t t, uint32_t g)
+{
+    size_t u, best = SIZE_MAX;
+    for (u = 0; u < NCAND; u++)
+        if (j->qcost[u * j->nsegs + g] < best)
+            best = j->qcost[u * j->nsegs + g];
+    return same_as(j, t, g) == t && j->qcost[t * j->nsegs + g] <= best + best / SHORTLIST;
+}
+
+/* How many candidates are near the best for segment g (counting to 2). */
+static int near_count(const cand_job *j, uint32_t g)
+{
+    size_t u;
+    int n = 0;
+    for (u = 0; u < NCAND && n < 2; u++)
+        n += near_best(j, u, g);
+    return n;
+}
+
+/* Compresses candidate t's shortlisted segments with quick LZMA. */
+static int rank_candidate(void *ctx, size_t t)
+{
+    cand_job *j = ctx;
+    od_bytes raw = {0}, z = {0};
+    od_codec_state *st = NULL;
+    size_t *offs = NULL, *cost = j->cost + t * j->nsegs;
+    uint32_t g, todo = 0;
+    int r = OD_DIFF_OK;
+
+    /* SIZE_MAX: off the shortlist; 0: alone on it, so it wins unmeasured;
+     * 1: to be measured. */
+    for (g = 0; g < j->nsegs; g++) {
+        cost[g] = !near_best(j, t, g) ? SIZE_MAX : near_count(j, g) == 1 ? 0 : 1;
+        todo += cost[g] == 1;
+    }
+    if (!todo)
+        return OD_DIFF_OK;
+    if (!(offs = malloc(sizeof(*offs) * (j->nsegs + 1))))
+        return OD_DIFF_ERR_NOMEM;
+    r = candidate_streams(j, t, &raw, offs);
+    for (g = 0; g < j->nsegs && r == OD_DIFF_OK; g++) {
+        if (cost[g] != 1)
+            continue;
+        z.len = 0;
+        r = od__compress_block(&j->fast, &st, raw.p + offs[g], offs[g + 1] - offs[g], &z);
+        cost[g] = z.len;
+    }
+    od__codec_state_free(st);
+    free(offs);
+    free(raw.p);
+    free(z.p);
+    return r;
+}
+
+typedef struct op_cursor {
+    size_t k;   /* first op not yet wholly consumed */
+    uint64_t s; /* new offset where it begins */
+} op_cursor;
+
+/* Appends src's ops for new[a..b) to dst, clipped at both ends; ranges
+ * must come in increasing order for one cursor. */
+static int clip_ops(const od_op_list *src, op_cursor *cur, uint64_t a, uint64_t b,
+                    od_op_list *dst)
+{
+    while (cur->k < src->count && cur->s < b) {
+        const od_op *o = &src->ops[cur->k];
+        uint64_t add_end = cur->s + o->add, end = add_end + o->extra;
+        if (end > a) {
+            uint64_t lo = cur->s > a ? cur->s : a, hi = end < b ? end : b;
+            uint32_t add = lo < add_end ? (uint32_t)((hi < add_end ? hi : add_end) - lo) : 0;
+            uint32_t start = o->old_start + (uint32_t)((lo < add_end ? lo : add_end) - cur->s);
+            int r = od__push_op(dst, start, add, (uint32_t)(hi - lo) - add);
+            if (r)
+                return r;
+        }
+        if (end > b)
+            break; /* the rest of this op belongs to a later range */
+        cur->s = end;
+        cur->k++;
+    }
+    return OD_DIFF_OK;
+}
+
+/* Runs every candidate and stitches the best one of each segment into
+ * best (which must be empty). */
+static int choose_ops(const od_diff_params *p, const uint8_t *old, size_t old_size,
+                      const int32_t *sa, const uint8_t *nw, size_t new_size, od_op_list *best)
+{
+    cand_job j;
+    op_cursor cur[NCAND];
+    uint32_t *segs = NULL, g, ram;
+    size_t t, *win = NULL;
+    int r;
+
+    memset(&j, 0, sizeof(j));
+    memset(cur, 0, sizeof(cur));
+    j.p = p;
+    j.old = old;
+    j.old_size = old_size;
+    j.nw = nw;
+    j.new_size = new_size;
+    j.sa = sa;
+    j.nsegs = (uint32_t)((new_size + SEGMENT - 1) / SEGMENT);
+    if ((r = plan(p, 0, &j.fast, &ram)) != OD_DIFF_OK)
+        return r;
+    j.fast.fast = 1;
+    /* A deflate window near the LZMA dictionary sees the same history. */
+    j.quick = j.fast;
+    j.quick.codec = OD_CODEC_DEFLATE;
+    for (j.quick.props = 9; j.quick.props < 15 && (1u << j.quick.props) < j.fast.dict_size;)
+        j.quick.props++;
+    segs = malloc(sizeof(*segs) * (j.nsegs + 1));
+    win = malloc(sizeof(*win) * (j.nsegs + 1));
+    j.ops = calloc(NCAND, sizeof(*j.ops));
+    j.cost = calloc((size_t)j.nsegs * NCAND + 1, sizeof(*j.cost));
+    j.qcost = calloc((size_t)j.nsegs * NCAND + 1, sizeof(*j.qcost));
+    j.hash = calloc((size_t)j.nsegs * NCAND + 1, sizeof(*j.hash));
+    if (!segs || !win || !j.ops || !j.cost || !j.qcost || !j.hash) {
+        r = OD_DIFF_ERR_NOMEM;
+        goto done;
+    }
+    for (g = 0; g < j.nsegs; g++)
+        segs[g] = g * SEGMENT;
+    segs[j.nsegs] = (uint32_t)new_size;
+    j.segs = segs;
+    if (new_size <= MEMO_MAX_NEW && (j.memo = malloc(new_size * sizeof(*j.memo))) != NULL)
+        memset(j.memo, 0xFF, new_size * sizeof(*j.memo));
+    /* Deflate, the cheaper one, shortlists; quick LZMA decides. */
+    if ((r = par_for(NCAND, match_candidate, &j)) != OD_DIFF_OK ||
+        (r = par_for(NCAND, rank_candidate, &j)) != OD_DIFF_OK)
+        goto done;
+    for (t = 1; t < NCAND; t++)
+        for (g = 0; g < j.nsegs; g++)
+            if (same_as(&j, t, g) != t)
+                j.cost[t * j.nsegs + g] = j.cost[same_as(&j, t, g) * j.nsegs + g];
+    if (p->progress)
+        p->progress(p->progress_ctx, NCAND, NCAND + 1);
+
+    /* Ties go to the earlier candidate, so the choice is deterministic. */
+    for (g = 0; g < j.nsegs; g++) {
+        win[g] = 0;
+        for (t = 1; t < NCAND; t++)
+            if (j.cost[t * j.nsegs + g] < j.cost[win[g] * j.nsegs + g])
+                win[g] = t;
+    }
+    /* Runs of segments with one winner are clipped as one range, so no op
+     * is cut where nothing changes hands. */
+    for (g = 0; g < j.nsegs && r == OD_DIFF_OK;) {
+        uint32_t e = g + 1;
+        while (e < j.nsegs && win[e] == win[g])
+            e++;
+        r = clip_ops(&j.ops[win[g]], &cur[win[g]], segs[g], segs[e], best);
+        g = e;
+    }
+done:
+    if (j.ops)
+        for (t = 0; t < NCAND; t++)
+            free(j.ops[t].ops);
+    free(j.ops);
+    free(j.cost);
+    free(j.qcost);
+    free(j.hash);
+    free(j.memo);
+    free(segs);
+    free(win);
+    return r;
+}
+
 int od_diff_create(const uint8_t *old, size_t old_size, const uint8_t *nw, size_t new_size,
                    const od_diff_params *p, uint8_t **out, size_t *out_size)
 {
-    od_op_list ops = {0}, best = {0}, tmp;
+    od_op_list best = {0};
     od_codec_cfg codec;
     int32_t *sa = NULL;
-    uint32_t ram_needed, *memo = NULL;
-    size_t best_size = 0, t, nt;
+    uint32_t ram_needed;
     int r;
 
     if (!p || !out || !out_size || (!nw && new_size) ||
@@ -499,34 +908,16 @@ int od_diff_create(const uint8_t *old, size_t old_size, const uint8_t *nw, size_
     if (p->kind == OD_KIND_DELTA) {
         if (old_size && new_size && !(sa = od__suffix_array(old, old_size)))
             return OD_DIFF_ERR_NOMEM;
-        /* With nothing to match, every threshold gives the same ops. */
-        nt = sa ? sizeof(candidates) / sizeof(candidates[0]) : 1;
-        if (nt > 1 && new_size <= MEMO_MAX_NEW && (memo = malloc(new_size * 8)) != NULL)
-            memset(memo, 0xFF, new_size * 8);
-        for (t = 0; t < nt && r == OD_DIFF_OK; t++) {
-            uint8_t *pkg = NULL;
-            size_t pkg_size = 0;
-            ops.count = 0;
-            r = od__match(old, old_size, sa, nw, new_size, candidates[t].threshold,
-                          candidates[t].ext, memo, &ops, NULL, NULL);
-            if (r == OD_DIFF_OK && nt > 1)
-                r = build_package(p, &ops, old, old_size, nw, new_size, 1, &pkg, &pkg_size);
-            free(pkg);
-            if (r == OD_DIFF_OK && (t == 0 || pkg_size < best_size)) {
-                tmp = best;
-                best = ops;
-                ops = tmp;
-                best_size = pkg_size;
-            }
-            if (p->progress)
-                p->progress(p->progress_ctx, t + 1, nt + 1);
-        }
+        /* With nothing to match, every candidate gives the same ops. */
+        if (sa)
+            r = choose_ops(p, old, old_size, sa, nw, new_size, &best);
+        else
+            r = od__match(old, old_size, sa, nw, new_size, candidates[0].threshold,
+                          candidates[0].ext, NULL, &best, NULL, NULL);
         free(sa);
-        free(memo);
-        free(ops.ops);
     }
     if (r == OD_DIFF_OK)
-        r = build_package(p, &best, old, old_size, nw, new_size, 0, out, out_size);
+        r = build_package(p, &best, old, old_size, nw, new_size, out, out_size);
     if (p->progress && r == OD_DIFF_OK)
         p->progress(p->progress_ctx, 1, 1);
     free(best.ops);

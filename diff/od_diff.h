@@ -6,8 +6,10 @@
  * given only a new image, a full package in the same container.
  *
  * Thread-safety: every function is reentrant; separate calls share nothing.
- * Memory: about 5x the old image plus 2x the new image at the peak (suffix
- * array of the old image, op stream, compressed blocks).
+ * od_diff_create runs its work on up to one thread per core (at most 8);
+ * the output does not depend on how many.
+ * Memory: about 5x the old image plus 3x the new image at the peak (suffix
+ * array of the old image, op streams, compressed blocks).
  */
 #ifndef OD_DIFF_H
 #define OD_DIFF_H

@@ -33,13 +33,27 @@ int32_t *od__suffix_array(const uint8_t *old, size_t old_size);
  * NULL only when old_size is 0) and fills list, which must be empty; the
  * caller frees list->ops. threshold: how many more matching bytes a new
  * alignment needs to replace the current one; ext: an alignment is
- * extended while more than 1/ext of its bytes match (bsdiff: 2). memo: NULL, or 2 * new_size
- * entries set to UINT32_MAX before the first call, shared by calls on the
- * same images to remember searches. Returns OD_DIFF_OK or _NOMEM.
+ * extended while more than 4/ext of its bytes match (bsdiff: 8). memo:
+ * NULL, or new_size entries set to UINT64_MAX before the first call,
+ * shared by calls on the same images (also concurrent ones) to remember
+ * searches. Returns OD_DIFF_OK or _NOMEM.
  */
 int od__match(const uint8_t *old, size_t old_size, const int32_t *sa, const uint8_t *new_img,
-              size_t new_size, size_t threshold, int ext, uint32_t *memo, od_op_list *list,
+              size_t new_size, size_t threshold, int ext, uint64_t *memo, od_op_list *list,
               od_diff_progress_fn progress, void *progress_ctx);
+
+/* Appends an op (none if it is empty); OD_DIFF_OK or _NOMEM. */
+int od__push_op(od_op_list *l, uint32_t old_start, uint32_t add, uint32_t extra);
+
+/* Estimated coded costs in 1/16 bit: a literal byte, a nonzero and a zero
+ * difference byte, an op's header, and a seek per significant bit. */
+typedef struct od_prune_cost {
+    int32_t lit, diff, zero, op, seek;
+} od_prune_cost;
+
+/* Drops ops whose add part saves less than the op costs, folding their
+ * bytes into the previous kept op's extra. */
+void od__prune(od_op_list *l, const uint8_t *old, const uint8_t *nw, const od_prune_cost *c);
 
 /* A growable byte buffer with a hard maximum (OD_MAX_IMAGE_SIZE * 2). */
 typedef struct od_bytes {
@@ -60,11 +74,17 @@ typedef struct od_codec_cfg {
     int fast; /* quick low-effort compression, for ranking candidates */
 } od_codec_cfg;
 
+/* An encoder kept between calls with the same settings (LZMA only). */
+typedef struct od_codec_state od_codec_state;
+void od__codec_state_free(od_codec_state *st);
+
 /*
  * Compresses one block's raw stream as one independent codec stream,
- * appending it to out. Returns OD_DIFF_OK, _NOMEM or _CODEC.
+ * appending it to out. state: NULL, or where to keep an encoder for the
+ * next call of this thread (*state NULL at first; free it with
+ * od__codec_state_free). Returns OD_DIFF_OK, _NOMEM or _CODEC.
  */
-int od__compress_block(const od_codec_cfg *c, const uint8_t *raw, size_t raw_len,
-                       od_bytes *out);
+int od__compress_block(const od_codec_cfg *c, od_codec_state **state, const uint8_t *raw,
+                       size_t raw_len, od_bytes *out);
 
 #endif
