@@ -227,8 +227,8 @@ static sqlite3_stmt *run(conn *c, const char *sql, int *rc, const char *fmt,
     *rc = sqlite3_step(st);
     if (*rc != SQLITE_ROW && *rc != SQLITE_DONE) {
         if (*rc != SQLITE_CONSTRAINT)
-            fprintf(stderr, "otadelta-server: SQL step: %s\n",
-                    sqlite3_errmsg(c->db));
+            fprintf(stderr, "otadelta-server: SQL step: %s (in: %.60s)\n",
+                    sqlite3_errmsg(c->db), sqlite3_sql(st));
         return NULL;
     }
     return st;
@@ -353,27 +353,48 @@ static int product_key(od_srv_store *st, int64_t id, char key_b64[OD_SRV_KEY_MAX
     return OD_SRV_OK;
 }
 
+/*
+ * Starts the write transaction of an INSERT into a product's table and
+ * checks the product exists (else rolls back: OD_SRV_ERR_NOT_FOUND). The
+ * check must be inside the transaction: a read left open before an
+ * autocommit INSERT cannot be upgraded once another connection commits
+ * (SQLite answers SQLITE_BUSY at once, without the busy wait), and the
+ * product must not vanish in between.
+ */
+static int begin_for_product(conn *c, int64_t product_id)
+{
+    int rc = 0;
+    sqlite3_stmt *q;
+    if (begin(c) != OD_SRV_OK)
+        return OD_SRV_ERR_DB;
+    q = run(c, "SELECT 1 FROM products WHERE id=?", &rc, "i", product_id);
+    if (!q || rc != SQLITE_ROW) {
+        rollback(c);
+        return q ? OD_SRV_ERR_NOT_FOUND : OD_SRV_ERR_DB;
+    }
+    return OD_SRV_OK;
+}
+
 /* ------------------------------------------------------------------ */
 /* Firmware                                                             */
 
 static int fw_insert(od_srv_store *st, const od_srv_fw *fw, int64_t *id)
 {
     CONN(st);
-    q = run(c, "SELECT 1 FROM products WHERE id=?", &rc, "i", fw->product_id);
-    if (!q)
-        return OD_SRV_ERR_DB;
-    if (rc != SQLITE_ROW)
-        return OD_SRV_ERR_NOT_FOUND;
+    if ((rc = begin_for_product(c, fw->product_id)) != OD_SRV_OK)
+        return rc;
     q = run(c,
             "INSERT INTO firmware(product_id, version, component, manuf, model,"
             " size, md5, sha256, file, created) VALUES(?,?,?,?,?,?,?,?,?,?)",
             &rc, "isississsi", fw->product_id, fw->version,
             (int64_t)fw->component, fw->manuf, fw->model, fw->size, fw->md5,
             fw->sha256, fw->file, now_s());
-    if (!q)
+    if (!q) {
+        rollback(c);
         return rc == SQLITE_CONSTRAINT ? OD_SRV_ERR_EXISTS : OD_SRV_ERR_DB;
+    }
     *id = sqlite3_last_insert_rowid(c->db);
-    return OD_SRV_OK;
+    return commit(c);
 }
 
 static int fw_get(od_srv_store *st, int64_t id, od_srv_fw *out)
@@ -647,20 +668,19 @@ static int job_get(od_srv_store *st, int64_t id, json_t **out)
 static int dev_create(od_srv_store *st, const od_srv_dev *d, int64_t *id)
 {
     CONN(st);
-    q = run(c, "SELECT 1 FROM products WHERE id=?", &rc, "i", d->product_id);
-    if (!q)
-        return OD_SRV_ERR_DB;
-    if (rc != SQLITE_ROW)
-        return OD_SRV_ERR_NOT_FOUND;
+    if ((rc = begin_for_product(c, d->product_id)) != OD_SRV_OK)
+        return rc;
     q = run(c,
             "INSERT INTO devices(product_id, name, dev_key, manuf, model, f_version,"
             " s_version) VALUES(?,?,?,?,?,?,?)",
             &rc, "issssss", d->product_id, d->name, d->dev_key, d->manuf, d->model,
             d->f_version, d->s_version);
-    if (!q)
+    if (!q) {
+        rollback(c);
         return rc == SQLITE_CONSTRAINT ? OD_SRV_ERR_EXISTS : OD_SRV_ERR_DB;
+    }
     *id = sqlite3_last_insert_rowid(c->db);
-    return OD_SRV_OK;
+    return commit(c);
 }
 
 static int dev_get(od_srv_store *st, int64_t id, od_srv_dev *out)
@@ -712,17 +732,16 @@ static int group_create(od_srv_store *st, int64_t product_id, const char *name,
                         const char *type, int64_t *id)
 {
     CONN(st);
-    q = run(c, "SELECT 1 FROM products WHERE id=?", &rc, "i", product_id);
-    if (!q)
-        return OD_SRV_ERR_DB;
-    if (rc != SQLITE_ROW)
-        return OD_SRV_ERR_NOT_FOUND;
+    if ((rc = begin_for_product(c, product_id)) != OD_SRV_OK)
+        return rc;
     q = run(c, "INSERT INTO dgroups(product_id, name, type) VALUES(?,?,?)", &rc,
             "iss", product_id, name, type);
-    if (!q)
+    if (!q) {
+        rollback(c);
         return rc == SQLITE_CONSTRAINT ? OD_SRV_ERR_EXISTS : OD_SRV_ERR_DB;
+    }
     *id = sqlite3_last_insert_rowid(c->db);
-    return OD_SRV_OK;
+    return commit(c);
 }
 
 static int group_update(od_srv_store *st, int64_t id, const char *name,
