@@ -15,6 +15,7 @@
 #include <stdlib.h>
 
 #include "od_pkgfmt.h"
+#include "od_pkgfmt_host.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -43,39 +44,18 @@ static inline void od_fuzz_fill_image(uint8_t *b, size_t n, uint64_t seed)
     }
 }
 
-static inline void od_fuzz_put_le32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
 /*
  * Mode bits in a harness's first input byte: recompute the index CRC and
  * then the header CRC of the package that follows, so mutations reach the
  * field rules, the index rules and the block decoders instead of dying at
  * a CRC. Seeds set both; the fuzzer may clear them.
  */
-#define OD_FUZZ_FIX_HEADER 0x01
-#define OD_FUZZ_FIX_INDEX 0x02
+#define OD_FUZZ_FIX_HEADER OD_PKG_FIX_HEADER_CRC
+#define OD_FUZZ_FIX_INDEX OD_PKG_FIX_INDEX_CRC
 
 static inline void od_fuzz_fix_crcs(uint8_t *pkg, size_t size, unsigned mode)
 {
-    uint32_t hs;
-    if (size < OD_HDR_FIXED)
-        return;
-    hs = od_get_le16(pkg + OD_HF_HDR_SIZE);
-    if (hs < OD_HDR_MIN || hs > size)
-        return;
-    if (mode & OD_FUZZ_FIX_INDEX) {
-        uint64_t off = hs + (uint64_t)od_get_le32(pkg + OD_HF_EXT_SIZE);
-        uint64_t len = (uint64_t)od_get_le32(pkg + OD_HF_BLOCK_COUNT) * OD_INDEX_ENTRY_SIZE;
-        if (off + len <= size)
-            od_fuzz_put_le32(pkg + OD_HF_INDEX_CRC, od_crc32(0, pkg + off, (size_t)len));
-    }
-    if (mode & OD_FUZZ_FIX_HEADER)
-        od_fuzz_put_le32(pkg + hs - 4, od_crc32(0, pkg, hs - 4));
+    od_pkg_fix_crcs(pkg, size, mode & (OD_FUZZ_FIX_HEADER | OD_FUZZ_FIX_INDEX));
 }
 
 /* Takes one byte of parameters from the front of the input (0 when none

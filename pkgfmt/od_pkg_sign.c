@@ -541,7 +541,7 @@ int od_pkg_sign(const uint8_t *pkg, size_t size, struct evp_pkey_st *key, uint8_
      * re-encoded, so every other byte stays exactly as it was. */
     memcpy(o, pkg, h.header_size);
     od_put_le32(o + OD_HF_EXT_SIZE, new_ext);
-    od_put_le32(o + h.header_size - 4, od_crc32(0, o, h.header_size - 4u));
+    od_pkg_fix_crcs(o, h.header_size, OD_PKG_FIX_HEADER_CRC);
 
     /* The signature goes first: an applier meets it before anything else. */
     w = o + h.header_size;

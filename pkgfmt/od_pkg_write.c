@@ -188,6 +188,24 @@ int od_pkg_check(const uint8_t *pkg, size_t size, od_pkg_header *hout)
     return OD_PKG_OK;
 }
 
+void od_pkg_fix_crcs(uint8_t *pkg, size_t size, unsigned what)
+{
+    uint32_t hs;
+    if (!pkg || size < OD_HDR_PREFIX)
+        return;
+    hs = od_get_le16(pkg + OD_HF_HDR_SIZE);
+    if (hs < OD_HDR_MIN || hs > size)
+        return;
+    if (what & OD_PKG_FIX_INDEX_CRC) {
+        uint64_t off = hs + (uint64_t)od_get_le32(pkg + OD_HF_EXT_SIZE);
+        uint64_t len = (uint64_t)od_get_le32(pkg + OD_HF_BLOCK_COUNT) * OD_INDEX_ENTRY_SIZE;
+        if (off + len <= size)
+            od_put_le32(pkg + OD_HF_INDEX_CRC, od_crc32(0, pkg + off, (size_t)len));
+    }
+    if (what & OD_PKG_FIX_HEADER_CRC)
+        od_put_le32(pkg + hs - 4, od_crc32(0, pkg, hs - 4));
+}
+
 const char *od_pkg_codec_name(int codec)
 {
     switch (codec) {

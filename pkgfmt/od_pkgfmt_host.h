@@ -61,6 +61,17 @@ int od_pkg_assemble(od_pkg_header *h, const uint8_t *ext, uint32_t ext_size,
  */
 int od_pkg_check(const uint8_t *pkg, size_t size, od_pkg_header *h);
 
+/*
+ * Recomputes the CRC-32s a package stores, from its bytes as they are now:
+ * what is OD_PKG_FIX_INDEX_CRC and/or OD_PKG_FIX_HEADER_CRC (the index CRC
+ * first, since the header holds it). For tools and tests that edit
+ * packages. Nothing else is validated; a CRC whose bytes would lie outside
+ * pkg[0..size) (header_size or index out of range) is left alone.
+ */
+#define OD_PKG_FIX_HEADER_CRC 0x01u
+#define OD_PKG_FIX_INDEX_CRC 0x02u
+void od_pkg_fix_crcs(uint8_t *pkg, size_t size, unsigned what);
+
 /* Human-readable codec name ("none", "deflate", "lzma", or "unknown"). */
 const char *od_pkg_codec_name(int codec);
 

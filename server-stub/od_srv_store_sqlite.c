@@ -375,6 +375,18 @@ static int begin_for_product(conn *c, int64_t product_id)
     return OD_SRV_OK;
 }
 
+/* Ends what begin_for_product() started once its INSERT ran (q, rc from
+ * run()): commits and returns the new row's id, or rolls back. */
+static int end_insert(conn *c, sqlite3_stmt *q, int rc, int64_t *id)
+{
+    if (!q) {
+        rollback(c);
+        return rc == SQLITE_CONSTRAINT ? OD_SRV_ERR_EXISTS : OD_SRV_ERR_DB;
+    }
+    *id = sqlite3_last_insert_rowid(c->db);
+    return commit(c);
+}
+
 /* ------------------------------------------------------------------ */
 /* Firmware                                                             */
 
@@ -389,12 +401,7 @@ static int fw_insert(od_srv_store *st, const od_srv_fw *fw, int64_t *id)
             &rc, "isississsi", fw->product_id, fw->version,
             (int64_t)fw->component, fw->manuf, fw->model, fw->size, fw->md5,
             fw->sha256, fw->file, now_s());
-    if (!q) {
-        rollback(c);
-        return rc == SQLITE_CONSTRAINT ? OD_SRV_ERR_EXISTS : OD_SRV_ERR_DB;
-    }
-    *id = sqlite3_last_insert_rowid(c->db);
-    return commit(c);
+    return end_insert(c, q, rc, id);
 }
 
 static int fw_get(od_srv_store *st, int64_t id, od_srv_fw *out)
@@ -675,12 +682,7 @@ static int dev_create(od_srv_store *st, const od_srv_dev *d, int64_t *id)
             " s_version) VALUES(?,?,?,?,?,?,?)",
             &rc, "issssss", d->product_id, d->name, d->dev_key, d->manuf, d->model,
             d->f_version, d->s_version);
-    if (!q) {
-        rollback(c);
-        return rc == SQLITE_CONSTRAINT ? OD_SRV_ERR_EXISTS : OD_SRV_ERR_DB;
-    }
-    *id = sqlite3_last_insert_rowid(c->db);
-    return commit(c);
+    return end_insert(c, q, rc, id);
 }
 
 static int dev_get(od_srv_store *st, int64_t id, od_srv_dev *out)
@@ -736,12 +738,7 @@ static int group_create(od_srv_store *st, int64_t product_id, const char *name,
         return rc;
     q = run(c, "INSERT INTO dgroups(product_id, name, type) VALUES(?,?,?)", &rc,
             "iss", product_id, name, type);
-    if (!q) {
-        rollback(c);
-        return rc == SQLITE_CONSTRAINT ? OD_SRV_ERR_EXISTS : OD_SRV_ERR_DB;
-    }
-    *id = sqlite3_last_insert_rowid(c->db);
-    return commit(c);
+    return end_insert(c, q, rc, id);
 }
 
 static int group_update(od_srv_store *st, int64_t id, const char *name,

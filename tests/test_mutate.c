@@ -69,18 +69,6 @@ static uint32_t rnd(uint32_t n)
     return n ? (uint32_t)(od_test_rand(&rng) >> 33) % n : 0;
 }
 
-static void put_le16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-    put_le16(p, (uint16_t)v);
-    put_le16(p + 2, (uint16_t)(v >> 16));
-}
-
 /* The core header's size as the bytes say, or 0 if it cannot be used. */
 static uint32_t hdr_size(const uint8_t *p, size_t n)
 {
@@ -88,23 +76,16 @@ static uint32_t hdr_size(const uint8_t *p, size_t n)
     return hs >= OD_HDR_MIN && hs <= n ? hs : 0;
 }
 
+/* Re-seals an edited package so the mutation reaches the check behind
+ * the CRCs: the header CRC, or the index CRC and then the header's. */
 static void fix_header(uint8_t *p, size_t n)
 {
-    uint32_t hs = hdr_size(p, n);
-    if (hs)
-        put_le32(p + hs - 4, od_crc32(0, p, hs - 4));
+    od_pkg_fix_crcs(p, n, OD_PKG_FIX_HEADER_CRC);
 }
 
 static void fix_index(uint8_t *p, size_t n)
 {
-    uint64_t off, len;
-    if (!hdr_size(p, n))
-        return;
-    off = hdr_size(p, n) + (uint64_t)od_get_le32(p + OD_HF_EXT_SIZE);
-    len = (uint64_t)od_get_le32(p + OD_HF_BLOCK_COUNT) * OD_INDEX_ENTRY_SIZE;
-    if (off + len <= n)
-        put_le32(p + OD_HF_INDEX_CRC, od_crc32(0, p + off, (size_t)len));
-    fix_header(p, n);
+    od_pkg_fix_crcs(p, n, OD_PKG_FIX_INDEX_CRC | OD_PKG_FIX_HEADER_CRC);
 }
 
 /* ---- base packages ---- */
@@ -250,7 +231,7 @@ static uint8_t *mutate(const base *b, unsigned kind, size_t *n)
         case 3: v = (uint32_t)od_test_rand(&rng); break;
         default: v = rnd(2) ? 0 : 0xFFFFFFFFu; break;
         }
-        put_le32(m + at, v);
+        od_put_le32(m + at, v);
         fix_header(m, size);
         break;
     }
@@ -277,7 +258,7 @@ static uint8_t *mutate(const base *b, unsigned kind, size_t *n)
             uint8_t *ix = m + od_pkg_index_offset(&h);
             uint32_t delta = lc - la;
             for (i = a + 1; i <= c; i++)
-                put_le32(ix + i * OD_INDEX_ENTRY_SIZE,
+                od_put_le32(ix + i * OD_INDEX_ENTRY_SIZE,
                          od_get_le32(ix + i * OD_INDEX_ENTRY_SIZE) + delta);
             fix_index(m, size);
         }
@@ -294,7 +275,7 @@ static uint8_t *mutate(const base *b, unsigned kind, size_t *n)
         memcpy(ix + a * OD_INDEX_ENTRY_SIZE, ix + c * OD_INDEX_ENTRY_SIZE, OD_INDEX_ENTRY_SIZE);
         memcpy(ix + c * OD_INDEX_ENTRY_SIZE, t, OD_INDEX_ENTRY_SIZE);
         if (rnd(2)) /* or just one entry's field nudged */
-            put_le32(ix + a * OD_INDEX_ENTRY_SIZE + 4 * rnd(2),
+            od_put_le32(ix + a * OD_INDEX_ENTRY_SIZE + 4 * rnd(2),
                      od_get_le32(ix + a * OD_INDEX_ENTRY_SIZE) + rnd(3) - 1);
         fix_index(m, size);
         break;
@@ -308,7 +289,7 @@ static uint8_t *mutate(const base *b, unsigned kind, size_t *n)
         len = start[blk + 1] - start[blk] - OD_BLOCK_TRAILER;
         for (k = 1 + rnd(4); k; k--)
             m[po + start[blk] + rnd(len)] ^= (uint8_t)(1 + rnd(255));
-        put_le32(m + po + start[blk] + len, od_crc32(0, m + po + start[blk], len));
+        od_put_le32(m + po + start[blk] + len, od_crc32(0, m + po + start[blk], len));
         break;
     }
     case 8: { /* TLV edits */
@@ -323,8 +304,8 @@ static uint8_t *mutate(const base *b, unsigned kind, size_t *n)
         case 4: type = (uint16_t)rnd(0x8000); len = (uint16_t)rnd(16); break;
         default: type = OD_TLV_NOTE; len = 0; break;
         }
-        put_le16(rec, type);
-        put_le16(rec + 2, len);
+        od_put_le16(rec, type);
+        od_put_le16(rec + 2, len);
         for (i = 0; i < len; i++)
             rec[4 + i] = (uint8_t)rnd(256);
         /* Insert at the start or end of the area, ext_size fixed (mostly). */
@@ -333,10 +314,10 @@ static uint8_t *mutate(const base *b, unsigned kind, size_t *n)
         memcpy(m + at, rec, 4u + len);
         *n = size + 4 + len;
         if (rnd(8)) {
-            put_le32(m + OD_HF_EXT_SIZE, ext + 4 + len);
+            od_put_le32(m + OD_HF_EXT_SIZE, ext + 4 + len);
         } else if (rnd(2)) {
-            put_le16(m + at + 2, (uint16_t)(len + 1 + rnd(100))); /* runs past */
-            put_le32(m + OD_HF_EXT_SIZE, ext + 4 + len);
+            od_put_le16(m + at + 2, (uint16_t)(len + 1 + rnd(100))); /* runs past */
+            od_put_le32(m + OD_HF_EXT_SIZE, ext + 4 + len);
         }
         fix_header(m, *n);
         break;

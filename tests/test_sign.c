@@ -24,18 +24,6 @@
 static char dir[256];
 static const int algs[] = {OD_SIG_ALG_ED25519, OD_SIG_ALG_P256};
 
-static void put_le16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-    put_le16(p, (uint16_t)v);
-    put_le16(p + 2, (uint16_t)(v >> 16));
-}
-
 static uint32_t hdr_size(const uint8_t *pkg)
 {
     return od_get_le16(pkg + OD_HF_HDR_SIZE);
@@ -43,7 +31,7 @@ static uint32_t hdr_size(const uint8_t *pkg)
 
 static void fix_header_crc(uint8_t *pkg)
 {
-    put_le32(pkg + hdr_size(pkg) - 4, od_crc32(0, pkg, hdr_size(pkg) - 4));
+    od_pkg_fix_crcs(pkg, hdr_size(pkg), OD_PKG_FIX_HEADER_CRC);
 }
 
 /* A small delta package (old 40000 bytes, new edited) for `codec`. */
@@ -153,11 +141,11 @@ static uint8_t *insert_tlv(const uint8_t *pkg, size_t size, uint16_t type, const
     uint8_t *o = malloc(size + 4 + len);
     uint32_t ext = od_get_le32(pkg + OD_HF_EXT_SIZE), hs = hdr_size(pkg);
     memcpy(o, pkg, hs);
-    put_le16(o + hs, type);
-    put_le16(o + hs + 2, len);
+    od_put_le16(o + hs, type);
+    od_put_le16(o + hs + 2, len);
     memcpy(o + hs + 4, val, len);
     memcpy(o + hs + 4 + len, pkg + hs, size - hs);
-    put_le32(o + OD_HF_EXT_SIZE, ext + 4 + len);
+    od_put_le32(o + OD_HF_EXT_SIZE, ext + 4 + len);
     fix_header_crc(o);
     *out_size = size + 4 + len;
     return o;

@@ -39,7 +39,6 @@ enum {
     H_RAM = OD_HF_RAM,
     H_BLOCK_COUNT = OD_HF_BLOCK_COUNT,
     H_SRC_SIZE = OD_HF_SRC_SIZE,
-    H_INDEX_CRC = OD_HF_INDEX_CRC,
     H_FLAGS = OD_HF_FLAGS,
     H_TGT_SHA = OD_HF_TGT_SHA,
     H_PAYLOAD_SHA = OD_HF_PAYLOAD_SHA,
@@ -64,25 +63,6 @@ static void die(const char *what)
     exit(1);
 }
 
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 static pkgbuf copy_of(pkgbuf src)
 {
     pkgbuf d;
@@ -102,11 +82,6 @@ static od_pkg_header header_of(pkgbuf b)
     return h;
 }
 
-static uint32_t hdr_size(pkgbuf b)
-{
-    return (uint32_t)b.p[H_HDR_SIZE] | (uint32_t)b.p[H_HDR_SIZE + 1] << 8;
-}
-
 /* Offset of the target version string (it follows the source's). */
 static uint32_t tgt_ver(pkgbuf b)
 {
@@ -116,16 +91,13 @@ static uint32_t tgt_ver(pkgbuf b)
 /* The header CRC over the bytes before it, as a writer would store it. */
 static void fix_header_crc(pkgbuf b)
 {
-    put32(b.p + hdr_size(b) - 4, od_crc32(0, b.p, hdr_size(b) - 4));
+    od_pkg_fix_crcs(b.p, b.n, OD_PKG_FIX_HEADER_CRC);
 }
 
 /* Recomputes index_crc32 from the index bytes, then the header CRC. */
 static void fix_index_crc(pkgbuf b)
 {
-    od_pkg_header h = header_of(b);
-    put32(b.p + H_INDEX_CRC, od_crc32(0, b.p + od_pkg_index_offset(&h),
-                                      (size_t)h.block_count * OD_INDEX_ENTRY_SIZE));
-    fix_header_crc(b);
+    od_pkg_fix_crcs(b.p, b.n, OD_PKG_FIX_INDEX_CRC | OD_PKG_FIX_HEADER_CRC);
 }
 
 /* Recomputes every block's CRC trailer from its stream bytes. */
@@ -136,10 +108,10 @@ static void fix_block_crcs(pkgbuf b)
     uint8_t *payload = b.p + od_pkg_payload_offset(&h);
     uint32_t i;
     for (i = 0; i < h.block_count; i++) {
-        uint32_t start = get32(idx + i * OD_INDEX_ENTRY_SIZE);
-        uint32_t end = i + 1 < h.block_count ? get32(idx + (i + 1) * OD_INDEX_ENTRY_SIZE)
+        uint32_t start = od_get_le32(idx + i * OD_INDEX_ENTRY_SIZE);
+        uint32_t end = i + 1 < h.block_count ? od_get_le32(idx + (i + 1) * OD_INDEX_ENTRY_SIZE)
                                              : h.payload_size;
-        put32(payload + end - OD_BLOCK_TRAILER,
+        od_put_le32(payload + end - OD_BLOCK_TRAILER,
               od_crc32(0, payload + start, end - OD_BLOCK_TRAILER - start));
     }
 }
@@ -184,8 +156,8 @@ static pkgbuf with_extensions(pkgbuf base, const uint8_t *ext, uint32_t ext_size
     if (!offs || !outs)
         die("out of memory");
     for (i = 0; i < h.block_count; i++) {
-        offs[i] = get32(idx + i * OD_INDEX_ENTRY_SIZE);
-        outs[i] = get32(idx + i * OD_INDEX_ENTRY_SIZE + 4);
+        offs[i] = od_get_le32(idx + i * OD_INDEX_ENTRY_SIZE);
+        outs[i] = od_get_le32(idx + i * OD_INDEX_ENTRY_SIZE + 4);
     }
     if (od_pkg_assemble(&h, ext, ext_size, offs, outs, h.block_count,
                         base.p + od_pkg_payload_offset(&h), h.payload_size, &r.p, &r.n) != 0)
@@ -198,8 +170,8 @@ static pkgbuf with_extensions(pkgbuf base, const uint8_t *ext, uint32_t ext_size
 /* Appends one TLV record to ext at *n. */
 static void tlv(uint8_t *ext, uint32_t *n, uint16_t type, const void *value, uint16_t len)
 {
-    put16(ext + *n, type);
-    put16(ext + *n + 2, len);
+    od_put_le16(ext + *n, type);
+    od_put_le16(ext + *n + 2, len);
     memcpy(ext + *n + 4, value, len);
     *n += 4u + len;
 }
@@ -241,7 +213,7 @@ static pkgbuf hand_made_delta(const rawbuf *raw)
     if (!payload)
         die("out of memory");
     memcpy(payload, raw->p, raw->n);
-    put32(payload + raw->n, od_crc32(0, raw->p, raw->n));
+    od_put_le32(payload + raw->n, od_crc32(0, raw->p, raw->n));
     memset(&h, 0, sizeof(h));
     h.kind = OD_KIND_DELTA;
     h.codec = OD_CODEC_NONE;
@@ -343,7 +315,7 @@ int main(int argc, char **argv)
     /* Field rules, each with the header CRC recomputed. */
     b = copy_of(lzma);
     /* Checked before the CRC (which it would say where to find). */
-    put16(b.p + H_HDR_SIZE, OD_HDR_MAX + 1);
+    od_put_le16(b.p + H_HDR_SIZE, OD_HDR_MAX + 1);
     save_free("bad-field-header-size.otad", b);
 
     b = copy_of(lzma);
@@ -352,7 +324,7 @@ int main(int argc, char **argv)
     save_free("bad-field-kind.otad", b);
 
     b = copy_of(lzma);
-    put32(b.p + H_RAM, get32(b.p + H_RAM) - 1);
+    od_put_le32(b.p + H_RAM, od_get_le32(b.p + H_RAM) - 1);
     fix_header_crc(b);
     save_free("bad-field-ram-needed.otad", b);
 
@@ -367,7 +339,7 @@ int main(int argc, char **argv)
     save_free("bad-field-lzma-props.otad", b);
 
     b = copy_of(lzma);
-    put32(b.p + H_BLOCK_COUNT, 0); /* no blocks for a non-empty target */
+    od_put_le32(b.p + H_BLOCK_COUNT, 0); /* no blocks for a non-empty target */
     fix_header_crc(b);
     save_free("bad-field-block-count.otad", b);
 
@@ -377,7 +349,7 @@ int main(int argc, char **argv)
     save_free("bad-field-version-lengths.otad", b);
 
     b = copy_of(full_lzma);
-    put32(b.p + H_SRC_SIZE, 16); /* a full package has no source */
+    od_put_le32(b.p + H_SRC_SIZE, 16); /* a full package has no source */
     fix_header_crc(b);
     save_free("bad-field-full-source-size.otad", b);
 
@@ -412,7 +384,7 @@ int main(int argc, char **argv)
     { /* entry 1's payload offset moved by one: still within the rules,
        * so only the index CRC tells */
         uint8_t *e1 = b.p + od_pkg_index_offset(&h) + OD_INDEX_ENTRY_SIZE;
-        put32(e1, get32(e1) + 1);
+        od_put_le32(e1, od_get_le32(e1) + 1);
     }
     save_free("bad-index-crc.otad", b);
 
@@ -431,9 +403,9 @@ int main(int argc, char **argv)
        * 5120): within every index rule and CRC-consistent, but not where
        * block 2's output ends. A resumed update would write there. */
         uint8_t *e3 = b.p + od_pkg_index_offset(&h) + 3 * OD_INDEX_ENTRY_SIZE;
-        if (get32(e3 + 4) != 5 * 1024 || get32(e3 + 4 + OD_INDEX_ENTRY_SIZE) != 7 * 1024)
+        if (od_get_le32(e3 + 4) != 5 * 1024 || od_get_le32(e3 + 4 + OD_INDEX_ENTRY_SIZE) != 7 * 1024)
             die("good-multi-block.otad's blocks moved: update bad-index-out-offset");
-        put32(e3 + 4, 6 * 1024);
+        od_put_le32(e3 + 4, 6 * 1024);
     }
     fix_index_crc(b);
     save_free("bad-index-out-offset.otad", b);
@@ -509,14 +481,14 @@ int main(int argc, char **argv)
 
     /* ---- unsupported-*: valid except for a newer feature ---- */
     b = copy_of(lzma);
-    put16(b.p + H_VERSION, OD_FORMAT_VERSION + 1);
+    od_put_le16(b.p + H_VERSION, OD_FORMAT_VERSION + 1);
     fix_header_crc(b);
     save_free("unsupported-format-version-3.otad", b);
 
     /* Format version 1 had a fixed 320-byte header; it was never released
      * and this reader does not read it. */
     b = copy_of(lzma);
-    put16(b.p + H_VERSION, 1);
+    od_put_le16(b.p + H_VERSION, 1);
     fix_header_crc(b);
     save_free("unsupported-format-version-1.otad", b);
 
@@ -531,7 +503,7 @@ int main(int argc, char **argv)
     save_free("unsupported-filter-1.otad", b);
 
     b = copy_of(lzma);
-    put16(b.p + H_FLAGS, 1);
+    od_put_le16(b.p + H_FLAGS, 1);
     fix_header_crc(b);
     save_free("unsupported-flags.otad", b);
 
