@@ -132,6 +132,17 @@ static int parse_codec(const char *s)
     return -1;
 }
 
+static int parse_filter(const char *s)
+{
+    if (!strcmp(s, "auto"))
+        return OD_DIFF_FILTER_AUTO;
+    if (!strcmp(s, "none"))
+        return OD_FILTER_NONE;
+    if (!strcmp(s, "thumb"))
+        return OD_FILTER_THUMB;
+    return -2;
+}
+
 static void hex(FILE *f, const uint8_t *b, size_t n)
 {
     size_t i;
@@ -152,6 +163,10 @@ static const char *diff_help =
     "  --from-version V      version of OLD (1-50 chars of A-Za-z0-9._-)\n"
     "  --to-version V        version of NEW\n"
     "  --codec C             lzma (default), deflate or none\n"
+    "  --filter F            diff only: auto (default), none or thumb. thumb codes\n"
+    "                        Cortex-M branch and address words by how their value\n"
+    "                        changed; auto keeps it where the package gets smaller\n"
+    "                        (never with --codec none)\n"
     "  --ram BYTES           applier's total RAM budget (default 16K; K/M suffixes)\n"
     "  --page BYTES          flash write page (default 256)\n"
     "  --erase BYTES         flash erase unit (default 4096)\n"
@@ -190,6 +205,13 @@ static int cmd_diff(int argc, char **argv, int full)
                 return EX_USAGE;
             if ((p.codec = parse_codec(v)) < 0) {
                 od_cli_msg("unknown codec '%s' (use lzma, deflate or none)", v);
+                return EX_USAGE;
+            }
+        } else if (!strcmp(a, "--filter") && !full) {
+            if (!(v = od_cli_need_arg(argc, argv, &i)))
+                return EX_USAGE;
+            if ((p.filter = parse_filter(v)) == -2) {
+                od_cli_msg("unknown filter '%s' (use auto, none or thumb)", v);
                 return EX_USAGE;
             }
         } else if (!strcmp(a, "--ram") || !strcmp(a, "--page") || !strcmp(a, "--erase") ||
@@ -274,10 +296,11 @@ static int cmd_diff(int argc, char **argv, int full)
     if (!quiet) {
         od_pkg_header h;
         od_pkg_parse_header(pkg, pkg_size, &h);
-        printf("%s: %zu -> %zu bytes, package %zu bytes (%.2f%% of new), %s, "
+        printf("%s: %zu -> %zu bytes, package %zu bytes (%.2f%% of new), %s%s, "
                "device RAM %u bytes + %u state\n",
                out, old_size, new_size, pkg_size, new_size ? 100.0 * pkg_size / new_size : 0.0,
-               od_pkg_codec_name(h.codec), h.ram_needed, OD_PATCH_STATE_RESERVE);
+               od_pkg_codec_name(h.codec), h.filter ? " with the thumb filter" : "",
+               h.ram_needed, OD_PATCH_STATE_RESERVE);
     }
 done:
     free(old);
@@ -647,7 +670,8 @@ static void print_info_text(const od_pkg_header *h, size_t size)
                (h->codec_props / 9) % 5, h->codec_props / 45, h->dict_size);
     else if (h->codec == OD_CODEC_DEFLATE)
         printf(" (window %u bytes)", h->dict_size);
-    printf("\nflash:           page %u, erase %u\n", h->page_size, h->erase_size);
+    printf("\nfilter:          %s\n", od_pkg_filter_name(h->filter));
+    printf("flash:           page %u, erase %u\n", h->page_size, h->erase_size);
     printf("blocks:          %u of %u bytes\n", h->block_count, h->block_size);
     printf("device RAM:      %u bytes work buffer + %u bytes state\n", h->ram_needed,
            OD_PATCH_STATE_RESERVE);
@@ -686,6 +710,7 @@ static void print_info_json(const od_pkg_header *h, size_t size, const uint8_t *
     printf("  \"target_size\": %u,\n", h->target_size);
     printf("  \"codec\": \"%s\",\n", od_pkg_codec_name(h->codec));
     printf("  \"codec_props\": %u,\n", h->codec_props);
+    printf("  \"filter\": \"%s\",\n", od_pkg_filter_name(h->filter));
     printf("  \"dict_size\": %u,\n", h->dict_size);
     printf("  \"page_size\": %u,\n", h->page_size);
     printf("  \"erase_size\": %u,\n", h->erase_size);

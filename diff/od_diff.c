@@ -51,6 +51,7 @@ void od_diff_params_init(od_diff_params *p)
     p->erase_size = OD_DIFF_DEFAULT_ERASE;
     p->block_size = OD_DIFF_DEFAULT_BLOCK;
     p->restart_interval = OD_DIFF_DEFAULT_RESTART;
+    p->filter = OD_DIFF_FILTER_AUTO;
 }
 
 static int is_pow2(uint32_t x)
@@ -64,6 +65,9 @@ static int check_geometry(const od_diff_params *p)
     if (p->kind != OD_KIND_DELTA && p->kind != OD_KIND_FULL)
         return OD_DIFF_ERR_PARAM;
     if (p->codec != OD_CODEC_NONE && p->codec != OD_CODEC_DEFLATE && p->codec != OD_CODEC_LZMA)
+        return OD_DIFF_ERR_PARAM;
+    if (p->filter != OD_DIFF_FILTER_AUTO && p->filter != OD_FILTER_NONE &&
+        (p->filter != OD_FILTER_THUMB || p->kind == OD_KIND_FULL))
         return OD_DIFF_ERR_PARAM;
     if (!is_pow2(p->page_size) || p->page_size < 16 || p->page_size > 65536 ||
         !is_pow2(p->erase_size) || p->erase_size < p->page_size ||
@@ -175,12 +179,56 @@ static uint32_t zigzag(int64_t v)
 #define DIFF_GAP 547
 
 /*
+ * Where an add part sits, for the thumb filter: the page mask of the
+ * package (words stay within a page) and the absolute offsets of its first
+ * byte in old and new. thumb 0: no filter.
+ */
+typedef struct add_at {
+    int thumb;
+    uint32_t page_mask, old_pos, new_pos;
+} add_at;
+
+/*
+ * The bytes of one difference run, old[i..end) -> new[i..end): bytewise
+ * differences, except for branch words under the thumb filter, which carry
+ * the difference of their mixed forms (FORMAT.md, "Filter 1: thumb").
+ * The scan is the applier's, front to back: a word takes 4 bytes, anything
+ * else 1.
+ */
+static void run_bytes(uint8_t *out, const uint8_t *nw, const uint8_t *old, uint32_t i,
+                      uint32_t end, const add_at *at)
+{
+    while (i < end) {
+        if (at->thumb && end - i >= 4 && !((at->old_pos + i) & 1) &&
+            ((at->new_pos + i) & at->page_mask) <= at->page_mask - 3) {
+            uint32_t wo = od_get_le32(old + i), wn = od_get_le32(nw + i);
+            int word = 1;
+            if (OD_THUMB_IS_BRANCH(wo))
+                od_put_le32(out, od_thumb_mix(wn) - od_thumb_mix(wo));
+            else if (!((at->old_pos + i) & 2) && OD_THUMB_IS_ADDRESS(wo))
+                od_put_le32(out, wn - wo);
+            else
+                word = 0;
+            if (word) {
+                out += 4;
+                i += 4;
+                continue;
+            }
+        }
+        *out++ = (uint8_t)(nw[i] - old[i]);
+        i++;
+    }
+}
+
+/*
  * Emits an add part: new[i] = old[i] + d[i]. It is coded as alternating
  * runs, varint(zero run) then varint(diff run) + the differences, until the
  * part is covered, so unchanged stretches cost a varint instead of a zero
- * per byte.
+ * per byte. Runs follow the bytes that changed; a filter only changes what
+ * a difference run's bytes say.
  */
-static int emit_add(od_bytes *raw, const uint8_t *nw, const uint8_t *old, uint32_t len)
+static int emit_add(od_bytes *raw, const uint8_t *nw, const uint8_t *old, uint32_t len,
+                    const add_at *at)
 {
     uint32_t i = 0;
     int r;
@@ -207,8 +255,8 @@ static int emit_add(od_bytes *raw, const uint8_t *nw, const uint8_t *old, uint32
         }
         if ((r = od__bytes_varint(raw, last - i + 1)) || (r = od__bytes_reserve(raw, last - i + 1)))
             return r;
-        for (j = i; j <= last; j++)
-            raw->p[raw->len++] = (uint8_t)(nw[j] - old[j]);
+        run_bytes(raw->p + raw->len, nw, old, i, last + 1, at);
+        raw->len += last - i + 1;
         i = last + 1;
     }
     return OD_DIFF_OK;
@@ -220,9 +268,10 @@ static int emit_add(od_bytes *raw, const uint8_t *nw, const uint8_t *old, uint32
  * the ops are clipped to each block.
  */
 static int build_streams(const od_diff_params *p, const od_op_list *ops, const uint8_t *old,
-                         const uint8_t *nw, const uint32_t *outs, uint32_t nblocks,
+                         const uint8_t *nw, const uint32_t *outs, uint32_t nblocks, int filter,
                          od_bytes *raw, size_t *offs)
 {
+    add_at at;
     size_t j = 0;
     uint64_t op_start = 0; /* new offset where ops->ops[j] begins */
     uint32_t b;
@@ -272,7 +321,11 @@ static int build_streams(const od_diff_params *p, const od_op_list *ops, const u
                 if ((r = od__bytes_varint(raw, add)) || (r = od__bytes_varint(raw, extra)) ||
                     (r = od__bytes_varint(raw, zigzag(seek))))
                     return r;
-                if (add && (r = emit_add(raw, nw + lo, old + o->old_start + (lo - s), add)))
+                at.thumb = filter == OD_FILTER_THUMB;
+                at.page_mask = p->page_size - 1;
+                at.old_pos = o->old_start + (uint32_t)(lo - s);
+                at.new_pos = (uint32_t)lo;
+                if (add && (r = emit_add(raw, nw + lo, old + at.old_pos, add, &at)))
                     return r;
                 if (extra) {
                     uint64_t x = lo > add_end ? lo : add_end;
@@ -295,8 +348,9 @@ static int build_streams(const od_diff_params *p, const od_op_list *ops, const u
 static size_t op_cost(const od_op *o, const uint8_t *old, const uint8_t *nw, uint64_t at,
                       od_bytes *scratch)
 {
+    add_at none = {0, 0, 0, 0}; /* a filter changes no run or length */
     scratch->len = 0;
-    if (o->add && emit_add(scratch, nw + at, old + o->old_start, o->add) != OD_DIFF_OK)
+    if (o->add && emit_add(scratch, nw + at, old + o->old_start, o->add, &none) != OD_DIFF_OK)
         return (size_t)o->add + o->extra; /* out of memory: any estimate will do */
     return scratch->len + o->extra + 3;
 }
@@ -413,54 +467,72 @@ static int par_for(size_t n, int (*fn)(void *ctx, size_t i), void *ctx)
     return r;
 }
 
+/* Stream variants build_package compresses side by side: one per filter
+ * it tries. */
+#define MAX_VARIANTS 2
+
 typedef struct block_job {
     const od_codec_cfg *codec;
-    const uint8_t *raw;
-    const size_t *offs;
-    od_bytes *out; /* one per block: compressed stream + CRC-32 */
+    uint32_t nblocks;
+    const od_bytes *raw;  /* one per variant */
+    size_t *const *offs;  /* one per variant: nblocks + 1 stream offsets */
+    od_bytes *out;        /* variant * nblocks + block: stream + CRC-32 */
 } block_job;
 
-static int compress_one(void *ctx, size_t b)
+static int compress_one(void *ctx, size_t i)
 {
     block_job *j = ctx;
-    od_bytes *o = &j->out[b];
+    size_t v = i / j->nblocks, b = i % j->nblocks;
+    const size_t *offs = j->offs[v];
+    od_bytes *o = &j->out[i];
     uint8_t crc[4];
-    uint32_t c;
-    int r = od__compress_block(j->codec, NULL, j->raw + j->offs[b], j->offs[b + 1] - j->offs[b], o);
+    int r = od__compress_block(j->codec, NULL, j->raw[v].p + offs[b], offs[b + 1] - offs[b], o);
     if (r)
         return r;
-    c = od_crc32(0, o->p, o->len);
-    crc[0] = (uint8_t)c;
-    crc[1] = (uint8_t)(c >> 8);
-    crc[2] = (uint8_t)(c >> 16);
-    crc[3] = (uint8_t)(c >> 24);
+    od_put_le32(crc, od_crc32(0, o->p, o->len));
     return od__bytes_put(o, crc, 4);
 }
 
-/* Compresses every block (in parallel: blocks are independent streams) and
- * appends them to payload in order, recording each one's offset. */
-static int compress_blocks(const od_codec_cfg *codec, const od_bytes *raw, const size_t *offs,
-                           uint32_t nblocks, uint32_t *block_offs, od_bytes *payload)
+/*
+ * Compresses every block of nvar stream variants (in parallel: blocks are
+ * independent streams), then appends the smallest variant's blocks to
+ * payload in order, recording each one's offset. Returns the variant kept
+ * in *best (the first of equal ones).
+ */
+static int compress_blocks(const od_codec_cfg *codec, const od_bytes *raw, size_t *const *offs,
+                           size_t nvar, uint32_t nblocks, uint32_t *block_offs, od_bytes *payload,
+                           size_t *best)
 {
     block_job j;
+    size_t total[MAX_VARIANTS] = {0}, v, i;
     uint32_t b;
-    int r;
+    int r = OD_DIFF_OK;
 
     j.codec = codec;
-    j.raw = raw->p;
+    j.nblocks = nblocks;
+    j.raw = raw;
     j.offs = offs;
-    if (!(j.out = calloc(nblocks ? nblocks : 1, sizeof(*j.out))))
+    *best = 0;
+    if (!nblocks)
+        return OD_DIFF_OK;
+    if (!(j.out = calloc(nvar * nblocks, sizeof(*j.out))))
         return OD_DIFF_ERR_NOMEM;
-    r = par_for(nblocks, compress_one, &j);
-    for (b = 0; b < nblocks; b++) {
-        if (r == OD_DIFF_OK && payload->len > 0xFFFFFFFFu)
+    r = par_for(nvar * nblocks, compress_one, &j);
+    for (i = 0; i < nvar * nblocks; i++)
+        total[i / nblocks] += j.out[i].len;
+    for (v = 1; v < nvar; v++)
+        if (total[v] < total[*best])
+            *best = v;
+    for (b = 0; b < nblocks && r == OD_DIFF_OK; b++) {
+        if (payload->len > 0xFFFFFFFFu) {
             r = OD_DIFF_ERR_TOO_LARGE;
-        if (r == OD_DIFF_OK) {
-            block_offs[b] = (uint32_t)payload->len;
-            r = od__bytes_put(payload, j.out[b].p, j.out[b].len);
+            break;
         }
-        free(j.out[b].p);
+        block_offs[b] = (uint32_t)payload->len;
+        r = od__bytes_put(payload, j.out[*best * nblocks + b].p, j.out[*best * nblocks + b].len);
     }
+    for (i = 0; i < nvar * nblocks; i++)
+        free(j.out[i].p);
     free(j.out);
     return r;
 }
@@ -473,14 +545,25 @@ static int build_package(const od_diff_params *p, const od_op_list *ops, const u
                          size_t old_size, const uint8_t *nw, size_t new_size,
                          uint8_t **out, size_t *out_size)
 {
-    od_bytes raw = {0}, payload = {0};
+    od_bytes raw[MAX_VARIANTS] = {{0}}, payload = {0};
     od_pkg_header h;
     od_codec_cfg codec;
-    size_t *offs = NULL, max_stream = 0;
+    size_t *offs[MAX_VARIANTS] = {NULL}, max_stream = 0, nvar = 0, v, best = 0;
     uint32_t *block_offs = NULL, *outs = NULL;
     uint32_t block_size, nblocks, b, ram_needed;
-    int r;
+    int filters[MAX_VARIANTS], r;
 
+    /* The filter only makes difference bytes more compressible, so it is
+     * tried where a codec could gain from it; the smaller package wins. */
+    if (p->kind == OD_KIND_FULL)
+        filters[nvar++] = OD_FILTER_NONE;
+    else if (p->filter != OD_DIFF_FILTER_AUTO)
+        filters[nvar++] = p->filter;
+    else {
+        filters[nvar++] = OD_FILTER_NONE;
+        if (p->codec != OD_CODEC_NONE)
+            filters[nvar++] = OD_FILTER_THUMB;
+    }
     outs = malloc(sizeof(*outs) * (new_size / p->erase_size + 2));
     if (!outs) {
         r = OD_DIFF_ERR_NOMEM;
@@ -495,21 +578,27 @@ static int build_package(const od_diff_params *p, const od_op_list *ops, const u
         r = OD_DIFF_ERR_PARAM;
         goto done;
     }
-    offs = malloc(sizeof(*offs) * (nblocks + 1));
     block_offs = malloc(sizeof(*block_offs) * (nblocks + 1));
-    if (!offs || !block_offs) {
+    if (!block_offs) {
         r = OD_DIFF_ERR_NOMEM;
         goto done;
     }
-    if ((r = build_streams(p, ops, old, nw, outs, nblocks, &raw, offs)))
-        goto done;
+    for (v = 0; v < nvar; v++) {
+        if (!(offs[v] = malloc(sizeof(*offs[v]) * (nblocks + 1)))) {
+            r = OD_DIFF_ERR_NOMEM;
+            goto done;
+        }
+        if ((r = build_streams(p, ops, old, nw, outs, nblocks, filters[v], &raw[v], offs[v])))
+            goto done;
+    }
+    /* A filter changes no stream length, so every variant plans alike. */
     for (b = 0; b < nblocks; b++)
-        if (offs[b + 1] - offs[b] > max_stream)
-            max_stream = offs[b + 1] - offs[b];
+        if (offs[0][b + 1] - offs[0][b] > max_stream)
+            max_stream = offs[0][b + 1] - offs[0][b];
     if ((r = plan(p, max_stream, &codec, &ram_needed)) != OD_DIFF_OK)
         goto done;
 
-    if ((r = compress_blocks(&codec, &raw, offs, nblocks, block_offs, &payload)))
+    if ((r = compress_blocks(&codec, raw, offs, nvar, nblocks, block_offs, &payload, &best)))
         goto done;
     if (payload.len > 0xFFFFFFFFu) {
         r = OD_DIFF_ERR_TOO_LARGE;
@@ -519,7 +608,7 @@ static int build_package(const od_diff_params *p, const od_op_list *ops, const u
     memset(&h, 0, sizeof(h));
     h.kind = (uint8_t)p->kind;
     h.codec = (uint8_t)codec.codec;
-    h.filter = OD_FILTER_NONE;
+    h.filter = (uint8_t)filters[best];
     h.codec_props = codec.props;
     h.dict_size = codec.dict_size;
     h.page_size = p->page_size;
@@ -541,9 +630,11 @@ static int build_package(const od_diff_params *p, const od_op_list *ops, const u
     }
     r = OD_DIFF_OK;
 done:
-    free(raw.p);
+    for (v = 0; v < MAX_VARIANTS; v++) {
+        free(raw[v].p);
+        free(offs[v]);
+    }
     free(payload.p);
-    free(offs);
     free(block_offs);
     free(outs);
     return r;
@@ -612,6 +703,7 @@ typedef struct cand_job {
     const uint32_t *segs; /* nsegs + 1 segment starts in new */
     uint32_t nsegs;
     od_codec_cfg quick, fast;
+    int filter;       /* the streams are ranked with */
     od_op_list *ops;  /* one per candidate */
     uint64_t *hash;   /* nsegs per candidate: hash of the segment stream */
     size_t *qcost;    /* nsegs per candidate: deflate size, for the shortlist */
@@ -632,7 +724,7 @@ static uint64_t stream_hash(const uint8_t *p, size_t n)
 static int candidate_streams(cand_job *j, size_t t, od_bytes *raw, size_t *offs)
 {
     raw->len = 0;
-    return build_streams(j->p, &j->ops[t], j->old, j->nw, j->segs, j->nsegs, raw, offs);
+    return build_streams(j->p, &j->ops[t], j->old, j->nw, j->segs, j->nsegs, j->filter, raw, offs);
 }
 
 /* The first candidate scanning with the same settings as t: only the
@@ -817,6 +909,7 @@ static int choose_ops(const od_diff_params *p, const uint8_t *old, size_t old_si
     j.nw = nw;
     j.new_size = new_size;
     j.sa = sa;
+    j.filter = OD_FILTER_NONE;
     j.nsegs = (uint32_t)((new_size + SEGMENT - 1) / SEGMENT);
     if ((r = plan(p, 0, &j.fast, &ram)) != OD_DIFF_OK)
         return r;

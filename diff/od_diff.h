@@ -45,6 +45,10 @@ const char *od_diff_strerror(int ret);
 #define OD_DIFF_DEFAULT_BLOCK (1024u * 1024u)
 #define OD_DIFF_DEFAULT_RESTART (128u * 1024u)
 
+/* od_diff_params.filter: build the delta with and without OD_FILTER_THUMB
+ * and keep the smaller package. */
+#define OD_DIFF_FILTER_AUTO (-1)
+
 /* Called from the generating thread; done/total in arbitrary units. */
 typedef void (*od_diff_progress_fn)(void *ctx, uint64_t done, uint64_t total);
 
@@ -64,6 +68,14 @@ typedef struct od_diff_params {
                                  0 = only block_size decides. Each restart
                                  costs some compression: on the shared corpus
                                  128 KiB cost ~1 % less than 32 KiB. */
+    int filter;               /* OD_DIFF_FILTER_AUTO (default), OD_FILTER_NONE,
+                                 or OD_FILTER_THUMB (deltas only). Auto never
+                                 picks thumb with OD_CODEC_NONE, where it
+                                 cannot gain, so a package for the tiny
+                                 profile (built without the filter) is
+                                 accepted there. An applier that applies a
+                                 thumb package needs a page buffer of at
+                                 least page_size. */
     const char *source_version; /* required for deltas; ignored for full */
     const char *target_version; /* required */
     od_diff_progress_fn progress; /* may be NULL */
@@ -72,7 +84,7 @@ typedef struct od_diff_params {
 
 /* Fills p with the defaults above: delta, LZMA, 16 KiB, 256 B pages,
  * 4 KiB erase units, blocks of at most 1 MiB output and about 128 KiB of
- * op stream, no versions, no progress. */
+ * op stream, filter chosen automatically, no versions, no progress. */
 void od_diff_params_init(od_diff_params *p);
 
 /*

@@ -4,7 +4,7 @@
  * same bytes when run twice, pass od_pkg_check, and the applier must
  * restore exactly new from it.
  *
- * Input: codec/kind byte, geometry byte, two bytes of split point, chunk
+ * Input: codec/kind/filter byte, geometry byte, two bytes of split point, chunk
  * byte, then data: old = data[0 .. split), new = data[split ..). Capped at
  * MAX_DATA bytes so one run stays in the millisecond range.
  */
@@ -53,6 +53,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const int codecs[4] = {OD_CODEC_LZMA, OD_CODEC_DEFLATE, OD_CODEC_NONE, OD_CODEC_LZMA};
     static const uint32_t pages[4] = {16, 64, 256, 1024};
+    static const int filters[4] = {OD_DIFF_FILTER_AUTO, OD_FILTER_NONE, OD_FILTER_THUMB,
+                                   OD_FILTER_THUMB};
     uint8_t ck = od_fuzz_take(&data, &size);
     uint8_t geo = od_fuzz_take(&data, &size);
     size_t split = od_fuzz_take(&data, &size);
@@ -82,6 +84,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     od_diff_params_init(&prm);
     prm.codec = codecs[ck & 3];
     prm.kind = (ck & 4) ? OD_KIND_FULL : OD_KIND_DELTA;
+    prm.filter = filters[(ck >> 4) & 3];
     prm.page_size = pages[geo & 3];
     prm.erase_size = prm.page_size << ((geo >> 2) & 3);
     prm.block_size = prm.erase_size * (1u + ((geo >> 4) & 3));

@@ -162,7 +162,8 @@ static int accept_header(od_patch *p)
     if (r != OD_PKG_OK)
         return od_patch_from_pkg_error(r);
     if ((h->codec == OD_CODEC_LZMA && !OD_HAS_LZMA) ||
-        (h->codec == OD_CODEC_DEFLATE && !OD_HAS_DEFLATE))
+        (h->codec == OD_CODEC_DEFLATE && !OD_HAS_DEFLATE) ||
+        (h->filter == OD_FILTER_THUMB && !OD_HAS_THUMB))
         return OD_PATCH_ERR_UNSUPPORTED;
     /* The workspace is below 65 MiB and a page at most 64 KiB (the header
      * checks both): the sum cannot wrap. */
@@ -172,6 +173,10 @@ static int accept_header(od_patch *p)
      * pages and erase units to tile them exactly. */
     if ((h->erase_size & (c->page_size - 1)) ||
         (c->erase_size && (h->erase_size & (c->erase_size - 1))))
+        return OD_PATCH_ERR_GEOMETRY;
+    /* A filtered word lies within one of the package's pages; it must
+     * also lie within one of ours, which is still in RAM when it ends. */
+    if (OD_HAS_THUMB && h->filter && c->page_size < h->page_size)
         return OD_PATCH_ERR_GEOMETRY;
     /* Both are powers of two and target_size <= 1 GiB: no overflow. */
     if (c->new_capacity && ((h->target_size + unit - 1) & ~(unit - 1)) > c->new_capacity)
@@ -397,11 +402,40 @@ static int end_field(od_patch *p)
             return OD_PATCH_ERR_CORRUPT;
         p->run_left = v;
         p->op_field = (uint8_t)(f + 2);
+#if OD_HAS_THUMB
+        p->w_len = 0; /* filtered words never reach back into an earlier run */
+#endif
         if (v == 0)
             next_part(p);
         return OD_PATCH_OK;
     }
 }
+
+#if OD_HAS_THUMB
+/*
+ * The thumb filter, after byte t of the current difference chunk went out
+ * bytewise (old byte o, run byte x). A word is recognised at its last
+ * byte, from the source alone; its first three bytes are still in this
+ * page (see accept_header), so all four are redone here.
+ */
+OD_NOINLINE static void thumb_byte(od_patch *p, uint8_t o, uint8_t x, uint32_t t)
+{
+    uint32_t w, at = p->old_pos + t; /* source offset of the byte */
+    p->w_old = p->w_old >> 8 | (uint32_t)o << 24;
+    p->w_diff = p->w_diff >> 8 | (uint32_t)x << 24;
+    if (++p->w_len < 4 || !(at & 1) || ((p->page_fill + t) & (p->h.page_size - 1)) < 3)
+        return;
+    w = p->w_old;
+    if (OD_THUMB_IS_BRANCH(w))
+        w = od_thumb_unmix(od_thumb_mix(w) + p->w_diff);
+    else if ((at & 2) && OD_THUMB_IS_ADDRESS(w))
+        w += p->w_diff;
+    else
+        return;
+    od_put_le32(p->page + p->page_fill + t - 3, w);
+    p->w_len = 0;
+}
+#endif
 
 /*
  * Consumes decoded stream bytes d[0..n): op fields and data, and copies
@@ -454,8 +488,14 @@ static int32_t interpret(od_patch *p, const uint8_t *d, uint32_t n)
             k = p->old_loaded;
             if (f == D_DIFF) { /* add the differences to the old bytes */
                 k = MIN(k, n - i);
-                for (t = 0; t < k; t++)
-                    dst[t] = (uint8_t)(dst[t] + d[i + t]);
+                for (t = 0; t < k; t++) {
+                    uint8_t o = dst[t], x = d[i + t];
+                    dst[t] = (uint8_t)(o + x);
+#if OD_HAS_THUMB
+                    if (p->h.filter)
+                        thumb_byte(p, o, x, t);
+#endif
+                }
                 i += k;
             }
             p->old_loaded -= k;

@@ -137,6 +137,11 @@ typedef struct od_patch {
     uint8_t op_shift;       /* varint shift */
     uint8_t hashing_payload;/* 1 when started at block 0 */
     int32_t err;            /* sticky result once negative or DONE */
+#if OD_HAS_THUMB
+    uint32_t w_old, w_diff; /* thumb filter: the last 4 source bytes and
+                               run bytes of the current difference run */
+    uint32_t w_len;         /* run bytes since the run or last word began */
+#endif
     const od_patch_config *cfg;
     uint32_t pkg_pos;       /* package offset of the next byte expected */
     uint32_t fill;          /* bytes of the current fixed-size item gathered */

@@ -147,7 +147,7 @@ int od_pkg_parse_header(const uint8_t *b, size_t len, od_pkg_header *h)
         return OD_PKG_ERR_FIELD;
     /* Unknown filters, flags and codecs change how bytes are interpreted,
      * so an applier that does not know them must refuse rather than guess. */
-    if (h->filter != OD_FILTER_NONE || h->flags != 0 || h->codec > OD_CODEC_LZMA)
+    if (h->filter > OD_FILTER_THUMB || h->flags != 0 || h->codec > OD_CODEC_LZMA)
         return OD_PKG_ERR_UNSUPPORTED;
 
     /* From here on every failure is OD_PKG_ERR_FIELD. */

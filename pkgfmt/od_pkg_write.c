@@ -215,3 +215,12 @@ const char *od_pkg_codec_name(int codec)
     default: return "unknown";
     }
 }
+
+const char *od_pkg_filter_name(int filter)
+{
+    switch (filter) {
+    case OD_FILTER_NONE: return "none";
+    case OD_FILTER_THUMB: return "thumb";
+    default: return "unknown";
+    }
+}

@@ -101,6 +101,49 @@ enum {
 #define OD_CODEC_LZMA 2    /* raw LZMA1 with end marker; props = (pb*5+lp)*9+lc */
 
 #define OD_FILTER_NONE 0
+/* Delta only: in difference runs, Thumb-2 BL / B.W words carry the change
+ * of their branch offset and address-like words the change of their value,
+ * instead of bytewise differences (FORMAT.md, "Filter 1: thumb"). */
+#define OD_FILTER_THUMB 1
+
+/*
+ * The thumb filter's word test and its bijection. w is the source word,
+ * little-endian (first halfword in the low 16 bits). A word is a candidate
+ * when it looks like a 32-bit BL or B.W: first halfword 11110xxx xxxxxxxx,
+ * second 1x x1xxxxxxxxxxxx.
+ */
+#define OD_THUMB_IS_BRANCH(w) (((w) & 0x9000F800u) == 0x9000F000u)
+
+/*
+ * The other word the thumb filter recognises, at 4-aligned source offsets:
+ * an address, judged by its top byte, which is that of the Cortex-M code
+ * region where vendors put flash (0x00: nRF5, SAM, Kinetis, LPC; 0x08:
+ * STM32 and its clones; 0x10: RP2040 XIP, LPC55) or of SRAM (0x20).
+ * Literal pools and vector tables hold such words, and when code moves
+ * they all change by the same amount, which bytewise differences split
+ * into carries.
+ */
+#define OD_THUMB_IS_ADDRESS(w) \
+    (((w) & 0xC7000000u) == 0 && (((w) >> 24) & (((w) >> 24) - 1u)) == 0)
+
+/*
+ * Moves the offset fields of a BL/B.W word to the low 22 bits in order of
+ * significance (imm11 from the second halfword, then S:imm10 from the
+ * first), and the opcode, J1 and J2 bits above them. A pure bit
+ * permutation, so every word has exactly one image; for two branch words
+ * the difference of the images is the difference of their offsets, which
+ * repeats across call sites where bytewise differences do not (carries).
+ */
+OD_INLINE uint32_t od_thumb_mix(uint32_t w)
+{
+    return (w >> 16 & 0x7FFu) | (w & 0x7FFu) << 11 | (w >> 27) << 22 | (w >> 11 & 0x1Fu) << 27;
+}
+
+/* The inverse of od_thumb_mix. */
+OD_INLINE uint32_t od_thumb_unmix(uint32_t v)
+{
+    return (v >> 11 & 0x7FFu) | (v >> 27) << 11 | (v & 0x7FFu) << 16 | (v >> 22 & 0x1Fu) << 27;
+}
 
 /* Extension (TLV) types. Bit 15 set: critical, a reader that does not
  * know the type must refuse the package. */

@@ -75,6 +75,9 @@ void od_pkg_fix_crcs(uint8_t *pkg, size_t size, unsigned what);
 /* Human-readable codec name ("none", "deflate", "lzma", or "unknown"). */
 const char *od_pkg_codec_name(int codec);
 
+/* Human-readable filter name ("none", "thumb", or "unknown"). */
+const char *od_pkg_filter_name(int filter);
+
 #ifdef __cplusplus
 }
 #endif

@@ -55,6 +55,10 @@
 #ifndef OD_HAS_DEFLATE
 #define OD_HAS_DEFLATE 1
 #endif
+/* The thumb filter (OD_FILTER_THUMB) for packages that use it. */
+#ifndef OD_HAS_THUMB
+#define OD_HAS_THUMB 1
+#endif
 /* Verify the target MD5 as well as its SHA-256 after writing. */
 #ifndef OD_HAS_MD5
 #define OD_HAS_MD5 1

@@ -1,6 +1,7 @@
 # The applier on an emulated Cortex-M3 (examples/qemu-mps2): every codec on
 # the example firmware pair, straight and with forced power cuts, and on
-# two real Cortex-M corpus pairs. Needs arm-none-eabi-gcc and
+# three real Cortex-M corpus pairs (microbit-v1-minor gets the thumb
+# filter, the other two do not). Needs arm-none-eabi-gcc and
 # qemu-system-arm; without them one test says why and is skipped (77).
 # Each case takes about a second.
 find_program(OD_QEMU_ARM qemu-system-arm)
@@ -33,7 +34,7 @@ foreach(codec lzma deflate none)
               ${_od_qemu_dir}/fw/fw-v1.bin ${_od_qemu_dir}/fw/fw-v2.bin)
     set_tests_properties(qemu_fw_${_sfx} PROPERTIES FIXTURES_REQUIRED od_qemu_fw
       SKIP_RETURN_CODE 77 TIMEOUT 120)
-    foreach(pair altos-easymini hackrf-one)
+    foreach(pair altos-easymini hackrf-one microbit-v1-minor)
       add_test(NAME qemu_${pair}_${_sfx}
         COMMAND bash ${_od_qemu_case} $<TARGET_FILE:otadelta> ${_od_qemu_dir}/${pair}_${_sfx}
                 ${codec} ${reset} --pair ${pair} ${OD_CORPUS_DIR})

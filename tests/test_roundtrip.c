@@ -449,6 +449,154 @@ static void t_geometry(void)
     free(a);
 }
 
+/* A Thumb-2 BL (bl=1) or B.W word branching off halfwords away. */
+static uint32_t thumb_branch(int32_t off, int bl)
+{
+    uint32_t o = (uint32_t)off, s = o >> 23 & 1;
+    uint32_t j1 = (~(o >> 22) ^ s) & 1, j2 = (~(o >> 21) ^ s) & 1;
+    uint32_t h1 = 0xF000u | s << 10 | (o >> 11 & 0x3FFu);
+    uint32_t h2 = 0x9000u | (uint32_t)bl << 14 | j1 << 13 | j2 << 11 | (o & 0x7FFu);
+    return h1 | h2 << 16;
+}
+
+/*
+ * Cortex-M-like images for the thumb filter: functions of random halfwords
+ * calling each other with BL and B.W, and literal pools of addresses
+ * (0x08000000 + offset, odd for code). new is old with bytes inserted
+ * before function `moved`, every branch and address relinked.
+ */
+static size_t thumb_image(uint8_t *img, size_t cap, int grow, unsigned long long seed)
+{
+    enum { FUNCS = 200 };
+    uint32_t start[FUNCS + 1], len[FUNCS];
+    unsigned long long r = seed;
+    size_t at = 0, k, i;
+    for (k = 0; k < FUNCS; k++) {
+        len[k] = 64 + (uint32_t)(od_test_rand(&r) % 200) * 2; /* halfword multiple */
+        len[k] = (len[k] + 3) & ~3u;
+    }
+    for (k = 0; k < FUNCS; k++) {
+        start[k] = (uint32_t)at;
+        at += len[k] + (k == FUNCS / 3 ? (size_t)grow : 0);
+    }
+    start[FUNCS] = (uint32_t)at;
+    if (at > cap)
+        return 0;
+    r = seed; /* the same bodies in both images */
+    for (k = 0; k < FUNCS; k++) {
+        uint8_t *f = img + start[k];
+        od_test_rand(&r);
+        for (i = 0; i + 2 <= len[k]; i += 2)
+            od_put_le16(f + i, (uint16_t)(od_test_rand(&r) >> 40 & 0x7FFF));
+        if (k == FUNCS / 3 && grow)
+            memset(f + len[k], 0xBF, (size_t)grow);
+        for (i = 2; i + 16 <= len[k]; i += 22) {
+            size_t callee = (size_t)(od_test_rand(&r) % FUNCS);
+            int32_t off = ((int32_t)start[callee] - (int32_t)(start[k] + i + 4)) / 2;
+            od_put_le32(f + i, thumb_branch(off, (int)(i & 4)));
+        }
+        /* The literal pool at the end of each function. */
+        od_put_le32(f + len[k] - 8, 0x08000001u + start[(k + 7) % FUNCS]);
+        od_put_le32(f + len[k] - 4, 0x08000000u + start[(k + 13) % FUNCS] + 16);
+    }
+    return at;
+}
+
+static void t_thumb(void)
+{
+    enum { CAP = 200 * 600 };
+    uint8_t *a = malloc(CAP), *b = malloc(CAP), *pkg, *plain;
+    size_t an, bn, pkg_size, plain_size, c;
+    unsigned long long r = 99;
+    od_diff_params p;
+    od_pkg_header h;
+    od_test_flash f;
+    od_patch_config cfg;
+    od_patch st;
+    uint32_t i;
+    OD_REQUIRE(a && b);
+
+    /* The mix is a bijection, and for branches it turns offsets into
+     * plain numbers: the same change gives the same difference. */
+    for (i = 0; i < 100000; i++) {
+        uint32_t w = (uint32_t)(od_test_rand(&r) >> 32);
+        OD_CHECK_EQ(od_thumb_unmix(od_thumb_mix(w)), w);
+        OD_CHECK_EQ(od_thumb_mix(od_thumb_unmix(w)), w);
+    }
+    for (i = 0; i < 1000; i++) {
+        int32_t off = (int32_t)(od_test_rand(&r) % 500000), d = (int32_t)(i % 300);
+        OD_CHECK(OD_THUMB_IS_BRANCH(thumb_branch(off, 1)) && OD_THUMB_IS_BRANCH(thumb_branch(-off, 0)));
+        OD_CHECK_EQ(od_thumb_mix(thumb_branch(off + d, 1)) - od_thumb_mix(thumb_branch(off, 1)), (uint32_t)d);
+    }
+    OD_CHECK(OD_THUMB_IS_ADDRESS(0x08001235u) && OD_THUMB_IS_ADDRESS(0x20000100u) &&
+             OD_THUMB_IS_ADDRESS(0x00012345u) && OD_THUMB_IS_ADDRESS(0x10000000u));
+    OD_CHECK(!OD_THUMB_IS_ADDRESS(0x18000000u) && !OD_THUMB_IS_ADDRESS(0x40000000u) &&
+             !OD_THUMB_IS_ADDRESS(0x28000000u) && !OD_THUMB_IS_ADDRESS(0x04000000u));
+
+    an = thumb_image(a, CAP, 0, 5);
+    bn = thumb_image(b, CAP, 100, 5);
+    OD_REQUIRE(an && bn);
+    od_diff_params_init(&p);
+    p.filter = OD_FILTER_THUMB;
+    p.block_size = 16384; /* several blocks, so resume meets the filter */
+    for (c = 0; c < 2; c++) {
+        pkg = make_pkg(a, an, b, bn, codecs[c], &pkg_size, &p);
+        OD_REQUIRE(pkg != NULL);
+        OD_CHECK_EQ(od_pkg_check(pkg, pkg_size, &h), OD_PKG_OK);
+        OD_CHECK_EQ(h.filter, OD_FILTER_THUMB);
+        OD_CHECK(h.block_count > 2);
+        for (i = 0; i < 3; i++)
+            OD_CHECK(apply_ok(a, an, b, bn, pkg, pkg_size, chunks[i], 0, 256));
+        for (i = 1; i <= h.block_count; i++)
+            OD_CHECK(apply_ok(a, an, b, bn, pkg, pkg_size, 333, i, 256));
+        /* Pages larger than the package's hold its words too. */
+        OD_CHECK(apply_ok(a, an, b, bn, pkg, pkg_size, 1024, 0, 1024));
+        OD_CHECK(apply_ok(a, an, b, bn, pkg, pkg_size, 1024, 0, 4096));
+        /* Smaller ones may not, and are refused before any write. */
+        od_test_flash_setup(&f, &cfg, &h, a, an, 128);
+        od_patch_init(&st, &cfg, 0);
+        OD_CHECK_EQ(od_test_feed_all(&st, pkg, pkg_size, 1024), OD_PATCH_ERR_GEOMETRY);
+        OD_CHECK_EQ(f.writes, 0);
+        od_test_flash_free(&f, &cfg);
+        /* The words really were rewritten: read without the filter, the
+         * same stream makes another image, which verification catches. */
+        pkg[OD_HF_FILTER] = OD_FILTER_NONE;
+        od_pkg_fix_crcs(pkg, pkg_size, OD_PKG_FIX_HEADER_CRC);
+        od_test_flash_setup(&f, &cfg, &h, a, an, 256);
+        od_patch_init(&st, &cfg, 0);
+        OD_CHECK_EQ(od_test_feed_all(&st, pkg, pkg_size, 1024), OD_PATCH_ERR_VERIFY);
+        od_test_flash_free(&f, &cfg);
+        free(pkg);
+    }
+    /* Auto keeps the filter where it pays, as on these images, and never
+     * uses it without a codec (the tiny profile has no filter). */
+    p.filter = OD_DIFF_FILTER_AUTO;
+    pkg = make_pkg(a, an, b, bn, OD_CODEC_LZMA, &pkg_size, &p);
+    p.filter = OD_FILTER_NONE;
+    plain = make_pkg(a, an, b, bn, OD_CODEC_LZMA, &plain_size, &p);
+    OD_REQUIRE(pkg && plain);
+    od_pkg_parse_header(pkg, pkg_size, &h);
+    OD_CHECK_EQ(h.filter, OD_FILTER_THUMB);
+    OD_CHECK(pkg_size < plain_size);
+    free(pkg);
+    free(plain);
+    p.filter = OD_DIFF_FILTER_AUTO;
+    pkg = make_pkg(a, an, b, bn, OD_CODEC_NONE, &pkg_size, &p);
+    OD_REQUIRE(pkg != NULL);
+    od_pkg_parse_header(pkg, pkg_size, &h);
+    OD_CHECK_EQ(h.filter, OD_FILTER_NONE);
+    free(pkg);
+    /* A full package has nothing for the filter to act on. */
+    p.kind = OD_KIND_FULL;
+    p.filter = OD_FILTER_THUMB;
+    p.target_version = "1.1.0";
+    pkg = NULL;
+    OD_CHECK_EQ(od_diff_create(NULL, 0, b, bn, &p, &pkg, &pkg_size), OD_DIFF_ERR_PARAM);
+    OD_CHECK(pkg == NULL);
+    free(a);
+    free(b);
+}
+
 /* 64 MiB images: memory and time must scale (skipped in sanitizer runs). */
 static void t_large(void)
 {
@@ -482,6 +630,7 @@ int main(void)
     OD_RUN(t_determinism);
     OD_RUN(t_wrong_source);
     OD_RUN(t_geometry);
+    OD_RUN(t_thumb);
     OD_RUN(t_corpus);
     OD_RUN(t_large);
     return od_test_summary();

@@ -16,6 +16,9 @@
  *    and deliberate mismatches; MD5 only adds a second opinion for
  *    platforms that report MD5 to a server. Saves the MD5 code (~0.7 KiB
  *    on Thumb-2) and its context in the state.
+ *  - No thumb filter: it only makes difference bytes more compressible,
+ *    and without a codec nothing gains from that (`otadelta diff` never
+ *    picks it for `--codec none`).
  *  - A 16-byte staging buffer: without a decoder it only gathers index
  *    entries (8 bytes), TLV heads and CRC trailers (4 bytes).
  */
@@ -26,6 +29,7 @@
 #define OD_HAS_LZMA 0
 #define OD_HAS_DEFLATE 0
 #define OD_HAS_MD5 0
+#define OD_HAS_THUMB 0
 #define OD_PATCH_OBUF 16
 
 #endif /* OD_PROFILE_TINY_H */

@@ -247,6 +247,8 @@ good-full-none.otad - 0 0
 good-empty-target.otad v1.bin 0 0
 good-empty-source.otad empty.bin 0 0
 good-multi-block.otad v1.bin 0 0
+good-delta-thumb.otad v1.bin 0 0
+good-delta-no-filter.otad v1.bin 0 0
 good-note-extension.otad v1.bin 0 0
 good-unknown-extension.otad v1.bin 0 0
 bad-magic.otad v1.bin 3 3
@@ -278,7 +280,7 @@ bad-wrong-target-hash.otad v1.bin 0 4
 unsupported-format-version-1.otad v1.bin 3 3
 unsupported-format-version-3.otad v1.bin 3 3
 unsupported-codec-7.otad v1.bin 3 3
-unsupported-filter-1.otad v1.bin 3 3
+unsupported-filter-2.otad v1.bin 3 3
 unsupported-flags.otad v1.bin 3 3
 unsupported-critical-extension.otad v1.bin 3 3
 EOF
@@ -399,6 +401,23 @@ expect_exit 0 "info shows the 50-character version" "$OD" info v50.otad
 expect_grep "50-character version round-trips" "$v50" "$TMP/out"
 expect_exit 1 "unknown codec" "$OD" diff old.bin new.bin -o x.otad --from-version 1 --to-version 2 --codec zstd
 expect_grep "unknown codec is named" "unknown codec 'zstd'"
+expect_exit 1 "unknown filter" "$OD" diff old.bin new.bin -o x.otad --from-version 1 --to-version 2 --filter arm
+expect_grep "unknown filter is named" "unknown filter 'arm'"
+expect_exit 1 "full takes no --filter" "$OD" full new.bin -o x.otad --to-version 2 --filter thumb
+expect_exit 0 "diff --filter thumb" "$OD" diff old.bin new.bin -o th.otad --from-version 1 --to-version 2 --filter thumb -q
+expect_exit 0 "info of a thumb package" "$OD" info th.otad
+expect_grep "info names the thumb filter" "^filter: *thumb$" "$TMP/out"
+expect_exit 0 "diff --filter none" "$OD" diff old.bin new.bin -o nf.otad --from-version 1 --to-version 2 --filter none -q
+expect_exit 0 "info of an unfiltered package" "$OD" info --json nf.otad
+expect_grep "info --json names no filter" '"filter": "none"' "$TMP/out"
+expect_exit 0 "apply a thumb package" "$OD" apply old.bin th.otad -o th.bin -q
+expect_true "thumb package restores new.bin" cmp -s th.bin new.bin
+expect_exit 0 "apply a thumb package with larger pages" "$OD" apply old.bin th.otad -o th.bin -q --page 4096
+expect_true "larger pages restore new.bin" cmp -s th.bin new.bin
+# Its words may end in a later page of ours than they began in.
+expect_exit 3 "apply a thumb package with smaller pages than its own" \
+    "$OD" apply old.bin th.otad -o th.bin -q --page 16
+expect_grep "smaller pages are refused as geometry" "does not fit this flash"
 expect_exit 1 "size that is not a number" "$OD" full new.bin -o x.otad --to-version 2 --ram lots
 expect_exit 1 "negative size" "$OD" full new.bin -o x.otad --to-version 2 --page -256
 # Values the generator cannot use are usage errors too, like an unparsable

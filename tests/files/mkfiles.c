@@ -498,9 +498,9 @@ int main(int argc, char **argv)
     save_free("unsupported-codec-7.otad", b);
 
     b = copy_of(lzma);
-    b.p[H_FILTER] = 1;
+    b.p[H_FILTER] = 2;
     fix_header_crc(b);
-    save_free("unsupported-filter-1.otad", b);
+    save_free("unsupported-filter-2.otad", b);
 
     b = copy_of(lzma);
     od_put_le16(b.p + H_FLAGS, 1);

@@ -284,28 +284,35 @@ typedef struct od_sample_recipe {
     int source, target; /* OD_SAMPLE_* image ids; source NO_IMAGE for full */
     uint32_t ram, page, erase, block, restart;
     const char *from, *to;
+    int filter;         /* od_diff_params.filter */
 } od_sample_recipe;
 
 static const od_sample_recipe od_sample_recipes[] = {
     {"good-delta-lzma.otad", OD_KIND_DELTA, OD_CODEC_LZMA, OD_SAMPLE_V1, OD_SAMPLE_V2,
-     0, 0, 0, 0, 0, "1.0.0", "1.1.0"},
+     0, 0, 0, 0, 0, "1.0.0", "1.1.0", OD_DIFF_FILTER_AUTO},
     {"good-delta-deflate.otad", OD_KIND_DELTA, OD_CODEC_DEFLATE, OD_SAMPLE_V1, OD_SAMPLE_V2,
-     0, 0, 0, 0, 0, "1.0.0", "1.1.0"},
+     0, 0, 0, 0, 0, "1.0.0", "1.1.0", OD_DIFF_FILTER_AUTO},
     {"good-delta-none.otad", OD_KIND_DELTA, OD_CODEC_NONE, OD_SAMPLE_V1, OD_SAMPLE_V2,
-     0, 0, 0, 0, 0, "1.0.0", "1.1.0"},
+     0, 0, 0, 0, 0, "1.0.0", "1.1.0", OD_DIFF_FILTER_AUTO},
     {"good-full-lzma.otad", OD_KIND_FULL, OD_CODEC_LZMA, OD_SAMPLE_NO_IMAGE, OD_SAMPLE_V2,
-     0, 0, 0, 0, 0, NULL, "1.1.0"},
+     0, 0, 0, 0, 0, NULL, "1.1.0", OD_DIFF_FILTER_AUTO},
     {"good-full-deflate.otad", OD_KIND_FULL, OD_CODEC_DEFLATE, OD_SAMPLE_NO_IMAGE, OD_SAMPLE_V2,
-     0, 0, 0, 0, 0, NULL, "1.1.0"},
+     0, 0, 0, 0, 0, NULL, "1.1.0", OD_DIFF_FILTER_AUTO},
     {"good-full-none.otad", OD_KIND_FULL, OD_CODEC_NONE, OD_SAMPLE_NO_IMAGE, OD_SAMPLE_V1,
-     0, 0, 0, 0, 0, NULL, "1.0.0"},
+     0, 0, 0, 0, 0, NULL, "1.0.0", OD_DIFF_FILTER_AUTO},
     {"good-empty-target.otad", OD_KIND_DELTA, OD_CODEC_LZMA, OD_SAMPLE_V1, OD_SAMPLE_EMPTY,
-     0, 0, 0, 0, 0, "1.0.0", "2.0.0-empty"},
+     0, 0, 0, 0, 0, "1.0.0", "2.0.0-empty", OD_DIFF_FILTER_AUTO},
     {"good-empty-source.otad", OD_KIND_DELTA, OD_CODEC_LZMA, OD_SAMPLE_EMPTY, OD_SAMPLE_V2,
-     0, 0, 0, 0, 0, "0.0.0", "1.1.0"},
+     0, 0, 0, 0, 0, "0.0.0", "1.1.0", OD_DIFF_FILTER_AUTO},
     /* Several blocks, on a smaller flash geometry and RAM budget. */
     {"good-multi-block.otad", OD_KIND_DELTA, OD_CODEC_LZMA, OD_SAMPLE_V1, OD_SAMPLE_V2,
-     12 * 1024, 128, 1024, 2048, 1024, "1.0.0", "1.1.0"},
+     12 * 1024, 128, 1024, 2048, 1024, "1.0.0", "1.1.0", OD_DIFF_FILTER_AUTO},
+    /* The thumb filter (FORMAT.md, filter 1) whatever auto would pick, on
+     * 16-byte pages, so that many words meet a page end; and without it. */
+    {"good-delta-thumb.otad", OD_KIND_DELTA, OD_CODEC_LZMA, OD_SAMPLE_V1, OD_SAMPLE_V2,
+     0, 16, 0, 0, 0, "1.0.0", "1.1.0", OD_FILTER_THUMB},
+    {"good-delta-no-filter.otad", OD_KIND_DELTA, OD_CODEC_LZMA, OD_SAMPLE_V1, OD_SAMPLE_V2,
+     0, 0, 0, 0, 0, "1.0.0", "1.1.0", OD_FILTER_NONE},
 };
 #define OD_SAMPLE_NRECIPES (sizeof(od_sample_recipes) / sizeof(od_sample_recipes[0]))
 
@@ -343,6 +350,7 @@ static inline int od_sample_build(const od_sample_recipe *r, uint8_t *const imgs
         p.restart_interval = r->restart;
     p.source_version = r->from;
     p.target_version = r->to;
+    p.filter = r->filter;
     if (r->kind == OD_KIND_FULL)
         return od_diff_create(NULL, 0, imgs[r->target], sizes[r->target], &p, out, out_size);
     return od_diff_create(imgs[r->source], sizes[r->source], imgs[r->target], sizes[r->target],
