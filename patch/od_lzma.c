@@ -91,17 +91,12 @@ static unsigned od_lzma_bit(od_lzma_rc *rc, uint16_t *p)
     return bit;
 }
 
-/* MSB-first bit tree over p[1 .. 2^bits); returns the bits read. */
-static unsigned od_lzma_tree(od_lzma_rc *rc, uint16_t *p, unsigned bits)
-{
-    unsigned m = 1;
-    while (m < (1u << bits))
-        m = (m << 1) | od_lzma_bit(rc, p + m);
-    return m - (1u << bits);
-}
-
-/* LSB-first bit tree, used for the low bits of distances. */
-static uint32_t od_lzma_rtree(od_lzma_rc *rc, uint16_t *p, unsigned bits)
+/*
+ * Bit tree over p[1 .. 2^bits): every bit read picks a child, so the walk
+ * is the same whichever way the symbol is read. rev: the first bit read is
+ * the least significant (the low bits of distances), else the most.
+ */
+static uint32_t od_lzma_tree(od_lzma_rc *rc, uint16_t *p, unsigned bits, unsigned rev)
 {
     unsigned m = 1, i, b;
     uint32_t sym = 0;
@@ -110,40 +105,56 @@ static uint32_t od_lzma_rtree(od_lzma_rc *rc, uint16_t *p, unsigned bits)
         m = (m << 1) | b;
         sym |= (uint32_t)b << i;
     }
-    return sym;
+    return rev ? sym : m - (1u << bits);
 }
 
 static uint32_t od_lzma_len(od_lzma_rc *rc, uint16_t *p, unsigned ps)
 {
-    if (!od_lzma_bit(rc, p))
-        return 2 + od_lzma_tree(rc, p + OD_LZMA_LOW + ps * 8, 3);
-    if (!od_lzma_bit(rc, p + OD_LZMA_CHOICE2))
-        return 10 + od_lzma_tree(rc, p + OD_LZMA_MID + ps * 8, 3);
-    return 18 + od_lzma_tree(rc, p + OD_LZMA_HIGH, 8);
+    /* Up to two choice bits pick the tree (2..9 and 10..17: 3 bits per
+       pos_state, 18..273: 8 bits shared), so there is one walk to code. */
+    uint32_t base = 2;
+    unsigned bits = 3;
+    uint16_t *t = p + OD_LZMA_LOW + ps * 8;
+    if (od_lzma_bit(rc, p)) {
+        base = 10;
+        t += OD_LZMA_MID - OD_LZMA_LOW;
+        if (od_lzma_bit(rc, p + OD_LZMA_CHOICE2)) {
+            base = 18;
+            t = p + OD_LZMA_HIGH;
+            bits = 8;
+        }
+    }
+    return base + od_lzma_tree(rc, t, bits, 0);
 }
 
 /* Distance minus one of a new match; OD_LZMA_END_DIST is the marker. */
 static uint32_t od_lzma_dist(od_lzma_rc *rc, uint16_t *probs, uint32_t len)
 {
-    unsigned slot = od_lzma_tree(rc, probs + OD_LZMA_SLOT + (len < 6 ? len - 2 : 3) * 64, 6);
+    unsigned slot = od_lzma_tree(rc, probs + OD_LZMA_SLOT + (len < 6 ? len - 2 : 3) * 64, 6, 0);
     unsigned nd, i;
     uint32_t dist;
     if (slot < 4)
         return slot;
     nd = (slot >> 1) - 1;
     dist = (2u | (slot & 1)) << nd;
-    if (slot < 14)
-        return dist + od_lzma_rtree(rc, probs + OD_LZMA_SPEC - 1 + (dist - slot), nd);
-    /* Middle bits are nearly random, so they bypass the model. */
-    for (i = nd - 4; i; i--) {
-        rc->range >>= 1;
-        if (rc->code >= rc->range) {
-            rc->code -= rc->range;
-            dist += 1u << (i + 3);
+    /* The low bits come from one reverse tree either way: all nd of them
+       for slots below 14, the last four after the direct bits otherwise. */
+    if (slot < 14) {
+        probs += OD_LZMA_SPEC - 1 + (dist - slot);
+    } else {
+        /* Middle bits are nearly random, so they bypass the model. */
+        for (i = nd - 4; i; i--) {
+            rc->range >>= 1;
+            if (rc->code >= rc->range) {
+                rc->code -= rc->range;
+                dist += 1u << (i + 3);
+            }
+            od_lzma_norm(rc);
         }
-        od_lzma_norm(rc);
+        probs += OD_LZMA_ALIGN;
+        nd = 4;
     }
-    return dist + od_lzma_rtree(rc, probs + OD_LZMA_ALIGN, 4);
+    return dist + od_lzma_tree(rc, probs, nd, 1);
 }
 
 /* Dictionary index of the byte dist + 1 back; dist < filled. */
@@ -160,7 +171,7 @@ static uint32_t od_lzma_back(const od_lzma_dec *d, uint32_t dist)
 static int od_lzma_packet(od_lzma_dec *d, od_lzma_rc *rc, uint32_t *val)
 {
     uint16_t *p = d->probs;
-    unsigned st = d->state, ps = d->pos & ((1u << d->pb) - 1), i;
+    unsigned st = d->state, ps = d->pos & ((1u << d->pb) - 1), i, ns;
     uint32_t len, dist;
 
     if (!d->started) {
@@ -196,41 +207,33 @@ static int od_lzma_packet(od_lzma_dec *d, od_lzma_rc *rc, uint32_t *val)
     }
 
     if (!od_lzma_bit(rc, p + OD_LZMA_IS_REP + st)) {
-        d->rep[3] = d->rep[2];
-        d->rep[2] = d->rep[1];
-        d->rep[1] = d->rep[0];
         len = od_lzma_len(rc, p + OD_LZMA_LEN, ps);
-        d->state = st < 7 ? 7 : 10;
         dist = od_lzma_dist(rc, p, len);
         if (dist == OD_LZMA_END_DIST)
             return OD_LZMA_PK_END;
-        d->rep[0] = dist;
+        i = 3; /* the oldest distance drops out */
+        ns = 7;
     } else {
-        if (!od_lzma_bit(rc, p + OD_LZMA_IS_REP0 + st)) {
-            if (!od_lzma_bit(rc, p + OD_LZMA_IS_REP0_LONG + st * 16 + ps)) {
-                d->state = st < 7 ? 9 : 11;
-                len = 1;
-                goto check;
-            }
+        /* IS_REP0, IS_REP1 and IS_REP2 are consecutive [state] rows of 12:
+           the number of 1 bits before a 0 (at most three) is the rep[] used. */
+        i = 0;
+        while (i < 3 && od_lzma_bit(rc, p + OD_LZMA_IS_REP0 + i * 12 + st))
+            i++;
+        dist = d->rep[i];
+        if (i == 0 && !od_lzma_bit(rc, p + OD_LZMA_IS_REP0_LONG + st * 16 + ps)) {
+            ns = 9;
+            len = 1;
         } else {
-            if (!od_lzma_bit(rc, p + OD_LZMA_IS_REP1 + st)) {
-                dist = d->rep[1];
-            } else {
-                if (!od_lzma_bit(rc, p + OD_LZMA_IS_REP2 + st)) {
-                    dist = d->rep[2];
-                } else {
-                    dist = d->rep[3];
-                    d->rep[3] = d->rep[2];
-                }
-                d->rep[2] = d->rep[1];
-            }
-            d->rep[1] = d->rep[0];
-            d->rep[0] = dist;
+            len = od_lzma_len(rc, p + OD_LZMA_REP_LEN, ps);
+            ns = 8;
         }
-        len = od_lzma_len(rc, p + OD_LZMA_REP_LEN, ps);
-        d->state = st < 7 ? 8 : 11;
     }
-check:
+    /* The distance used moves to the front; those before it move down. */
+    for (; i; i--)
+        d->rep[i] = d->rep[i - 1];
+    d->rep[0] = dist;
+    /* Match, rep and short rep: 7, 8, 9 after a literal, 10, 11, 11 after a match. */
+    d->state = (uint8_t)(st < 7 ? ns : ns == 7 ? 10 : 11);
     /* filled <= dict_size, so this also bounds every later dictionary read. */
     if (d->rep[0] >= d->filled)
         return OD_LZMA_PK_BAD;
@@ -238,7 +241,8 @@ check:
     return OD_LZMA_PK_MATCH;
 }
 
-OD_NOINLINE static void od_lzma_put(od_lzma_dec *d, uint8_t *out, size_t *op, unsigned b)
+/* Appends b to the history and to out[op]; returns the next op. */
+OD_NOINLINE static size_t od_lzma_put(od_lzma_dec *d, uint8_t *out, size_t op, unsigned b)
 {
     d->dict[d->dict_pos] = (uint8_t)b;
     if (++d->dict_pos == d->dict_size)
@@ -246,7 +250,8 @@ OD_NOINLINE static void od_lzma_put(od_lzma_dec *d, uint8_t *out, size_t *op, un
     if (d->filled < d->dict_size)
         d->filled++;
     d->pos++;
-    out[(*op)++] = (uint8_t)b;
+    out[op] = (uint8_t)b;
+    return op + 1;
 }
 
 od_lzma_ret od_lzma_init(od_lzma_dec *d, uint8_t props, uint32_t dict_size, void *work,
@@ -303,8 +308,11 @@ od_lzma_ret od_lzma_decode(od_lzma_dec *d, const uint8_t *in, size_t *in_pos, si
 {
     size_t in0 = *in_pos, op = *out_pos, avail, old, n;
     od_lzma_rc rc;
-    uint32_t val = 0, save[4];
-    uint8_t save_state, save_started;
+    uint32_t val = 0;
+    /* A trial packet changes state, started and rep[]; they are saved and
+       restored with the fields between them (untouched by a packet) in one
+       copy each way. */
+    uint8_t save[offsetof(od_lzma_dec, len) - offsetof(od_lzma_dec, state)];
     int kind;
 
     OD_ASSERT(*in_pos <= in_size && *out_pos <= out_size);
@@ -316,7 +324,7 @@ od_lzma_ret od_lzma_decode(od_lzma_dec *d, const uint8_t *in, size_t *in_pos, si
         for (; d->len; d->len--) {
             if (op == out_size)
                 goto done;
-            od_lzma_put(d, out, &op, d->dict[od_lzma_back(d, d->rep[0])]);
+            op = od_lzma_put(d, out, op, d->dict[od_lzma_back(d, d->rep[0])]);
         }
 
         /* Decode from the carry buffer topped up with new input, or straight
@@ -343,14 +351,10 @@ od_lzma_ret od_lzma_decode(od_lzma_dec *d, const uint8_t *in, size_t *in_pos, si
 
         /* Too few bytes to be sure, or nowhere to put a literal: try first. */
         if (rc.lim < OD_LZMA_TEMP_SIZE || op == out_size) {
-            OD_MEMCPY(save, d->rep, sizeof(save));
-            save_state = d->state;
-            save_started = d->started;
+            OD_MEMCPY(save, &d->state, sizeof(save));
             rc.dry = 1;
             kind = od_lzma_packet(d, &rc, &val);
-            OD_MEMCPY(d->rep, save, sizeof(save));
-            d->state = save_state;
-            d->started = save_started;
+            OD_MEMCPY(&d->state, save, sizeof(save));
             if (rc.short_) {
                 if (rc.lim >= OD_LZMA_TEMP_SIZE) {
                     kind = OD_LZMA_PK_BAD; /* impossible by the bound above */
@@ -391,13 +395,12 @@ od_lzma_ret od_lzma_decode(od_lzma_dec *d, const uint8_t *in, size_t *in_pos, si
         }
 
         if (kind == OD_LZMA_PK_LIT) {
-            od_lzma_put(d, out, &op, val);
+            op = od_lzma_put(d, out, op, val);
         } else if (kind == OD_LZMA_PK_MATCH) {
             d->len = val;
         } else if (kind == OD_LZMA_PK_END) {
             d->status = d->code ? OD_LZMA_DATA_ERROR : OD_LZMA_STREAM_END;
-            *out_pos = op;
-            return (od_lzma_ret)d->status;
+            goto end;
         } else if (kind == OD_LZMA_PK_BAD) {
             goto fail;
         }
@@ -405,8 +408,9 @@ od_lzma_ret od_lzma_decode(od_lzma_dec *d, const uint8_t *in, size_t *in_pos, si
 
 fail:
     d->status = OD_LZMA_DATA_ERROR;
+end:
     *out_pos = op;
-    return OD_LZMA_DATA_ERROR;
+    return (od_lzma_ret)d->status;
 
 done:
     if (*in_pos == in0 && op == *out_pos) {

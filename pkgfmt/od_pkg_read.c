@@ -57,7 +57,7 @@ int od_pkg_version_valid(const char *s)
 
 /* Copies an n-byte version string out of the header and checks it (an
  * empty one is invalid). */
-static int read_version(const uint8_t *f, uint32_t n, char *out)
+OD_NOINLINE static int read_version(const uint8_t *f, uint32_t n, char *out)
 {
     OD_MEMCPY(out, f, n); /* n <= OD_VERSION_MAX: checked by the caller */
     out[n] = '\0';
@@ -67,7 +67,7 @@ static int read_version(const uint8_t *f, uint32_t n, char *out)
 /* lc + lp of an LZMA props byte ((pb * 5 + lp) * 9 + lc): all that the
  * workspace depends on. Subtraction instead of / and %, which a
  * Cortex-M0+ would have to call a library routine for. */
-static uint32_t lzma_lclp(uint32_t props)
+OD_NOINLINE static uint32_t lzma_lclp(uint32_t props)
 {
     uint32_t q = 0;
     while (props >= 9) {
@@ -103,12 +103,16 @@ int od_pkg_parse_prefix(const uint8_t *b, uint32_t *size)
     return (*size < OD_HDR_MIN || *size > OD_HDR_MAX) ? OD_PKG_ERR_FIELD : OD_PKG_OK;
 }
 
-/* The header's eight consecutive u32 fields from OD_HF_RAM on are eight
- * consecutive members of od_pkg_header, and its five digests (OD_HF_SRC_MD5
- * up to the version lengths) five consecutive byte arrays: each run is
- * decoded in one go. */
+/* The header's four byte fields from OD_HF_KIND on are four consecutive
+ * u8 members of od_pkg_header, its eight consecutive u32 fields from
+ * OD_HF_RAM on are eight consecutive members, and its five digests
+ * (OD_HF_SRC_MD5 up to the version lengths) five consecutive byte arrays:
+ * each run is decoded in one go. */
 #define HDR_U32_FIRST offsetof(od_pkg_header, ram_needed)
 #define HDR_DIGESTS (OD_HF_SRC_VER_LEN - OD_HF_SRC_MD5)
+typedef char od_hdr_u8_run[(offsetof(od_pkg_header, codec_props) -
+                            offsetof(od_pkg_header, kind) == 3 &&
+                            OD_HF_PROPS - OD_HF_KIND == 3) ? 1 : -1];
 typedef char od_hdr_u32_run[(offsetof(od_pkg_header, index_crc32) - HDR_U32_FIRST == 28 &&
                              OD_HF_INDEX_CRC - OD_HF_RAM == 28) ? 1 : -1];
 typedef char od_hdr_digest_run[(offsetof(od_pkg_header, payload_sha256) + OD_SHA256_LEN -
@@ -131,10 +135,7 @@ int od_pkg_parse_header(const uint8_t *b, size_t len, od_pkg_header *h)
 
     h->format_version = OD_FORMAT_VERSION;
     h->header_size = (uint16_t)size;
-    h->kind = b[OD_HF_KIND];
-    h->codec = b[OD_HF_CODEC];
-    h->filter = b[OD_HF_FILTER];
-    h->codec_props = b[OD_HF_PROPS];
+    OD_MEMCPY(&h->kind, b + OD_HF_KIND, OD_HF_PROPS + 1 - OD_HF_KIND);
     h->dict_size = od_get_le32(b + OD_HF_DICT);
     page_log = b[OD_HF_PAGE_LOG2];
     erase_log = b[OD_HF_ERASE_LOG2];

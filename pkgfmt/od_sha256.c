@@ -113,8 +113,7 @@ static void sha256_block(uint32_t st[8], const uint8_t *p)
     uint32_t w[16], v[8];
     unsigned i, j;
 
-    for (j = 0; j < 8; j++)
-        v[j] = st[j];
+    OD_MEMCPY(v, st, sizeof(v));
     for (i = 0; i < 64; i++) {
         uint32_t x = schedule(w, i, p), t1, t2, a = v[0], e = v[4];
         /* Ch and Maj in their two-operation forms. */
