@@ -113,18 +113,36 @@ OD_INLINE uint32_t od_get_le32(const uint8_t *p)
            ((uint32_t)p[3] << 24);
 }
 
+/* GCC merges the byte loads above but not byte stores on ARM, so where a
+ * little-endian core takes unaligned stores, store the word directly. */
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && \
+    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && \
+    (!defined(__arm__) || defined(__ARM_FEATURE_UNALIGNED))
+#define OD_STORE_LE_DIRECT 1
+#else
+#define OD_STORE_LE_DIRECT 0
+#endif
+
 OD_INLINE void od_put_le16(uint8_t *p, uint16_t v)
 {
+#if OD_STORE_LE_DIRECT
+    __builtin_memcpy(p, &v, 2);
+#else
     p[0] = (uint8_t)v;
     p[1] = (uint8_t)(v >> 8);
+#endif
 }
 
 OD_INLINE void od_put_le32(uint8_t *p, uint32_t v)
 {
+#if OD_STORE_LE_DIRECT
+    __builtin_memcpy(p, &v, 4);
+#else
     p[0] = (uint8_t)v;
     p[1] = (uint8_t)(v >> 8);
     p[2] = (uint8_t)(v >> 16);
     p[3] = (uint8_t)(v >> 24);
+#endif
 }
 
 #endif /* OD_PORT_H */
