@@ -58,8 +58,9 @@ int od_cli_read_file(const char *path, size_t limit, uint8_t **out, size_t *size
 }
 
 /*
- * The temporary name is unique (mkstemp) so that concurrent runs writing
- * beside the same output cannot collide.
+ * Temp file + fsync + rename + fsync of the directory, as the server's
+ * store does. The temporary name is unique (mkstemp) so that concurrent
+ * runs writing beside the same output cannot collide.
  */
 int od_cli_write_atomic(const char *path, const uint8_t *data, size_t size)
 {
@@ -96,6 +97,25 @@ int od_cli_write_atomic(const char *path, const uint8_t *data, size_t size)
     fd = -1;
     if (rename(tmp, path) != 0)
         goto fail;
+    /* The rename is durable only once the directory entry is on disk: a
+     * power cut before that can bring back the old file, or none. Some
+     * file systems cannot sync a directory (EINVAL); then there is nothing
+     * more to do. */
+    {
+        char *slash = strrchr(tmp, '/');
+        int dfd;
+        if (slash)
+            slash[slash == tmp ? 1 : 0] = '\0';
+        dfd = open(slash ? tmp : ".", O_RDONLY | O_DIRECTORY);
+        if (dfd < 0 || (fsync(dfd) != 0 && errno != EINVAL)) {
+            od_cli_msg("wrote '%s' but cannot sync its directory: %s", path, strerror(errno));
+            if (dfd >= 0)
+                close(dfd);
+            free(tmp);
+            return OD_CLI_EX_OUTPUT;
+        }
+        close(dfd);
+    }
     free(tmp);
     return OD_CLI_EX_OK;
 fail:
