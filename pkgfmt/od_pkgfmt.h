@@ -130,9 +130,10 @@ enum {
  * Moves the offset fields of a BL/B.W word to the low 22 bits in order of
  * significance (imm11 from the second halfword, then S:imm10 from the
  * first), and the opcode, J1 and J2 bits above them. A pure bit
- * permutation, so every word has exactly one image; for two branch words
- * the difference of the images is the difference of their offsets, which
- * repeats across call sites where bytewise differences do not (carries).
+ * permutation, so every word has exactly one image. Within +-4 MiB J1 and
+ * J2 are both 1, so for two branches the same way (both forwards or both
+ * back) the difference of the images is the difference of their offsets,
+ * which repeats across call sites where bytewise differences do not.
  */
 OD_INLINE uint32_t od_thumb_mix(uint32_t w)
 {
