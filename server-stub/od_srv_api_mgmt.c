@@ -228,7 +228,7 @@ static enum MHD_Result product_create(od_srv_req *r, json_t *b)
 static enum MHD_Result package_create(od_srv_req *r, json_t *b)
 {
     od_srv_store *st = r->srv->store;
-    const char *type;
+    const char *type, *codec, *filter;
     int64_t src, dst, budget, block, pkg_id, job_id;
     od_srv_fw sfw, tfw;
     od_srv_pkg p;
@@ -252,6 +252,21 @@ static enum MHD_Result package_create(od_srv_req *r, json_t *b)
     p.kind = !strcmp(type, "full") ? OD_KIND_FULL : OD_KIND_DELTA;
     if (p.kind == OD_KIND_DELTA && src == 0)
         BAD("a diff package needs source_fw");
+    /* What the devices' applier build accepts (docs/PORTING.md, profiles). */
+    if (get_str(b, "codec", &codec) != 0 ||
+        (p.codec = !codec || !strcmp(codec, "lzma") ? OD_CODEC_LZMA
+                   : !strcmp(codec, "deflate")      ? OD_CODEC_DEFLATE
+                   : !strcmp(codec, "none")         ? OD_CODEC_NONE
+                                                    : -1) < 0)
+        BAD("codec: lzma (default), deflate or none");
+    if (get_str(b, "filter", &filter) != 0 ||
+        (p.filter = !filter || !strcmp(filter, "auto") ? OD_DIFF_FILTER_AUTO
+                    : !strcmp(filter, "none")          ? OD_FILTER_NONE
+                    : !strcmp(filter, "thumb")         ? OD_FILTER_THUMB
+                                                       : -2) == -2)
+        BAD("filter: auto (default), none or thumb");
+    if (p.kind == OD_KIND_FULL && p.filter == OD_FILTER_THUMB)
+        BAD("filter thumb applies to diff packages only");
     rc = st->ops->fw_get(st, dst, &tfw);
     if (rc == OD_SRV_OK && tfw.product_id != r->ids[0])
         rc = OD_SRV_ERR_NOT_FOUND;

@@ -88,6 +88,8 @@ static void run_job(od_srv *s, const od_srv_job *job)
     }
     od_diff_params_init(&dp);
     dp.kind = p.kind;
+    dp.codec = p.codec;
+    dp.filter = p.filter;
     dp.ram_budget = p.ram_budget;
     if (p.block_size)
         dp.block_size = p.block_size;

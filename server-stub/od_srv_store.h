@@ -65,6 +65,8 @@ typedef struct od_srv_pkg {
     char target_version[OD_SRV_VER_MAX + 1];
     uint32_t ram_budget;
     uint32_t block_size; /* most output bytes per restart block; 0 = default */
+    int codec;        /* OD_CODEC_* */
+    int filter;       /* od_diff_params.filter: OD_DIFF_FILTER_AUTO or OD_FILTER_* */
     int status;       /* OD_SRV_PKG_* */
     int64_t size;
     char md5[33], sha256[65];

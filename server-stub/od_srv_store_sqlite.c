@@ -58,7 +58,8 @@ static const char schema[] =
     " ram_budget INTEGER NOT NULL, status INTEGER NOT NULL, size INTEGER NOT NULL DEFAULT 0,"
     " md5 TEXT NOT NULL DEFAULT '', sha256 TEXT NOT NULL DEFAULT '',"
     " file TEXT NOT NULL DEFAULT '', error TEXT, created INTEGER NOT NULL,"
-    " block_size INTEGER NOT NULL DEFAULT 0);"
+    " block_size INTEGER NOT NULL DEFAULT 0, codec INTEGER NOT NULL DEFAULT 2,"
+    " filter INTEGER NOT NULL DEFAULT -1);"
     "CREATE TABLE IF NOT EXISTS jobs(id INTEGER PRIMARY KEY,"
     " package_id INTEGER NOT NULL, status TEXT NOT NULL, progress INTEGER NOT NULL DEFAULT 0,"
     " error TEXT, created INTEGER NOT NULL, updated INTEGER NOT NULL);"
@@ -453,12 +454,14 @@ static int pkg_create(od_srv_store *st, const od_srv_pkg *p, int64_t *pkg_id,
         return OD_SRV_ERR_DB;
     q = run(c,
             "INSERT INTO packages(product_id, kind, component, source_fw, target_fw,"
-            " source_version, target_version, ram_budget, status, created, block_size)"
-            " VALUES(?,?,?,?,?,?,?,?,?,?,?)",
-            &rc, "iiiiissiiii", p->product_id, (int64_t)p->kind,
+            " source_version, target_version, ram_budget, status, created, block_size,"
+            " codec, filter)"
+            " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            &rc, "iiiiissiiiiii", p->product_id, (int64_t)p->kind,
             (int64_t)p->component, p->source_fw, p->target_fw,
             p->source_version, p->target_version, (int64_t)p->ram_budget,
-            (int64_t)OD_SRV_PKG_GENERATING, now, (int64_t)p->block_size);
+            (int64_t)OD_SRV_PKG_GENERATING, now, (int64_t)p->block_size,
+            (int64_t)p->codec, (int64_t)p->filter);
     if (!q)
         goto fail;
     *pkg_id = sqlite3_last_insert_rowid(c->db);
@@ -493,11 +496,14 @@ static void pkg_from_row(sqlite3_stmt *q, od_srv_pkg *out)
     copy_col(out->sha256, sizeof(out->sha256), q, 12);
     copy_col(out->file, sizeof(out->file), q, 13);
     out->block_size = (uint32_t)sqlite3_column_int64(q, 14);
+    out->codec = sqlite3_column_int(q, 15);
+    out->filter = sqlite3_column_int(q, 16);
 }
 
 #define PKG_COLS                                                              \
     "id, product_id, kind, component, source_fw, target_fw, source_version," \
-    " target_version, ram_budget, status, size, md5, sha256, file, block_size"
+    " target_version, ram_budget, status, size, md5, sha256, file, block_size," \
+    " codec, filter"
 
 static int pkg_get(od_srv_store *st, int64_t id, od_srv_pkg *out)
 {
@@ -515,6 +521,9 @@ static int pkg_get(od_srv_store *st, int64_t id, od_srv_pkg *out)
     "SELECT p.id, p.product_id, CASE p.kind WHEN 1 THEN 'full' ELSE 'diff' END" \
     " AS type, p.component, p.source_fw, p.target_fw, p.source_version,"        \
     " p.target_version, p.ram_budget, p.block_size,"                            \
+    " CASE p.codec WHEN 0 THEN 'none' WHEN 1 THEN 'deflate' ELSE 'lzma' END"     \
+    " AS codec, CASE p.filter WHEN 0 THEN 'none' WHEN 1 THEN 'thumb'"           \
+    " ELSE 'auto' END AS filter,"                                               \
     " CASE p.status WHEN 0 THEN 'generating'"                                   \
     " WHEN 1 THEN 'ready' ELSE 'failed' END AS status, p.size, p.md5, p.sha256," \
     " p.error, p.created, j.id AS job_id, j.progress"                           \

@@ -603,6 +603,56 @@ static int test_badinput(void)
     snprintf(path, sizeof(path), "/api/v1/products/%lld/firmware?version=1.0.0&component=sota",
              (long long)s.pid);
     CHECK(admin("POST", path, "abc", 0, NULL) == 409); /* version exists */
+    /* Package codec and filter: checked, stored, used. */
+    {
+        int64_t fa, fb, pk, jb;
+        static const char *const want[3][2] = {{"none", "auto"}, {"lzma", "auto"},
+                                               {"lzma", "none"}};
+        int64_t size[3] = {0, 0, 0};
+        CHECK(upload(&s, s.v1, "2.0.0", &fa) == 0 && upload(&s, s.v2, "2.1.0", &fb) == 0);
+        snprintf(path, sizeof(path), "/api/v1/products/%lld/packages", (long long)s.pid);
+        big = malloc(512);
+        snprintf(big, 512, "{\"type\":\"full\",\"target_fw\":%lld,\"codec\":\"zstd\"}",
+                 (long long)fb);
+        CHECK(admin("POST", path, big, 0, NULL) == 400);
+        snprintf(big, 512, "{\"type\":\"full\",\"target_fw\":%lld,\"codec\":7}", (long long)fb);
+        CHECK(admin("POST", path, big, 0, NULL) == 400);
+        snprintf(big, 512, "{\"type\":\"full\",\"target_fw\":%lld,\"filter\":\"thumb\"}",
+                 (long long)fb);
+        CHECK(admin("POST", path, big, 0, NULL) == 400);
+        snprintf(big, 512,
+                 "{\"type\":\"diff\",\"source_fw\":%lld,\"target_fw\":%lld,\"filter\":\"arm\"}",
+                 (long long)fa, (long long)fb);
+        CHECK(admin("POST", path, big, 0, NULL) == 400);
+        for (int k = 0; k < 3; k++) {
+            if (k < 2)
+                snprintf(big, 512, "{\"type\":\"full\",\"target_fw\":%lld,\"codec\":\"%s\"}",
+                         (long long)fb, want[k][0]);
+            else
+                snprintf(big, 512, "{\"type\":\"diff\",\"source_fw\":%lld,\"target_fw\":%lld,"
+                         "\"filter\":\"none\"}", (long long)fa, (long long)fb);
+            CHECK(admin("POST", path, big, 0, &j) == 202);
+            pk = data_int(j, "package_id");
+            jb = data_int(j, "job_id");
+            json_decref(j);
+            j = NULL;
+            CHECK(wait_job(jb) == 0);
+            snprintf(big, 512, "/api/v1/packages/%lld", (long long)pk);
+            CHECK(admin("GET", big, NULL, 0, &j) == 200);
+            for (int f = 0; f < 2; f++) {
+                const char *v = json_string_value(
+                    json_object_get(json_object_get(j, "data"), f ? "filter" : "codec"));
+                CHECK(v && !strcmp(v, want[k][f]));
+            }
+            size[k] = data_int(j, "size");
+            json_decref(j);
+            j = NULL;
+        }
+        /* The codec was used: without one the full package is larger than
+         * the image, with LZMA smaller. */
+        CHECK(size[0] > (int64_t)s.len && size[1] < size[0] && size[1] > 0);
+        free(big);
+    }
     /* Path traversal. */
     CHECK(raw_status("GET /api/v1/../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n") == 400);
     CHECK(raw_status("GET /ota/south/download/..%2F..%2Fotadelta.db HTTP/1.1\r\nHost: x\r\n\r\n") >= 400);
