@@ -121,26 +121,11 @@ static int parse_size(const char *s, uint32_t *out)
     return 0;
 }
 
-static int parse_codec(const char *s)
-{
-    if (!strcmp(s, "lzma"))
-        return OD_CODEC_LZMA;
-    if (!strcmp(s, "deflate"))
-        return OD_CODEC_DEFLATE;
-    if (!strcmp(s, "none"))
-        return OD_CODEC_NONE;
-    return -1;
-}
-
+/* A filter name, or "auto"; -2 for anything else. */
 static int parse_filter(const char *s)
 {
-    if (!strcmp(s, "auto"))
-        return OD_DIFF_FILTER_AUTO;
-    if (!strcmp(s, "none"))
-        return OD_FILTER_NONE;
-    if (!strcmp(s, "thumb"))
-        return OD_FILTER_THUMB;
-    return -2;
+    int f = od_pkg_filter_from_name(s);
+    return f >= 0 ? f : !strcmp(s, "auto") ? OD_DIFF_FILTER_AUTO : -2;
 }
 
 static void hex(FILE *f, const uint8_t *b, size_t n)
@@ -203,7 +188,7 @@ static int cmd_diff(int argc, char **argv, int full)
         } else if (!strcmp(a, "--codec")) {
             if (!(v = od_cli_need_arg(argc, argv, &i)))
                 return EX_USAGE;
-            if ((p.codec = parse_codec(v)) < 0) {
+            if ((p.codec = od_pkg_codec_from_name(v)) < 0) {
                 od_cli_msg("unknown codec '%s' (use lzma, deflate or none)", v);
                 return EX_USAGE;
             }

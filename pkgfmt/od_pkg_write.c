@@ -224,3 +224,21 @@ const char *od_pkg_filter_name(int filter)
     default: return "unknown";
     }
 }
+
+int od_pkg_codec_from_name(const char *name)
+{
+    int c;
+    for (c = OD_CODEC_NONE; c <= OD_CODEC_LZMA; c++)
+        if (name && !strcmp(name, od_pkg_codec_name(c)))
+            return c;
+    return -1;
+}
+
+int od_pkg_filter_from_name(const char *name)
+{
+    int f;
+    for (f = OD_FILTER_NONE; f <= OD_FILTER_THUMB; f++)
+        if (name && !strcmp(name, od_pkg_filter_name(f)))
+            return f;
+    return -1;
+}

@@ -78,6 +78,11 @@ const char *od_pkg_codec_name(int codec);
 /* Human-readable filter name ("none", "thumb", or "unknown"). */
 const char *od_pkg_filter_name(int filter);
 
+/* The inverses: OD_CODEC_* / OD_FILTER_* for a name those functions give,
+ * -1 for anything else (NULL included). */
+int od_pkg_codec_from_name(const char *name);
+int od_pkg_filter_from_name(const char *name);
+
 #ifdef __cplusplus
 }
 #endif

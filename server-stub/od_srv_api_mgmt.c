@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "od_diff.h"
+#include "od_pkgfmt_host.h"
 
 /* ------------------------------------------------------------------ */
 /* Field validation                                                     */
@@ -254,16 +255,11 @@ static enum MHD_Result package_create(od_srv_req *r, json_t *b)
         BAD("a diff package needs source_fw");
     /* What the devices' applier build accepts (docs/PORTING.md, profiles). */
     if (get_str(b, "codec", &codec) != 0 ||
-        (p.codec = !codec || !strcmp(codec, "lzma") ? OD_CODEC_LZMA
-                   : !strcmp(codec, "deflate")      ? OD_CODEC_DEFLATE
-                   : !strcmp(codec, "none")         ? OD_CODEC_NONE
-                                                    : -1) < 0)
+        (p.codec = codec ? od_pkg_codec_from_name(codec) : OD_CODEC_LZMA) < 0)
         BAD("codec: lzma (default), deflate or none");
+    p.filter = OD_DIFF_FILTER_AUTO;
     if (get_str(b, "filter", &filter) != 0 ||
-        (p.filter = !filter || !strcmp(filter, "auto") ? OD_DIFF_FILTER_AUTO
-                    : !strcmp(filter, "none")          ? OD_FILTER_NONE
-                    : !strcmp(filter, "thumb")         ? OD_FILTER_THUMB
-                                                       : -2) == -2)
+        (filter && strcmp(filter, "auto") && (p.filter = od_pkg_filter_from_name(filter)) < 0))
         BAD("filter: auto (default), none or thumb");
     if (p.kind == OD_KIND_FULL && p.filter == OD_FILTER_THUMB)
         BAD("filter thumb applies to diff packages only");
