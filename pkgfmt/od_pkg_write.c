@@ -225,20 +225,22 @@ const char *od_pkg_filter_name(int filter)
     }
 }
 
+/* The id in 0..last that name_of() names name, or -1. */
+static int id_of(const char *name, const char *(*name_of)(int), int last)
+{
+    int i;
+    for (i = 0; name && i <= last; i++)
+        if (!strcmp(name, name_of(i)))
+            return i;
+    return -1;
+}
+
 int od_pkg_codec_from_name(const char *name)
 {
-    int c;
-    for (c = OD_CODEC_NONE; c <= OD_CODEC_LZMA; c++)
-        if (name && !strcmp(name, od_pkg_codec_name(c)))
-            return c;
-    return -1;
+    return id_of(name, od_pkg_codec_name, OD_CODEC_LZMA);
 }
 
 int od_pkg_filter_from_name(const char *name)
 {
-    int f;
-    for (f = OD_FILTER_NONE; f <= OD_FILTER_THUMB; f++)
-        if (name && !strcmp(name, od_pkg_filter_name(f)))
-            return f;
-    return -1;
+    return id_of(name, od_pkg_filter_name, OD_FILTER_THUMB);
 }
