@@ -32,6 +32,10 @@ enum {
     OD_LZMA_LIT = 1846          /* 0x300 per literal context */
 };
 
+/* The rep-match choice bits are read as one loop over these rows. */
+#define OD_LZMA_REP_ROW (OD_LZMA_IS_REP1 - OD_LZMA_IS_REP0)
+typedef char od_lzma_rep_rows[OD_LZMA_IS_REP2 - OD_LZMA_IS_REP1 == OD_LZMA_REP_ROW ? 1 : -1];
+
 /* Inside a length coder. */
 enum { OD_LZMA_CHOICE2 = 1, OD_LZMA_LOW = 2, OD_LZMA_MID = 130, OD_LZMA_HIGH = 258 };
 
@@ -214,10 +218,10 @@ static int od_lzma_packet(od_lzma_dec *d, od_lzma_rc *rc, uint32_t *val)
         i = 3; /* the oldest distance drops out */
         ns = 7;
     } else {
-        /* IS_REP0, IS_REP1 and IS_REP2 are consecutive [state] rows of 12:
-           the number of 1 bits before a 0 (at most three) is the rep[] used. */
+        /* IS_REP0, IS_REP1 and IS_REP2 are consecutive [state] rows: the
+           number of 1 bits before a 0 (at most three) is the rep[] used. */
         i = 0;
-        while (i < 3 && od_lzma_bit(rc, p + OD_LZMA_IS_REP0 + i * 12 + st))
+        while (i < 3 && od_lzma_bit(rc, p + OD_LZMA_IS_REP0 + i * OD_LZMA_REP_ROW + st))
             i++;
         dist = d->rep[i];
         if (i == 0 && !od_lzma_bit(rc, p + OD_LZMA_IS_REP0_LONG + st * 16 + ps)) {
