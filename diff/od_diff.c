@@ -190,8 +190,9 @@ typedef struct add_at {
 
 /*
  * The bytes of one difference run, old[i..end) -> new[i..end): bytewise
- * differences, except for branch words under the thumb filter, which carry
- * the difference of their mixed forms (FORMAT.md, "Filter 1: thumb").
+ * differences, except for the thumb filter's words, which carry the change
+ * of their value (branches through od_thumb_mix; FORMAT.md, "Filter 1:
+ * thumb").
  * The scan is the applier's, front to back: a word takes 4 bytes, anything
  * else 1.
  */
@@ -721,7 +722,6 @@ typedef struct cand_job {
     const uint32_t *segs; /* nsegs + 1 segment starts in new */
     uint32_t nsegs;
     od_codec_cfg quick, fast;
-    int filter;       /* the streams are ranked with */
     od_op_list *ops;  /* one per candidate */
     uint64_t *hash;   /* nsegs per candidate: hash of the segment stream */
     size_t *qcost;    /* nsegs per candidate: deflate size, for the shortlist */
@@ -742,7 +742,9 @@ static uint64_t stream_hash(const uint8_t *p, size_t n)
 static int candidate_streams(cand_job *j, size_t t, od_bytes *raw, size_t *offs)
 {
     raw->len = 0;
-    return build_streams(j->p, &j->ops[t], j->old, j->nw, j->segs, j->nsegs, j->filter, raw, offs);
+    /* Ranked unfiltered: ranking with the thumb filter measured the same. */
+    return build_streams(j->p, &j->ops[t], j->old, j->nw, j->segs, j->nsegs, OD_FILTER_NONE, raw,
+                         offs);
 }
 
 /* The first candidate scanning with the same settings as t: only the
@@ -927,7 +929,6 @@ static int choose_ops(const od_diff_params *p, const uint8_t *old, size_t old_si
     j.nw = nw;
     j.new_size = new_size;
     j.sa = sa;
-    j.filter = OD_FILTER_NONE;
     j.nsegs = (uint32_t)((new_size + SEGMENT - 1) / SEGMENT);
     if ((r = plan(p, 0, &j.fast, &ram)) != OD_DIFF_OK)
         return r;
