@@ -64,11 +64,6 @@
 #define OD_HAS_MD5 1
 #endif
 
-/* CRC-32 with a 1 KiB table instead of 64 bytes: for hosts. */
-#ifndef OD_CRC32_FAST
-#define OD_CRC32_FAST 0
-#endif
-
 /*
  * SHA-256 rounds with the eight working variables renamed per round (the
  * usual form) instead of shifted down an array. Trade-off: the shifting
