@@ -188,8 +188,10 @@ static int upload(scenario *s, const uint8_t *img, const char *ver, int64_t *id)
     return st == 201 ? 0 : -1;
 }
 
+static void scenario_free(scenario *s);
+
 /* Product, three versions, packages, na+nb devices, a group and a task. */
-static int setup(scenario *s, unsigned n)
+static int setup_steps(scenario *s, unsigned n)
 {
     json_t *j = NULL, *ids;
     int64_t fw0, fw1, fw2, job1, job2;
@@ -200,6 +202,8 @@ static int setup(scenario *s, unsigned n)
     s->v0 = malloc(s->len);
     s->v1 = malloc(s->len);
     s->v2 = malloc(s->len);
+    if (!s->v0 || !s->v1 || !s->v2)
+        return -1;
     make_images(s->v0, s->v1, s->v2, s->len);
     if (admin("POST", "/api/v1/products", "{\"name\":\"fleet\"}", 0, &j) != 201)
         return -1;
@@ -236,6 +240,8 @@ static int setup(scenario *s, unsigned n)
     s->na = n - s->nb;
     s->ids_a = calloc(s->na + 1, sizeof(int64_t));
     s->ids_b = calloc(s->nb + 1, sizeof(int64_t));
+    if (!s->ids_a || !s->ids_b)
+        return -1;
     snprintf(path, sizeof(path), "/api/v1/products/%lld/devices", (long long)s->pid);
     for (unsigned i = 0; i <= n; i++) {
         snprintf(body, sizeof(body), "{\"name\":\"dev-%05u\",\"manuf\":\"101\",\"model\":\"10101\"}", i);
@@ -300,6 +306,17 @@ static void scenario_free(scenario *s)
     free(s->v2);
     free(s->ids_a);
     free(s->ids_b);
+    memset(s, 0, sizeof(*s));
+}
+
+/* setup_steps, leaving nothing allocated when it fails (a later
+ * scenario_free is harmless either way). */
+static int setup(scenario *s, unsigned n)
+{
+    if (setup_steps(s, n) == 0)
+        return 0;
+    scenario_free(s);
+    return -1;
 }
 
 static void fleet_cfg(scenario *s, od_srv_fleet_cfg *c, unsigned threads, int faults)
