@@ -78,9 +78,12 @@ int od_srv_start(const od_srv_config *cfg, od_srv **out);
 uint16_t od_srv_port(const od_srv *s);
 
 /*
- * Stops accepting requests, lets running generation jobs finish their
- * current step (an unfinished job stays "running" in the database and is
- * re-queued at the next start), and frees everything. NULL is a no-op.
+ * Stops accepting requests, waits for running generation jobs to finish
+ * (od_diff_create cannot be interrupted; it takes about 0.4 s per MiB of
+ * image on the benchmark machine, so a service manager's stop timeout
+ * should allow for the largest image), and frees everything. A job cut
+ * short by a crash or kill stays "running" in the database and is
+ * re-queued at the next start. NULL is a no-op.
  */
 void od_srv_stop(od_srv *s);
 

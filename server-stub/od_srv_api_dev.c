@@ -88,14 +88,15 @@ static int token_hex_ok(const char *t)
 /* Authenticated identity of a device-API request. */
 typedef struct who {
     int64_t product_id;
-    int device_form;                  /* res = products/{pid}/devices/{name} */
-    char name[OD_SRV_NAME_MAX + 1];
+    int device_form; /* res = products/{pid}/devices/{name} */
+    od_srv_dev dev;  /* that device, when device_form */
     od_srv_token tok;
 } who;
 
-/* Parses the Authorization header and checks a product-key token. A
- * device-key token is only parsed here; check_device() verifies it once
- * the device (and its key) is known. Returns 0 or -1. */
+/* Parses the Authorization header and checks its signature: with the
+ * product's key, or with the key of the device a device-key token names.
+ * Every failure looks the same, so an unauthenticated caller learns
+ * nothing about which products or devices exist. Returns 0 or -1. */
 static int auth_parse(od_srv_req *r, who *w)
 {
     const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
@@ -132,21 +133,9 @@ static int auth_parse(od_srv_req *r, who *w)
     if (strncmp(p, "/devices/", 9) != 0 || !p[9] || strlen(p + 9) > OD_SRV_NAME_MAX)
         return -1;
     w->device_form = 1;
-    snprintf(w->name, sizeof(w->name), "%s", p + 9);
-    return 0;
-}
-
-/* The device must belong to the token's product (and be the token's
- * device for a device-key token, whose signature is checked here). */
-static int check_device(const who *w, const od_srv_dev *d)
-{
-    if (d->product_id != w->product_id)
+    if (st->ops->dev_find(st, w->product_id, p + 9, &w->dev) != OD_SRV_OK)
         return -1;
-    if (!w->device_form)
-        return 0;
-    if (strcmp(d->name, w->name) != 0)
-        return -1;
-    return od_srv_token_verify(&w->tok, d->dev_key, (int64_t)time(NULL)) == OD_SRV_OK
+    return od_srv_token_verify(&w->tok, w->dev.dev_key, (int64_t)time(NULL)) == OD_SRV_OK
                ? 0
                : -1;
 }
@@ -171,16 +160,16 @@ static int prologue(od_srv_req *r, who *w, od_srv_dev *d, enum MHD_Result *ret)
         *ret = auth_fail(r);
         return 1;
     }
-    if (st->ops->dev_get(st, dev_id, d) != OD_SRV_OK) {
+    /* A device outside the token's reach (another product, or another
+     * device than a device-key token's) looks like no device at all. */
+    if (w->device_form ? dev_id != w->dev.id
+                       : st->ops->dev_get(st, dev_id, d) != OD_SRV_OK ||
+                             d->product_id != w->product_id) {
         *ret = dev_reply(r, OD_SRV_ENO_AUTH, NULL);
         return 1;
     }
-    if (check_device(w, d) != 0) {
-        /* A device-key signature failure is an auth failure; a device of
-         * another product looks like no device at all. */
-        *ret = w->device_form ? auth_fail(r) : dev_reply(r, OD_SRV_ENO_AUTH, NULL);
-        return 1;
-    }
+    if (w->device_form)
+        *d = w->dev;
     return 0;
 }
 
@@ -353,11 +342,8 @@ static enum MHD_Result download(od_srv_req *r)
         return dl_error(r, MHD_HTTP_NOT_FOUND, '1', eno);
     if (eno != OD_SRV_ENO_OK)
         return dl_error(r, MHD_HTTP_FORBIDDEN, '3', eno);
-    if (w.device_form) {
-        od_srv_dev d;
-        if (st->ops->dev_get(st, dl.device_id, &d) != OD_SRV_OK || check_device(&w, &d) != 0)
-            return dl_error(r, MHD_HTTP_UNAUTHORIZED, '3', OD_SRV_ENO_AUTH);
-    }
+    if (w.device_form && dl.device_id != w.dev.id)
+        return dl_error(r, MHD_HTTP_FORBIDDEN, '3', OD_SRV_ENO_TOKEN_OWNER);
     if (od_srv_file_path(r->srv->data_dir, dl.file, path, sizeof(path)) != OD_SRV_OK)
         return dl_error(r, MHD_HTTP_NOT_FOUND, '1', OD_SRV_ENO_INTERNAL);
     fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -289,6 +289,20 @@ static void body_append(od_srv_req *r, const char *data, size_t len)
     r->body[r->body_len] = '\0';
 }
 
+/* Sets *cls and stops at an argument whose decoded name or value holds a
+ * NUL (%00): every reader takes arguments as C strings and would see a
+ * shorter value than was sent. */
+static enum MHD_Result arg_has_nul(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   size_t key_size, const char *value, size_t value_size)
+{
+    (void)kind;
+    if ((key && strlen(key) != key_size) || (value && strlen(value) != value_size)) {
+        *(int *)cls = 1;
+        return MHD_NO;
+    }
+    return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                                   const char *url, const char *method,
                                   const char *version, const char *upload_data,
@@ -313,6 +327,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         split_path(r);
         if (r->bad_path)
             return od_srv_reply_err(r, OD_SRV_ERR_PARAM, "bad path");
+        {
+            int nul = 0;
+            MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, arg_has_nul, &nul);
+            if (nul)
+                return od_srv_reply_err(r, OD_SRV_ERR_PARAM, "query argument with a NUL byte");
+        }
         mgmt = r->nseg >= 2 && !strcmp(r->seg[0], "api") && !strcmp(r->seg[1], "v1");
         r->body_max = mgmt ? OD_SRV_JSON_MAX : OD_SRV_DEV_BODY_MAX;
         if (mgmt && !admin_ok(r))

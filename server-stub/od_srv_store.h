@@ -165,6 +165,10 @@ typedef struct od_srv_store_ops {
     /* Devices. */
     int (*dev_create)(od_srv_store *st, const od_srv_dev *d, int64_t *id);
     int (*dev_get)(od_srv_store *st, int64_t id, od_srv_dev *out);
+    /* The device called name in product_id (NOT_FOUND if none): device-key
+     * tokens name their device, and its key checks the token. */
+    int (*dev_find)(od_srv_store *st, int64_t product_id, const char *name,
+                    od_srv_dev *out);
     int (*dev_info)(od_srv_store *st, int64_t id, json_t **out);
     int (*dev_list)(od_srv_store *st, int64_t product_id, json_t **out);
 

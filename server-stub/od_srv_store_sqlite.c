@@ -694,13 +694,11 @@ static int dev_create(od_srv_store *st, const od_srv_dev *d, int64_t *id)
     return end_insert(c, q, rc, id);
 }
 
-static int dev_get(od_srv_store *st, int64_t id, od_srv_dev *out)
+#define DEV_COLS "id, product_id, name, dev_key, manuf, model, f_version, s_version"
+
+/* A device row of DEV_COLS, or NOT_FOUND. */
+static int dev_row(sqlite3_stmt *q, int rc, od_srv_dev *out)
 {
-    CONN(st);
-    q = run(c,
-            "SELECT id, product_id, name, dev_key, manuf, model, f_version, s_version"
-            " FROM devices WHERE id=?",
-            &rc, "i", id);
     if (!q)
         return OD_SRV_ERR_DB;
     if (rc != SQLITE_ROW)
@@ -715,6 +713,21 @@ static int dev_get(od_srv_store *st, int64_t id, od_srv_dev *out)
     copy_col(out->f_version, sizeof(out->f_version), q, 6);
     copy_col(out->s_version, sizeof(out->s_version), q, 7);
     return OD_SRV_OK;
+}
+
+static int dev_get(od_srv_store *st, int64_t id, od_srv_dev *out)
+{
+    CONN(st);
+    q = run(c, "SELECT " DEV_COLS " FROM devices WHERE id=?", &rc, "i", id);
+    return dev_row(q, rc, out);
+}
+
+static int dev_find(od_srv_store *st, int64_t product_id, const char *name, od_srv_dev *out)
+{
+    CONN(st);
+    q = run(c, "SELECT " DEV_COLS " FROM devices WHERE product_id=? AND name=?", &rc, "is",
+            product_id, name);
+    return dev_row(q, rc, out);
 }
 
 static int dev_info(od_srv_store *st, int64_t id, json_t **out)
@@ -1058,6 +1071,18 @@ out:
     return r;
 }
 
+/* Completes an upgrading task whose rows are all terminal. */
+static int maybe_complete(conn *c, int64_t task_id)
+{
+    int rc;
+    return run(c,
+               "UPDATE tasks SET state=4, updated=?1 WHERE id=?2 AND state=1 AND NOT"
+               " EXISTS(SELECT 1 FROM task_devices WHERE task_id=?2 AND state IN (1,2,3))",
+               &rc, "ii", now_s(), task_id)
+               ? OD_SRV_OK
+               : OD_SRV_ERR_DB;
+}
+
 static int task_op(od_srv_store *st, int64_t id, int op, char *msg,
                    size_t msg_size)
 {
@@ -1122,6 +1147,10 @@ static int task_op(od_srv_store *st, int64_t id, int op, char *msg,
         goto out;
     if (!run(c, "UPDATE tasks SET state=?, updated=? WHERE id=?", &rc, "iii",
              (int64_t)state, now_s(), id))
+        goto out;
+    /* Devices finish while their task is paused (a version report still
+     * counts), so a resumed task may have nothing left to do. */
+    if (op == OD_SRV_OP_START && (r = maybe_complete(c, id)) != OD_SRV_OK)
         goto out;
     r = OD_SRV_OK;
 out:
@@ -1210,18 +1239,6 @@ static int task_list(od_srv_store *st, int64_t product_id, json_t **out)
 /* ------------------------------------------------------------------ */
 /* Device API                                                           */
 
-/* Completes an upgrading task whose rows are all terminal. */
-static int maybe_complete(conn *c, int64_t task_id)
-{
-    int rc;
-    return run(c,
-               "UPDATE tasks SET state=4, updated=?1 WHERE id=?2 AND state=1 AND NOT"
-               " EXISTS(SELECT 1 FROM task_devices WHERE task_id=?2 AND state IN (1,2,3))",
-               &rc, "ii", now_s(), task_id)
-               ? OD_SRV_OK
-               : OD_SRV_ERR_DB;
-}
-
 static int dev_report_version(od_srv_store *st, int64_t dev_id,
                               const char *f_version, const char *s_version,
                               int64_t now)
@@ -1296,6 +1313,19 @@ typedef struct live_row {
     od_srv_dev_fsm fsm;
 } live_row;
 
+/* Past the task's deadline a device's row fails with 208, as a device
+ * would report it; the task completes when it was the last live row. */
+static int expire_row(conn *c, int64_t task_id, int64_t dev_id, int64_t now)
+{
+    int rc;
+    if (!run(c,
+             "UPDATE task_devices SET state=5, last_code=208, status_text=?,"
+             " updated=? WHERE task_id=? AND device_id=?",
+             &rc, "siii", od_srv_status_text(208), now, task_id, dev_id))
+        return OD_SRV_ERR_DB;
+    return maybe_complete(c, task_id);
+}
+
 static int dev_check(od_srv_store *st, int64_t dev_id, int component,
                      const char *version, const char *manuf,
                      const char *model, int64_t now, od_srv_check *out)
@@ -1306,6 +1336,7 @@ static int dev_check(od_srv_store *st, int64_t dev_id, int component,
     od_srv_fw tfw;
     od_srv_pkg pkg;
     char cur[OD_SRV_VER_MAX + 1];
+    int64_t task_pkg;
     int has_pkg = 0;
 
     memset(out, 0, sizeof(*out));
@@ -1327,7 +1358,7 @@ static int dev_check(od_srv_store *st, int64_t dev_id, int component,
             "SELECT t.id, t.state, t.retry, t.interval_s, t.min_signal, t.min_power,"
             " t.target_version, t.target_fw, t.start_time, t.deadline, d.state,"
             " d.dl_state, d.percent, d.retries, d.last_code, d.package_id,"
-            " coalesce(d.token,''), d.token_exp FROM task_devices d JOIN tasks t"
+            " coalesce(d.token,''), d.token_exp, t.package_id FROM task_devices d JOIN tasks t"
             " ON t.id=d.task_id WHERE d.device_id=? AND t.component=? AND"
             " t.state IN (1,2) AND d.state IN (1,2,3) ORDER BY t.id LIMIT 1",
             &rc, "ii", dev_id, (int64_t)component);
@@ -1352,6 +1383,7 @@ static int dev_check(od_srv_store *st, int64_t dev_id, int component,
     lr.package_id = sqlite3_column_int64(q, 15);
     copy_col(lr.token, sizeof(lr.token), q, 16);
     lr.token_exp = sqlite3_column_int64(q, 17);
+    task_pkg = sqlite3_column_int64(q, 18);
 
     if (lr.task_state == OD_SRV_TASK_PAUSED) {
         r = OD_SRV_ENO_PAUSED;
@@ -1362,13 +1394,7 @@ static int dev_check(od_srv_store *st, int64_t dev_id, int component,
         goto out;
     }
     if (lr.deadline && now > lr.deadline) {
-        /* Past the deadline the row fails with 208, as a device would
-         * report it; the task completes when it was the last live row. */
-        if (!run(c,
-                 "UPDATE task_devices SET state=5, last_code=208, status_text=?,"
-                 " updated=? WHERE task_id=? AND device_id=?",
-                 &rc, "siii", od_srv_status_text(208), now, lr.task_id, dev_id) ||
-            maybe_complete(c, lr.task_id) != OD_SRV_OK)
+        if (expire_row(c, lr.task_id, dev_id, now) != OD_SRV_OK)
             goto out;
         r = OD_SRV_ENO_NO_TASK;
         goto out;
@@ -1406,11 +1432,19 @@ static int dev_check(od_srv_store *st, int64_t dev_id, int component,
         r = OD_SRV_ENO_MANUF;
         goto out;
     }
-    /* The delta whose source is the device's version, else the full one. */
+    /* The delta whose source is the device's version, else the full one,
+     * that the task's devices can apply: the task package's codec (an
+     * applier may have only that decoder) and no more RAM than its budget.
+     * Among those the one the device already has wins, so its token and
+     * any download in flight stay valid; then the task's own package,
+     * then the newest. */
     q = run(c,
-            "SELECT " PKG_COLS " FROM packages WHERE target_fw=? AND status=1 AND"
-            " ((kind=2 AND source_version=?) OR kind=1) ORDER BY kind DESC, id DESC LIMIT 1",
-            &rc, "is", lr.target_fw, cur);
+            "SELECT " PKG_COLS " FROM packages WHERE target_fw=?1 AND status=1 AND"
+            " ((kind=2 AND source_version=?2) OR kind=1) AND EXISTS(SELECT 1 FROM"
+            " packages t WHERE t.id=?3 AND t.codec=packages.codec AND"
+            " t.ram_budget>=packages.ram_budget)"
+            " ORDER BY kind DESC, id=?4 DESC, id=?3 DESC, id DESC LIMIT 1",
+            &rc, "isii", lr.target_fw, cur, task_pkg, lr.package_id);
     if (!q)
         goto out;
     if (rc == SQLITE_ROW) {
@@ -1459,7 +1493,7 @@ static int row_by_token(conn *c, const char *token, live_row *lr,
         c,
         "SELECT t.id, t.state, t.retry, d.device_id, d.state, d.dl_state, d.percent,"
         " d.retries, d.last_code, d.package_id, d.token_exp, t.product_id,"
-        " t.target_version FROM task_devices d JOIN tasks t ON t.id=d.task_id"
+        " t.target_version, t.deadline FROM task_devices d JOIN tasks t ON t.id=d.task_id"
         " WHERE d.token=?",
         &rc, "s", token);
     if (!q)
@@ -1480,6 +1514,7 @@ static int row_by_token(conn *c, const char *token, live_row *lr,
     lr->token_exp = sqlite3_column_int64(q, 10);
     *product_id = sqlite3_column_int64(q, 11);
     copy_col(lr->target, sizeof(lr->target), q, 12);
+    lr->deadline = sqlite3_column_int64(q, 13);
     return OD_SRV_ENO_OK;
 }
 
@@ -1493,9 +1528,20 @@ static int task_gate(const live_row *lr, int64_t now)
     case OD_SRV_TASK_UPGRADING: break;
     default: return OD_SRV_ENO_STATE;
     }
-    if (lr->token_exp < now)
+    if (lr->token_exp < now || (lr->deadline && now > lr->deadline))
         return OD_SRV_ENO_EXPIRED;
     return OD_SRV_ENO_OK;
+}
+
+/* task_gate for a device's own call, which also fails its row with 208
+ * (in the caller's transaction) once the task's deadline has passed. */
+static int gate_row(conn *c, const live_row *lr, int64_t dev_id, int64_t now)
+{
+    int r = task_gate(lr, now);
+    if (r == OD_SRV_ENO_EXPIRED && lr->deadline && now > lr->deadline &&
+        !od_srv_dev_terminal(lr->fsm.state) && expire_row(c, lr->task_id, dev_id, now) != OD_SRV_OK)
+        return OD_SRV_ERR_DB;
+    return r;
 }
 
 static int save_row(conn *c, const live_row *lr, int64_t dev_id, int64_t now,
@@ -1526,7 +1572,7 @@ static int dev_token_check(od_srv_store *st, int64_t dev_id, const char *token,
     if (r == OD_SRV_ENO_OK && owner != dev_id)
         r = OD_SRV_ENO_TOKEN_OWNER;
     if (r == OD_SRV_ENO_OK)
-        r = task_gate(&lr, now);
+        r = gate_row(c, &lr, dev_id, now);
     if (r == OD_SRV_ENO_OK)
         r = od_srv_dev_token_check(&lr.fsm);
     if (r == OD_SRV_ENO_OK &&
@@ -1587,7 +1633,7 @@ static int dev_progress(od_srv_store *st, int64_t dev_id, const char *token,
     if (r == OD_SRV_ENO_OK && owner != dev_id)
         r = OD_SRV_ENO_TOKEN_OWNER;
     if (r == OD_SRV_ENO_OK)
-        r = task_gate(&lr, now);
+        r = gate_row(c, &lr, dev_id, now);
     if (r == OD_SRV_ENO_OK)
         r = od_srv_dev_report(&lr.fsm, step, lr.retry);
     if (r == OD_SRV_ENO_OK) {
@@ -1645,7 +1691,7 @@ static const od_srv_store_ops sqlite_ops = {
     fw_insert, fw_get, fw_list,
     pkg_create, pkg_get, pkg_info, pkg_list, pkg_delete,
     job_claim, job_requeue_running, job_progress, job_finish, job_get,
-    dev_create, dev_get, dev_info, dev_list,
+    dev_create, dev_get, dev_find, dev_info, dev_list,
     group_create, group_update, group_members, group_get, group_list,
     task_create, task_edit, task_op, task_get, task_list,
     dev_report_version, dev_check, dev_token_check, dev_download, dev_progress,

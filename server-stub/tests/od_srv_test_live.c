@@ -144,7 +144,7 @@ static void make_images(uint8_t *v0, uint8_t *v1, uint8_t *v2, size_t n)
 }
 
 typedef struct scenario {
-    int64_t pid, task, group, pkg_diff, pkg_full;
+    int64_t pid, task, group, pkg_diff, pkg_full, fw0;
     char key[80];
     int64_t *ids_a, *ids_b, black;
     unsigned na, nb;
@@ -190,6 +190,37 @@ static int upload(scenario *s, const uint8_t *img, const char *ver, int64_t *id)
 
 static void scenario_free(scenario *s);
 
+/* A check call for dev (type 2, version ver) with the device-API token
+ * auth: the download token into t (64 bytes) and the package size. */
+static int check_call(const char *auth, int64_t dev, const char *ver, char *t, int64_t *size)
+{
+    char path[160], hdr[700];
+    od_srv_hcli c;
+    od_srv_hresp r;
+    json_t *j;
+    const char *tv;
+    int rc = -1;
+    snprintf(path, sizeof(path), "/ota/south/check?dev_id=%lld&type=2&version=%s",
+             (long long)dev, ver);
+    snprintf(hdr, sizeof(hdr), "Authorization: %s\r\n", auth);
+    od_srv_hcli_init(&c, port);
+    if (od_srv_hcli_request(&c, "GET", path, hdr, NULL, 0, &r) != 0) {
+        od_srv_hcli_close(&c);
+        return -1;
+    }
+    j = json_loadb((const char *)r.body, r.body_len, 0, NULL);
+    od_srv_hresp_free(&r);
+    od_srv_hcli_close(&c);
+    tv = json_string_value(json_object_get(json_object_get(j, "data"), "token"));
+    if (tv && strlen(tv) < 64) {
+        snprintf(t, 64, "%s", tv);
+        *size = data_int(j, "size");
+        rc = 0;
+    }
+    json_decref(j);
+    return rc;
+}
+
 /* Product, three versions, packages, na+nb devices, a group and a task. */
 static int setup_steps(scenario *s, unsigned n)
 {
@@ -214,7 +245,7 @@ static int setup_steps(scenario *s, unsigned n)
     if (upload(s, s->v0, "0.9.0", &fw0) || upload(s, s->v1, "1.0.0", &fw1) ||
         upload(s, s->v2, "1.1.0", &fw2))
         return -1;
-    (void)fw0;
+    s->fw0 = fw0;
     snprintf(path, sizeof(path), "/api/v1/products/%lld/packages", (long long)s->pid);
     /* Small blocks, so that power cuts resume mid-package. */
     snprintf(body, sizeof(body),
@@ -620,6 +651,13 @@ static int test_badinput(void)
     snprintf(path, sizeof(path), "/api/v1/products/%lld/firmware?version=1.0.0&component=sota",
              (long long)s.pid);
     CHECK(admin("POST", path, "abc", 0, NULL) == 409); /* version exists */
+    /* An encoded NUL would cut a value short: refused, nothing stored. */
+    snprintf(path, sizeof(path), "/api/v1/products/%lld/firmware?version=3.0.0%%00x&component=sota",
+             (long long)s.pid);
+    CHECK(admin("POST", path, "abc", 0, NULL) == 400);
+    snprintf(path, sizeof(path), "/api/v1/products/%lld/firmware?version=3.0.0&component=sota",
+             (long long)s.pid);
+    CHECK(admin("POST", path, "abc", 0, NULL) == 201);
     /* Package codec and filter: checked, stored, used. */
     {
         int64_t fa, fb, pk, jb;
@@ -719,8 +757,21 @@ static int test_badinput(void)
         od_srv_token_build(dkey, "2018-10-31", dres, time(NULL) + 600, OD_SRV_SIG_SHA256,
                            dtok, sizeof(dtok));
         CHECK(dev_get(path, dtok, NULL, &eno, NULL, 0) == 200 && eno == 0);
+        /* Another device of the product looks like no device at all. */
         snprintf(dres, sizeof(dres), "/ota/south/check?dev_id=%lld&type=2", (long long)s.ids_a[1]);
-        CHECK(dev_get(dres, dtok, NULL, &eno, NULL, 0) == 401);
+        CHECK(dev_get(dres, dtok, NULL, &eno, NULL, 0) == 404 && eno == 1);
+        /* A token signed with a wrong key is 401 whether or not the
+         * dev_id exists, and so is one naming a device that does not. */
+        snprintf(dres, sizeof(dres), "products/%lld/devices/dev-00000", (long long)s.pid);
+        od_srv_token_build("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "2018-10-31", dres,
+                           time(NULL) + 600, OD_SRV_SIG_SHA256, dtok, sizeof(dtok));
+        CHECK(dev_get(path, dtok, NULL, &eno, NULL, 0) == 401 && eno == 1);
+        CHECK(dev_get("/ota/device/version?dev_id=999999", dtok, NULL, &eno, NULL, 0) == 401 &&
+              eno == 1);
+        snprintf(dres, sizeof(dres), "products/%lld/devices/nobody", (long long)s.pid);
+        od_srv_token_build(dkey, "2018-10-31", dres, time(NULL) + 600, OD_SRV_SIG_SHA256,
+                           dtok, sizeof(dtok));
+        CHECK(dev_get(path, dtok, NULL, &eno, NULL, 0) == 401 && eno == 1);
         json_decref(dj);
     }
     /* Unknown devices and bad parameters. */
@@ -739,16 +790,44 @@ static int test_badinput(void)
         od_srv_hresp r;
         char hdr[700];
         int64_t size;
-        snprintf(path, sizeof(path), "/ota/south/check?dev_id=%lld&type=2&version=1.0.0", (long long)dev);
         snprintf(hdr, sizeof(hdr), "Authorization: %s\r\n", tok);
-        od_srv_hcli_init(&c, port);
-        CHECK(od_srv_hcli_request(&c, "GET", path, hdr, NULL, 0, &r) == 0);
-        cj = json_loadb((const char *)r.body, r.body_len, 0, NULL);
-        od_srv_hresp_free(&r);
-        od_srv_hcli_close(&c);
-        snprintf(t, sizeof(t), "%s", json_string_value(json_object_get(json_object_get(cj, "data"), "token")));
-        size = data_int(cj, "size");
-        json_decref(cj);
+        CHECK(check_call(tok, dev, "1.0.0", t, &size) == 0);
+        /* A package of another codec for the same versions is never handed
+         * to the task's devices, and the token they hold stays. */
+        {
+            char t2[64];
+            int64_t size2 = 0, jb, target_fw;
+            snprintf(path, sizeof(path), "/api/v1/packages/%lld", (long long)s.pkg_diff);
+            CHECK(admin("GET", path, NULL, 0, &cj) == 200);
+            target_fw = data_int(cj, "target_fw");
+            snprintf(path, sizeof(path), "{\"type\":\"diff\",\"source_fw\":%lld,"
+                     "\"target_fw\":%lld,\"codec\":\"deflate\"}",
+                     (long long)data_int(cj, "source_fw"), (long long)target_fw);
+            json_decref(cj);
+            snprintf(dl, sizeof(dl), "/api/v1/products/%lld/packages", (long long)s.pid);
+            CHECK(admin("POST", dl, path, 0, &cj) == 202);
+            jb = data_int(cj, "job_id");
+            json_decref(cj);
+            CHECK(wait_job(jb) == 0);
+            CHECK(check_call(tok, dev, "1.0.0", t2, &size2) == 0 && !strcmp(t, t2) && size2 == size);
+            /* A device checking for the first time gets the task's too. */
+            CHECK(check_call(tok, s.ids_a[1], "1.0.0", t2, &size2) == 0 && size2 == size);
+            /* From 0.9.0 only a deflate delta exists: the device gets the
+             * (LZMA) full package instead. */
+            snprintf(path, sizeof(path), "{\"type\":\"diff\",\"source_fw\":%lld,"
+                     "\"target_fw\":%lld,\"codec\":\"deflate\"}",
+                     (long long)s.fw0, (long long)target_fw);
+            CHECK(admin("POST", dl, path, 0, &cj) == 202);
+            jb = data_int(cj, "job_id");
+            json_decref(cj);
+            CHECK(wait_job(jb) == 0);
+            snprintf(path, sizeof(path), "/api/v1/packages/%lld", (long long)s.pkg_full);
+            CHECK(admin("GET", path, NULL, 0, &cj) == 200);
+            size = data_int(cj, "size");
+            json_decref(cj);
+            CHECK(check_call(tok, s.ids_a[1], "0.9.0", t2, &size2) == 0 && size2 == size);
+            CHECK(check_call(tok, dev, "1.0.0", t, &size) == 0);
+        }
         snprintf(dl, sizeof(dl), "/ota/south/download/%s", t);
         CHECK(dev_get(dl, tok, "Range: 0-9", NULL, cr, sizeof(cr)) == 206);
         snprintf(path, sizeof(path), "bytes 0-9/%lld", (long long)size);
@@ -765,6 +844,19 @@ static int test_badinput(void)
         CHECK(dev_get(dl, tok, "Range: 1-2,4-5", NULL, NULL, 0) == 200);
         CHECK(dev_get(dl, tok, "Range: 99999999999999999999999-1", NULL, NULL, 0) == 200);
         CHECK(dev_get(dl, NULL, "Range: 0-9", NULL, NULL, 0) == 401);
+        /* Another device's own (device-key) token: 403, not 401. */
+        {
+            char dres[128], dtok[OD_SRV_TOKEN_MAX];
+            json_t *dj = NULL;
+            snprintf(dres, sizeof(dres), "/api/v1/devices/%lld", (long long)s.ids_a[1]);
+            CHECK(admin("GET", dres, NULL, 0, &dj) == 200);
+            snprintf(dres, sizeof(dres), "products/%lld/devices/dev-00001", (long long)s.pid);
+            od_srv_token_build(
+                json_string_value(json_object_get(json_object_get(dj, "data"), "dev_key")),
+                "2018-10-31", dres, time(NULL) + 600, OD_SRV_SIG_SHA256, dtok, sizeof(dtok));
+            json_decref(dj);
+            CHECK(dev_get(dl, dtok, "Range: 0-9", NULL, NULL, 0) == 403);
+        }
         CHECK(dev_get("/ota/south/download/0123456789abcdef0123456789abcdef", tok, NULL, NULL, NULL, 0) == 403);
         CHECK(dev_get("/ota/south/download/nothex", tok, NULL, NULL, NULL, 0) == 403);
         /* progress with a bad step and for a token of another device */
@@ -800,6 +892,80 @@ static int test_badinput(void)
     }
     CHECK(admin("GET", "/api/v1/products", NULL, 0, &j) == 200);
     json_decref(j);
+    /* Every device finishes while the task is paused (a version report
+     * counts): resuming it completes it. */
+    snprintf(path, sizeof(path), "/api/v1/tasks/%lld/pause", (long long)s.task);
+    CHECK(admin("POST", path, NULL, 0, NULL) == 200);
+    for (unsigned i = 0; i < s.na; i++) {
+        od_srv_hcli c;
+        od_srv_hresp r;
+        char hdr[700];
+        snprintf(path, sizeof(path), "/ota/device/version?dev_id=%lld", (long long)s.ids_a[i]);
+        snprintf(hdr, sizeof(hdr), "Authorization: %s\r\n", tok);
+        od_srv_hcli_init(&c, port);
+        CHECK(od_srv_hcli_request(&c, "POST", path, hdr, "{\"s_version\":\"1.1.0\"}", 21,
+                                  &r) == 0 && r.status == 200);
+        od_srv_hresp_free(&r);
+        od_srv_hcli_close(&c);
+    }
+    snprintf(path, sizeof(path), "/api/v1/tasks/%lld/start", (long long)s.task);
+    CHECK(admin("POST", path, NULL, 0, NULL) == 200);
+    snprintf(path, sizeof(path), "/api/v1/tasks/%lld", (long long)s.task);
+    CHECK(admin("GET", path, NULL, 0, &j) == 200);
+    CHECK(!strcmp(json_string_value(json_object_get(json_object_get(j, "data"), "state")),
+                  "completed"));
+    json_decref(j);
+    j = NULL;
+    /* A task's deadline also binds a device that already holds a token:
+     * its next call gets errno 12, its row fails with 208 and the task
+     * completes. */
+    {
+        int64_t fw3, from, pk, jb, task, size;
+        char t[64], pp[200], hdr[700];
+        od_srv_hcli c;
+        od_srv_hresp r;
+        json_t *row;
+        snprintf(path, sizeof(path), "/api/v1/packages/%lld", (long long)s.pkg_diff);
+        CHECK(admin("GET", path, NULL, 0, &j) == 200);
+        from = data_int(j, "target_fw");
+        json_decref(j);
+        CHECK(upload(&s, s.v0, "1.2.0", &fw3) == 0);
+        snprintf(path, sizeof(path), "/api/v1/products/%lld/packages", (long long)s.pid);
+        snprintf(pp, sizeof(pp), "{\"type\":\"diff\",\"source_fw\":%lld,\"target_fw\":%lld}",
+                 (long long)from, (long long)fw3);
+        CHECK(admin("POST", path, pp, 0, &j) == 202);
+        pk = data_int(j, "package_id");
+        jb = data_int(j, "job_id");
+        json_decref(j);
+        CHECK(wait_job(jb) == 0);
+        snprintf(path, sizeof(path), "/api/v1/products/%lld/tasks", (long long)s.pid);
+        snprintf(pp, sizeof(pp), "{\"package_id\":%lld,\"devices\":[%lld],\"deadline\":%lld}",
+                 (long long)pk, (long long)dev, (long long)time(NULL) + 2);
+        CHECK(admin("POST", path, pp, 0, &j) == 201);
+        task = data_int(j, "id");
+        json_decref(j);
+        snprintf(path, sizeof(path), "/api/v1/tasks/%lld/start", (long long)task);
+        CHECK(admin("POST", path, NULL, 0, NULL) == 200);
+        CHECK(check_call(tok, dev, "1.1.0", t, &size) == 0);
+        sleep_ms(3200);
+        snprintf(pp, sizeof(pp), "/ota/south/device/download/%s/progress?dev_id=%lld", t,
+                 (long long)dev);
+        snprintf(hdr, sizeof(hdr), "Authorization: %s\r\n", tok);
+        od_srv_hcli_init(&c, port);
+        CHECK(od_srv_hcli_request(&c, "POST", pp, hdr, "{\"step\":10}", 11, &r) == 0 &&
+              strstr((const char *)r.body, "\"errno\":12"));
+        od_srv_hresp_free(&r);
+        od_srv_hcli_close(&c);
+        snprintf(path, sizeof(path), "/ota/south/download/%s", t);
+        CHECK(dev_get(path, tok, NULL, NULL, NULL, 0) == 403);
+        snprintf(path, sizeof(path), "/api/v1/tasks/%lld", (long long)task);
+        CHECK(admin("GET", path, NULL, 0, &j) == 200);
+        CHECK(!strcmp(json_string_value(json_object_get(json_object_get(j, "data"), "state")),
+                      "completed"));
+        row = json_array_get(json_object_get(json_object_get(j, "data"), "devices"), 0);
+        CHECK(json_integer_value(json_object_get(row, "last_code")) == 208);
+        json_decref(j);
+    }
     scenario_free(&s);
     return 0;
 }
