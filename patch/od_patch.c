@@ -92,7 +92,7 @@ int od_patch_init(od_patch *p, const od_patch_config *cfg, uint32_t start_block)
     p->cfg = cfg;
     if (!cfg || !cfg->write || !cfg->read_new || !cfg->work ||
         cfg->page_size < 16 || (cfg->page_size & (cfg->page_size - 1)) ||
-        (cfg->erase_size & (cfg->erase_size - 1))) {
+        (cfg->erase_size & (cfg->erase_size - 1)) || cfg->erase_size - 1 < cfg->page_size - 1) {
         p->err = OD_PATCH_ERR_MISUSE;
         return p->err;
     }
@@ -238,7 +238,7 @@ static int start_block(od_patch *p)
 
     /* Blocks are contiguous; only a resumed run jumps to its first one. */
     if (p->block == p->start_block)
-        p->out_pos = p->resume_out;
+        p->out_pos = p->block_end = p->resume_out;
     if (p->hashing_payload) {
         /* Rebuild the index entry this block really has: a package whose
          * index points elsewhere would strand a device that resumes. */
@@ -356,7 +356,7 @@ static int end_field(od_patch *p)
     case F_LEN:
         /* A block ends on an erase boundary (or the image's end) so that
          * the next one can start there after a reset. */
-        end = p->out_pos + v;
+        end = p->block_end + v;
         if (v == 0 || v > h->block_size || end > h->target_size ||
             ((end & (h->erase_size - 1)) != 0 && end != h->target_size))
             return OD_PATCH_ERR_CORRUPT;
@@ -704,9 +704,16 @@ static int step(od_patch *p, const uint8_t *in, size_t *in_pos, size_t in_size)
         case ST_BLOCK_CRC:
             if (od_get_le32(p->obuf) != p->block_crc)
                 return OD_PATCH_ERR_CORRUPT;
-            if (p->block + 1 == h->block_count && p->page_fill &&
-                (r = flush_page(p)) != OD_PATCH_OK)
-                return r;
+            if (p->block + 1 == h->block_count) {
+                /* The blocks must tile the image and the package exactly,
+                 * before the last one is reported done. */
+                if (p->block_end != h->target_size)
+                    return OD_PATCH_ERR_CORRUPT;
+                if (p->hashing_payload && p->index_crc != h->index_crc32)
+                    return OD_PATCH_ERR_INDEX;
+                if (p->page_fill && (r = flush_page(p)) != OD_PATCH_OK)
+                    return r;
+            }
             if (c->save_progress && c->save_progress(c->ctx, p->block + 1) != 0)
                 return OD_PATCH_ERR_WRITE;
             if (++p->block < h->block_count) {
@@ -714,11 +721,6 @@ static int step(od_patch *p, const uint8_t *in, size_t *in_pos, size_t in_size)
                     return r;
                 break;
             }
-            /* The blocks must tile the image exactly. */
-            if (p->block_end != h->target_size)
-                return OD_PATCH_ERR_CORRUPT;
-            if (p->hashing_payload && p->index_crc != h->index_crc32)
-                return OD_PATCH_ERR_INDEX;
             expect(p, ST_VERIFY, 0);
             break;
 

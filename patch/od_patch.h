@@ -104,12 +104,15 @@ typedef struct od_patch_config {
     int (*verify_header)(void *ctx, const uint8_t *header, uint32_t header_len,
                          const uint8_t *sig, uint32_t sig_len);
 
-    uint8_t *work;       /* work buffer, 4-byte aligned, >= ram_needed */
+    uint8_t *work;       /* work buffer, 4-byte aligned: ram_needed bytes,
+                            less the package's page size plus this
+                            page_size (more when the pages differ) */
     uint32_t work_size;  /* bytes at work */
     uint32_t page_size;  /* write granularity, power of two >= 16; must
                             divide the package's erase size */
     uint32_t erase_size; /* erase unit passed to erase(); 0 = no erase calls;
-                            must divide the package's erase size */
+                            else a power of two >= page_size that divides
+                            the package's erase size */
     uint32_t new_capacity; /* bytes available for the new image; 0 = unchecked */
     uint32_t old_size;   /* exact size of the running image; 0 = unknown.
                             A delta whose source_size differs is refused. */
@@ -206,7 +209,11 @@ int od_patch_init(od_patch *p, const od_patch_config *cfg, uint32_t start_block)
  *                  this input is not wanted; continue at od_patch_offset().
  *   OD_PATCH_DONE  the image is written, read back and verified; bytes
  *                  left in the input were not taken (a well-formed package
- *                  has none).
+ *                  has none). The applier does not hold the last block to
+ *                  the header's payload_size (it checks the blocks against
+ *                  the index, their CRCs, the payload SHA-256 and the
+ *                  image); od_pkg_check / `otadelta verify` do, so a
+ *                  server should check a package before publishing it.
  *   < 0            an error (see od_patch_ret); nothing after it is taken.
  * Before the first write the header has been checked in full: magic,
  * format version, codec, RAM, geometry, source size/hash, signature hook.

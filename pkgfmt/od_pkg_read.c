@@ -40,11 +40,10 @@ const char *od_pkg_strerror(int ret)
     }
 }
 
-int od_pkg_version_valid(const char *s)
+/* Length of s if it is 1..50 valid characters, else 0. */
+static size_t version_len(const char *s)
 {
     size_t n = 0;
-    if (!s)
-        return 0;
     for (; s[n]; n++) {
         char c = s[n];
         int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
@@ -52,7 +51,12 @@ int od_pkg_version_valid(const char *s)
         if (!ok || n >= OD_VERSION_MAX)
             return 0;
     }
-    return n >= 1;
+    return n;
+}
+
+int od_pkg_version_valid(const char *s)
+{
+    return s && version_len(s) != 0;
 }
 
 /* Copies an n-byte version string out of the header and checks it (an
@@ -61,7 +65,7 @@ OD_NOINLINE static int read_version(const uint8_t *f, uint32_t n, char *out)
 {
     OD_MEMCPY(out, f, n); /* n <= OD_VERSION_MAX: checked by the caller */
     out[n] = '\0';
-    return od_pkg_version_valid(out);
+    return n && version_len(out) == n; /* no NUL inside */
 }
 
 /* lc + lp of an LZMA props byte ((pb * 5 + lp) * 9 + lc): all that the

@@ -66,12 +66,14 @@ static const expect files[] = {
     {"bad-field-version-lengths.otad", V1, V2, OD_PKG_ERR_FIELD, OD_PATCH_ERR_HEADER, 0, 1},
     {"bad-field-full-source-size.otad", NONE, V2, OD_PKG_ERR_FIELD, OD_PATCH_ERR_HEADER, 0, 1},
     {"bad-version-string.otad", V1, V2, OD_PKG_ERR_FIELD, OD_PATCH_ERR_HEADER, 0, 1},
+    {"bad-version-nul.otad", V1, V2, OD_PKG_ERR_FIELD, OD_PATCH_ERR_HEADER, 0, 1},
     {"bad-version-empty-target.otad", V1, V2, OD_PKG_ERR_FIELD, OD_PATCH_ERR_HEADER, 0, 1},
     {"bad-tlv-overrun.otad", V1, V2, OD_PKG_ERR_TLV, OD_PATCH_ERR_HEADER, 0, 1},
     {"bad-tlv-short.otad", V1, V2, OD_PKG_ERR_TLV, OD_PATCH_ERR_HEADER, 0, 1},
     {"bad-index-crc.otad", V1, V2, OD_PKG_ERR_INDEX_CRC, OD_PATCH_ERR_INDEX, 0, 1},
     {"bad-index-order.otad", V1, V2, OD_PKG_ERR_INDEX, OD_PATCH_ERR_INDEX, 0, 1},
     {"bad-index-out-offset.otad", V1, V2, OD_PKG_OK, OD_PATCH_ERR_INDEX, 0, 0},
+    {"bad-block-past-end.otad", NONE, V2, OD_PKG_OK, OD_PATCH_ERR_CORRUPT, 0, 0},
     {"bad-block-crc.otad", V1, V2, OD_PKG_ERR_PAYLOAD, OD_PATCH_ERR_CORRUPT, 0, 0},
     {"bad-payload-sha.otad", NONE, V1, OD_PKG_ERR_PAYLOAD, OD_PATCH_ERR_CORRUPT, 0, 0},
     {"bad-empty-payload-sha.otad", V1, EMPTY, OD_PKG_ERR_PAYLOAD, OD_PATCH_ERR_CORRUPT, 0, 0},
@@ -424,6 +426,19 @@ static void check_file(const expect *e)
         if (e->patch == OD_PATCH_DONE && rn.ret == OD_PATCH_DONE)
             OD_CHECK_EQ(rn.fl.saved, od_pkg_parse_header(pkg, size, &h) == OD_PKG_OK
                                          ? h.block_count : 0u);
+        /* A failed update never records every block as done: a device
+         * resuming from that record would skip straight to the read-back.
+         * Two checks come after that record by design: the read-back
+         * itself (VERIFY) and the payload hash, whose failure cannot hide
+         * a wrong image because the read-back still checks it. */
+        if (e->patch < 0 && e->patch != OD_PATCH_ERR_VERIFY &&
+            strcmp(e->name, "bad-payload-sha.otad") != 0 &&
+            od_pkg_parse_header(pkg, size, &h) == OD_PKG_OK && h.block_count &&
+            rn.fl.saved >= h.block_count) {
+            fprintf(stderr, "  %s: every block recorded done before %s\n", e->name,
+                    patch_name(rn.ret));
+            OD_CHECK(0);
+        }
         run_free(&rn);
     }
 

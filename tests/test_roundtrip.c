@@ -445,6 +445,14 @@ static void t_geometry(void)
     OD_CHECK_EQ(od_test_feed_all(&st, pkg, pkg_size, 1024), OD_PATCH_ERR_GEOMETRY);
     OD_CHECK_EQ(f.writes, 0);
     od_test_flash_free(&f, &cfg);
+    /* An erase unit smaller than a page would leave most of every page
+     * unerased before it is written: a configuration error. */
+    od_test_flash_setup(&f, &cfg, &h, a, N, 256);
+    cfg.erase_size = 64;
+    OD_CHECK_EQ(od_patch_init(&st, &cfg, 0), OD_PATCH_ERR_MISUSE);
+    cfg.erase_size = 256;
+    OD_CHECK_EQ(od_patch_init(&st, &cfg, 0), OD_PATCH_OK);
+    od_test_flash_free(&f, &cfg);
     free(pkg);
     free(a);
 }

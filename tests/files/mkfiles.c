@@ -359,6 +359,11 @@ int main(int argc, char **argv)
     save_free("bad-version-string.otad", b);
 
     b = copy_of(lzma);
+    b.p[tgt_ver(b) + 3] = 0; /* "1.1\0" "0": a C string would read "1.1" */
+    fix_header_crc(b);
+    save_free("bad-version-nul.otad", b);
+
+    b = copy_of(lzma);
     b.p[H_SRC_VER_LEN] = 10; /* source "1.0.01.1.0", target "" */
     b.p[H_TGT_VER_LEN] = 0;
     fix_header_crc(b);
@@ -472,6 +477,43 @@ int main(int argc, char **argv)
         raw_varint(&raw, 0);
         raw_bytes(&raw, v2 + 4, n2 - 4);
         save_free("bad-op-seek.otad", hand_made_delta(&raw));
+    }
+
+    /* A full package (codec none, 16-byte pages and erase units) whose
+     * block 0 already writes the whole image, which ends mid-page, and
+     * whose block 1 then starts on the last erase boundary: a second
+     * writer of bytes block 0 wrote, which a resumed run would put back. */
+    {
+        static rawbuf raw;
+        od_pkg_header fh;
+        uint32_t n = ((uint32_t)sizes[OD_SAMPLE_V2] & ~15u) - 8u, offs[2], outs[2];
+        pkgbuf r;
+        raw.n = 0;
+        raw_varint(&raw, n);
+        raw_bytes(&raw, imgs[OD_SAMPLE_V2], n);
+        od_put_le32(raw.p + raw.n, od_crc32(0, raw.p, raw.n));
+        raw.n += OD_BLOCK_TRAILER;
+        offs[0] = 0;
+        outs[0] = 0;
+        offs[1] = (uint32_t)raw.n;
+        outs[1] = n & ~15u;
+        raw_varint(&raw, 8);
+        raw_bytes(&raw, (const uint8_t *)"JUNKJUNK", 8);
+        od_put_le32(raw.p + raw.n, od_crc32(0, raw.p + offs[1], raw.n - offs[1]));
+        raw.n += OD_BLOCK_TRAILER;
+        memset(&fh, 0, sizeof(h));
+        fh.kind = OD_KIND_FULL;
+        fh.codec = OD_CODEC_NONE;
+        fh.page_size = 16;
+        fh.erase_size = 16;
+        fh.ram_needed = 16;
+        fh.target_size = n;
+        fh.block_size = (n + 15u) & ~15u;
+        od_pkg_hash_image(imgs[OD_SAMPLE_V2], n, fh.target_md5, fh.target_sha256);
+        strcpy(fh.target_version, "1.1.0");
+        if (od_pkg_assemble(&fh, NULL, 0, offs, outs, 2, raw.p, (uint32_t)raw.n, &r.p, &r.n) != 0)
+            die("od_pkg_assemble failed");
+        save_free("bad-block-past-end.otad", r);
     }
 
     b = copy_of(lzma);
