@@ -2,7 +2,7 @@
  * od_cli_util.c - messages and file input/output shared by the otadelta
  * command's source files.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -57,17 +57,64 @@ int od_cli_read_file(const char *path, size_t limit, uint8_t **out, size_t *size
     return OD_CLI_EX_OK;
 }
 
+int od_cli_same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    if (!a || !b)
+        return 0;
+    if (!strcmp(a, b))
+        return 1;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
+/* Writes all of data to fd, retrying short writes; 0 or -1 (errno set). */
+static int write_all(int fd, const uint8_t *data, size_t size)
+{
+    size_t off = 0;
+    while (off < size) {
+        ssize_t w = write(fd, data + off, size - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            if (w == 0)
+                errno = EIO;
+            return -1;
+        }
+        off += (size_t)w;
+    }
+    return 0;
+}
+
+/* Plain write for outputs that are not regular files (a terminal, a pipe,
+ * /dev/stdout): there is nothing to replace atomically. */
+static int write_direct(const char *path, const uint8_t *data, size_t size)
+{
+    int fd = open(path, O_WRONLY);
+    if (fd < 0 || write_all(fd, data, size) != 0)
+        goto fail;
+    if (close(fd) != 0) {
+        fd = -1;
+        goto fail;
+    }
+    return OD_CLI_EX_OK;
+fail:
+    od_cli_msg("cannot write '%s': %s", path, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return OD_CLI_EX_OUTPUT;
+}
+
 /*
  * Temp file + fsync + rename + fsync of the directory, as the server's
  * store does. The temporary name is unique (mkstemp) so that concurrent
  * runs writing beside the same output cannot collide.
  */
-int od_cli_write_atomic(const char *path, const uint8_t *data, size_t size)
+static int write_regular(const char *path, const uint8_t *data, size_t size)
 {
     size_t n = strlen(path);
     char *tmp = malloc(n + 16);
     int fd;
-    size_t off = 0;
 
     if (!tmp) {
         od_cli_msg("out of memory");
@@ -80,15 +127,7 @@ int od_cli_write_atomic(const char *path, const uint8_t *data, size_t size)
         free(tmp);
         return OD_CLI_EX_OUTPUT;
     }
-    while (off < size) {
-        ssize_t w = write(fd, data + off, size - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            goto fail;
-        off += (size_t)w;
-    }
-    if (fchmod(fd, 0644) != 0 || fsync(fd) != 0)
+    if (write_all(fd, data, size) != 0 || fchmod(fd, 0644) != 0 || fsync(fd) != 0)
         goto fail;
     if (close(fd) != 0) {
         fd = -1;
@@ -125,6 +164,36 @@ fail:
     unlink(tmp);
     free(tmp);
     return OD_CLI_EX_OUTPUT;
+}
+
+int od_cli_write_atomic(const char *path, const uint8_t *data, size_t size)
+{
+    struct stat ls, st;
+    char *real;
+    int r;
+
+    if (lstat(path, &ls) != 0)
+        return write_regular(path, data, size);
+    if (stat(path, &st) != 0) {
+        od_cli_msg("cannot write '%s': it is a symbolic link to a missing file", path);
+        return OD_CLI_EX_OUTPUT;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        od_cli_msg("cannot write '%s': it is a directory", path);
+        return OD_CLI_EX_OUTPUT;
+    }
+    if (!S_ISREG(st.st_mode))
+        return write_direct(path, data, size);
+    if (!S_ISLNK(ls.st_mode))
+        return write_regular(path, data, size);
+    /* Replace the file the link names, not the link. */
+    if (!(real = realpath(path, NULL))) {
+        od_cli_msg("cannot resolve '%s': %s", path, strerror(errno));
+        return OD_CLI_EX_OUTPUT;
+    }
+    r = write_regular(real, data, size);
+    free(real);
+    return r;
 }
 
 const char *od_cli_need_arg(int argc, char **argv, int *i)

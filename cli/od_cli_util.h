@@ -31,9 +31,16 @@ int od_cli_read_file(const char *path, size_t limit, uint8_t **out, size_t *size
 /*
  * Writes data to path atomically: a temporary file beside it, fsync,
  * rename, so a failure or crash never leaves a partial file under the
- * final name. Returns an exit code; on failure the reason was printed.
+ * final name. A symbolic link is followed (the file it names is replaced,
+ * the link stays); a path that is neither a regular file nor a directory
+ * (a terminal, a pipe, /dev/stdout) is written directly. Returns an exit
+ * code; on failure the reason was printed.
  */
 int od_cli_write_atomic(const char *path, const uint8_t *data, size_t size);
+
+/* 1 if a and b name the same file: the same string, or two existing paths
+ * with the same device and inode. 0 otherwise or when either is NULL. */
+int od_cli_same_file(const char *a, const char *b);
 
 /* The value after option argv[*i], advancing *i; NULL (reported) if none. */
 const char *od_cli_need_arg(int argc, char **argv, int *i);

@@ -99,18 +99,22 @@ static void diff_progress(void *ctx, uint64_t done, uint64_t total)
 static int parse_size(const char *s, uint32_t *out)
 {
     char *end;
-    unsigned long long v;
+    unsigned long long v, mult = 1;
     errno = 0;
-    if (!s || !*s || *s == '-')
+    /* strtoull would skip leading blanks and take a sign. */
+    if (!s || *s < '0' || *s > '9')
         return -1;
     v = strtoull(s, &end, 10);
     if (errno || end == s)
         return -1;
-    if (*end == 'K' || *end == 'k') {
-        v *= 1024;
-        end++;
-    } else if (*end == 'M' || *end == 'm') {
-        v *= 1024 * 1024;
+    if (*end == 'K' || *end == 'k')
+        mult = 1024;
+    else if (*end == 'M' || *end == 'm')
+        mult = 1024 * 1024;
+    if (mult > 1) {
+        if (v > 0xFFFFFFFFull / mult)
+            return -1;
+        v *= mult;
         end++;
     }
     if (*end == 'i' && end[1] == 'B')
@@ -245,12 +249,15 @@ static int cmd_diff(int argc, char **argv, int full)
         uint32_t dict, ram;
         r = od_diff_plan(&p, &props, &dict, &ram);
         if (r == OD_DIFF_ERR_BUDGET) {
+            uint32_t least = OD_PATCH_STATE_RESERVE + p.page_size +
+                            (p.codec == OD_CODEC_LZMA      ? OD_LZMA_WORKSPACE(0, 0, OD_MIN_DICT)
+                             : p.codec == OD_CODEC_DEFLATE ? 512u
+                                                           : 0u);
             od_cli_msg("--ram %u is too small for codec %s with %u-byte pages: the applier needs its "
-                "%u-byte state, the page buffer and the decoder (lzma: at least %u bytes in all, "
-                "deflate: %u); raise --ram, lower --page, or use --codec none",
-                p.ram_budget, od_pkg_codec_name(p.codec), p.page_size, OD_PATCH_STATE_RESERVE,
-                OD_PATCH_STATE_RESERVE + p.page_size + OD_LZMA_WORKSPACE(0, 0, OD_MIN_DICT),
-                OD_PATCH_STATE_RESERVE + p.page_size + 512);
+                "%u-byte state, the page buffer%s, at least %u bytes in all; raise --ram or lower "
+                "--page%s", p.ram_budget, od_pkg_codec_name(p.codec), p.page_size,
+                OD_PATCH_STATE_RESERVE, p.codec == OD_CODEC_NONE ? "" : " and the decoder", least,
+                p.codec == OD_CODEC_NONE ? "" : ", or use a lighter --codec");
             return EX_GENERATE;
         }
         if (r != OD_DIFF_OK) {
@@ -259,6 +266,10 @@ static int cmd_diff(int argc, char **argv, int full)
                 "--restart cannot both be 0)", od_diff_strerror(r));
             return EX_USAGE;
         }
+    }
+    if (od_cli_same_file(out, in[0]) || (!full && od_cli_same_file(out, in[1]))) {
+        od_cli_msg("-o '%s' is one of the input images; write the package elsewhere", out);
+        return EX_USAGE;
     }
     if (!full && (r = od_cli_read_file(in[0], OD_MAX_IMAGE_SIZE, &old, &old_size)))
         goto done;
@@ -303,9 +314,21 @@ typedef struct flash {
     size_t cap;
     int fd;             /* --resume: the .part file is the flash */
     const char *state;  /* --resume: where blocks_done is kept */
+    const char *part;   /* --resume: the .part file's name */
     const od_pkg_header *h;
     struct evp_pkey_st *pub; /* --key: signature required */
+    const char *failed; /* file whose write or sync failed, for the message */
+    int failed_errno;
 } flash;
+
+/* Remembers which file failed and why, for the message after the applier
+ * reports OD_PATCH_ERR_WRITE; returns -1 for the callback. */
+static int fl_fail(flash *f, const char *path)
+{
+    f->failed = path;
+    f->failed_errno = errno;
+    return -1;
+}
 
 static int fl_read_old(void *ctx, uint32_t off, uint8_t *buf, uint32_t len)
 {
@@ -322,7 +345,7 @@ static int fl_write(void *ctx, uint32_t off, const uint8_t *buf, uint32_t len)
     if ((uint64_t)off + len > f->cap)
         return -1;
     if (!f->img)
-        return pwrite(f->fd, buf, len, off) == (ssize_t)len ? 0 : -1;
+        return pwrite(f->fd, buf, len, off) == (ssize_t)len ? 0 : fl_fail(f, f->part);
     memcpy(f->img + off, buf, len);
     return 0;
 }
@@ -367,16 +390,20 @@ static int fl_save_progress(void *ctx, uint32_t blocks_done)
     char line[200], tmp[4096];
     int fd, ok;
     size_t n;
-    if (fsync(f->fd) != 0 || snprintf(tmp, sizeof(tmp), "%s.tmp", f->state) >= (int)sizeof(tmp))
-        return -1;
+    if (fsync(f->fd) != 0)
+        return fl_fail(f, f->part);
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", f->state) >= (int)sizeof(tmp)) {
+        errno = ENAMETOOLONG;
+        return fl_fail(f, f->state);
+    }
     state_line(f->h, blocks_done, line, sizeof(line));
     n = strlen(line);
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0)
-        return -1;
+        return fl_fail(f, f->state);
     ok = write(fd, line, n) == (ssize_t)n && fsync(fd) == 0;
     ok = close(fd) == 0 && ok;
-    return ok && rename(tmp, f->state) == 0 ? 0 : -1;
+    return ok && rename(tmp, f->state) == 0 ? 0 : fl_fail(f, f->state);
 }
 
 /* Blocks done recorded for this package in the state file, else 0. */
@@ -435,7 +462,8 @@ static const char *apply_help =
     "\n"
     "  -o, --output NEW      image to write (written atomically)\n"
     "  --chunk BYTES         bytes fed per call, as a download delivers them (default 1024)\n"
-    "  --page BYTES          flash write page of the simulated device (default 256)\n"
+    "  --page BYTES          flash write page of the simulated device (default: the\n"
+    "                        package's own page size)\n"
     "  --check-source        hash OLD before writing and refuse a wrong base image\n"
     "  --key PUB             require a valid signature by this public key\n"
     "  --resume STATE        survive interruption: build NEW in NEW.part, record blocks\n"
@@ -448,7 +476,7 @@ static int cmd_apply(int argc, char **argv)
     char *part = NULL;
     int nin = 0, i, r, check_src = 0;
     uint32_t start = 0;
-    uint32_t chunk = 1024, page = OD_DIFF_DEFAULT_PAGE;
+    uint32_t chunk = 1024, page = 0; /* 0: the package's page size */
     uint8_t *old = NULL, *pkg = NULL, *work = NULL;
     size_t old_size = 0, pkg_size = 0;
     od_pkg_header h;
@@ -496,8 +524,13 @@ static int cmd_apply(int argc, char **argv)
         od_cli_msg("need [OLD] PKG and -o NEW (see 'otadelta apply --help')");
         return EX_USAGE;
     }
-    if (page < 16 || (page & (page - 1))) {
+    if (page && (page < 16 || (page & (page - 1)))) {
         od_cli_msg("--page must be a power of two of at least 16");
+        return EX_USAGE;
+    }
+    if (od_cli_same_file(out, in[0]) || od_cli_same_file(out, in[nin - 1])) {
+        od_cli_msg("-o '%s' is one of the inputs; write the new image elsewhere (and move it "
+            "once it is verified)", out);
         return EX_USAGE;
     }
     if ((r = od_cli_read_file(in[nin - 1], OD_MAX_IMAGE_SIZE, &pkg, &pkg_size)))
@@ -521,12 +554,15 @@ static int cmd_apply(int argc, char **argv)
         r = EX_USAGE;
         goto done;
     }
+    if (!page)
+        page = h.page_size ? h.page_size : OD_DIFF_DEFAULT_PAGE;
     fl.old = old;
     fl.old_size = old_size;
     fl.cap = ((size_t)h.target_size + page - 1) / page * page;
     fl.fd = -1;
     fl.h = &h;
     if (resume && h.format_version) {
+        struct stat sb;
         part = malloc(strlen(out) + 6);
         if (!part) {
             od_cli_msg("out of memory");
@@ -534,14 +570,34 @@ static int cmd_apply(int argc, char **argv)
             goto done;
         }
         sprintf(part, "%s.part", out);
+        /* The state is replaced by rename and the part becomes NEW: either
+         * landing on another file of this command would lose it. */
+        if (od_cli_same_file(resume, in[0]) || od_cli_same_file(resume, in[nin - 1]) ||
+            od_cli_same_file(resume, out) || od_cli_same_file(resume, part)) {
+            od_cli_msg("--resume '%s' names a file this command reads or writes; give the state "
+                "its own name (for example %s.state)", resume, out);
+            r = EX_USAGE;
+            goto done;
+        }
         fl.state = resume;
-        fl.fd = open(part, O_RDWR | O_CREAT, 0644);
+        fl.part = part;
+        /* Blocks recorded in the state are only in a part file that was
+         * already there at full size; otherwise start afresh. */
+        fl.fd = open(part, O_RDWR);
+        if (fl.fd >= 0 && (fstat(fl.fd, &sb) != 0 || (uint64_t)sb.st_size < fl.cap)) {
+            close(fl.fd);
+            fl.fd = -1;
+            unlink(part);
+        }
+        if (fl.fd >= 0)
+            start = state_load(resume, &h);
+        else
+            fl.fd = open(part, O_RDWR | O_CREAT | O_TRUNC, 0644);
         if (fl.fd < 0 || ftruncate(fl.fd, (off_t)fl.cap) != 0) {
             od_cli_msg("cannot use '%s': %s", part, strerror(errno));
             r = EX_OUTPUT;
             goto done;
         }
-        start = state_load(resume, &h);
         if (start && !quiet)
             fprintf(stderr, "%s: resuming at block %u of %u\n", prog, start, h.block_count);
     } else {
@@ -585,16 +641,31 @@ static int cmd_apply(int argc, char **argv)
     }
     bar_end();
     if (r == OD_PATCH_OK) {
-        od_cli_msg("'%s' ends after %zu bytes, before the package is complete (%u bytes expected): "
-            "incomplete download?", in[nin - 1], pkg_size, od_pkg_total_size(&st.h));
+        if (od_patch_header(&st))
+            od_cli_msg("'%s' ends after %zu bytes, before the package is complete (%u bytes "
+                "expected): incomplete download?", in[nin - 1], pkg_size,
+                od_pkg_total_size(&st.h));
+        else
+            od_cli_msg("'%s' (%zu bytes) ends before an otadelta package header does: not a "
+                "package, or a download cut short", in[nin - 1], pkg_size);
         r = EX_PACKAGE;
         goto done;
     }
     if (r != OD_PATCH_DONE) {
-        od_cli_msg("cannot apply '%s': %s", in[nin - 1], od_patch_strerror(r));
-        if (fl.fd >= 0) { /* what is there is not worth resuming */
+        if (r == OD_PATCH_ERR_WRITE && fl.failed)
+            od_cli_msg("cannot apply '%s': cannot write '%s': %s", in[nin - 1], fl.failed,
+                strerror(fl.failed_errno));
+        else
+            od_cli_msg("cannot apply '%s': %s", in[nin - 1], od_patch_strerror(r));
+        /* A damaged or wrong package leaves nothing worth resuming; a
+         * failed write (disk full) or a wrong OLD keeps the progress made. */
+        if (fl.fd >= 0 && r != OD_PATCH_ERR_WRITE && r != OD_PATCH_ERR_READ &&
+            r != OD_PATCH_ERR_WRONG_SOURCE) {
             unlink(part);
             unlink(resume);
+        } else if (fl.fd >= 0 && !quiet) {
+            od_cli_msg("progress kept in '%s' and '%s': run the same command again to resume",
+                resume, part);
         }
         if (r == OD_PATCH_ERR_WRONG_SOURCE)
             od_cli_msg("the package expects a source image of %u bytes (version %s)", st.h.source_size,
@@ -609,14 +680,24 @@ static int cmd_apply(int argc, char **argv)
         goto done;
     }
     if (fl.fd >= 0) {
-        /* The part file holds whole pages; the image ends at target_size. */
+        struct stat a, b;
+        /* The part file must still be the one written through fl.fd. */
+        if (fstat(fl.fd, &a) != 0 || stat(part, &b) != 0 || a.st_dev != b.st_dev ||
+            a.st_ino != b.st_ino) {
+            od_cli_msg("'%s' was replaced while the update ran; not using it", part);
+            r = EX_OUTPUT;
+            goto done;
+        }
+        /* The part file holds whole pages; the image ends at target_size.
+         * The state goes first: a kill between the two steps then leaves
+         * a complete part and no state, which the next run redoes, never
+         * a state that claims blocks a missing part file held. */
         if (ftruncate(fl.fd, (off_t)st.h.target_size) != 0 || fsync(fl.fd) != 0 ||
-            rename(part, out) != 0) {
+            (unlink(resume) != 0 && errno != ENOENT) || rename(part, out) != 0) {
             od_cli_msg("cannot write '%s': %s", out, strerror(errno));
             r = EX_OUTPUT;
             goto done;
         }
-        unlink(resume);
         r = EX_OK;
     } else if ((r = od_cli_write_atomic(out, fl.img, st.h.target_size))) {
         goto done;

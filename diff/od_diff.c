@@ -37,6 +37,8 @@ const char *od_diff_strerror(int ret)
     case OD_DIFF_ERR_NOMEM: return "out of memory";
     case OD_DIFF_ERR_CODEC: return "compression library error";
     case OD_DIFF_ERR_INTERNAL: return "internal error (please report)";
+    case OD_DIFF_ERR_BLOCKS:
+        return "too many restart blocks (at most 65536): raise the block, erase or restart size";
     default: return "unknown error";
     }
 }
@@ -580,7 +582,7 @@ static int build_package(const od_diff_params *p, const od_op_list *ops, const u
     if (!block_size)
         block_size = p->erase_size;
     if (nblocks > OD_MAX_BLOCKS) {
-        r = OD_DIFF_ERR_PARAM;
+        r = OD_DIFF_ERR_BLOCKS;
         goto done;
     }
     block_offs = malloc(sizeof(*block_offs) * (nblocks + 1));

@@ -32,7 +32,9 @@ typedef enum od_diff_ret {
                                     decoder for this codec and page size */
     OD_DIFF_ERR_NOMEM = -5,      /* host allocation failed */
     OD_DIFF_ERR_CODEC = -6,      /* zlib/liblzma reported an internal error */
-    OD_DIFF_ERR_INTERNAL = -7    /* a self-check failed: please report it */
+    OD_DIFF_ERR_INTERNAL = -7,   /* a self-check failed: please report it */
+    OD_DIFF_ERR_BLOCKS = -8      /* the image needs more than OD_MAX_BLOCKS blocks
+                                    with this block_size / erase_size / restart */
 } od_diff_ret;
 
 /* Returns a static English description of an od_diff_ret value. */

@@ -312,6 +312,19 @@ out:
     return r;
 }
 
+/* Whether path is missing or a regular file (through links); else errno
+ * says what is there (EISDIR for a directory). */
+static int replaceable(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return errno == ENOENT;
+    if (S_ISREG(st.st_mode))
+        return 1;
+    errno = S_ISDIR(st.st_mode) ? EISDIR : EEXIST;
+    return 0;
+}
+
 /* Serialises a key with one of the PEM writers into a malloc'd buffer. */
 static int pem_to_buf(EVP_PKEY *k, int priv, uint8_t **out, size_t *size)
 {
@@ -342,7 +355,7 @@ int od_pkg_keygen(int alg, const char *priv_path, const char *pub_path, int forc
     EVP_PKEY *k = NULL;
     uint8_t *priv = NULL, *pub = NULL;
     size_t priv_n = 0, pub_n = 0;
-    int r;
+    int r, had_priv;
 
     if (!priv_path || !pub_path || !strcmp(priv_path, pub_path))
         return OD_SIGN_ERR_PARAM;
@@ -360,14 +373,21 @@ int od_pkg_keygen(int alg, const char *priv_path, const char *pub_path, int forc
         r = OD_SIGN_ERR_EXISTS;
         goto done;
     }
+    /* Something other than a file in the way (a directory) would only
+     * fail at the move: find it before a key is replaced. */
+    if (!replaceable(priv_path) || !replaceable(pub_path)) {
+        r = OD_SIGN_ERR_IO;
+        goto done;
+    }
+    had_priv = access(priv_path, F_OK) == 0;
     if ((r = pem_to_buf(k, 1, &priv, &priv_n)) != OD_SIGN_OK ||
         (r = pem_to_buf(k, 0, &pub, &pub_n)) != OD_SIGN_OK)
         goto done;
     if ((r = write_key_file(priv_path, priv, priv_n, 0600, force)) != OD_SIGN_OK)
         goto done;
-    if ((r = write_key_file(pub_path, pub, pub_n, 0644, force)) != OD_SIGN_OK) {
+    if ((r = write_key_file(pub_path, pub, pub_n, 0644, force)) != OD_SIGN_OK && !had_priv) {
         int saved = errno;
-        unlink(priv_path); /* no private key without its public half */
+        unlink(priv_path); /* no new private key without its public half */
         errno = saved;
     }
 done:

@@ -158,8 +158,10 @@ struct evp_pkey_st; /* OpenSSL's EVP_PKEY */
  * force: 0 refuses (OD_SIGN_ERR_EXISTS) if either file exists, checked
  * atomically when the file is moved into place; nonzero overwrites.
  * Returns OD_SIGN_OK, _PARAM, _EXISTS, _CRYPTO or _IO (errno tells why).
- * On _EXISTS or _IO for the public key, the private key just written is
- * removed again.
+ * A path held by something other than a file (a directory) is _IO before
+ * anything is written. On _EXISTS or _IO for the public key a private key
+ * this call created is removed again; one it replaced (force) stays, as
+ * the new key, since the old one is gone by then.
  */
 int od_pkg_keygen(int alg, const char *priv_path, const char *pub_path, int force);
 

@@ -193,6 +193,20 @@ static void t_keygen(void)
         OD_CHECK_EQ(od_pkg_keygen(algs[k], priv, pub, 1), OD_SIGN_OK);
         OD_REQUIRE(stat(priv, &st) == 0);
         OD_CHECK_EQ(st.st_mode & 0777, 0600);
+        /* A directory where the public key goes: refused before the
+         * private key is touched, which stays as it was. */
+        {
+            uint8_t *before, *after;
+            size_t nb = 0, na = 0;
+            before = od_test_read_file(priv, &nb);
+            OD_REQUIRE(before != NULL && unlink(pub) == 0 && mkdir(pub, 0755) == 0);
+            OD_CHECK_EQ(od_pkg_keygen(algs[k], priv, pub, 1), OD_SIGN_ERR_IO);
+            after = od_test_read_file(priv, &na);
+            OD_CHECK(after != NULL && na == nb && !memcmp(before, after, nb));
+            OD_CHECK_EQ(rmdir(pub), 0);
+            free(before);
+            free(after);
+        }
         EVP_PKEY_free(a);
         EVP_PKEY_free(b);
     }
