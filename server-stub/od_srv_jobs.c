@@ -31,6 +31,7 @@ struct od_srv_jobs {
     pthread_cond_t cv;
     int stop;
     unsigned kicks; /* wake-ups not yet consumed */
+    int64_t last_sweep; /* second of the last deadline sweep */
 };
 
 typedef struct prog_ctx {
@@ -143,6 +144,22 @@ out:
     free(pkg);
 }
 
+/* Idle workers also end the rows of tasks whose deadline passed, at most
+ * once a second in all, so that a task completes even when some of its
+ * devices never call again. */
+static void sweep_deadlines(od_srv_jobs *j)
+{
+    int64_t now = (int64_t)time(NULL);
+    int n = 0, due;
+    pthread_mutex_lock(&j->mu);
+    due = now > j->last_sweep;
+    if (due)
+        j->last_sweep = now;
+    pthread_mutex_unlock(&j->mu);
+    if (due && j->srv->store->ops->task_sweep(j->srv->store, now, &n) == OD_SRV_OK && n)
+        fprintf(stderr, "otadelta-server: %d device row(s) past their task's deadline failed (208)\n", n);
+}
+
 static void *worker(void *arg)
 {
     od_srv_jobs *j = arg;
@@ -160,6 +177,7 @@ static void *worker(void *arg)
             run_job(j->srv, &job);
             continue;
         }
+        sweep_deadlines(j);
         pthread_mutex_lock(&j->mu);
         if (!j->stop && j->kicks == 0) {
             struct timespec ts;

@@ -193,6 +193,10 @@ typedef struct od_srv_store_ops {
                    size_t msg_size);
     int (*task_get)(od_srv_store *st, int64_t id, int devices, json_t **out);
     int (*task_list)(od_srv_store *st, int64_t product_id, json_t **out);
+    /* Past a task's deadline: fails every live row of the upgrading or
+     * paused task with 208 (as its device's next call would) and completes
+     * upgrading tasks left with no live row. *count: rows failed. */
+    int (*task_sweep)(od_srv_store *st, int64_t now, int *count);
 
     /* Device API; each returns an OD_SRV_ENO_* value, or a negative
      * od_srv_ret for a storage failure. */

@@ -1220,6 +1220,30 @@ static int task_get(od_srv_store *st, int64_t id, int devices, json_t **out)
     return OD_SRV_OK;
 }
 
+static int task_sweep(od_srv_store *st, int64_t now, int *count)
+{
+    CONN(st);
+    *count = 0;
+    if (begin(c) != OD_SRV_OK)
+        return OD_SRV_ERR_DB;
+    q = run(c,
+            "UPDATE task_devices SET state=5, last_code=208, status_text=?1, updated=?2"
+            " WHERE state IN (1,2,3) AND task_id IN (SELECT id FROM tasks WHERE"
+            " state IN (1,2) AND deadline>0 AND deadline<?2)",
+            &rc, "si", od_srv_status_text(208), now);
+    if (q)
+        *count = sqlite3_changes(c->db);
+    if (!q || !run(c,
+                   "UPDATE tasks SET state=4, updated=?1 WHERE state=1 AND deadline>0 AND"
+                   " deadline<?1 AND NOT EXISTS(SELECT 1 FROM task_devices d WHERE"
+                   " d.task_id=tasks.id AND d.state IN (1,2,3))",
+                   &rc, "i", now)) {
+        rollback(c);
+        return OD_SRV_ERR_DB;
+    }
+    return commit(c);
+}
+
 static int task_list(od_srv_store *st, int64_t product_id, json_t **out)
 {
     CONN(st);
@@ -1693,7 +1717,7 @@ static const od_srv_store_ops sqlite_ops = {
     job_claim, job_requeue_running, job_progress, job_finish, job_get,
     dev_create, dev_get, dev_find, dev_info, dev_list,
     group_create, group_update, group_members, group_get, group_list,
-    task_create, task_edit, task_op, task_get, task_list,
+    task_create, task_edit, task_op, task_get, task_list, task_sweep,
     dev_report_version, dev_check, dev_token_check, dev_download, dev_progress,
 };
 
