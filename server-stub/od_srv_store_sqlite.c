@@ -1721,6 +1721,42 @@ static const od_srv_store_ops sqlite_ops = {
     dev_report_version, dev_check, dev_token_check, dev_download, dev_progress,
 };
 
+/*
+ * Columns added to a table after its first release, with the default an
+ * older database's rows get. CREATE TABLE IF NOT EXISTS leaves an existing
+ * table as it was, so each missing column is added here.
+ */
+static const struct {
+    const char *table, *column, *decl;
+} added_columns[] = {
+    {"packages", "codec", "INTEGER NOT NULL DEFAULT 2"},
+    {"packages", "filter", "INTEGER NOT NULL DEFAULT -1"},
+};
+
+static int migrate(conn *c, char **err)
+{
+    for (size_t i = 0; i < sizeof(added_columns) / sizeof(added_columns[0]); i++) {
+        char sql[200];
+        sqlite3_stmt *q;
+        int have;
+        snprintf(sql, sizeof(sql), "SELECT 1 FROM pragma_table_info('%s') WHERE name='%s'",
+                 added_columns[i].table, added_columns[i].column);
+        if (sqlite3_prepare_v2(c->db, sql, -1, &q, NULL) != SQLITE_OK)
+            return -1;
+        have = sqlite3_step(q) == SQLITE_ROW;
+        sqlite3_finalize(q);
+        if (have)
+            continue;
+        snprintf(sql, sizeof(sql), "ALTER TABLE %s ADD COLUMN %s %s", added_columns[i].table,
+                 added_columns[i].column, added_columns[i].decl);
+        if (sqlite3_exec(c->db, sql, NULL, NULL, err) != SQLITE_OK)
+            return -1;
+        fprintf(stderr, "otadelta-server: database upgraded: %s.%s added\n",
+                added_columns[i].table, added_columns[i].column);
+    }
+    return 0;
+}
+
 int od_srv_store_sqlite_open(const char *dir, od_srv_store **out)
 {
     sq *s = calloc(1, sizeof(*s));
@@ -1745,7 +1781,7 @@ int od_srv_store_sqlite_open(const char *dir, od_srv_store **out)
         return OD_SRV_ERR_DB;
     }
     if (sqlite3_exec(c->db, "PRAGMA journal_mode=WAL;", NULL, NULL, &err) != SQLITE_OK ||
-        sqlite3_exec(c->db, schema, NULL, NULL, &err) != SQLITE_OK) {
+        sqlite3_exec(c->db, schema, NULL, NULL, &err) != SQLITE_OK || migrate(c, &err) != 0) {
         fprintf(stderr, "otadelta-server: schema: %s\n", err ? err : "?");
         sqlite3_free(err);
         sq_close(&s->base);

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -513,6 +514,50 @@ static int test_pause(unsigned n)
     return 0;
 }
 
+/* The packages table as the first release created it, before the codec
+ * and filter columns: the server must add them when it opens the file. */
+static int make_old_db(const char *dir)
+{
+    char path[600];
+    sqlite3 *db;
+    int rc;
+    snprintf(path, sizeof(path), "%s/otadelta.db", dir);
+    if (sqlite3_open(path, &db) != SQLITE_OK)
+        return -1;
+    rc = sqlite3_exec(db,
+                      "CREATE TABLE packages(id INTEGER PRIMARY KEY,"
+                      " product_id INTEGER NOT NULL REFERENCES products(id), kind INTEGER NOT NULL,"
+                      " component INTEGER NOT NULL, source_fw INTEGER, target_fw INTEGER NOT NULL,"
+                      " source_version TEXT NOT NULL, target_version TEXT NOT NULL,"
+                      " ram_budget INTEGER NOT NULL, status INTEGER NOT NULL, size INTEGER NOT NULL"
+                      " DEFAULT 0, md5 TEXT NOT NULL DEFAULT '', sha256 TEXT NOT NULL DEFAULT '',"
+                      " file TEXT NOT NULL DEFAULT '', error TEXT, created INTEGER NOT NULL,"
+                      " block_size INTEGER NOT NULL DEFAULT 0);",
+                      NULL, NULL, NULL);
+    sqlite3_close(db);
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
+/* A database from before the codec/filter columns: the whole setup
+ * (uploads, package generation, a task) works on it. */
+static int test_migrate(void)
+{
+    scenario s;
+    json_t *j = NULL;
+    char path[80];
+    if (setup(&s, 2) != 0) {
+        fprintf(stderr, "setup on an old database failed\n");
+        return 1;
+    }
+    snprintf(path, sizeof(path), "/api/v1/packages/%lld", (long long)s.pkg_diff);
+    CHECK(admin("GET", path, NULL, 0, &j) == 200);
+    CHECK(!strcmp(json_string_value(json_object_get(json_object_get(j, "data"), "codec")),
+                  "lzma"));
+    json_decref(j);
+    scenario_free(&s);
+    return 0;
+}
+
 static int test_crash(unsigned n)
 {
     scenario s;
@@ -984,7 +1029,7 @@ int main(int argc, char **argv)
     char tmpl[] = "/tmp/od_srv_test_XXXXXX";
 
     if (argc < 3) {
-        fprintf(stderr, "usage: %s SERVER_BIN flow|pause|crash|badinput|bench [N]\n", argv[0]);
+        fprintf(stderr, "usage: %s SERVER_BIN flow|pause|crash|badinput|migrate|bench [N]\n", argv[0]);
         return 2;
     }
     server_bin = argv[1];
@@ -995,6 +1040,10 @@ int main(int argc, char **argv)
     if (!mkdtemp(tmpl))
         return 1;
     snprintf(data_dir, sizeof(data_dir), "%s", tmpl);
+    if (!strcmp(mode, "migrate") && make_old_db(data_dir) != 0) {
+        fprintf(stderr, "cannot create an old database in %s\n", data_dir);
+        return 1;
+    }
     if (server_start(0) != 0) {
         fprintf(stderr, "SKIP: cannot start the server on loopback\n");
         return 77;
@@ -1007,6 +1056,8 @@ int main(int argc, char **argv)
         rc = test_crash(n);
     else if (!strcmp(mode, "badinput"))
         rc = test_badinput();
+    else if (!strcmp(mode, "migrate"))
+        rc = test_migrate();
     else if (!strcmp(mode, "bench")) {
         scenario s;
         od_srv_fleet_cfg c;
