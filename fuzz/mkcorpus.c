@@ -111,7 +111,7 @@ int main(int argc, char **argv)
     static const int codecs[3] = {OD_CODEC_LZMA, OD_CODEC_DEFLATE, OD_CODEC_NONE};
     uint8_t *old = malloc(OD_FUZZ_OLD_SIZE), *nw = malloc(OD_FUZZ_OLD_SIZE * 2);
     size_t ns, size;
-    int nh = 0, na = 0, nl = 0, ni = 0, nr = 0, c;
+    int nh = 0, na = 0, nl = 0, ni = 0, nr = 0, ns_srv = 0, c;
 
     if (argc != 2 || !old || !nw) {
         fprintf(stderr, "usage: fuzz_mkcorpus OUTDIR\n");
@@ -179,7 +179,33 @@ int main(int argc, char **argv)
     }
     free(old);
     free(nw);
-    printf("fuzz_mkcorpus: %d header, %d apply, %d lzma, %d inflate, %d roundtrip seeds in %s\n",
-           nh, na, nl, ni, nr, outdir);
+    /* fuzz_srv: a OneNET token (the documented test vector), Range values
+     * as devices send them, and a device's progress reports. */
+    {
+        static const char *const tokens[] = {
+            "version=2018-10-31&res=products%2F123123&et=1537255523&method=sha1&sign="
+            "lsaPSiiGvEFFjXu5WU7a6IkScqE%3D",
+            "version=2022-05-01&res=products%2F1%2Fdevices%2Fdev-1&et=99999999999&method=sha256"
+            "&sign=AAAA"};
+        static const char *const ranges[] = {"50500-50999", "bytes=0-1023", "-5", "bytes=10-",
+                                             "1-2,4-5"};
+        /* retry limit 3, then steps 10, 100, 201, 45, 102 (each + 100, LE). */
+        static const uint8_t steps[] = {3, 110, 0, 200, 0, 45, 1, 145, 0, 202, 0};
+        uint8_t pre[9] = {0};
+        size_t k;
+        for (k = 0; k < sizeof(tokens) / sizeof(tokens[0]); k++)
+            write_seed("fuzz_srv", ns_srv++, pre, 1, (const uint8_t *)tokens[k],
+                       strlen(tokens[k]));
+        pre[0] = 1;
+        pre[1] = 0x00;
+        pre[2] = 0xD0; /* a 53248-byte file */
+        for (k = 0; k < sizeof(ranges) / sizeof(ranges[0]); k++)
+            write_seed("fuzz_srv", ns_srv++, pre, 9, (const uint8_t *)ranges[k],
+                       strlen(ranges[k]));
+        pre[0] = 2;
+        write_seed("fuzz_srv", ns_srv++, pre, 1, steps, sizeof(steps));
+    }
+    printf("fuzz_mkcorpus: %d header, %d apply, %d lzma, %d inflate, %d roundtrip, %d srv seeds "
+           "in %s\n", nh, na, nl, ni, nr, ns_srv, outdir);
     return failed;
 }

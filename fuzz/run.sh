@@ -26,7 +26,7 @@ fz=$build/fuzz
 if [ $# -gt 0 ]; then
     harnesses="$*"
 else
-    harnesses="fuzz_header fuzz_apply fuzz_lzma fuzz_inflate fuzz_roundtrip"
+    harnesses="fuzz_header fuzz_apply fuzz_lzma fuzz_inflate fuzz_roundtrip fuzz_srv"
 fi
 case $secs in
     ''|*[!0-9]*) echo "$0: SECONDS must be a whole number" >&2; exit 2 ;;

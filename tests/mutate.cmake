@@ -40,3 +40,12 @@ foreach(_h fuzz_header fuzz_apply fuzz_lzma fuzz_inflate fuzz_roundtrip)
     ${CMAKE_CURRENT_BINARY_DIR}/regress_corpus/${_h})
   set_tests_properties(${_t} PROPERTIES FIXTURES_REQUIRED od_regress_corpus TIMEOUT 300)
 endforeach()
+# The server's parsers, where the server is built.
+if(TARGET od_srv_core)
+  add_executable(regress_srv ${_od_fuzz_dir}/fuzz_srv.c ${_od_fuzz_dir}/regression_driver.c)
+  target_include_directories(regress_srv PRIVATE ${_od_fuzz_dir})
+  target_link_libraries(regress_srv PRIVATE od_srv_core od_pkgfmt)
+  add_test(NAME regress_srv COMMAND regress_srv ${_od_fuzz_dir}/regressions/fuzz_srv
+    ${CMAKE_CURRENT_BINARY_DIR}/regress_corpus/fuzz_srv)
+  set_tests_properties(regress_srv PROPERTIES FIXTURES_REQUIRED od_regress_corpus TIMEOUT 300)
+endif()
