@@ -979,6 +979,30 @@ static int task_edit(od_srv_store *st, int64_t id, const od_srv_task_def *t)
 }
 
 /*
+ * One active (upgrading or paused) task per device and component: BUSY,
+ * naming a device of task id that is live in another active task, else
+ * OK (or DB).
+ */
+static int device_conflict(conn *c, int64_t id, int component, char *msg, size_t msg_size)
+{
+    int rc;
+    sqlite3_stmt *q = run(
+        c,
+        "SELECT d.device_id, d.task_id FROM task_devices d JOIN tasks t ON t.id=d.task_id"
+        " WHERE t.id<>?1 AND t.state IN (1,2) AND t.component=?2 AND d.state IN (1,2,3)"
+        " AND d.device_id IN (SELECT device_id FROM task_devices WHERE task_id=?1 AND"
+        " state IN (1,2,3)) LIMIT 1",
+        &rc, "ii", id, (int64_t)component);
+    if (!q)
+        return OD_SRV_ERR_DB;
+    if (rc != SQLITE_ROW)
+        return OD_SRV_OK;
+    snprintf(msg, msg_size, "device %lld is already in active task %lld",
+             (long long)sqlite3_column_int64(q, 0), (long long)sqlite3_column_int64(q, 1));
+    return OD_SRV_ERR_BUSY;
+}
+
+/*
  * Resolves a task's device set into task_devices:
  *   scope = devices ∪ members(groups), or every device of the product when
  *   both are empty; then ∩ whitelist when one is given; then − blacklist
@@ -1046,22 +1070,9 @@ static int resolve(conn *c, int64_t id, int64_t pid, int component,
         r = OD_SRV_ERR_PARAM;
         goto out;
     }
-    /* One active task per device and component. */
-    q = run(c,
-            "SELECT d.device_id, d.task_id FROM task_devices d JOIN tasks t ON t.id=d.task_id"
-            " WHERE t.id<>?1 AND t.state IN (1,2) AND t.component=?2 AND d.state IN (1,2,3)"
-            " AND d.device_id IN (SELECT device_id FROM task_devices WHERE task_id=?1)"
-            " LIMIT 1",
-            &rc, "ii", id, (int64_t)component);
-    if (!q)
+    if ((r = device_conflict(c, id, component, msg, msg_size)) != OD_SRV_OK)
         goto out;
-    if (rc == SQLITE_ROW) {
-        snprintf(msg, msg_size, "device %lld is already in active task %lld",
-                 (long long)sqlite3_column_int64(q, 0),
-                 (long long)sqlite3_column_int64(q, 1));
-        r = OD_SRV_ERR_BUSY;
-        goto out;
-    }
+    r = OD_SRV_ERR_DB;
     if (!run(c, "UPDATE tasks SET resolved=1 WHERE id=?", &rc, "i", id))
         goto out;
     r = OD_SRV_OK;
@@ -1122,22 +1133,9 @@ static int task_op(od_srv_store *st, int64_t id, int op, char *msg,
             goto out;
     } else if (op == OD_SRV_OP_START) {
         /* Resuming: another task may have claimed a device meanwhile. */
-        q = run(c,
-                "SELECT d.device_id, d.task_id FROM task_devices d JOIN tasks t"
-                " ON t.id=d.task_id WHERE t.id<>?1 AND t.state IN (1,2) AND"
-                " t.component=?2 AND d.state IN (1,2,3) AND d.device_id IN (SELECT"
-                " device_id FROM task_devices WHERE task_id=?1 AND state IN (1,2,3))"
-                " LIMIT 1",
-                &rc, "ii", id, (int64_t)component);
-        if (!q)
+        if ((r = device_conflict(c, id, component, msg, msg_size)) != OD_SRV_OK)
             goto out;
-        if (rc == SQLITE_ROW) {
-            snprintf(msg, msg_size, "device %lld is already in active task %lld",
-                     (long long)sqlite3_column_int64(q, 0),
-                     (long long)sqlite3_column_int64(q, 1));
-            r = OD_SRV_ERR_BUSY;
-            goto out;
-        }
+        r = OD_SRV_ERR_DB;
     }
     if (op == OD_SRV_OP_CANCEL &&
         !run(c,

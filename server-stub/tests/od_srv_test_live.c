@@ -757,6 +757,27 @@ static int test_badinput(void)
     CHECK(raw_status("GET /api/v1/../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n") == 400);
     CHECK(raw_status("GET /ota/south/download/..%2F..%2Fotadelta.db HTTP/1.1\r\nHost: x\r\n\r\n") >= 400);
     CHECK(raw_status("GET /ota/south/download/../../otadelta.db HTTP/1.1\r\nHost: x\r\n\r\n") == 400);
+    /* A device may be live in one active task per component: starting a
+     * second task with it is 409 and names it; the task stays unstarted. */
+    {
+        int64_t t2;
+        json_t *msg;
+        snprintf(path, sizeof(path), "/api/v1/products/%lld/tasks", (long long)s.pid);
+        snprintf(res, sizeof(res), "{\"package_id\":%lld,\"devices\":[%lld]}",
+                 (long long)s.pkg_diff, (long long)dev);
+        CHECK(admin("POST", path, res, 0, &j) == 201);
+        t2 = data_int(j, "id");
+        json_decref(j);
+        j = NULL;
+        snprintf(path, sizeof(path), "/api/v1/tasks/%lld/start", (long long)t2);
+        CHECK(admin("POST", path, NULL, 0, &j) == 409);
+        msg = json_object_get(j, "error");
+        CHECK(json_is_string(msg) && strstr(json_string_value(msg), "already in active task"));
+        json_decref(j);
+        j = NULL;
+        snprintf(path, sizeof(path), "/api/v1/tasks/%lld", (long long)t2);
+        CHECK(admin("DELETE", path, NULL, 0, NULL) == 200);
+    }
     /* Group type is fixed; a package in an active task cannot go. */
     snprintf(path, sizeof(path), "/api/v1/groups/%lld", (long long)s.group);
     CHECK(admin("PUT", path, "{\"type\":\"test\"}", 0, NULL) == 409);
