@@ -104,9 +104,9 @@ typedef struct od_patch_config {
     int (*verify_header)(void *ctx, const uint8_t *header, uint32_t header_len,
                          const uint8_t *sig, uint32_t sig_len);
 
-    uint8_t *work;       /* work buffer, 4-byte aligned: ram_needed bytes,
-                            less the package's page size plus this
-                            page_size (more when the pages differ) */
+    uint8_t *work;       /* work buffer, 4-byte aligned, of at least
+                            ram_needed - the package's page_size + this
+                            page_size bytes (ram_needed when they match) */
     uint32_t work_size;  /* bytes at work */
     uint32_t page_size;  /* write granularity, power of two >= 16; must
                             divide the package's erase size */

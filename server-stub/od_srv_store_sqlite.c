@@ -10,6 +10,9 @@
  */
 #include "od_srv_store.h"
 
+#include "od_diff.h"
+#include "od_pkgfmt_host.h"
+
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -520,30 +523,47 @@ static int pkg_get(od_srv_store *st, int64_t id, od_srv_pkg *out)
 #define PKG_JSON_SQL                                                           \
     "SELECT p.id, p.product_id, CASE p.kind WHEN 1 THEN 'full' ELSE 'diff' END" \
     " AS type, p.component, p.source_fw, p.target_fw, p.source_version,"        \
-    " p.target_version, p.ram_budget, p.block_size,"                            \
-    " CASE p.codec WHEN 0 THEN 'none' WHEN 1 THEN 'deflate' ELSE 'lzma' END"     \
-    " AS codec, CASE p.filter WHEN 0 THEN 'none' WHEN 1 THEN 'thumb'"           \
-    " ELSE 'auto' END AS filter,"                                               \
+    " p.target_version, p.ram_budget, p.block_size, p.codec, p.filter,"        \
     " CASE p.status WHEN 0 THEN 'generating'"                                   \
     " WHEN 1 THEN 'ready' ELSE 'failed' END AS status, p.size, p.md5, p.sha256," \
     " p.error, p.created, j.id AS job_id, j.progress"                           \
     " FROM packages p LEFT JOIN jobs j ON j.package_id = p.id"
 
+/* Codec and filter ids of a PKG_JSON_SQL row as the names the API takes
+ * (pkgfmt's, plus "auto" for a filter the generator chooses). */
+static void pkg_finish_json(json_t *o)
+{
+    int codec = (int)json_integer_value(json_object_get(o, "codec"));
+    int filter = (int)json_integer_value(json_object_get(o, "filter"));
+    json_object_set_new(o, "codec", json_string(od_pkg_codec_name(codec)));
+    json_object_set_new(o, "filter", json_string(filter == OD_DIFF_FILTER_AUTO
+                                                     ? "auto"
+                                                     : od_pkg_filter_name(filter)));
+}
+
 static int pkg_info(od_srv_store *st, int64_t id, json_t **out)
 {
     CONN(st);
+    int r;
     q = run(c, PKG_JSON_SQL " WHERE p.id=?", &rc, "i", id);
-    return one_json(q, rc, out);
+    if ((r = one_json(q, rc, out)) == OD_SRV_OK)
+        pkg_finish_json(*out);
+    return r;
 }
 
 static int pkg_list(od_srv_store *st, int64_t product_id, json_t **out)
 {
     CONN(st);
+    size_t i;
+    json_t *v;
+    int r;
     q = run(c, PKG_JSON_SQL " WHERE p.product_id=? ORDER BY p.id", &rc, "i",
             product_id);
     if (!q)
         return OD_SRV_ERR_DB;
-    return rows_json(c, q, rc, out);
+    if ((r = rows_json(c, q, rc, out)) == OD_SRV_OK)
+        json_array_foreach(*out, i, v) pkg_finish_json(v);
+    return r;
 }
 
 static int pkg_delete(od_srv_store *st, int64_t id, char file[OD_SRV_FILE_MAX])
@@ -1335,6 +1355,12 @@ typedef struct live_row {
     od_srv_dev_fsm fsm;
 } live_row;
 
+/* Whether the row's task has a deadline and it has passed. */
+static int past_deadline(const live_row *lr, int64_t now)
+{
+    return lr->deadline && now > lr->deadline;
+}
+
 /* Past the task's deadline a device's row fails with 208, as a device
  * would report it; the task completes when it was the last live row. */
 static int expire_row(conn *c, int64_t task_id, int64_t dev_id, int64_t now)
@@ -1415,7 +1441,7 @@ static int dev_check(od_srv_store *st, int64_t dev_id, int component,
         r = OD_SRV_ENO_NO_TASK;
         goto out;
     }
-    if (lr.deadline && now > lr.deadline) {
+    if (past_deadline(&lr, now)) {
         if (expire_row(c, lr.task_id, dev_id, now) != OD_SRV_OK)
             goto out;
         r = OD_SRV_ENO_NO_TASK;
@@ -1550,7 +1576,7 @@ static int task_gate(const live_row *lr, int64_t now)
     case OD_SRV_TASK_UPGRADING: break;
     default: return OD_SRV_ENO_STATE;
     }
-    if (lr->token_exp < now || (lr->deadline && now > lr->deadline))
+    if (lr->token_exp < now || past_deadline(lr, now))
         return OD_SRV_ENO_EXPIRED;
     return OD_SRV_ENO_OK;
 }
@@ -1560,7 +1586,7 @@ static int task_gate(const live_row *lr, int64_t now)
 static int gate_row(conn *c, const live_row *lr, int64_t dev_id, int64_t now)
 {
     int r = task_gate(lr, now);
-    if (r == OD_SRV_ENO_EXPIRED && lr->deadline && now > lr->deadline &&
+    if (r == OD_SRV_ENO_EXPIRED && past_deadline(lr, now) &&
         !od_srv_dev_terminal(lr->fsm.state) && expire_row(c, lr->task_id, dev_id, now) != OD_SRV_OK)
         return OD_SRV_ERR_DB;
     return r;
