@@ -33,8 +33,9 @@ typedef enum od_diff_ret {
     OD_DIFF_ERR_NOMEM = -5,      /* host allocation failed */
     OD_DIFF_ERR_CODEC = -6,      /* zlib/liblzma reported an internal error */
     OD_DIFF_ERR_INTERNAL = -7,   /* a self-check failed: please report it */
-    OD_DIFF_ERR_BLOCKS = -8      /* the image needs more than OD_MAX_BLOCKS blocks
+    OD_DIFF_ERR_BLOCKS = -8,     /* the image needs more than OD_MAX_BLOCKS blocks
                                     with this block_size / erase_size / restart */
+    OD_DIFF_ERR_CANCELLED = -9   /* od_diff_params.cancel asked to stop */
 } od_diff_ret;
 
 /* Returns a static English description of an od_diff_ret value. */
@@ -51,8 +52,24 @@ const char *od_diff_strerror(int ret);
  * and keep the smaller package. */
 #define OD_DIFF_FILTER_AUTO (-1)
 
-/* Called from the generating thread; done/total in arbitrary units. */
+/*
+ * Progress of od_diff_create: done out of total (done <= total; the ratio
+ * only grows, and a successful run ends with done == total). Calls never
+ * overlap, but they may come from any of the generator's threads, so ctx
+ * must not rely on thread-local state. Keep it quick: a generator thread
+ * waits for it.
+ */
 typedef void (*od_diff_progress_fn)(void *ctx, uint64_t done, uint64_t total);
+
+/*
+ * Polled by od_diff_create between work items and every 256 KiB of the
+ * new image it scans; return nonzero to stop it, and it then frees what
+ * it allocated and returns OD_DIFF_ERR_CANCELLED. Calls never overlap (the
+ * same rules as the progress callback). The one step that cannot stop is
+ * building the suffix array: about 3.3 s for a 64 MiB image on the
+ * benchmark machine, 20 ms for 1 MiB.
+ */
+typedef int (*od_diff_cancel_fn)(void *ctx);
 
 typedef struct od_diff_params {
     int kind;                 /* OD_KIND_DELTA (default) or OD_KIND_FULL */
@@ -82,11 +99,14 @@ typedef struct od_diff_params {
     const char *target_version; /* required */
     od_diff_progress_fn progress; /* may be NULL */
     void *progress_ctx;
+    od_diff_cancel_fn cancel;     /* may be NULL: never stop early */
+    void *cancel_ctx;
 } od_diff_params;
 
 /* Fills p with the defaults above: delta, LZMA, 16 KiB, 256 B pages,
  * 4 KiB erase units, blocks of at most 1 MiB output and about 128 KiB of
- * op stream, filter chosen automatically, no versions, no progress. */
+ * op stream, filter chosen automatically, no versions, no progress
+ * or cancel callback. */
 void od_diff_params_init(od_diff_params *p);
 
 /*

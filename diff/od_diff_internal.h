@@ -36,11 +36,14 @@ int32_t *od__suffix_array(const uint8_t *old, size_t old_size);
  * extended while more than 4/ext of its bytes match (bsdiff: 8). memo:
  * NULL, or new_size entries set to UINT64_MAX before the first call,
  * shared by calls on the same images (also concurrent ones) to remember
- * searches. Returns OD_DIFF_OK or _NOMEM.
+ * searches. poll: NULL, or called with poll_ctx every OD_MATCH_POLL bytes
+ * of new scanned; a nonzero return stops the scan. Returns OD_DIFF_OK,
+ * _NOMEM or _CANCELLED.
  */
+#define OD_MATCH_POLL (256u << 10)
 int od__match(const uint8_t *old, size_t old_size, const int32_t *sa, const uint8_t *new_img,
               size_t new_size, size_t threshold, int ext, uint64_t *memo, od_op_list *list,
-              od_diff_progress_fn progress, void *progress_ctx);
+              int (*poll)(void *ctx), void *poll_ctx);
 
 /* Appends an op (none if it is empty); OD_DIFF_OK or _NOMEM. */
 int od__push_op(od_op_list *l, uint32_t old_start, uint32_t add, uint32_t extra);

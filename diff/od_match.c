@@ -162,11 +162,11 @@ int32_t *od__suffix_array(const uint8_t *old, size_t old_size)
 
 int od__match(const uint8_t *old, size_t old_size, const int32_t *sa, const uint8_t *nw,
               size_t new_size, size_t threshold, int ext, uint64_t *memo, od_op_list *list,
-              od_diff_progress_fn progress, void *pctx)
+              int (*poll)(void *ctx), void *poll_ctx)
 {
     size_t scan = 0, len = 0, pos = 0, idx = 0, lastscan = 0, lastpos = 0;
     ptrdiff_t lastoffset = 0;
-    size_t next_report = 0;
+    size_t next_poll = 0;
     int r = OD_DIFF_OK;
 
     if (old_size == 0 || new_size == 0)
@@ -175,11 +175,14 @@ int od__match(const uint8_t *old, size_t old_size, const int32_t *sa, const uint
     while (scan < new_size) {
         size_t oldscore = 0, scsc;
 
-        if (progress && scan >= next_report) {
-            progress(pctx, scan, new_size);
-            next_report = scan + (1u << 20);
-        }
         for (scsc = scan += len; scan < new_size; scan++) {
+            /* Polled here: on unrelated images this loop alone may cross
+             * the whole new image. */
+            if (poll && scan >= next_poll) {
+                if (poll(poll_ctx))
+                    return OD_DIFF_ERR_CANCELLED;
+                next_poll = scan + OD_MATCH_POLL;
+            }
             /* The search depends only on scan, so candidates share it, also
              * across threads: one 64-bit word per entry, so a reader sees a
              * whole result or none, and every writer stores the same value. */
@@ -267,8 +270,6 @@ int od__match(const uint8_t *old, size_t old_size, const int32_t *sa, const uint
             lastoffset = (ptrdiff_t)pos - (ptrdiff_t)scan;
         }
     }
-    if (progress && r == OD_DIFF_OK)
-        progress(pctx, new_size, new_size);
     return r;
 }
 

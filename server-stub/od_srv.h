@@ -78,12 +78,13 @@ int od_srv_start(const od_srv_config *cfg, od_srv **out);
 uint16_t od_srv_port(const od_srv *s);
 
 /*
- * Stops accepting requests, waits for running generation jobs to finish
- * (od_diff_create cannot be interrupted; it takes about 0.4 s per MiB of
- * image on the benchmark machine, so a service manager's stop timeout
- * should allow for the largest image), and frees everything. A job cut
- * short by a crash or kill stays "running" in the database and is
- * re-queued at the next start. NULL is a no-op.
+ * Stops accepting requests, stops running generation jobs and frees
+ * everything. A job is cut short at its generator's next poll (see
+ * od_diff_cancel_fn): within tens of milliseconds, except while it builds
+ * the old image's suffix array, which takes about 50 ms per MiB on the
+ * benchmark machine and cannot be interrupted. A job cut short this way,
+ * or by a crash or kill, stays "running" in the database and is re-queued
+ * at the next start. NULL is a no-op.
  */
 void od_srv_stop(od_srv *s);
 

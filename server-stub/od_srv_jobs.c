@@ -51,6 +51,17 @@ static void on_progress(void *ctx, uint64_t done, uint64_t total)
     }
 }
 
+/* A stopping server cuts generation short instead of waiting for it. */
+static int on_cancel(void *ctx)
+{
+    od_srv_jobs *j = ctx;
+    int stop;
+    pthread_mutex_lock(&j->mu);
+    stop = j->stop;
+    pthread_mutex_unlock(&j->mu);
+    return stop;
+}
+
 static void hex_of(const uint8_t *d, size_t n, char *out)
 {
     od_srv_hex(d, n, out);
@@ -98,7 +109,15 @@ static void run_job(od_srv *s, const od_srv_job *job)
     dp.target_version = p.target_version;
     dp.progress = on_progress;
     dp.progress_ctx = &pc;
+    dp.cancel = on_cancel;
+    dp.cancel_ctx = s->jobs;
     rc = od_diff_create(old, old_len, img, img_len, &dp, &pkg, &pkg_len);
+    if (rc == OD_DIFF_ERR_CANCELLED) {
+        /* Left "running" on purpose: the next start re-queues it. */
+        fprintf(stderr, "otadelta-server: job %lld interrupted by shutdown, runs again at the next start\n",
+                (long long)job->id);
+        goto out;
+    }
     if (rc != OD_DIFF_OK) {
         snprintf(err, sizeof(err), "generator: %s", od_diff_strerror(rc));
         goto fail;

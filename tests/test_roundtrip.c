@@ -605,6 +605,103 @@ static void t_thumb(void)
     free(b);
 }
 
+/* Records what the callbacks saw; `polls_left` < 0 never cancels. */
+typedef struct watch {
+    int calls, busy, overlap, backwards, over;
+    uint64_t done, total;
+    long polls, polls_left;
+} watch;
+
+static void watch_progress(void *ctx, uint64_t done, uint64_t total)
+{
+    watch *w = ctx;
+    /* Calls must never overlap, whichever thread makes them. */
+    if (__atomic_exchange_n(&w->busy, 1, __ATOMIC_ACQ_REL))
+        w->overlap = 1;
+    if (done > total)
+        w->over = 1;
+    /* The ratio only grows: done/total >= the previous one. */
+    if (w->calls && (double)done * (double)w->total < (double)w->done * (double)total)
+        w->backwards = 1;
+    w->done = done;
+    w->total = total;
+    w->calls++;
+    __atomic_store_n(&w->busy, 0, __ATOMIC_RELEASE);
+}
+
+static int watch_cancel(void *ctx)
+{
+    watch *w = ctx;
+    if (__atomic_exchange_n(&w->busy, 1, __ATOMIC_ACQ_REL))
+        w->overlap = 1;
+    w->polls++;
+    __atomic_store_n(&w->busy, 0, __ATOMIC_RELEASE);
+    return w->polls_left >= 0 && w->polls_left-- == 0;
+}
+
+/*
+ * Progress only grows and ends at done == total, in many steps; a cancel
+ * at any of the generator's polls stops it with CANCELLED and no output
+ * (the sanitizer build checks nothing leaks); neither callback changes the
+ * package.
+ */
+static void t_progress_cancel(void)
+{
+    enum { N = 300000 };
+    uint8_t *a = malloc(N), *b = malloc(2 * N), *ref = NULL, *pkg;
+    size_t bn, ref_size, pkg_size;
+    od_diff_params p;
+    watch w;
+    long n, polls, step;
+    int c;
+    OD_REQUIRE(a && b);
+    fill_firmware(a, N, 71);
+    bn = edit(a, N, b, 72);
+    for (c = 0; c < 3; c++) {
+        od_diff_params_init(&p);
+        p.codec = codecs[c];
+        p.restart_interval = 32u << 10; /* several blocks */
+        p.source_version = "1.0.0";
+        p.target_version = "1.1.0";
+        OD_REQUIRE(od_diff_create(a, N, b, bn, &p, &ref, &ref_size) == OD_DIFF_OK);
+
+        memset(&w, 0, sizeof(w));
+        w.polls_left = -1;
+        p.progress = watch_progress;
+        p.progress_ctx = &w;
+        p.cancel = watch_cancel;
+        p.cancel_ctx = &w;
+        OD_REQUIRE(od_diff_create(a, N, b, bn, &p, &pkg, &pkg_size) == OD_DIFF_OK);
+        OD_CHECK(pkg_size == ref_size && memcmp(pkg, ref, ref_size) == 0);
+        free(pkg);
+        OD_CHECK(!w.overlap && !w.backwards && !w.over);
+        OD_CHECK(w.calls >= 8 && w.done == w.total && w.total > 0);
+        polls = w.polls;
+        OD_CHECK(polls >= 8);
+
+        /* A spread of polls as the stopping point, the last one included. */
+        step = polls / 16 + 1;
+        for (n = 0; n < polls; n = n + step < polls || n == polls - 1 ? n + step : polls - 1) {
+            memset(&w, 0, sizeof(w));
+            w.polls_left = n;
+            pkg = NULL;
+            OD_CHECK_EQ(od_diff_create(a, N, b, bn, &p, &pkg, &pkg_size), OD_DIFF_ERR_CANCELLED);
+            OD_CHECK(pkg == NULL);
+            OD_CHECK_EQ(w.polls, n + 1); /* nothing asks again once told to stop */
+            OD_CHECK(!w.overlap);
+        }
+        /* One poll more than a whole run makes is never reached. */
+        memset(&w, 0, sizeof(w));
+        w.polls_left = polls;
+        OD_CHECK_EQ(od_diff_create(a, N, b, bn, &p, &pkg, &pkg_size), OD_DIFF_OK);
+        free(pkg);
+        free(ref);
+        ref = NULL;
+    }
+    free(a);
+    free(b);
+}
+
 /* 64 MiB images: memory and time must scale (skipped in sanitizer runs). */
 static void t_large(void)
 {
@@ -636,6 +733,7 @@ int main(void)
     OD_RUN(t_blocks);
     OD_RUN(t_budget);
     OD_RUN(t_determinism);
+    OD_RUN(t_progress_cancel);
     OD_RUN(t_wrong_source);
     OD_RUN(t_geometry);
     OD_RUN(t_thumb);

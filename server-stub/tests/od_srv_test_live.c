@@ -6,6 +6,8 @@
  *   od_srv_test_live SERVER_BIN pause    [N]  pause and resume mid-flight
  *   od_srv_test_live SERVER_BIN crash    [N]  kill -9 mid-task, restart
  *   od_srv_test_live SERVER_BIN badinput      clean 4xx for bad requests
+ *   od_srv_test_live SERVER_BIN migrate       setup on an old database
+ *   od_srv_test_live SERVER_BIN stop          SIGTERM during generation
  *   od_srv_test_live SERVER_BIN bench    [N]  fleet timing, prints a row
  *
  * Exit 0 pass, 1 fail, 77 skip (no loopback sockets).
@@ -608,6 +610,75 @@ static int test_crash(unsigned n)
     return 0;
 }
 
+/* The status of a job ("" if it cannot be read). */
+static void job_status(int64_t job, char *out, size_t cap)
+{
+    char path[64];
+    json_t *j = NULL;
+    const char *st;
+    snprintf(path, sizeof(path), "/api/v1/jobs/%lld", (long long)job);
+    admin("GET", path, NULL, 0, &j);
+    st = json_string_value(json_object_get(json_object_get(j, "data"), "status"));
+    snprintf(out, cap, "%s", st ? st : "");
+    json_decref(j);
+}
+
+/* SIGTERM while a long generation runs: the server cuts it short instead
+ * of waiting (so after a restart it is not done yet) and does not fail
+ * it; the next start runs it again to the end. */
+static int test_stop(void)
+{
+    scenario s;
+    json_t *j = NULL;
+    int64_t fw_a, fw_b, job;
+    char path[120], body[200], st[32] = "";
+    uint8_t *a, *b;
+    uint32_t x = 7;
+
+    memset(&s, 0, sizeof(s));
+    /* About 2 s of generation here: far longer than a stop takes. */
+    s.len = 24u << 20;
+    a = malloc(s.len);
+    b = malloc(s.len);
+    if (!a || !b) {
+        free(a);
+        free(b);
+        return 1;
+    }
+    for (size_t i = 0; i < s.len; i++) {
+        x = x * 1103515245u + 12345u;
+        a[i] = (uint8_t)(x >> 16);
+    }
+    memcpy(b, a, s.len);
+    for (size_t i = 0; i < s.len; i += 4099)
+        b[i] ^= 0x33;
+    CHECK(admin("POST", "/api/v1/products", "{\"name\":\"stop\"}", 0, &j) == 201);
+    s.pid = data_int(j, "id");
+    json_decref(j);
+    CHECK(upload(&s, a, "1.0.0", &fw_a) == 0);
+    CHECK(upload(&s, b, "1.1.0", &fw_b) == 0);
+    free(a);
+    free(b);
+    snprintf(path, sizeof(path), "/api/v1/products/%lld/packages", (long long)s.pid);
+    snprintf(body, sizeof(body), "{\"type\":\"diff\",\"source_fw\":%lld,\"target_fw\":%lld}",
+             (long long)fw_a, (long long)fw_b);
+    CHECK(admin("POST", path, body, 0, &j) == 202);
+    job = data_int(j, "job_id");
+    json_decref(j);
+    for (int i = 0; i < 400 && strcmp(st, "running") != 0; i++) {
+        job_status(job, st, sizeof(st));
+        if (strcmp(st, "running") != 0)
+            sleep_ms(5);
+    }
+    CHECK(!strcmp(st, "running"));
+    CHECK(server_stop(SIGTERM) == 0);
+    CHECK(server_start(0) == 0);
+    job_status(job, st, sizeof(st));
+    CHECK(!strcmp(st, "queued") || !strcmp(st, "running"));
+    CHECK(wait_job(job) == 0);
+    return 0;
+}
+
 /* ---------------------------------------------------------------- */
 
 static int raw_status(const char *req)
@@ -1050,7 +1121,7 @@ int main(int argc, char **argv)
     char tmpl[] = "/tmp/od_srv_test_XXXXXX";
 
     if (argc < 3) {
-        fprintf(stderr, "usage: %s SERVER_BIN flow|pause|crash|badinput|migrate|bench [N]\n", argv[0]);
+        fprintf(stderr, "usage: %s SERVER_BIN flow|pause|crash|badinput|migrate|stop|bench [N]\n", argv[0]);
         return 2;
     }
     server_bin = argv[1];
@@ -1079,6 +1150,8 @@ int main(int argc, char **argv)
         rc = test_badinput();
     else if (!strcmp(mode, "migrate"))
         rc = test_migrate();
+    else if (!strcmp(mode, "stop"))
+        rc = test_stop();
     else if (!strcmp(mode, "bench")) {
         scenario s;
         od_srv_fleet_cfg c;
