@@ -245,6 +245,7 @@ typedef struct od_srv_dev_fsm {
 #define OD_SRV_ENO_FINISHED 20
 #define OD_SRV_ENO_INVALID_OP 21
 #define OD_SRV_ENO_CANCELLED 22
+#define OD_SRV_ENO_BAD_RESULT 24 /* /ota/south/report: no integer result */
 #define OD_SRV_ENO_PAUSED 25
 #define OD_SRV_ENO_BAD_VERSION 27
 #define OD_SRV_ENO_NO_DIFF 32

@@ -1,7 +1,8 @@
 /*
  * od_srv_api_dev.c - the device API, shaped after OneNET's legacy OTA
  * API so device code written for OneNET works against it: version report,
- * check task, token check, Range download, progress report.
+ * check task, token check, Range download, progress report, and the
+ * legacy extras: current token (tasking), status report, device id lookup.
  *
  * HTTP status policy: request-level failures (malformed request, failed
  * authentication, unknown device) get a 4xx with the OneNET errno in the
@@ -35,6 +36,7 @@ static const char *eno_text(int eno)
     case OD_SRV_ENO_FINISHED: return "task finished";
     case OD_SRV_ENO_INVALID_OP: return "invalid operation";
     case OD_SRV_ENO_CANCELLED: return "task cancelled";
+    case OD_SRV_ENO_BAD_RESULT: return "bad result";
     case OD_SRV_ENO_PAUSED: return "task paused";
     case OD_SRV_ENO_BAD_VERSION: return "bad version format";
     case OD_SRV_ENO_NO_DIFF: return "no package matches the device version";
@@ -42,7 +44,9 @@ static const char *eno_text(int eno)
     }
 }
 
-static enum MHD_Result dev_reply(od_srv_req *r, int eno, json_t *data)
+/* Replies for the server's errno eno (which sets the HTTP status) with the
+ * errno a route's OneNET table has for it, shown (the same for most). */
+static enum MHD_Result dev_reply_as(od_srv_req *r, int eno, int shown, json_t *data)
 {
     unsigned status = MHD_HTTP_OK;
     if (eno < 0) { /* storage failure */
@@ -50,13 +54,19 @@ static enum MHD_Result dev_reply(od_srv_req *r, int eno, json_t *data)
         return od_srv_reply(r, MHD_HTTP_INTERNAL_SERVER_ERROR, OD_SRV_ENO_INTERNAL,
                             eno_text(OD_SRV_ENO_INTERNAL), NULL);
     }
-    if (eno == OD_SRV_ENO_PARAM || eno == OD_SRV_ENO_BAD_VERSION)
+    if (eno == OD_SRV_ENO_PARAM || eno == OD_SRV_ENO_BAD_VERSION ||
+        eno == OD_SRV_ENO_BAD_RESULT)
         status = MHD_HTTP_BAD_REQUEST;
     else if (eno == OD_SRV_ENO_AUTH)
         status = MHD_HTTP_NOT_FOUND; /* authenticated, but no such device */
     else if (eno == OD_SRV_ENO_TOKEN_OWNER)
         status = MHD_HTTP_FORBIDDEN;
-    return od_srv_reply(r, status, eno, eno_text(eno), data);
+    return od_srv_reply(r, status, shown, eno_text(shown), data);
+}
+
+static enum MHD_Result dev_reply(od_srv_req *r, int eno, json_t *data)
+{
+    return dev_reply_as(r, eno, eno, data);
 }
 
 static int64_t parse_id(const char *s)
@@ -223,35 +233,72 @@ static enum MHD_Result query_version(od_srv_req *r)
                                d.s_version));
 }
 
-static enum MHD_Result check_task(od_srv_req *r)
+/* prologue, then the "type" argument of check and tasking into *comp:
+ * OD_SRV_COMP_FOTA (1) or OD_SRV_COMP_SOTA (2). */
+static int typed_prologue(od_srv_req *r, od_srv_dev *d, int *comp, enum MHD_Result *ret)
 {
     who w;
+    const char *type = od_srv_arg(r, "type");
+    if (prologue(r, &w, d, ret))
+        return 1;
+    if (!type || (strcmp(type, "1") && strcmp(type, "2"))) {
+        *ret = dev_reply(r, OD_SRV_ENO_PARAM, NULL);
+        return 1;
+    }
+    *comp = type[0] - '0';
+    return 0;
+}
+
+/* The reply of check and tasking: the data fields on OK, shown as the
+ * route's errno for eno. */
+static enum MHD_Result check_reply(od_srv_req *r, int eno, int shown, const od_srv_check *c)
+{
+    if (eno != OD_SRV_ENO_OK)
+        return dev_reply_as(r, eno, shown, NULL);
+    return dev_reply(r, eno,
+                     json_pack("{ss,ss,sI,ss,ss,si,si,si,si,si,sI}", "target", c->target,
+                               "token", c->token, "size", (json_int_t)c->size, "md5",
+                               c->md5, "sha256", c->sha256, "signal", c->signal, "power",
+                               c->power, "retry", c->retry, "interval", c->interval,
+                               "type", c->type, "tid", (json_int_t)c->task_id));
+}
+
+static enum MHD_Result check_task(od_srv_req *r)
+{
     od_srv_dev d;
     od_srv_check c;
     enum MHD_Result ret;
-    const char *type = od_srv_arg(r, "type"), *version = od_srv_arg(r, "version");
+    const char *version = od_srv_arg(r, "version");
     const char *manuf = od_srv_arg(r, "manuf"), *model = od_srv_arg(r, "model");
     int comp, eno;
 
-    if (prologue(r, &w, &d, &ret))
+    if (typed_prologue(r, &d, &comp, &ret))
         return ret;
-    if (!type || (strcmp(type, "1") && strcmp(type, "2")))
-        return dev_reply(r, OD_SRV_ENO_PARAM, NULL);
-    comp = type[0] - '0';
     if (version && version[0] && !od_srv_version_valid(version))
         return dev_reply(r, OD_SRV_ENO_BAD_VERSION, NULL);
     if ((manuf && strlen(manuf) > OD_SRV_MM_MAX) || (model && strlen(model) > OD_SRV_MM_MAX))
         return dev_reply(r, OD_SRV_ENO_PARAM, NULL);
     eno = r->srv->store->ops->dev_check(r->srv->store, d.id, comp, version, manuf,
                                        model, (int64_t)time(NULL), &c);
-    if (eno != OD_SRV_ENO_OK)
-        return dev_reply(r, eno, NULL);
-    return dev_reply(r, eno,
-                     json_pack("{ss,ss,sI,ss,ss,si,si,si,si,si,sI}", "target", c.target,
-                               "token", c.token, "size", (json_int_t)c.size, "md5",
-                               c.md5, "sha256", c.sha256, "signal", c.signal, "power",
-                               c.power, "retry", c.retry, "interval", c.interval,
-                               "type", c.type, "tid", (json_int_t)c.task_id));
+    return check_reply(r, eno, eno, &c);
+}
+
+/* GET /ota/south/tasking?dev_id&type[&cdn]: the token the device holds
+ * for its active task of that type, to resume after a reboot. OneNET's
+ * errno 4 is "no valid token" here (an answer, so 200), not the
+ * token-of-another-device 4 of the other routes. cdn is ignored: this
+ * server serves the packages itself. */
+static enum MHD_Result tasking(od_srv_req *r)
+{
+    od_srv_dev d;
+    od_srv_check c;
+    enum MHD_Result ret;
+    int comp, eno;
+
+    if (typed_prologue(r, &d, &comp, &ret))
+        return ret;
+    eno = r->srv->store->ops->dev_tasking(r->srv->store, d.id, comp, (int64_t)time(NULL), &c);
+    return check_reply(r, eno, eno == OD_SRV_ENO_NO_TASK ? OD_SRV_ENO_TOKEN_OWNER : eno, &c);
 }
 
 static enum MHD_Result token_check(od_srv_req *r)
@@ -268,29 +315,105 @@ static enum MHD_Result token_check(od_srv_req *r)
                      NULL);
 }
 
-static enum MHD_Result progress(od_srv_req *r)
+/* The errno OneNET's /ota/south/report table has for a dev_progress
+ * answer: 1 (token authentication) for a token that is unknown or another
+ * device's (still 403), 21 (invalid operation) for a code the row's state
+ * does not allow; 20, 22 and otadelta's 12 and 25 as everywhere. */
+static int report_errno(int eno)
+{
+    switch (eno) {
+    case OD_SRV_ENO_TOKEN_OWNER: return OD_SRV_ENO_AUTH;
+    case OD_SRV_ENO_STATE: return OD_SRV_ENO_INVALID_OP;
+    default: return eno;
+    }
+}
+
+/* The progress route ({"step"}, token in the path) and the alternative
+ * status report ({"result"}, token in the query, status codes only) drive
+ * the same row through the same store operation and state machine; they
+ * differ in what they accept and in the errno table they answer with. */
+static enum MHD_Result report_step(od_srv_req *r, const char *token, int report)
 {
     who w;
     od_srv_dev d;
     enum MHD_Result ret;
-    json_t *b, *step;
-    int eno;
-    if (!token_hex_ok(r->strs[0]))
-        return dev_reply(r, OD_SRV_ENO_TOKEN_OWNER, NULL);
+    json_t *b, *v;
+    json_int_t n;
+    int eno, is_int;
+
+    if (!token)
+        return dev_reply(r, OD_SRV_ENO_PARAM, NULL);
+    if (!token_hex_ok(token))
+        return dev_reply_as(r, OD_SRV_ENO_TOKEN_OWNER,
+                            report ? report_errno(OD_SRV_ENO_TOKEN_OWNER)
+                                   : OD_SRV_ENO_TOKEN_OWNER,
+                            NULL);
     if (prologue(r, &w, &d, &ret))
         return ret;
     b = od_srv_body_json(r);
-    step = b ? json_object_get(b, "step") : NULL;
-    if (!step || !json_is_integer(step) || json_integer_value(step) < 0 ||
-        json_integer_value(step) > 1000) {
-        json_decref(b);
-        return dev_reply(r, OD_SRV_ENO_PARAM, NULL);
-    }
-    eno = r->srv->store->ops->dev_progress(r->srv->store, d.id, r->strs[0],
-                                          (int)json_integer_value(step),
-                                          (int64_t)time(NULL));
+    v = b ? json_object_get(b, report ? "result" : "step") : NULL;
+    is_int = json_is_integer(v);
+    n = is_int ? json_integer_value(v) : -1;
     json_decref(b);
-    return dev_reply(r, eno, NULL);
+    if (report && !is_int)
+        return dev_reply(r, OD_SRV_ENO_BAD_RESULT, NULL);
+    /* report: 101..107 and 201..208 only (OneNET's 2, "code not
+     * recognised"); download percents go to the progress route. */
+    if (n < 0 || n > 1000 || (report && (n < 101 || !od_srv_status_text((int)n))))
+        return dev_reply(r, OD_SRV_ENO_PARAM, NULL);
+    eno = r->srv->store->ops->dev_progress(r->srv->store, d.id, token, (int)n,
+                                          (int64_t)time(NULL));
+    return dev_reply_as(r, eno, report ? report_errno(eno) : eno, NULL);
+}
+
+/* POST /ota/south/device/download/{token}/progress?dev_id {"step"} */
+static enum MHD_Result progress(od_srv_req *r)
+{
+    return report_step(r, r->strs[0], 0);
+}
+
+/* POST /ota/south/report?dev_id&token {"result"}: OneNET's alternative
+ * status report, called twice (1xx, then 2xx). */
+static enum MHD_Result report(od_srv_req *r)
+{
+    return report_step(r, od_srv_arg(r, "token"), 1);
+}
+
+/* GET /ota/devInfo {"pid", "authInfo"}: the dev_id (a string, as on
+ * OneNET) of the device of product pid whose name is authInfo (OneNET's
+ * device serial for HTTP devices). The token must reach that device: a
+ * product token of pid, or the device's own device-key token. POST with
+ * the same body is accepted too, for HTTP stacks that cannot send a body
+ * with GET. */
+static enum MHD_Result dev_id_lookup(od_srv_req *r)
+{
+    od_srv_store *st = r->srv->store;
+    who w;
+    od_srv_dev d;
+    json_t *b = od_srv_body_json(r), *jp = json_object_get(b, "pid");
+    const char *s = json_string_value(json_object_get(b, "authInfo"));
+    char name[OD_SRV_NAME_MAX + 1], id[24];
+    int64_t pid = 0;
+    int ok;
+
+    if (json_is_integer(jp) && json_integer_value(jp) > 0)
+        pid = json_integer_value(jp);
+    else if (json_is_string(jp))
+        pid = parse_id(json_string_value(jp));
+    ok = pid && s && s[0] && strlen(s) <= OD_SRV_NAME_MAX;
+    if (ok)
+        snprintf(name, sizeof(name), "%s", s);
+    json_decref(b);
+    if (!ok)
+        return dev_reply(r, OD_SRV_ENO_PARAM, NULL);
+    if (auth_parse(r, &w) != 0)
+        return auth_fail(r);
+    /* As in prologue: a device out of the token's reach is no device. */
+    if (w.product_id != pid || (w.device_form ? strcmp(w.dev.name, name) != 0
+                                              : st->ops->dev_find(st, pid, name, &d) != OD_SRV_OK))
+        return dev_reply(r, OD_SRV_ENO_AUTH, NULL);
+    snprintf(id, sizeof(id), "%lld", (long long)(w.device_form ? w.dev.id : d.id));
+    return dev_reply(r, OD_SRV_ENO_OK, json_pack("{ss}", "dev_id", id));
 }
 
 /* OneNET's download error signalling: one ASCII byte. We still send a
@@ -398,5 +521,11 @@ enum MHD_Result od_srv_api_dev(od_srv_req *r)
         return token_check(r);
     if (post && od_srv_route(r, "ota/south/device/download/*/progress"))
         return progress(r);
+    if (get && od_srv_route(r, "ota/south/tasking"))
+        return tasking(r);
+    if (post && od_srv_route(r, "ota/south/report"))
+        return report(r);
+    if ((get || post) && od_srv_route(r, "ota/devInfo"))
+        return dev_id_lookup(r);
     return od_srv_reply(r, MHD_HTTP_NOT_FOUND, OD_SRV_ENO_PARAM, "no such route", NULL);
 }

@@ -212,6 +212,16 @@ typedef struct od_srv_store_ops {
                         int64_t product_id, od_srv_dl *out);
     int (*dev_progress)(od_srv_store *st, int64_t dev_id, const char *token,
                         int step, int64_t now);
+    /* The token the device already holds for its live row in its active
+     * task of a component (a device resuming after a reboot), with the
+     * same fields as dev_check. Never issues a token and leaves the row's
+     * state alone, except past the task's deadline, where it fails the
+     * row with 208 as dev_check does. OK and *out; NO_TASK (no live row,
+     * start time not reached, or no token issued yet); PAUSED; EXPIRED
+     * (the token's 48 h are over, or the deadline has passed); INTERNAL
+     * (the token's package is gone); AUTH (no such device). */
+    int (*dev_tasking)(od_srv_store *st, int64_t dev_id, int component,
+                       int64_t now, od_srv_check *out);
 } od_srv_store_ops;
 
 struct od_srv_store {

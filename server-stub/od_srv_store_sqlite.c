@@ -1281,6 +1281,17 @@ static int task_list(od_srv_store *st, int64_t product_id, json_t **out)
 /* ------------------------------------------------------------------ */
 /* Device API                                                           */
 
+/* Ends a device-API write transaction: rolls back on a storage failure,
+ * else commits and returns the errno r. */
+static int dev_end(conn *c, int r)
+{
+    if (r < 0) {
+        rollback(c);
+        return r;
+    }
+    return commit(c) == OD_SRV_OK ? r : OD_SRV_ERR_DB;
+}
+
 static int dev_report_version(od_srv_store *st, int64_t dev_id,
                               const char *f_version, const char *s_version,
                               int64_t now)
@@ -1326,11 +1337,7 @@ static int dev_report_version(od_srv_store *st, int64_t dev_id,
     }
     r = OD_SRV_ENO_OK;
 out:
-    if (r < 0) {
-        rollback(c);
-        return r;
-    }
-    return commit(c) == OD_SRV_OK ? r : OD_SRV_ERR_DB;
+    return dev_end(c, r);
 }
 
 static void random_token(char out[OD_SRV_DEVTOKEN_LEN + 1])
@@ -1374,6 +1381,84 @@ static int expire_row(conn *c, int64_t task_id, int64_t dev_id, int64_t now)
     return maybe_complete(c, task_id);
 }
 
+/* Loads the device's live row (pending, downloading or upgrading) in its
+ * active (upgrading or paused) task of a component into *lr, and the
+ * task's own package into *task_pkg. OD_SRV_OK, NOT_FOUND or DB. */
+static int live_row_load(conn *c, int64_t dev_id, int component, live_row *lr,
+                         int64_t *task_pkg)
+{
+    int rc;
+    sqlite3_stmt *q = run(
+        c,
+        "SELECT t.id, t.state, t.retry, t.interval_s, t.min_signal, t.min_power,"
+        " t.target_version, t.target_fw, t.start_time, t.deadline, d.state,"
+        " d.package_id, coalesce(d.token,''), d.token_exp, t.package_id FROM task_devices d"
+        " JOIN tasks t ON t.id=d.task_id WHERE d.device_id=? AND t.component=? AND"
+        " t.state IN (1,2) AND d.state IN (1,2,3) ORDER BY t.id LIMIT 1",
+        &rc, "ii", dev_id, (int64_t)component);
+    if (!q)
+        return OD_SRV_ERR_DB;
+    if (rc != SQLITE_ROW)
+        return OD_SRV_ERR_NOT_FOUND;
+    memset(lr, 0, sizeof(*lr));
+    lr->task_id = sqlite3_column_int64(q, 0);
+    lr->task_state = sqlite3_column_int(q, 1);
+    lr->retry = sqlite3_column_int(q, 2);
+    lr->interval = sqlite3_column_int(q, 3);
+    lr->signal = sqlite3_column_int(q, 4);
+    lr->power = sqlite3_column_int(q, 5);
+    copy_col(lr->target, sizeof(lr->target), q, 6);
+    lr->target_fw = sqlite3_column_int64(q, 7);
+    lr->start_time = sqlite3_column_int64(q, 8);
+    lr->deadline = sqlite3_column_int64(q, 9);
+    lr->fsm.state = sqlite3_column_int(q, 10);
+    lr->package_id = sqlite3_column_int64(q, 11);
+    copy_col(lr->token, sizeof(lr->token), q, 12);
+    lr->token_exp = sqlite3_column_int64(q, 13);
+    *task_pkg = sqlite3_column_int64(q, 14);
+    return OD_SRV_OK;
+}
+
+/* The gate check and tasking share in front of a live row: PAUSED, NO_TASK
+ * before the task's start time, EXPIRED past its deadline (the row is
+ * failed with 208 here, in the caller's transaction), else OK. */
+static int live_gate(conn *c, const live_row *lr, int64_t dev_id, int64_t now)
+{
+    if (lr->task_state == OD_SRV_TASK_PAUSED)
+        return OD_SRV_ENO_PAUSED;
+    if (lr->start_time && now < lr->start_time)
+        return OD_SRV_ENO_NO_TASK;
+    if (past_deadline(lr, now))
+        return expire_row(c, lr->task_id, dev_id, now) == OD_SRV_OK ? OD_SRV_ENO_EXPIRED
+                                                                   : OD_SRV_ERR_DB;
+    return OD_SRV_ENO_OK;
+}
+
+/* Marks the device seen; ENO_AUTH if it does not exist. */
+static int touch_device(conn *c, int64_t dev_id, int64_t now)
+{
+    int rc;
+    if (!run(c, "UPDATE devices SET last_seen=? WHERE id=?", &rc, "ii", now, dev_id))
+        return OD_SRV_ERR_DB;
+    return sqlite3_changes(c->db) ? OD_SRV_ENO_OK : OD_SRV_ENO_AUTH;
+}
+
+/* The reply of check and tasking: the row's task and token, the package. */
+static void fill_check(od_srv_check *out, const live_row *lr, const od_srv_pkg *pkg)
+{
+    snprintf(out->target, sizeof(out->target), "%s", lr->target);
+    snprintf(out->token, sizeof(out->token), "%s", lr->token);
+    out->size = pkg->size;
+    memcpy(out->md5, pkg->md5, sizeof(out->md5));
+    memcpy(out->sha256, pkg->sha256, sizeof(out->sha256));
+    out->signal = lr->signal;
+    out->power = lr->power;
+    out->retry = lr->retry;
+    out->interval = lr->interval;
+    out->type = pkg->kind == 1 ? 1 : 2;
+    out->task_id = lr->task_id;
+}
+
 static int dev_check(od_srv_store *st, int64_t dev_id, int component,
                      const char *version, const char *manuf,
                      const char *model, int64_t now, od_srv_check *out)
@@ -1400,53 +1485,19 @@ static int dev_check(od_srv_store *st, int64_t dev_id, int component,
     copy_col(cur, sizeof(cur), q, component == OD_SRV_COMP_FOTA ? 0 : 1);
     if (version && version[0])
         snprintf(cur, sizeof(cur), "%s", version);
-    if (!run(c, "UPDATE devices SET last_seen=? WHERE id=?", &rc, "ii", now, dev_id))
+    if (touch_device(c, dev_id, now) < 0)
         goto out;
-    q = run(c,
-            "SELECT t.id, t.state, t.retry, t.interval_s, t.min_signal, t.min_power,"
-            " t.target_version, t.target_fw, t.start_time, t.deadline, d.state,"
-            " d.dl_state, d.percent, d.retries, d.last_code, d.package_id,"
-            " coalesce(d.token,''), d.token_exp, t.package_id FROM task_devices d JOIN tasks t"
-            " ON t.id=d.task_id WHERE d.device_id=? AND t.component=? AND"
-            " t.state IN (1,2) AND d.state IN (1,2,3) ORDER BY t.id LIMIT 1",
-            &rc, "ii", dev_id, (int64_t)component);
-    if (!q)
-        goto out;
-    if (rc != SQLITE_ROW) {
-        r = OD_SRV_ENO_NO_TASK;
+    r = live_row_load(c, dev_id, component, &lr, &task_pkg);
+    if (r != OD_SRV_OK) {
+        r = r == OD_SRV_ERR_NOT_FOUND ? OD_SRV_ENO_NO_TASK : r;
         goto out;
     }
-    memset(&lr, 0, sizeof(lr));
-    lr.task_id = sqlite3_column_int64(q, 0);
-    lr.task_state = sqlite3_column_int(q, 1);
-    lr.retry = sqlite3_column_int(q, 2);
-    lr.interval = sqlite3_column_int(q, 3);
-    lr.signal = sqlite3_column_int(q, 4);
-    lr.power = sqlite3_column_int(q, 5);
-    copy_col(lr.target, sizeof(lr.target), q, 6);
-    lr.target_fw = sqlite3_column_int64(q, 7);
-    lr.start_time = sqlite3_column_int64(q, 8);
-    lr.deadline = sqlite3_column_int64(q, 9);
-    lr.fsm.state = sqlite3_column_int(q, 10);
-    lr.package_id = sqlite3_column_int64(q, 15);
-    copy_col(lr.token, sizeof(lr.token), q, 16);
-    lr.token_exp = sqlite3_column_int64(q, 17);
-    task_pkg = sqlite3_column_int64(q, 18);
-
-    if (lr.task_state == OD_SRV_TASK_PAUSED) {
-        r = OD_SRV_ENO_PAUSED;
+    r = live_gate(c, &lr, dev_id, now);
+    if (r == OD_SRV_ENO_EXPIRED)
+        r = OD_SRV_ENO_NO_TASK; /* the row just failed: nothing to do */
+    if (r != OD_SRV_ENO_OK)
         goto out;
-    }
-    if (lr.start_time && now < lr.start_time) {
-        r = OD_SRV_ENO_NO_TASK;
-        goto out;
-    }
-    if (past_deadline(&lr, now)) {
-        if (expire_row(c, lr.task_id, dev_id, now) != OD_SRV_OK)
-            goto out;
-        r = OD_SRV_ENO_NO_TASK;
-        goto out;
-    }
+    r = OD_SRV_ERR_DB;
     if (!od_srv_version_valid(cur)) {
         r = OD_SRV_ENO_BAD_VERSION;
         goto out;
@@ -1512,24 +1563,50 @@ static int dev_check(od_srv_store *st, int64_t dev_id, int component,
                  &rc, "siiiii", lr.token, lr.token_exp, pkg.id, now, lr.task_id, dev_id))
             goto out;
     }
-    snprintf(out->target, sizeof(out->target), "%s", lr.target);
-    snprintf(out->token, sizeof(out->token), "%s", lr.token);
-    out->size = pkg.size;
-    memcpy(out->md5, pkg.md5, sizeof(out->md5));
-    memcpy(out->sha256, pkg.sha256, sizeof(out->sha256));
-    out->signal = lr.signal;
-    out->power = lr.power;
-    out->retry = lr.retry;
-    out->interval = lr.interval;
-    out->type = pkg.kind == 1 ? 1 : 2;
-    out->task_id = lr.task_id;
+    fill_check(out, &lr, &pkg);
     r = OD_SRV_ENO_OK;
 out:
-    if (r < 0) {
-        rollback(c);
-        return r;
+    return dev_end(c, r);
+}
+
+static int dev_tasking(od_srv_store *st, int64_t dev_id, int component, int64_t now,
+                       od_srv_check *out)
+{
+    CONN(st);
+    live_row lr;
+    od_srv_pkg pkg;
+    int64_t task_pkg;
+    int r;
+
+    memset(out, 0, sizeof(*out));
+    if (begin(c) != OD_SRV_OK)
+        return OD_SRV_ERR_DB;
+    r = touch_device(c, dev_id, now);
+    if (r == OD_SRV_ENO_OK) {
+        r = live_row_load(c, dev_id, component, &lr, &task_pkg);
+        if (r == OD_SRV_ERR_NOT_FOUND)
+            r = OD_SRV_ENO_NO_TASK;
     }
-    return commit(c) == OD_SRV_OK ? r : OD_SRV_ERR_DB;
+    if (r == OD_SRV_ENO_OK)
+        r = live_gate(c, &lr, dev_id, now);
+    /* A row that was never checked holds no token. */
+    if (r == OD_SRV_ENO_OK && !lr.token[0])
+        r = OD_SRV_ENO_NO_TASK;
+    if (r == OD_SRV_ENO_OK && lr.token_exp < now)
+        r = OD_SRV_ENO_EXPIRED;
+    if (r == OD_SRV_ENO_OK) {
+        q = run(c, "SELECT " PKG_COLS " FROM packages WHERE id=? AND status=1", &rc, "i",
+                lr.package_id);
+        if (!q)
+            r = OD_SRV_ERR_DB;
+        else if (rc != SQLITE_ROW)
+            r = OD_SRV_ENO_INTERNAL; /* as a download of that token would be */
+        else
+            pkg_from_row(q, &pkg);
+    }
+    if (r == OD_SRV_ENO_OK)
+        fill_check(out, &lr, &pkg);
+    return dev_end(c, r);
 }
 
 /* Loads the row a download token names; eno for a missing token. */
@@ -1625,13 +1702,9 @@ static int dev_token_check(od_srv_store *st, int64_t dev_id, const char *token,
         r = od_srv_dev_token_check(&lr.fsm);
     if (r == OD_SRV_ENO_OK &&
         (save_row(c, &lr, dev_id, now, "downloading") != OD_SRV_OK ||
-         !run(c, "UPDATE devices SET last_seen=? WHERE id=?", &rc, "ii", now, dev_id)))
+         touch_device(c, dev_id, now) < 0))
         r = OD_SRV_ERR_DB;
-    if (r < 0) {
-        rollback(c);
-        return r;
-    }
-    return commit(c) == OD_SRV_OK ? r : OD_SRV_ERR_DB;
+    return dev_end(c, r);
 }
 
 /* Read-only and on the hot path (one call per Range request): no
@@ -1690,8 +1763,7 @@ static int dev_progress(od_srv_store *st, int64_t dev_id, const char *token,
             text = lr.fsm.state == OD_SRV_DEV_UPGRADING ? "downloaded" : "downloading";
         if (lr.fsm.state == OD_SRV_DEV_PENDING && step > 101)
             text = od_srv_status_text(step); /* failed, will retry */
-        if (save_row(c, &lr, dev_id, now, text) != OD_SRV_OK ||
-            !run(c, "UPDATE devices SET last_seen=? WHERE id=?", &rc, "ii", now, dev_id))
+        if (save_row(c, &lr, dev_id, now, text) != OD_SRV_OK || touch_device(c, dev_id, now) < 0)
             r = OD_SRV_ERR_DB;
         /* 201: the platform sets the device version to the target. */
         if (r == OD_SRV_ENO_OK && lr.fsm.state == OD_SRV_DEV_SUCCEEDED &&
@@ -1706,11 +1778,7 @@ static int dev_progress(od_srv_store *st, int64_t dev_id, const char *token,
             maybe_complete(c, lr.task_id) != OD_SRV_OK)
             r = OD_SRV_ERR_DB;
     }
-    if (r < 0) {
-        rollback(c);
-        return r;
-    }
-    return commit(c) == OD_SRV_OK ? r : OD_SRV_ERR_DB;
+    return dev_end(c, r);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1743,6 +1811,7 @@ static const od_srv_store_ops sqlite_ops = {
     group_create, group_update, group_members, group_get, group_list,
     task_create, task_edit, task_op, task_get, task_list, task_sweep,
     dev_report_version, dev_check, dev_token_check, dev_download, dev_progress,
+    dev_tasking,
 };
 
 /*

@@ -6,8 +6,9 @@
  *   od_srv_test_live SERVER_BIN pause    [N]  pause and resume mid-flight
  *   od_srv_test_live SERVER_BIN crash    [N]  kill -9 mid-task, restart
  *   od_srv_test_live SERVER_BIN badinput      clean 4xx for bad requests
- *   od_srv_test_live SERVER_BIN migrate       setup on an old database
+ *   od_srv_test_live SERVER_BIN migrate       upgrade an old database in place
  *   od_srv_test_live SERVER_BIN stop          SIGTERM during generation
+ *   od_srv_test_live SERVER_BIN legacy        devInfo, tasking and report
  *   od_srv_test_live SERVER_BIN bench    [N]  fleet timing, prints a row
  *
  * Exit 0 pass, 1 fail, 77 skip (no loopback sockets).
@@ -26,6 +27,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
 
 #include "od_srv.h"
 #include "od_srv_fleet.h"
@@ -694,32 +697,87 @@ static int raw_status(const char *req)
     return st;
 }
 
+/* Sends a device-API request with Authorization (if auth), one more
+ * header line (if extra, without CRLF) and a body (if body). Returns the
+ * HTTP status and the response in *r, or -1 on a network error. */
+static int dev_send(const char *method, const char *path, const char *auth,
+                    const char *extra, const char *body, od_srv_hresp *r)
+{
+    od_srv_hcli c;
+    char hdr[1024];
+    int rc;
+    snprintf(hdr, sizeof(hdr), "%s%s%s%s%s", auth ? "Authorization: " : "", auth ? auth : "",
+             auth ? "\r\n" : "", extra ? extra : "", extra ? "\r\n" : "");
+    od_srv_hcli_init(&c, port);
+    rc = od_srv_hcli_request(&c, method, path, hdr, body, body ? strlen(body) : 0, r);
+    od_srv_hcli_close(&c);
+    return rc == 0 ? r->status : -1;
+}
+
+/* The errno of a JSON reply (-1000 if it is not one); *data, if wanted,
+ * a new reference to its data member (NULL if none). */
+static int reply_eno(const od_srv_hresp *r, json_t **data)
+{
+    json_error_t e;
+    json_t *j = json_loadb((const char *)r->body, r->body_len, 0, &e);
+    int eno = j ? (int)json_integer_value(json_object_get(j, "errno")) : -1000;
+    if (data) {
+        *data = json_object_get(j, "data");
+        json_incref(*data);
+    }
+    json_decref(j);
+    return eno;
+}
+
 static int dev_get(const char *path, const char *auth, const char *range, int *eno,
                    char *cr, size_t cr_size)
 {
-    od_srv_hcli c;
     od_srv_hresp r;
-    char hdr[1024];
-    int st;
-    snprintf(hdr, sizeof(hdr), "%s%s%s%s%s", auth ? "Authorization: " : "", auth ? auth : "",
-             auth ? "\r\n" : "", range ? range : "", range ? "\r\n" : "");
-    od_srv_hcli_init(&c, port);
-    if (od_srv_hcli_request(&c, "GET", path, hdr, NULL, 0, &r) != 0)
+    int st = dev_send("GET", path, auth, range, NULL, &r);
+    if (st < 0)
         return -1;
-    st = r.status;
-    if (eno) {
-        json_error_t e;
-        json_t *j = json_loadb((const char *)r.body, r.body_len, 0, &e);
-        *eno = j ? (int)json_integer_value(json_object_get(j, "errno")) : -1000;
-        json_decref(j);
-    }
+    if (eno)
+        *eno = reply_eno(&r, NULL);
     if (cr) {
         cr[0] = '\0';
         od_srv_hresp_header(&r, "Content-Range", cr, cr_size);
     }
     od_srv_hresp_free(&r);
-    od_srv_hcli_close(&c);
     return st;
+}
+
+/* A device-API call with a body (may be NULL): the HTTP status, *eno the
+ * reply's errno, *data (if wanted) its data member, for the caller to
+ * json_decref. */
+static int dev_call(const char *method, const char *path, const char *auth, const char *body,
+                    int *eno, json_t **data)
+{
+    od_srv_hresp r;
+    int st = dev_send(method, path, auth, NULL, body, &r);
+    *eno = -2000;
+    if (data)
+        *data = NULL;
+    if (st < 0)
+        return -1;
+    *eno = reply_eno(&r, data);
+    od_srv_hresp_free(&r);
+    return st;
+}
+
+/* Creates (does not start) a task of package pkg for device dev alone:
+ * its id, or 0. */
+static int64_t task_for(const scenario *s, int64_t pkg, int64_t dev)
+{
+    char path[80], body[96];
+    json_t *j = NULL;
+    int64_t id = 0;
+    snprintf(path, sizeof(path), "/api/v1/products/%lld/tasks", (long long)s->pid);
+    snprintf(body, sizeof(body), "{\"package_id\":%lld,\"devices\":[%lld]}", (long long)pkg,
+             (long long)dev);
+    if (admin("POST", path, body, 0, &j) == 201)
+        id = data_int(j, "id");
+    json_decref(j);
+    return id;
 }
 
 static int test_badinput(void)
@@ -831,15 +889,9 @@ static int test_badinput(void)
     /* A device may be live in one active task per component: starting a
      * second task with it is 409 and names it; the task stays unstarted. */
     {
-        int64_t t2;
+        int64_t t2 = task_for(&s, s.pkg_diff, dev);
         json_t *msg;
-        snprintf(path, sizeof(path), "/api/v1/products/%lld/tasks", (long long)s.pid);
-        snprintf(res, sizeof(res), "{\"package_id\":%lld,\"devices\":[%lld]}",
-                 (long long)s.pkg_diff, (long long)dev);
-        CHECK(admin("POST", path, res, 0, &j) == 201);
-        t2 = data_int(j, "id");
-        json_decref(j);
-        j = NULL;
+        CHECK(t2 > 0);
         snprintf(path, sizeof(path), "/api/v1/tasks/%lld/start", (long long)t2);
         CHECK(admin("POST", path, NULL, 0, &j) == 409);
         msg = json_object_get(j, "error");
@@ -1113,6 +1165,382 @@ static int test_badinput(void)
     return 0;
 }
 
+/* ---------------------------------------------------------------- */
+/* The legacy OneNET extras: devInfo, tasking, report.               */
+
+/* A device-key token for the device called name (id dev) into out. */
+static int dev_key_token(const scenario *s, int64_t dev, const char *name, char *out)
+{
+    char path[200];
+    json_t *j = NULL;
+    const char *key;
+    int rc = -1;
+    snprintf(path, sizeof(path), "/api/v1/devices/%lld", (long long)dev);
+    if (admin("GET", path, NULL, 0, &j) == 200 &&
+        (key = json_string_value(json_object_get(json_object_get(j, "data"), "dev_key")))) {
+        snprintf(path, sizeof(path), "products/%lld/devices/%s", (long long)s->pid, name);
+        rc = od_srv_token_build(key, "2018-10-31", path, time(NULL) + 600, OD_SRV_SIG_SHA256,
+                                out, OD_SRV_TOKEN_MAX) == OD_SRV_OK ? 0 : -1;
+    }
+    json_decref(j);
+    return rc;
+}
+
+/* tok with its signature's first character changed. */
+static void forge(const char *tok, char *out)
+{
+    char *sig;
+    snprintf(out, OD_SRV_TOKEN_MAX, "%s", tok);
+    sig = strstr(out, "sign=") + 5;
+    sig[0] = sig[0] == 'A' ? 'B' : 'A';
+}
+
+/* The state of device dev's row in task into out ("" if none). */
+static const char *row_state(int64_t task, int64_t dev, char *out, size_t n)
+{
+    char path[80];
+    json_t *j = NULL, *row;
+    size_t i;
+    out[0] = '\0';
+    snprintf(path, sizeof(path), "/api/v1/tasks/%lld", (long long)task);
+    if (admin("GET", path, NULL, 0, &j) == 200)
+        json_array_foreach(json_object_get(json_object_get(j, "data"), "devices"), i, row)
+            if (json_integer_value(json_object_get(row, "device_id")) == dev)
+                snprintf(out, n, "%s", json_string_value(json_object_get(row, "state")));
+    json_decref(j);
+    return out;
+}
+
+/* Bytes [range] of the package behind token, appended to buf at *len. */
+static int fetch(const char *token, const char *auth, const char *range, uint8_t *buf,
+                 size_t cap, size_t *len)
+{
+    char path[120];
+    od_srv_hresp r;
+    int st;
+    snprintf(path, sizeof(path), "/ota/south/download/%s", token);
+    st = dev_send("GET", path, auth, range, NULL, &r);
+    if (st < 0)
+        return -1;
+    if (r.body_len <= cap - *len) {
+        memcpy(buf + *len, r.body, r.body_len);
+        *len += r.body_len;
+    } else {
+        st = -1;
+    }
+    od_srv_hresp_free(&r);
+    return st;
+}
+
+/* Runs an UPDATE on the running server's database (WAL takes a second
+ * writer), for what the API cannot do at once: a token's 48 hours or a
+ * task's deadline passing. 0 if it changed exactly one row. */
+static int db_update(const char *sql)
+{
+    char path[300];
+    sqlite3 *db = NULL;
+    int ok;
+    snprintf(path, sizeof(path), "%s/otadelta.db", data_dir);
+    if (sqlite3_open(path, &db) != SQLITE_OK) {
+        sqlite3_close(db);
+        return -1;
+    }
+    sqlite3_busy_timeout(db, 10000);
+    ok = sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK && sqlite3_changes(db) == 1;
+    sqlite3_close(db);
+    return ok ? 0 : -1;
+}
+
+static void md5_hex(const uint8_t *p, size_t n, char out[33])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    static const char hex[] = "0123456789abcdef";
+    EVP_Digest(p, n, md, &len, EVP_md5(), NULL);
+    for (unsigned i = 0; i < len && i < 16; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[32] = '\0';
+}
+
+static const char *dstr(json_t *data, const char *k)
+{
+    const char *v = json_string_value(json_object_get(data, k));
+    return v ? v : "";
+}
+
+/* GET /ota/south/tasking for dev, type 2: the HTTP status, *eno, and the
+ * token into t (64 bytes; "" if none). */
+static int tasking_call(int64_t dev, const char *auth, int *eno, char *t)
+{
+    char path[120];
+    json_t *d = NULL;
+    int st;
+    snprintf(path, sizeof(path), "/ota/south/tasking?dev_id=%lld&type=2", (long long)dev);
+    st = dev_call("GET", path, auth, NULL, eno, &d);
+    snprintf(t, 64, "%s", dstr(d, "token"));
+    json_decref(d);
+    return st;
+}
+
+/* POST /ota/south/report for dev and token with body: the HTTP status. */
+static int report_call(int64_t dev, const char *token, const char *auth, const char *body,
+                       int *eno)
+{
+    char path[160];
+    snprintf(path, sizeof(path), "/ota/south/report?dev_id=%lld&token=%s", (long long)dev, token);
+    return dev_call("POST", path, auth, body, eno, NULL);
+}
+
+static void test_dev_info(const scenario *s, const char *tok, int64_t dev0)
+{
+    char body[256], want[32], other_tok[OD_SRV_TOKEN_MAX], forged[OD_SRV_TOKEN_MAX];
+    char dk0[OD_SRV_TOKEN_MAX], res[64], big[100];
+    json_t *d = NULL, *j = NULL;
+    int eno;
+    int64_t other;
+
+    snprintf(want, sizeof(want), "%lld", (long long)dev0);
+    /* The device name under the product; dev_id is a string, as on OneNET. */
+    snprintf(body, sizeof(body), "{\"pid\":%lld,\"authInfo\":\"dev-00000\"}", (long long)s->pid);
+    CHECK(dev_call("GET", "/ota/devInfo", tok, body, &eno, &d) == 200 && eno == 0);
+    CHECK(json_is_string(json_object_get(d, "dev_id")) && !strcmp(dstr(d, "dev_id"), want));
+    json_decref(d);
+    /* pid as a string; POST for stacks that cannot send a GET body. */
+    snprintf(body, sizeof(body), "{\"pid\":\"%lld\",\"authInfo\":\"dev-00000\"}",
+             (long long)s->pid);
+    CHECK(dev_call("POST", "/ota/devInfo", tok, body, &eno, &d) == 200 && eno == 0);
+    CHECK(!strcmp(dstr(d, "dev_id"), want));
+    json_decref(d);
+    /* The device's own device-key token reaches it, and only it. */
+    CHECK(dev_key_token(s, dev0, "dev-00000", dk0) == 0);
+    CHECK(dev_call("GET", "/ota/devInfo", dk0, body, &eno, &d) == 200 && eno == 0);
+    CHECK(!strcmp(dstr(d, "dev_id"), want));
+    json_decref(d);
+    snprintf(body, sizeof(body), "{\"pid\":%lld,\"authInfo\":\"dev-00001\"}", (long long)s->pid);
+    CHECK(dev_call("GET", "/ota/devInfo", dk0, body, &eno, NULL) == 404 && eno == 1);
+    CHECK(dev_call("GET", "/ota/devInfo", tok, body, &eno, &d) == 200 && eno == 0);
+    CHECK(strcmp(dstr(d, "dev_id"), want) != 0 && dstr(d, "dev_id")[0]);
+    json_decref(d);
+    /* Unknown name: 404; the same with a forged or missing token is 401
+     * (the signature is checked before anything is looked up). */
+    snprintf(body, sizeof(body), "{\"pid\":%lld,\"authInfo\":\"nobody\"}", (long long)s->pid);
+    CHECK(dev_call("GET", "/ota/devInfo", tok, body, &eno, NULL) == 404 && eno == 1);
+    forge(tok, forged);
+    CHECK(dev_call("GET", "/ota/devInfo", forged, body, &eno, NULL) == 401 && eno == 1);
+    snprintf(body, sizeof(body), "{\"pid\":%lld,\"authInfo\":\"dev-00000\"}", (long long)s->pid);
+    CHECK(dev_call("GET", "/ota/devInfo", forged, body, &eno, NULL) == 401 && eno == 1);
+    CHECK(dev_call("GET", "/ota/devInfo", NULL, body, &eno, NULL) == 401 && eno == 1);
+    /* Another product's token does not reach this product, nor this
+     * product's token that one. */
+    CHECK(admin("POST", "/api/v1/products", "{\"name\":\"other\"}", 0, &j) == 201);
+    other = data_int(j, "id");
+    snprintf(res, sizeof(res), "products/%lld", (long long)other);
+    CHECK(od_srv_token_build(json_string_value(json_object_get(json_object_get(j, "data"),
+                                                               "access_key")),
+                             "2018-10-31", res, time(NULL) + 600, OD_SRV_SIG_MD5, other_tok,
+                             sizeof(other_tok)) == OD_SRV_OK);
+    json_decref(j);
+    CHECK(dev_call("GET", "/ota/devInfo", other_tok, body, &eno, NULL) == 404 && eno == 1);
+    snprintf(body, sizeof(body), "{\"pid\":%lld,\"authInfo\":\"dev-00000\"}", (long long)other);
+    CHECK(dev_call("GET", "/ota/devInfo", tok, body, &eno, NULL) == 404 && eno == 1);
+    /* Malformed bodies: 400, errno 2. */
+    {
+        static const char *const bad[] = {
+            NULL, "", "{", "[1]", "{\"authInfo\":\"dev-00000\"}", "{\"pid\":0,\"authInfo\":\"x\"}",
+            "{\"pid\":-3,\"authInfo\":\"x\"}", "{\"pid\":\"abc\",\"authInfo\":\"x\"}",
+            "{\"pid\":1.5,\"authInfo\":\"x\"}", "{\"pid\":1}", "{\"pid\":1,\"authInfo\":\"\"}",
+            "{\"pid\":1,\"authInfo\":7}"};
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            int st = dev_call("GET", "/ota/devInfo", tok, bad[i], &eno, NULL);
+            if (st != 400 || eno != 2)
+                fprintf(stderr, "devInfo body %zu: %d %d\n", i, st, eno);
+            CHECK(st == 400 && eno == 2);
+        }
+        memset(big, 'a', 65);
+        big[65] = '\0';
+        snprintf(body, sizeof(body), "{\"pid\":%lld,\"authInfo\":\"%s\"}", (long long)s->pid, big);
+        CHECK(dev_call("GET", "/ota/devInfo", tok, body, &eno, NULL) == 400 && eno == 2);
+    }
+    CHECK(dev_call("PUT", "/ota/devInfo", tok, body, &eno, NULL) == 404);
+}
+
+static int test_legacy(void)
+{
+    scenario s;
+    char tok[OD_SRV_TOKEN_MAX], forged[OD_SRV_TOKEN_MAX], dk1[OD_SRV_TOKEN_MAX];
+    char res[64], path[256], t0[64], t1[64], t1b[64], t[64], st[32], md5[33];
+    static const char *const zero_token = "0123456789abcdef0123456789abcdef";
+    int eno;
+    json_t *cd = NULL, *td = NULL, *j = NULL;
+    int64_t dev0, dev1, size = 0, size1 = 0;
+    uint8_t *buf;
+    size_t got = 0;
+
+    if (setup(&s, 2) != 0)
+        return 1;
+    dev0 = s.ids_a[0];
+    dev1 = s.ids_a[1];
+    snprintf(res, sizeof(res), "products/%lld", (long long)s.pid);
+    CHECK(od_srv_token_build(s.key, "2018-10-31", res, time(NULL) + 600, OD_SRV_SIG_SHA1, tok,
+                             sizeof(tok)) == OD_SRV_OK);
+    forge(tok, forged);
+    CHECK(dev_key_token(&s, dev1, "dev-00001", dk1) == 0);
+
+    test_dev_info(&s, tok, dev0);
+
+    /* --- tasking: errors before the device holds a token --- */
+    CHECK(tasking_call(dev0, tok, &eno, t) == 200 && eno == 4 && !t[0]); /* not checked */
+    CHECK(tasking_call(dev0, NULL, &eno, t) == 401 && eno == 1);
+    CHECK(tasking_call(dev0, forged, &eno, t) == 401 && eno == 1);
+    CHECK(tasking_call(dev0, dk1, &eno, t) == 404 && eno == 1); /* not dk1's device */
+    CHECK(tasking_call(999999, tok, &eno, t) == 404 && eno == 1);
+    snprintf(path, sizeof(path), "/ota/south/tasking?dev_id=%lld&type=2", (long long)dev0);
+    CHECK(dev_call("POST", path, tok, NULL, &eno, NULL) == 404);
+    snprintf(path, sizeof(path), "/ota/south/tasking?dev_id=%lld&type=1&cdn=false",
+             (long long)dev0);
+    CHECK(dev_call("GET", path, tok, NULL, &eno, NULL) == 200 && eno == 4); /* no FOTA task */
+    snprintf(path, sizeof(path), "/ota/south/tasking?dev_id=%lld&type=3", (long long)dev0);
+    CHECK(dev_call("GET", path, tok, NULL, &eno, NULL) == 400 && eno == 2);
+    snprintf(path, sizeof(path), "/ota/south/tasking?dev_id=%lld", (long long)dev0);
+    CHECK(dev_call("GET", path, tok, NULL, &eno, NULL) == 400 && eno == 2);
+    CHECK(dev_call("GET", "/ota/south/tasking?dev_id=x&type=2", tok, NULL, &eno, NULL) == 400 &&
+          eno == 2);
+
+    /* --- reboot and resume: check, token check, half the package, then
+     * (after the reboot) tasking gives the same token, and the device
+     * continues where it stopped --- */
+    snprintf(path, sizeof(path), "/ota/south/check?dev_id=%lld&type=2&version=1.0.0",
+             (long long)dev0);
+    CHECK(dev_call("GET", path, tok, NULL, &eno, &cd) == 200 && eno == 0);
+    snprintf(t0, sizeof(t0), "%s", dstr(cd, "token"));
+    size = json_integer_value(json_object_get(cd, "size"));
+    CHECK(strlen(t0) == 32 && size > 2);
+    snprintf(path, sizeof(path), "/ota/south/download/%s/check?dev_id=%lld", t0, (long long)dev0);
+    CHECK(dev_call("GET", path, tok, NULL, &eno, NULL) == 200 && eno == 0);
+    buf = malloc(size > 2 ? (size_t)size : 1);
+    CHECK(buf != NULL);
+    if (!buf || size <= 2) {
+        free(buf);
+        json_decref(cd);
+        scenario_free(&s);
+        return 1;
+    }
+    snprintf(path, sizeof(path), "Range: 0-%lld", (long long)size / 2 - 1);
+    CHECK(fetch(t0, tok, path, buf, (size_t)size, &got) == 206 && got == (size_t)size / 2);
+    snprintf(path, sizeof(path), "/ota/south/tasking?dev_id=%lld&type=2&cdn=true",
+             (long long)dev0);
+    CHECK(dev_call("GET", path, tok, NULL, &eno, &td) == 200 && eno == 0);
+    CHECK(!strcmp(dstr(td, "token"), t0));
+    CHECK(json_equal(cd, td)); /* every field as the check answered */
+    json_decref(td);
+    snprintf(path, sizeof(path), "/ota/south/download/%s/check?dev_id=%lld", t0, (long long)dev0);
+    CHECK(dev_call("GET", path, tok, NULL, &eno, NULL) == 200 && eno == 0);
+    snprintf(path, sizeof(path), "Range: %lld-", (long long)size / 2);
+    CHECK(fetch(t0, tok, path, buf, (size_t)size, &got) == 206 && got == (size_t)size);
+    md5_hex(buf, got, md5);
+    CHECK(!strcmp(md5, dstr(cd, "md5")));
+    CHECK(!strcmp(row_state(s.task, dev0, st, sizeof(st)), "downloading"));
+
+    /* --- report: 1xx, then 2xx --- */
+    CHECK(report_call(dev0, t0, forged, "{\"result\":101}", &eno) == 401 && eno == 1);
+    CHECK(report_call(dev0, t0, dk1, "{\"result\":101}", &eno) == 404 && eno == 1);
+    CHECK(report_call(dev0, t0, tok, "{\"result\":150}", &eno) == 400 && eno == 2);
+    CHECK(report_call(dev0, t0, tok, "{\"result\":50}", &eno) == 400 && eno == 2);
+    CHECK(report_call(dev0, t0, tok, "{\"result\":100}", &eno) == 400 && eno == 2);
+    CHECK(report_call(dev0, t0, tok, "{\"result\":209}", &eno) == 400 && eno == 2);
+    CHECK(report_call(dev0, t0, tok, "{\"result\":\"101\"}", &eno) == 400 && eno == 24);
+    CHECK(report_call(dev0, t0, tok, "{\"step\":101}", &eno) == 400 && eno == 24);
+    CHECK(report_call(dev0, t0, tok, "not json", &eno) == 400 && eno == 24);
+    CHECK(report_call(dev0, t0, tok, NULL, &eno) == 400 && eno == 24);
+    CHECK(!strcmp(row_state(s.task, dev0, st, sizeof(st)), "downloading")); /* untouched */
+    CHECK(report_call(dev0, t0, tok, "{\"result\":101}", &eno) == 200 && eno == 0);
+    CHECK(!strcmp(row_state(s.task, dev0, st, sizeof(st)), "upgrading"));
+    /* The token still answers while the device applies (it needs it to
+     * report after a reboot), and the 1xx class is over. */
+    CHECK(tasking_call(dev0, tok, &eno, t) == 200 && eno == 0 && !strcmp(t, t0));
+    CHECK(report_call(dev0, t0, tok, "{\"result\":101}", &eno) == 200 && eno == 21);
+    CHECK(report_call(dev0, t0, tok, "{\"result\":201}", &eno) == 200 && eno == 0);
+    CHECK(!strcmp(row_state(s.task, dev0, st, sizeof(st)), "succeeded"));
+    CHECK(report_call(dev0, t0, tok, "{\"result\":201}", &eno) == 200 && eno == 20);
+    /* The progress route sees the same row. */
+    snprintf(path, sizeof(path), "/ota/south/device/download/%s/progress?dev_id=%lld", t0,
+             (long long)dev0);
+    CHECK(dev_call("POST", path, tok, "{\"step\":201}", &eno, NULL) == 200 && eno == 20);
+    snprintf(path, sizeof(path), "/api/v1/devices/%lld", (long long)dev0);
+    CHECK(admin("GET", path, NULL, 0, &j) == 200);
+    CHECK(!strcmp(dstr(json_object_get(j, "data"), "s_version"), "1.1.0"));
+    json_decref(j);
+    CHECK(tasking_call(dev0, tok, &eno, t) == 200 && eno == 4); /* done */
+
+    /* --- the other device: tokens of another device, lapsed tokens,
+     * paused and cancelled tasks --- */
+    CHECK(check_call(dk1, dev1, "1.0.0", t1, &size1) == 0 && size1 == size);
+    CHECK(strlen(t1) == 32 && strcmp(t1, t0) != 0);
+    /* dev1's token reported as dev0's: 403, OneNET's "token auth" 1. */
+    CHECK(report_call(dev0, t1, tok, "{\"result\":101}", &eno) == 403 && eno == 1);
+    CHECK(report_call(dev1, zero_token, tok, "{\"result\":101}", &eno) == 403 && eno == 1);
+    CHECK(report_call(dev1, "nothex", tok, "{\"result\":101}", &eno) == 403 && eno == 1);
+    snprintf(path, sizeof(path), "/ota/south/report?dev_id=%lld", (long long)dev1);
+    CHECK(dev_call("POST", path, tok, "{\"result\":101}", &eno, NULL) == 400 && eno == 2);
+    snprintf(path, sizeof(path), "/ota/south/report?token=%s", t1);
+    CHECK(dev_call("POST", path, tok, "{\"result\":101}", &eno, NULL) == 400 && eno == 2);
+    CHECK(!strcmp(row_state(s.task, dev1, st, sizeof(st)), "pending"));
+    /* A lapsed token: tasking and report say 12; a new check issues a new
+     * token, which tasking then gives. */
+    snprintf(path, sizeof(path), "UPDATE task_devices SET token_exp=1 WHERE token='%s'", t1);
+    CHECK(db_update(path) == 0);
+    CHECK(tasking_call(dev1, dk1, &eno, t) == 200 && eno == 12);
+    CHECK(report_call(dev1, t1, dk1, "{\"result\":101}", &eno) == 200 && eno == 12);
+    CHECK(check_call(dk1, dev1, "1.0.0", t1b, &size1) == 0);
+    CHECK(strlen(t1b) == 32 && strcmp(t1b, t1) != 0);
+    CHECK(tasking_call(dev1, dk1, &eno, t) == 200 && eno == 0 && !strcmp(t, t1b));
+    /* Report 101 straight from pending (no token check): upgrading. */
+    CHECK(report_call(dev1, t1b, dk1, "{\"result\":101}", &eno) == 200 && eno == 0);
+    CHECK(!strcmp(row_state(s.task, dev1, st, sizeof(st)), "upgrading"));
+    /* Paused: 25 from both. */
+    snprintf(path, sizeof(path), "/api/v1/tasks/%lld/pause", (long long)s.task);
+    CHECK(admin("POST", path, NULL, 0, NULL) == 200);
+    CHECK(tasking_call(dev1, dk1, &eno, t) == 200 && eno == 25);
+    CHECK(report_call(dev1, t1b, dk1, "{\"result\":201}", &eno) == 200 && eno == 25);
+    CHECK(!strcmp(row_state(s.task, dev1, st, sizeof(st)), "upgrading"));
+    /* Cancelled: 22 from report; tasking has no token any more. */
+    snprintf(path, sizeof(path), "/api/v1/tasks/%lld/cancel", (long long)s.task);
+    CHECK(admin("POST", path, NULL, 0, NULL) == 200);
+    CHECK(report_call(dev1, t1b, dk1, "{\"result\":201}", &eno) == 200 && eno == 22);
+    CHECK(tasking_call(dev1, dk1, &eno, t) == 200 && eno == 4);
+    CHECK(!strcmp(row_state(s.task, dev1, st, sizeof(st)), "cancelled"));
+
+    /* Past the task's deadline: 12, the row fails with 208 and the task
+     * completes (4 if the server's sweep got there first). */
+    {
+        int64_t task = task_for(&s, s.pkg_full, dev1);
+        CHECK(task > 0);
+        snprintf(path, sizeof(path), "/api/v1/tasks/%lld/start", (long long)task);
+        CHECK(admin("POST", path, NULL, 0, NULL) == 200);
+        CHECK(check_call(dk1, dev1, "1.0.0", t1, &size1) == 0);
+        CHECK(tasking_call(dev1, dk1, &eno, t) == 200 && eno == 0 && !strcmp(t, t1));
+        snprintf(path, sizeof(path), "UPDATE tasks SET deadline=1 WHERE id=%lld", (long long)task);
+        CHECK(db_update(path) == 0);
+        CHECK(tasking_call(dev1, dk1, &eno, t) == 200 && (eno == 12 || eno == 4));
+        CHECK(tasking_call(dev1, dk1, &eno, t) == 200 && eno == 4);
+        CHECK(!strcmp(row_state(task, dev1, st, sizeof(st)), "failed"));
+        snprintf(path, sizeof(path), "/api/v1/tasks/%lld", (long long)task);
+        CHECK(admin("GET", path, NULL, 0, &j) == 200);
+        CHECK(!strcmp(dstr(json_object_get(j, "data"), "state"), "completed"));
+        CHECK(json_integer_value(json_object_get(
+                  json_array_get(json_object_get(json_object_get(j, "data"), "devices"), 0),
+                  "last_code")) == 208);
+        json_decref(j);
+    }
+
+    free(buf);
+    json_decref(cd);
+    scenario_free(&s);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *mode;
@@ -1121,7 +1549,7 @@ int main(int argc, char **argv)
     char tmpl[] = "/tmp/od_srv_test_XXXXXX";
 
     if (argc < 3) {
-        fprintf(stderr, "usage: %s SERVER_BIN flow|pause|crash|badinput|migrate|stop|bench [N]\n", argv[0]);
+        fprintf(stderr, "usage: %s SERVER_BIN flow|pause|crash|badinput|migrate|stop|legacy|bench [N]\n", argv[0]);
         return 2;
     }
     server_bin = argv[1];
@@ -1152,6 +1580,8 @@ int main(int argc, char **argv)
         rc = test_migrate();
     else if (!strcmp(mode, "stop"))
         rc = test_stop();
+    else if (!strcmp(mode, "legacy"))
+        rc = test_legacy();
     else if (!strcmp(mode, "bench")) {
         scenario s;
         od_srv_fleet_cfg c;
