@@ -623,9 +623,16 @@ static int step(od_patch *p, const uint8_t *in, size_t *in_pos, size_t in_size)
             if (type & OD_TLV_CRITICAL)
                 return OD_PATCH_ERR_UNSUPPORTED;
             expect(p, ST_TLV_SKIP, len);
-            /* Keep a signature only if someone will check it. */
+            /* Keep a signature only if someone will check it. At most one
+             * record, and never an empty one: sig_len is what marks a
+             * record as seen, so an empty record first would hide a second
+             * one behind it (od_pkg_verify refuses both). One comparison
+             * refuses all three: len 0 wraps, and any earlier sig_len
+             * (1..128) shifted up is above the limit; it costs 2 bytes of
+             * Thumb-2 where the plain form cost 4 and the LZMA profile has
+             * 3 left. */
             if (type == OD_TLV_SIGNATURE && c->verify_header) {
-                if (len > sizeof(p->u.pre.sig) || p->sig_len)
+                if (((len - 1u) | (p->sig_len << 8)) >= sizeof(p->u.pre.sig))
                     return OD_PATCH_ERR_SIGNATURE;
                 p->stage = ST_SIG;
                 p->sig_len = len;

@@ -97,10 +97,15 @@ typedef struct od_patch_config {
     int (*save_progress)(void *ctx, uint32_t blocks_done);
     /* Progress in output bytes written so far. May be NULL. */
     void (*progress)(void *ctx, uint32_t done, uint32_t total);
-    /* Authenticity hook: called once with the raw core header (which binds
-     * every hash) and the signature extension's value (sig NULL, sig_len 0
-     * when the package has none), before anything is written. Return 0 to
-     * accept. May be NULL: then signatures are not checked. */
+    /* Authenticity hook: called once with the raw core header (the signed
+     * message; it holds the payload and image hashes) and the signature
+     * extension's value (sig NULL, sig_len 0 when the package has none),
+     * before anything is written. Return 0 to accept. It must refuse a
+     * missing signature, a value that is not 65 bytes or names another
+     * algorithm than the device key's, and then apply the update policy
+     * (docs/PORTING.md, "Checking the signature in verify_header";
+     * od_pkg_verify_hook_openssl is the host reference). May be NULL: then
+     * nothing checks authenticity. */
     int (*verify_header)(void *ctx, const uint8_t *header, uint32_t header_len,
                          const uint8_t *sig, uint32_t sig_len);
 
@@ -224,7 +229,9 @@ int od_patch_feed(od_patch *p, const uint8_t *in, size_t *in_pos, size_t in_size
 uint32_t od_patch_offset(const od_patch *p);
 
 /* The decoded header once the applier has read and accepted it (after
- * its first header_size bytes were fed), else NULL. */
+ * its first header_size bytes were fed), else NULL. It is available before
+ * the verify_header hook has run, so it is not yet authenticated: decide
+ * about the package inside the hook, not from this. */
 const od_pkg_header *od_patch_header(const od_patch *p);
 
 /* Maps an od_pkg_ret from the reader to the applier's error space. */

@@ -9,10 +9,11 @@
  * Why the header and not the package is signed: the MCU sees the package
  * once, front to back, and must decide before its first flash write. The
  * core header (at most OD_HDR_MAX = 290 bytes) arrives first and binds
- * every other byte through its hashes, so a signature over it can be
- * checked with that much RAM, and
- * the later hash checks (index CRC, payload SHA-256, target read-back)
- * turn "header authentic" into "package and result authentic".
+ * the payload and the images through their hashes, so a signature over it
+ * can be checked with that much RAM, and the later hash checks (payload
+ * SHA-256, target read-back) turn "header authentic" into "payload and
+ * result authentic". Other extension records are not covered, and the
+ * index only by its CRC-32 (docs/SECURITY.md).
  */
 #ifndef OD_PKG_SIGN_POLICY_ONLY
 #define OD_PKG_SIGN_POLICY_ONLY 0
@@ -631,7 +632,7 @@ int od_pkg_verify_hook_policy(void *ctx, const uint8_t *hdr, uint32_t hdr_len,
 {
     const od_pkg_verify_ctx *v = ctx;
     od_pkg_header h;
-    if (!v)
+    if (!v || (!v->key && !v->allow_unsigned))
         return 1;
     if (v->key && od_pkg_verify_header(v->key, hdr, hdr_len, sig, sig_len) != OD_SIGN_OK)
         return 1;

@@ -1,13 +1,11 @@
 /*
  * od_pkg_write.c - host-side package assembly and whole-package checks.
  *
- * Hashes here use OpenSSL; the freestanding od_sha256/od_md5 are what the
- * MCU runs and tests prove them equal, so either side may compute a field.
+ * Hashes go through od_hash.h, as on the MCU: OpenSSL's on hosts built
+ * with OD_HASH_OPENSSL, else the portable code (tests prove them equal).
  */
 #include <stdlib.h>
 #include <string.h>
-
-#include <openssl/evp.h>
 
 #include "od_pkgfmt_host.h"
 
@@ -72,19 +70,33 @@ uint32_t od_pkg_encode_header(const od_pkg_header *h, uint8_t o[OD_HDR_MAX])
     return size;
 }
 
-static void digest(const EVP_MD *md, const uint8_t *d, size_t n, uint8_t *out)
+/*
+ * One-shot MD5 (md5 nonzero) or SHA-256 through od_hash.h: OpenSSL's
+ * fixed-size contexts on the host, or the portable code. Neither can
+ * fail, unlike EVP_Digest, which writes nothing when it cannot digest (out
+ * of memory, or a provider configuration without MD5, as under FIPS) and
+ * left callers comparing stale bytes.
+ */
+static void digest(int md5, const uint8_t *d, size_t n, uint8_t *out)
 {
-    static const uint8_t empty = 0;
-    unsigned len = 0;
-    /* EVP_Digest wants a valid pointer even for an empty message. */
-    EVP_Digest(d ? (const void *)d : (const void *)&empty, n, out, &len, md, NULL);
+    if (md5) {
+        od_md5_ctx c;
+        od_md5_init(&c);
+        od_md5_update(&c, d, n);
+        od_md5_final(&c, out);
+    } else {
+        od_sha256_ctx c;
+        od_sha256_init(&c);
+        od_sha256_update(&c, d, n);
+        od_sha256_final(&c, out);
+    }
 }
 
 void od_pkg_hash_image(const uint8_t *data, size_t size, uint8_t md5[OD_MD5_LEN],
                        uint8_t sha256[OD_SHA256_LEN])
 {
-    digest(EVP_md5(), data, size, md5);
-    digest(EVP_sha256(), data, size, sha256);
+    digest(1, data, size, md5);
+    digest(0, data, size, sha256);
 }
 
 int od_pkg_assemble(od_pkg_header *h, const uint8_t *ext, uint32_t ext_size,
@@ -116,7 +128,7 @@ int od_pkg_assemble(od_pkg_header *h, const uint8_t *ext, uint32_t ext_size,
         od_put_le32(idx + (size_t)i * OD_INDEX_ENTRY_SIZE + 4, out_offsets[i]);
     }
     h->index_crc32 = od_crc32(0, idx, (size_t)block_count * OD_INDEX_ENTRY_SIZE);
-    digest(EVP_sha256(), payload, payload_size, h->payload_sha256);
+    digest(0, payload, payload_size, h->payload_sha256);
 
     if (ext_size)
         memcpy(buf + hsize, ext, ext_size);
@@ -180,7 +192,7 @@ int od_pkg_check(const uint8_t *pkg, size_t size, od_pkg_header *hout)
             return OD_PKG_ERR_PAYLOAD;
         prev = b;
     }
-    digest(EVP_sha256(), payload, h.payload_size, sha);
+    digest(0, payload, h.payload_size, sha);
     if (memcmp(sha, h.payload_sha256, OD_SHA256_LEN) != 0)
         return OD_PKG_ERR_PAYLOAD;
     if (size > od_pkg_total_size(&h))

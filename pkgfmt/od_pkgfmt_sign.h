@@ -27,11 +27,14 @@
  *
  * The signed message is the core header exactly as it stands in the
  * package: ext_size already counts the signature record and header_crc32
- * is final. Because the header binds the index (index_crc32), the payload
- * (payload_sha256) and both images (sizes, MD5, SHA-256), this one
- * signature authenticates the whole package and everything it writes. The
- * signature does not sign itself, so re-signing replaces the record and
- * leaves every other byte but ext_size and the header CRC unchanged.
+ * is final. Because the header binds the payload (payload_sha256) and both
+ * images (sizes, MD5, SHA-256), this one signature authenticates the
+ * payload and everything it writes. It does not authenticate the other
+ * extension records (no hash covers them: never act on them), and binds
+ * the block index only by a CRC-32, which a forger can match (a resumed
+ * run then fails; the read-back decides). The signature does not sign
+ * itself, so re-signing replaces the record and leaves every other byte
+ * but ext_size and the header CRC unchanged.
  *
  * Thread-safety: every function is reentrant; an EVP_PKEY may be shared
  * between threads for verification (OpenSSL 3 rule), not while it is freed.
@@ -229,11 +232,14 @@ int od_pkg_verify(const uint8_t *pkg, size_t size, struct evp_pkey_st *pub);
 int od_pkg_verify_hook_openssl(void *ctx, const uint8_t *hdr, uint32_t hdr_len,
                                const uint8_t *sig, uint32_t sig_len);
 
-/* Context for od_pkg_verify_hook_policy: a key and a policy (either NULL
- * to skip that check). */
+/* Context for od_pkg_verify_hook_policy: a key and a policy (NULL: no
+ * policy check). A NULL key refuses every package unless allow_unsigned
+ * is set, so a key that failed to load cannot silently turn the signature
+ * check off; allow_unsigned with a NULL key applies the policy alone. */
 typedef struct od_pkg_verify_ctx {
     struct evp_pkey_st *key;
     const od_pkg_policy *policy;
+    int allow_unsigned;
 } od_pkg_verify_ctx;
 
 /*

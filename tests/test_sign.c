@@ -12,7 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/provider.h>
 
 #include "od_cli_sign.h"
 #include "od_diff.h"
@@ -412,6 +414,69 @@ static void t_resign(void)
     EVP_PKEY_free(b);
 }
 
+/*
+ * Two signature records where the first is empty: the header (and so the
+ * signature) is untouched because the extension area keeps its size (the
+ * note gives up the 4 bytes the empty record takes), but the package now
+ * carries two signature records, which FORMAT.md forbids. od_pkg_verify
+ * refuses it; the applier must too, before writing.
+ */
+static void t_empty_sig_first(void)
+{
+    static const uint8_t note[] = "a note of some length, for the record";
+    uint8_t *pkg, *nw, *old, *noted, *sp = NULL, *two;
+    size_t size, nw_size, old_size, ns, ss = 0;
+    uint32_t hs, writes = 99, note_len = sizeof(note) - 4;
+    EVP_PKEY *priv = key(OD_SIG_ALG_ED25519, "main", 0), *pub = key(OD_SIG_ALG_ED25519, "main", 1);
+    const uint8_t *sig;
+    uint16_t sig_len;
+    uint8_t *w;
+
+    OD_REQUIRE(priv && pub);
+    pkg = make_pkg(OD_CODEC_LZMA, &size, &nw, &nw_size, &old, &old_size);
+    OD_REQUIRE(pkg != NULL);
+    noted = insert_tlv(pkg, size, OD_TLV_NOTE, note, sizeof(note), &ns);
+    OD_REQUIRE(od_pkg_sign(noted, ns, priv, &sp, &ss) == OD_SIGN_OK);
+    OD_REQUIRE(count_sigs(sp, &sig, &sig_len) == 1 && sig_len == OD_SIG_VALUE_LEN);
+    OD_CHECK_EQ(apply(sp, ss, old, old_size, nw, nw_size, pub, &writes), OD_PATCH_DONE);
+
+    /* Same bytes up to the extensions, then: empty signature, the real
+     * one, the note 4 bytes shorter; index and payload as they were. */
+    hs = hdr_size(sp);
+    two = malloc(ss);
+    OD_REQUIRE(two != NULL);
+    memcpy(two, sp, ss);
+    w = two + hs;
+    od_put_le16(w, OD_TLV_SIGNATURE);
+    od_put_le16(w + 2, 0);
+    w += 4;
+    memcpy(w, sp + hs, OD_SIG_TLV_LEN);
+    w += OD_SIG_TLV_LEN;
+    od_put_le16(w, OD_TLV_NOTE);
+    od_put_le16(w + 2, (uint16_t)note_len);
+    memcpy(w + 4, note, note_len);
+    OD_REQUIRE(w + 4 + note_len == two + hs + od_get_le32(two + OD_HF_EXT_SIZE));
+    OD_CHECK(memcmp(two, sp, hs) == 0); /* the signed header is unchanged */
+    OD_CHECK_EQ(count_sigs(two, &sig, &sig_len), 2);
+    OD_CHECK_EQ(od_pkg_verify(two, ss, pub), OD_SIGN_ERR_BAD);
+    OD_CHECK_EQ(apply(two, ss, old, old_size, nw, nw_size, pub, &writes), OD_PATCH_ERR_SIGNATURE);
+    OD_CHECK_EQ(writes, 0);
+    /* One empty record alone is no signature either. */
+    free(two);
+    two = insert_tlv(pkg, size, OD_TLV_SIGNATURE, note, 0, &ns);
+    OD_CHECK_EQ(od_pkg_verify(two, ns, pub), OD_SIGN_ERR_NOSIG);
+    OD_CHECK_EQ(apply(two, ns, old, old_size, nw, nw_size, pub, &writes), OD_PATCH_ERR_SIGNATURE);
+    OD_CHECK_EQ(writes, 0);
+    free(two);
+    free(sp);
+    free(noted);
+    free(pkg);
+    free(nw);
+    free(old);
+    EVP_PKEY_free(priv);
+    EVP_PKEY_free(pub);
+}
+
 static void t_version_compare(void)
 {
     static const struct {
@@ -508,8 +573,14 @@ static void t_policy_hook(void)
     memset(&pol, 0, sizeof(pol));
     pol.running_version = "1.0.0";
     pol.refuse_downgrade = 1;
-    vc.key = pub;
+    vc.key = NULL; /* as if loading the key had failed */
     vc.policy = &pol;
+    vc.allow_unsigned = 0;
+    OD_CHECK(od_pkg_verify_hook_policy(&vc, pkg, hdr_size(pkg), NULL, 0) != 0);
+    vc.allow_unsigned = 1; /* policy only, on purpose */
+    OD_CHECK_EQ(od_pkg_verify_hook_policy(&vc, pkg, hdr_size(pkg), NULL, 0), 0);
+    vc.allow_unsigned = 0;
+    vc.key = pub;
     OD_CHECK_EQ(od_pkg_verify_hook_policy(&vc, sp, hdr_size(sp), sig, sig_len), 0);
     pol.running_version = "1.2.0"; /* device already newer; and source mismatch */
     OD_CHECK(od_pkg_verify_hook_policy(&vc, sp, hdr_size(sp), sig, sig_len) != 0);
@@ -601,6 +672,54 @@ static void t_cli(void)
     free(old);
 }
 
+/*
+ * The host hashes (od_pkg_hash_image, od_pkg_check's payload SHA-256) when
+ * OpenSSL's EVP cannot digest: no provider offers the algorithm (as MD5
+ * under a FIPS configuration) or memory runs out. EVP_Digest then writes
+ * nothing; the results must still be the right digests, not whatever the
+ * caller's buffer held. Runs last: it swaps the default provider out.
+ */
+static void t_digest_without_provider(void)
+{
+    uint8_t *pkg, *nw, *old, md5[OD_MD5_LEN], sha[OD_SHA256_LEN];
+    uint8_t want_md5[OD_MD5_LEN], want_sha[OD_SHA256_LEN];
+    size_t size, nw_size, old_size;
+    OSSL_LIB_CTX *bare, *prev;
+    OSSL_PROVIDER *null;
+
+    pkg = make_pkg(OD_CODEC_LZMA, &size, &nw, &nw_size, &old, &old_size);
+    OD_REQUIRE(pkg != NULL);
+    od_pkg_hash_image(nw, nw_size, want_md5, want_sha);
+    OD_REQUIRE(od_pkg_check(pkg, size, NULL) == OD_PKG_OK);
+
+    /* This thread's default library context becomes one whose only
+     * provider offers no digests. */
+    bare = OSSL_LIB_CTX_new();
+    OD_REQUIRE(bare != NULL);
+    null = OSSL_PROVIDER_load(bare, "null");
+    OD_REQUIRE(null != NULL);
+    prev = OSSL_LIB_CTX_set0_default(bare);
+    OD_REQUIRE(prev != NULL);
+    OD_CHECK(EVP_Digest(nw, 1, md5, NULL, EVP_sha256(), NULL) != 1); /* EVP is out */
+
+    memset(md5, 0xAA, sizeof(md5));
+    memset(sha, 0xAA, sizeof(sha));
+    od_pkg_hash_image(nw, nw_size, md5, sha);
+    OD_CHECK(memcmp(md5, want_md5, sizeof(md5)) == 0);
+    OD_CHECK(memcmp(sha, want_sha, sizeof(sha)) == 0);
+    OD_CHECK_EQ(od_pkg_check(pkg, size, NULL), OD_PKG_OK);
+    pkg[size - 10] ^= 1; /* still refuses a damaged payload */
+    OD_CHECK(od_pkg_check(pkg, size, NULL) != OD_PKG_OK);
+
+    OSSL_LIB_CTX_set0_default(prev);
+    OSSL_PROVIDER_unload(null);
+    OSSL_LIB_CTX_free(bare);
+    ERR_clear_error();
+    free(pkg);
+    free(nw);
+    free(old);
+}
+
 int main(void)
 {
     const char *tmp = getenv("TMPDIR");
@@ -615,10 +734,12 @@ int main(void)
     OD_RUN(t_p256_lzma);
     OD_RUN(t_p256_none);
     OD_RUN(t_resign);
+    OD_RUN(t_empty_sig_first);
     OD_RUN(t_version_compare);
     OD_RUN(t_policy);
     OD_RUN(t_policy_hook);
     OD_RUN(t_cli);
+    OD_RUN(t_digest_without_provider);
     {
         /* Leave no key material behind. */
         char cmd[600];
