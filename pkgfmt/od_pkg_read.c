@@ -99,7 +99,7 @@ int od_pkg_parse_prefix(const uint8_t *b, uint32_t *size)
 {
     if (OD_MEMCMP(b, od_pkg_magic, OD_MAGIC_LEN) != 0)
         return OD_PKG_ERR_MAGIC;
-    /* Version before anything else: another format may lay out the rest
+    /* Version right after the magic: another format may lay out the rest
      * differently. Version 1 (fixed 320-byte header) was never released. */
     if (od_get_le16(b + OD_HF_VERSION) != OD_FORMAT_VERSION)
         return OD_PKG_ERR_VERSION;
