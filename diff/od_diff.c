@@ -500,7 +500,11 @@ static void *par_worker(void *arg)
     par_job *j = arg;
     size_t i;
     while ((i = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED)) < j->n) {
-        j->rs[i] = meter_stopped(j->m) ? OD_DIFF_ERR_CANCELLED : j->fn(j->ctx, i);
+        if (meter_stopped(j->m)) { /* skipped items do not count as progress */
+            j->rs[i] = OD_DIFF_ERR_CANCELLED;
+            continue;
+        }
+        j->rs[i] = j->fn(j->ctx, i);
         meter_step(j->m);
     }
     return NULL;
