@@ -21,8 +21,9 @@ wall times and peak RSS, and writes a Markdown report.
                       into REPO/build-bench and use build-bench/cli/otadelta)
   --out FILE          report to write (default: REPO/bench/RESULTS.md)
   --runs N            timed runs per measurement, the median is reported (default 3)
-  --synthetic-mib N   size of the synthetic file for the uncompressed applier throughput row
-                      (default 64; 0 skips it)
+  --synthetic-mib N   size of the synthetic files for the uncompressed applier throughput row
+                      and the generator-at-scale pair, otadelta against bsdiff (bench/scale.sh)
+                      (default 64; 0 skips both)
   -h, --help          this text
 
 Missing peers are installed with apt-get when running as root; otherwise the script says which
@@ -392,6 +393,11 @@ if [[ -n ${BUILD:-} && -x $BUILD/server-stub/otadelta-server && -x $BUILD/server
     printf 'bench/server/bench_server.sh: client and server share the same %s cores.\n\n' "$(nproc)"
     sh "$SCRIPT_DIR/server/bench_server.sh" "$BUILD" 10000
   } >>"$OUT" 2>"$TMP/server.log" || log "server benchmark failed: $(tail -n 3 "$TMP/server.log")"
+fi
+if ((SYN_MIB > 0)); then
+  log "generator at scale: synthetic $SYN_MIB MiB pair, otadelta and bsdiff"
+  bash "$SCRIPT_DIR/scale.sh" "$OTADELTA" "$SYN_MIB" >>"$OUT" 2>"$TMP/scale.log" ||
+    log "scale benchmark failed: $(tail -n 3 "$TMP/scale.log")"
 fi
 log "wrote $OUT in $(((${EPOCHREALTIME//[!0-9]/} - START_US) / 1000000)) s"
 if ((rc == 3)); then
