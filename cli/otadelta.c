@@ -163,13 +163,19 @@ static const char *diff_help =
     "  --restart BYTES       end a block once its op stream reaches this (default 128K;\n"
     "                        0 = only --block decides); fewer restarts compress better\n"
     "  --sign KEY.pem        sign the package (see 'otadelta keygen')\n"
+    "  --no-check            skip applying the package in memory before writing it\n"
+    "                        (by default every package is applied with the MCU\n"
+    "                        applier and must restore NEW exactly)\n"
     "  -q, --quiet           no progress bar or summary\n";
+
+static int roundtrip_check(const uint8_t *old, size_t old_size, const uint8_t *pkg,
+                           size_t pkg_size, const uint8_t *nw, size_t new_size);
 
 static int cmd_diff(int argc, char **argv, int full)
 {
     od_diff_params p;
     const char *in[2] = {NULL, NULL}, *out = NULL, *v, *sign_key = NULL;
-    int nin = 0, i, r, need = full ? 1 : 2;
+    int nin = 0, i, r, need = full ? 1 : 2, check = 1;
     uint8_t *old = NULL, *nw = NULL, *pkg = NULL;
     size_t old_size = 0, new_size = 0, pkg_size = 0;
 
@@ -217,6 +223,8 @@ static int cmd_diff(int argc, char **argv, int full)
         } else if (!strcmp(a, "--sign")) {
             if (!(sign_key = od_cli_need_arg(argc, argv, &i)))
                 return EX_USAGE;
+        } else if (!strcmp(a, "--no-check")) {
+            check = 0;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             quiet = 1;
         } else if (a[0] == '-' && a[1]) {
@@ -285,6 +293,13 @@ static int cmd_diff(int argc, char **argv, int full)
         r = EX_GENERATE;
         goto done;
     }
+    if (check && (r = roundtrip_check(old, old_size, pkg, pkg_size, nw, new_size)) != 0) {
+        od_cli_msg("internal error: the generated package does not restore %s (%s); nothing "
+            "written. Please report this with both images.", in[full ? 0 : 1],
+            r > 0 ? "the image differs" : od_patch_strerror(r));
+        r = EX_GENERATE;
+        goto done;
+    }
     if (sign_key && (r = od_cli_sign_buffer(&pkg, &pkg_size, sign_key)))
         goto done;
     if ((r = od_cli_write_atomic(out, pkg, pkg_size)))
@@ -293,10 +308,10 @@ static int cmd_diff(int argc, char **argv, int full)
         od_pkg_header h;
         od_pkg_parse_header(pkg, pkg_size, &h);
         printf("%s: %zu -> %zu bytes, package %zu bytes (%.2f%% of new), %s%s, "
-               "device RAM %u bytes + %u state\n",
+               "device RAM %u bytes + %u state%s\n",
                out, old_size, new_size, pkg_size, new_size ? 100.0 * pkg_size / new_size : 0.0,
                od_pkg_codec_name(h.codec), h.filter ? " with the thumb filter" : "",
-               h.ram_needed, OD_PATCH_STATE_RESERVE);
+               h.ram_needed, OD_PATCH_STATE_RESERVE, check ? ", checked by applying it" : "");
     }
 done:
     free(old);
@@ -425,6 +440,63 @@ static uint32_t state_load(const char *path, const od_pkg_header *h)
         return 0;
     blocks = strtoul(have + n, NULL, 10);
     return blocks <= h->block_count ? (uint32_t)blocks : 0;
+}
+
+/*
+ * Applies a package just generated, in memory, with the MCU applier fed
+ * the whole package at once, and compares the image with NEW: the CLI
+ * writes no package it has not seen restore its target. Returns 0, an
+ * OD_PATCH_ERR_* (< 0), or 1 when the applier succeeded but the image
+ * differs.
+ */
+static int roundtrip_check(const uint8_t *old, size_t old_size, const uint8_t *pkg,
+                           size_t pkg_size, const uint8_t *nw, size_t new_size)
+{
+    od_pkg_header h;
+    od_patch_config cfg;
+    od_patch st;
+    flash fl;
+    uint8_t *work;
+    size_t at = 0;
+    int r;
+
+    if (od_pkg_parse_header(pkg, pkg_size, &h) != OD_PKG_OK)
+        return OD_PATCH_ERR_HEADER;
+    memset(&fl, 0, sizeof(fl));
+    fl.old = old;
+    fl.old_size = old_size;
+    fl.fd = -1;
+    fl.h = &h;
+    fl.cap = ((size_t)h.target_size + h.page_size - 1) / h.page_size * h.page_size;
+    fl.img = malloc(fl.cap ? fl.cap : 1);
+    work = malloc(h.ram_needed);
+    if (!fl.img || !work) {
+        r = OD_PATCH_ERR_NO_MEM;
+        goto done;
+    }
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.ctx = &fl;
+    cfg.read_old = fl_read_old;
+    cfg.write = fl_write;
+    cfg.read_new = fl_read_new;
+    cfg.work = work;
+    cfg.work_size = h.ram_needed;
+    cfg.page_size = h.page_size;
+    cfg.new_capacity = (uint32_t)fl.cap;
+    cfg.old_size = (uint32_t)old_size;
+    cfg.erased_value = 0xFF;
+    r = od_patch_init(&st, &cfg, 0);
+    while (r == OD_PATCH_OK && at < pkg_size)
+        r = od_patch_feed(&st, pkg, &at, pkg_size);
+    if (r == OD_PATCH_DONE)
+        r = (at == pkg_size && new_size == h.target_size &&
+             (new_size == 0 || memcmp(fl.img, nw, new_size) == 0)) ? 0 : 1;
+    else if (r == OD_PATCH_OK)
+        r = OD_PATCH_ERR_CORRUPT; /* wants more than the whole package */
+done:
+    free(fl.img);
+    free(work);
+    return r;
 }
 
 /* The applier's authenticity hook, on the host's OpenSSL. */
