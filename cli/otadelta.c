@@ -442,6 +442,24 @@ static uint32_t state_load(const char *path, const od_pkg_header *h)
     return blocks <= h->block_count ? (uint32_t)blocks : 0;
 }
 
+/* The applier over fl: memory or the --resume part file as flash, erased
+ * pages reading 0xFF as on NOR flash. */
+static void fl_config(od_patch_config *cfg, flash *fl, uint8_t *work, uint32_t work_size,
+                      uint32_t page)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->ctx = fl;
+    cfg->read_old = fl_read_old;
+    cfg->write = fl_write;
+    cfg->read_new = fl_read_new;
+    cfg->work = work;
+    cfg->work_size = work_size;
+    cfg->page_size = page;
+    cfg->new_capacity = (uint32_t)fl->cap;
+    cfg->old_size = (uint32_t)fl->old_size;
+    cfg->erased_value = 0xFF;
+}
+
 /*
  * Applies a package just generated, in memory, with the MCU applier fed
  * the whole package at once, and compares the image with NEW: the CLI
@@ -474,17 +492,7 @@ static int roundtrip_check(const uint8_t *old, size_t old_size, const uint8_t *p
         r = OD_PATCH_ERR_NO_MEM;
         goto done;
     }
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.ctx = &fl;
-    cfg.read_old = fl_read_old;
-    cfg.write = fl_write;
-    cfg.read_new = fl_read_new;
-    cfg.work = work;
-    cfg.work_size = h.ram_needed;
-    cfg.page_size = h.page_size;
-    cfg.new_capacity = (uint32_t)fl.cap;
-    cfg.old_size = (uint32_t)old_size;
-    cfg.erased_value = 0xFF;
+    fl_config(&cfg, &fl, work, h.ram_needed, h.page_size);
     r = od_patch_init(&st, &cfg, 0);
     while (r == OD_PATCH_OK && at < pkg_size)
         r = od_patch_feed(&st, pkg, &at, pkg_size);
@@ -681,19 +689,9 @@ static int cmd_apply(int argc, char **argv)
         r = EX_OUTPUT;
         goto done;
     }
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.ctx = &fl;
-    cfg.read_old = fl_read_old;
-    cfg.write = fl_write;
-    cfg.read_new = fl_read_new;
+    fl_config(&cfg, &fl, work, page + od_pkg_codec_workspace(&h), page);
     cfg.progress = apply_progress;
-    cfg.work = work;
-    cfg.work_size = page + od_pkg_codec_workspace(&h);
-    cfg.page_size = page;
-    cfg.new_capacity = (uint32_t)fl.cap;
-    cfg.old_size = (uint32_t)old_size;
     cfg.check_source = (uint8_t)check_src;
-    cfg.erased_value = 0xFF;
     if (fl.fd >= 0)
         cfg.save_progress = fl_save_progress;
     if (fl.pub)
