@@ -4,7 +4,8 @@
  * The server stores firmware images, generates packages (full or delta)
  * on a bounded worker pool, publishes them to devices with resumable Range
  * downloads, and tracks upgrade tasks device by device. Its device API is
- * shaped after OneNET's legacy OTA API (docs/API.md has every route).
+ * shaped after OneNET's legacy OTA API and its new ("fuse") one
+ * (docs/API.md has every route).
  *
  * This header holds the parts a program embedding the server needs (start,
  * stop) and the pure building blocks other tools and the tests use on

@@ -4,6 +4,12 @@
  * check task, token check, Range download, progress report, and the
  * legacy extras: current token (tasking), status report, device id lookup.
  *
+ * The new OneNET ("fuse") routes under /fuse-ota/{pro_id}/{dev_name}/ are
+ * the same handlers: the device comes from the path instead of dev_id,
+ * its row in a task from the task id (tid) instead of a download token
+ * (od_srv_row_key), and od_srv_reply() answers {code, msg, request_id,
+ * data} for them (r->fuse). A fuse device never sees a download token.
+ *
  * HTTP status policy: request-level failures (malformed request, failed
  * authentication, unknown device) get a 4xx with the OneNET errno in the
  * body; business answers (no task, paused, finished, ...) are 200 with the
@@ -21,8 +27,18 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *eno_text(int eno)
+static const char *eno_text(const od_srv_req *r, int eno)
 {
+    /* The fuse routes name a row by its task id, and OneNET's fuse API
+     * says "task finish". */
+    if (r->fuse) {
+        switch (eno) {
+        case OD_SRV_ENO_TOKEN_OWNER: return "this device has no such task";
+        case OD_SRV_ENO_EXPIRED: return "task expired";
+        case OD_SRV_ENO_FINISHED: return "task finish";
+        default: break;
+        }
+    }
     switch (eno) {
     case OD_SRV_ENO_OK: return "succ";
     case OD_SRV_ENO_AUTH: return "authentication failed or no such device";
@@ -52,7 +68,7 @@ static enum MHD_Result dev_reply_as(od_srv_req *r, int eno, int shown, json_t *d
     if (eno < 0) { /* storage failure */
         json_decref(data);
         return od_srv_reply(r, MHD_HTTP_INTERNAL_SERVER_ERROR, OD_SRV_ENO_INTERNAL,
-                            eno_text(OD_SRV_ENO_INTERNAL), NULL);
+                            eno_text(r, OD_SRV_ENO_INTERNAL), NULL);
     }
     if (eno == OD_SRV_ENO_PARAM || eno == OD_SRV_ENO_BAD_VERSION ||
         eno == OD_SRV_ENO_BAD_RESULT)
@@ -61,7 +77,7 @@ static enum MHD_Result dev_reply_as(od_srv_req *r, int eno, int shown, json_t *d
         status = MHD_HTTP_NOT_FOUND; /* authenticated, but no such device */
     else if (eno == OD_SRV_ENO_TOKEN_OWNER)
         status = MHD_HTTP_FORBIDDEN;
-    return od_srv_reply(r, status, shown, eno_text(shown), data);
+    return od_srv_reply(r, status, shown, eno_text(r, shown), data);
 }
 
 static enum MHD_Result dev_reply(od_srv_req *r, int eno, json_t *data)
@@ -106,7 +122,9 @@ typedef struct who {
 /* Parses the Authorization header and checks its signature: with the
  * product's key, or with the key of the device a device-key token names.
  * Every failure looks the same, so an unauthenticated caller learns
- * nothing about which products or devices exist. Returns 0 or -1. */
+ * nothing about which products or devices exist. A userid/{uid} token
+ * fails too: this server has no user accounts, so no user key to check
+ * it with. Returns 0 or -1. */
 static int auth_parse(od_srv_req *r, who *w)
 {
     const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
@@ -156,31 +174,86 @@ static enum MHD_Result auth_fail(od_srv_req *r)
                         "authorization token missing, forged or expired", NULL);
 }
 
-/* Common prologue for routes carrying dev_id: authenticates and loads the
- * device. Returns 1 when a reply was already queued (into *ret). */
-static int prologue(od_srv_req *r, who *w, od_srv_dev *d, enum MHD_Result *ret)
+/* The device called name in product pid into *d, if the authenticated
+ * token reaches it: a product token of pid, or that device's own
+ * device-key token. Returns 0 or -1 (no such device within reach). */
+static int reach_named(od_srv_store *st, const who *w, int64_t pid, const char *name,
+                       od_srv_dev *d)
 {
-    int64_t dev_id = parse_id(od_srv_arg(r, "dev_id"));
+    if (w->product_id != pid)
+        return -1;
+    if (w->device_form) {
+        if (strcmp(w->dev.name, name) != 0)
+            return -1;
+        *d = w->dev;
+        return 0;
+    }
+    return st->ops->dev_find(st, pid, name, d) == OD_SRV_OK ? 0 : -1;
+}
+
+/* Identifies and authenticates the device a request is for: dev_id in
+ * the query (legacy), or {pro_id}/{dev_name} in the path (fuse:
+ * r->strs[0], r->strs[1]). The token's signature is checked before any
+ * lookup, and a device outside the token's reach (another product, or
+ * another device than a device-key token's) looks like no device at all.
+ * Returns 0 and *d, else the HTTP status of the failure: 400 malformed
+ * id or name, 401 token missing, forged or expired, 404 no such device
+ * within the token's reach. */
+static unsigned find_device(od_srv_req *r, who *w, od_srv_dev *d)
+{
     od_srv_store *st = r->srv->store;
-    if (!dev_id) {
-        *ret = dev_reply(r, OD_SRV_ENO_PARAM, NULL);
-        return 1;
+    int64_t id;
+    if (r->fuse) {
+        id = parse_id(r->strs[0]);
+        if (!id || strlen(r->strs[1]) > OD_SRV_NAME_MAX)
+            return MHD_HTTP_BAD_REQUEST;
+        if (auth_parse(r, w) != 0)
+            return MHD_HTTP_UNAUTHORIZED;
+        return reach_named(st, w, id, r->strs[1], d) == 0 ? 0 : MHD_HTTP_NOT_FOUND;
     }
-    if (auth_parse(r, w) != 0) {
-        *ret = auth_fail(r);
-        return 1;
-    }
-    /* A device outside the token's reach (another product, or another
-     * device than a device-key token's) looks like no device at all. */
-    if (w->device_form ? dev_id != w->dev.id
-                       : st->ops->dev_get(st, dev_id, d) != OD_SRV_OK ||
-                             d->product_id != w->product_id) {
-        *ret = dev_reply(r, OD_SRV_ENO_AUTH, NULL);
-        return 1;
-    }
+    id = parse_id(od_srv_arg(r, "dev_id"));
+    if (!id)
+        return MHD_HTTP_BAD_REQUEST;
+    if (auth_parse(r, w) != 0)
+        return MHD_HTTP_UNAUTHORIZED;
+    if (w->device_form ? id != w->dev.id
+                       : st->ops->dev_get(st, id, d) != OD_SRV_OK ||
+                             d->product_id != w->product_id)
+        return MHD_HTTP_NOT_FOUND;
     if (w->device_form)
         *d = w->dev;
     return 0;
+}
+
+/* Common prologue of the routes that name a device: find_device, with
+ * its failure answered. Returns 1 when a reply was already queued (into
+ * *ret). */
+static int prologue(od_srv_req *r, who *w, od_srv_dev *d, enum MHD_Result *ret)
+{
+    switch (find_device(r, w, d)) {
+    case 0: return 0;
+    case MHD_HTTP_BAD_REQUEST: *ret = dev_reply(r, OD_SRV_ENO_PARAM, NULL); return 1;
+    case MHD_HTTP_UNAUTHORIZED: *ret = auth_fail(r); return 1;
+    default: *ret = dev_reply(r, OD_SRV_ENO_AUTH, NULL); return 1;
+    }
+}
+
+/* The task row a request addresses into *k: a legacy route's download
+ * token, or a fuse route's task id (r->strs[2]; token is then unused).
+ * Returns OD_SRV_ENO_OK, PARAM (no token; a malformed tid) or
+ * TOKEN_OWNER (a malformed token: one no device could hold). Checked
+ * before authentication, as every malformed parameter is. */
+static int row_key(od_srv_req *r, const char *token, od_srv_row_key *k)
+{
+    memset(k, 0, sizeof(*k));
+    if (r->fuse) {
+        k->task_id = parse_id(r->strs[2]);
+        return k->task_id ? OD_SRV_ENO_OK : OD_SRV_ENO_PARAM;
+    }
+    if (!token)
+        return OD_SRV_ENO_PARAM;
+    k->token = token;
+    return token_hex_ok(token) ? OD_SRV_ENO_OK : OD_SRV_ENO_TOKEN_OWNER;
 }
 
 static enum MHD_Result report_version(od_srv_req *r)
@@ -250,11 +323,21 @@ static int typed_prologue(od_srv_req *r, od_srv_dev *d, int *comp, enum MHD_Resu
 }
 
 /* The reply of check and tasking: the data fields on OK, shown as the
- * route's errno for eno. */
+ * route's errno for eno. The fuse check has no token (a fuse device
+ * names its row by tid) but the row's status: 1 pending, 2 downloading,
+ * 3 upgrading. */
 static enum MHD_Result check_reply(od_srv_req *r, int eno, int shown, const od_srv_check *c)
 {
     if (eno != OD_SRV_ENO_OK)
         return dev_reply_as(r, eno, shown, NULL);
+    if (r->fuse)
+        return dev_reply(
+            r, eno,
+            json_pack("{ss,sI,sI,ss,si,si,ss,si,si,si,si}", "target", c->target, "tid",
+                      (json_int_t)c->task_id, "size", (json_int_t)c->size, "md5", c->md5,
+                      "status", c->state, "type", c->type, "sha256", c->sha256, "signal",
+                      c->signal, "power", c->power, "retry", c->retry, "interval",
+                      c->interval));
     return dev_reply(r, eno,
                      json_pack("{ss,ss,sI,ss,ss,si,si,si,si,si,sI}", "target", c->target,
                                "token", c->token, "size", (json_int_t)c->size, "md5",
@@ -301,18 +384,26 @@ static enum MHD_Result tasking(od_srv_req *r)
     return check_reply(r, eno, eno == OD_SRV_ENO_NO_TASK ? OD_SRV_ENO_TOKEN_OWNER : eno, &c);
 }
 
-static enum MHD_Result token_check(od_srv_req *r)
+/* GET /ota/south/download/{token}/check?dev_id: the token check, pending
+ * -> downloading. GET /fuse-ota/{pro_id}/{dev_name}/{tid}/check: the
+ * state of the device's row in task tid (read-only; 1..6 as
+ * od_srv_dev_state numbers them). */
+static enum MHD_Result row_check(od_srv_req *r)
 {
+    od_srv_store *st = r->srv->store;
     who w;
     od_srv_dev d;
+    od_srv_row_key k;
     enum MHD_Result ret;
-    if (!token_hex_ok(r->strs[0]))
-        return dev_reply(r, OD_SRV_ENO_TOKEN_OWNER, NULL);
+    int eno = row_key(r, r->strs[0], &k), state;
+    if (eno != OD_SRV_ENO_OK)
+        return dev_reply(r, eno, NULL);
     if (prologue(r, &w, &d, &ret))
         return ret;
-    return dev_reply(r, r->srv->store->ops->dev_token_check(r->srv->store, d.id,
-                                                            r->strs[0], (int64_t)time(NULL)),
-                     NULL);
+    if (!r->fuse)
+        return dev_reply(r, st->ops->dev_token_check(st, d.id, &k, (int64_t)time(NULL)), NULL);
+    eno = st->ops->dev_row_state(st, d.id, &k, (int64_t)time(NULL), &state);
+    return dev_reply(r, eno, eno == OD_SRV_ENO_OK ? json_pack("{si}", "status", state) : NULL);
 }
 
 /* The errno OneNET's /ota/south/report table has for a dev_progress
@@ -328,26 +419,23 @@ static int report_errno(int eno)
     }
 }
 
-/* The progress route ({"step"}, token in the path) and the alternative
- * status report ({"result"}, token in the query, status codes only) drive
- * the same row through the same store operation and state machine; they
- * differ in what they accept and in the errno table they answer with. */
+/* The progress route ({"step"}, token in the path), the fuse status route
+ * ({"step"}, tid in the path) and the alternative status report
+ * ({"result"}, token in the query, status codes only) drive the same row
+ * through the same store operation and state machine; they differ in
+ * what they accept and in the errno table they answer with. */
 static enum MHD_Result report_step(od_srv_req *r, const char *token, int report)
 {
     who w;
     od_srv_dev d;
+    od_srv_row_key k;
     enum MHD_Result ret;
     json_t *b, *v;
     json_int_t n;
-    int eno, is_int;
+    int eno = row_key(r, token, &k), is_int;
 
-    if (!token)
-        return dev_reply(r, OD_SRV_ENO_PARAM, NULL);
-    if (!token_hex_ok(token))
-        return dev_reply_as(r, OD_SRV_ENO_TOKEN_OWNER,
-                            report ? report_errno(OD_SRV_ENO_TOKEN_OWNER)
-                                   : OD_SRV_ENO_TOKEN_OWNER,
-                            NULL);
+    if (eno != OD_SRV_ENO_OK)
+        return dev_reply_as(r, eno, report ? report_errno(eno) : eno, NULL);
     if (prologue(r, &w, &d, &ret))
         return ret;
     b = od_srv_body_json(r);
@@ -361,12 +449,13 @@ static enum MHD_Result report_step(od_srv_req *r, const char *token, int report)
      * recognised"); download percents go to the progress route. */
     if (n < 0 || n > 1000 || (report && (n < 101 || !od_srv_status_text((int)n))))
         return dev_reply(r, OD_SRV_ENO_PARAM, NULL);
-    eno = r->srv->store->ops->dev_progress(r->srv->store, d.id, token, (int)n,
+    eno = r->srv->store->ops->dev_progress(r->srv->store, d.id, &k, (int)n,
                                           (int64_t)time(NULL));
     return dev_reply_as(r, eno, report ? report_errno(eno) : eno, NULL);
 }
 
-/* POST /ota/south/device/download/{token}/progress?dev_id {"step"} */
+/* POST /ota/south/device/download/{token}/progress?dev_id {"step"};
+ * POST /fuse-ota/{pro_id}/{dev_name}/{tid}/status {"step"} */
 static enum MHD_Result progress(od_srv_req *r)
 {
     return report_step(r, r->strs[0], 0);
@@ -409,10 +498,9 @@ static enum MHD_Result dev_id_lookup(od_srv_req *r)
     if (auth_parse(r, &w) != 0)
         return auth_fail(r);
     /* As in prologue: a device out of the token's reach is no device. */
-    if (w.product_id != pid || (w.device_form ? strcmp(w.dev.name, name) != 0
-                                              : st->ops->dev_find(st, pid, name, &d) != OD_SRV_OK))
+    if (reach_named(st, &w, pid, name, &d) != 0)
         return dev_reply(r, OD_SRV_ENO_AUTH, NULL);
-    snprintf(id, sizeof(id), "%lld", (long long)(w.device_form ? w.dev.id : d.id));
+    snprintf(id, sizeof(id), "%lld", (long long)d.id);
     return dev_reply(r, OD_SRV_ENO_OK, json_pack("{ss}", "dev_id", id));
 }
 
@@ -435,28 +523,46 @@ static enum MHD_Result dl_error(od_srv_req *r, unsigned status, char byte, int e
     return ret;
 }
 
+/* GET /ota/south/download/{token} (any device of the token's product
+ * may fetch it: the token names the row) and GET
+ * /fuse-ota/{pro_id}/{dev_name}/{tid}/download (the path's device, its
+ * row in task tid; the Range also from a range= query argument). */
 static enum MHD_Result download(od_srv_req *r)
 {
     od_srv_store *st = r->srv->store;
-    const char *token = r->strs[0];
     who w;
+    od_srv_dev d;
+    od_srv_row_key k;
     od_srv_dl dl;
     od_srv_range rg;
     struct stat sb;
     struct MHD_Response *resp;
     char path[OD_SRV_PATH_MAX], etag[80], buf[96];
-    const char *ifr;
+    const char *ifr, *range;
     int eno, fd;
+    unsigned fail = 0;
     enum MHD_Result ret;
     uint64_t len;
 
     if (strcmp(r->method, "GET") && strcmp(r->method, "HEAD"))
         return dl_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, '5', OD_SRV_ENO_PARAM);
-    if (!token_hex_ok(token))
-        return dl_error(r, MHD_HTTP_FORBIDDEN, '3', OD_SRV_ENO_TOKEN_OWNER);
-    if (auth_parse(r, &w) != 0)
-        return dl_error(r, MHD_HTTP_UNAUTHORIZED, '3', OD_SRV_ENO_AUTH);
-    eno = st->ops->dev_download(st, token, (int64_t)time(NULL), w.product_id, &dl);
+    eno = row_key(r, r->strs[0], &k);
+    if (eno == OD_SRV_ENO_PARAM)
+        return dl_error(r, MHD_HTTP_BAD_REQUEST, '5', eno);
+    if (eno != OD_SRV_ENO_OK)
+        return dl_error(r, MHD_HTTP_FORBIDDEN, '3', eno);
+    d.id = 0;
+    if (r->fuse)
+        fail = find_device(r, &w, &d);
+    else if (auth_parse(r, &w) != 0)
+        fail = MHD_HTTP_UNAUTHORIZED;
+    if (fail == MHD_HTTP_BAD_REQUEST)
+        return dl_error(r, fail, '5', OD_SRV_ENO_PARAM);
+    if (fail == MHD_HTTP_UNAUTHORIZED)
+        return dl_error(r, fail, '3', OD_SRV_ENO_AUTH);
+    if (fail)
+        return dl_error(r, fail, '1', OD_SRV_ENO_AUTH); /* no such device within reach */
+    eno = st->ops->dev_download(st, &k, d.id, (int64_t)time(NULL), w.product_id, &dl);
     if (eno < 0)
         return dl_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, '4', OD_SRV_ENO_INTERNAL);
     if (eno == OD_SRV_ENO_PAUSED)
@@ -467,6 +573,14 @@ static enum MHD_Result download(od_srv_req *r)
         return dl_error(r, MHD_HTTP_FORBIDDEN, '3', eno);
     if (w.device_form && dl.device_id != w.dev.id)
         return dl_error(r, MHD_HTTP_FORBIDDEN, '3', OD_SRV_ENO_TOKEN_OWNER);
+    /* A fuse device has no token check: its first download moves the row
+     * from pending to downloading the same way (once; later requests
+     * find it downloading and stay read-only). What else the row did
+     * meanwhile is for the next call to say; only a storage failure
+     * stops this one. */
+    if (r->fuse && dl.state == OD_SRV_DEV_PENDING &&
+        st->ops->dev_token_check(st, d.id, &k, (int64_t)time(NULL)) < 0)
+        return dl_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, '4', OD_SRV_ENO_INTERNAL);
     if (od_srv_file_path(r->srv->data_dir, dl.file, path, sizeof(path)) != OD_SRV_OK)
         return dl_error(r, MHD_HTTP_NOT_FOUND, '1', OD_SRV_ENO_INTERNAL);
     fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -477,9 +591,11 @@ static enum MHD_Result download(od_srv_req *r)
         return dl_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, '2', OD_SRV_ENO_INTERNAL);
     }
     snprintf(etag, sizeof(etag), "\"%s\"", dl.sha256);
-    od_srv_range_parse(MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-                                                   MHD_HTTP_HEADER_RANGE),
-                       (uint64_t)dl.size, &rg);
+    /* The header wins; a fuse device may send range= instead. */
+    range = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_RANGE);
+    if (!range && r->fuse)
+        range = od_srv_arg(r, "range");
+    od_srv_range_parse(range, (uint64_t)dl.size, &rg);
     /* If-Range with another validator: the client's partial copy is of a
      * different package, so it gets the whole new one. */
     ifr = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_RANGE);
@@ -500,6 +616,7 @@ static enum MHD_Result download(od_srv_req *r)
     snprintf(buf, sizeof(buf), "bytes %llu-%llu/%lld", (unsigned long long)rg.start,
              (unsigned long long)rg.end, (long long)dl.size);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, buf);
+    MHD_add_response_header(resp, "Ota-Errno", "0");
     ret = MHD_queue_response(r->conn, rg.partial ? MHD_HTTP_PARTIAL_CONTENT : MHD_HTTP_OK,
                              resp);
     MHD_destroy_response(resp);
@@ -509,6 +626,19 @@ static enum MHD_Result download(od_srv_req *r)
 enum MHD_Result od_srv_api_dev(od_srv_req *r)
 {
     int get = !strcmp(r->method, "GET"), post = !strcmp(r->method, "POST");
+    /* /fuse-ota/{pro_id}/{dev_name}[/{tid}]/...: the same handlers. */
+    if (od_srv_route(r, "fuse-ota/*/*/*/download"))
+        return download(r);
+    if (post && od_srv_route(r, "fuse-ota/*/*/version"))
+        return report_version(r);
+    if (get && od_srv_route(r, "fuse-ota/*/*/version"))
+        return query_version(r);
+    if (get && od_srv_route(r, "fuse-ota/*/*/check"))
+        return check_task(r);
+    if (get && od_srv_route(r, "fuse-ota/*/*/*/check"))
+        return row_check(r);
+    if (post && od_srv_route(r, "fuse-ota/*/*/*/status"))
+        return progress(r);
     if (od_srv_route(r, "ota/south/download/*"))
         return download(r);
     if (post && od_srv_route(r, "ota/device/version"))
@@ -518,7 +648,7 @@ enum MHD_Result od_srv_api_dev(od_srv_req *r)
     if (get && od_srv_route(r, "ota/south/check"))
         return check_task(r);
     if (get && od_srv_route(r, "ota/south/download/*/check"))
-        return token_check(r);
+        return row_check(r);
     if (post && od_srv_route(r, "ota/south/device/download/*/progress"))
         return progress(r);
     if (get && od_srv_route(r, "ota/south/tasking"))

@@ -15,7 +15,7 @@
  *
  * Device (one row per device in a task):
  *
- *   pending --token check / step 0..99--> downloading
+ *   pending --token check (fuse: first download) / step 0..99--> downloading
  *   pending|downloading --step 100 / 101--> upgrading
  *   pending|downloading --102..107--> pending (retry) | failed (no retry left)
  *   upgrading --202..206--> pending (retry) | failed

@@ -70,8 +70,18 @@ enum MHD_Result od_srv_reply(od_srv_req *r, unsigned status, int eno,
         json_decref(data);
         return MHD_NO;
     }
-    json_object_set_new(o, "errno", json_integer(eno));
-    json_object_set_new(o, "error", json_string(error ? error : "succ"));
+    json_object_set_new(o, r->fuse ? "code" : "errno", json_integer(eno));
+    json_object_set_new(o, r->fuse ? "msg" : "error", json_string(error ? error : "succ"));
+    if (r->fuse) {
+        /* 128 random bits: unique per request without shared state. */
+        char rid[33];
+        if (od_srv_random_hex(rid, 16) != OD_SRV_OK) {
+            json_decref(o);
+            json_decref(data);
+            return MHD_NO;
+        }
+        json_object_set_new(o, "request_id", json_string(rid));
+    }
     if (data)
         json_object_set_new(o, "data", data);
     txt = json_dumps(o, JSON_COMPACT);
@@ -325,6 +335,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         r->fd = -1;
         *con_cls = r;
         split_path(r);
+        r->fuse = r->nseg >= 1 && !strcmp(r->seg[0], "fuse-ota");
         if (r->bad_path)
             return od_srv_reply_err(r, OD_SRV_ERR_PARAM, "bad path");
         {
@@ -370,7 +381,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         return od_srv_reply(r, MHD_HTTP_OK, 0, "succ", NULL);
     if (r->nseg >= 2 && !strcmp(r->seg[0], "api") && !strcmp(r->seg[1], "v1"))
         return od_srv_api_mgmt(r);
-    if (r->nseg >= 1 && !strcmp(r->seg[0], "ota"))
+    if (r->fuse || (r->nseg >= 1 && !strcmp(r->seg[0], "ota")))
         return od_srv_api_dev(r);
     return od_srv_reply_err(r, OD_SRV_ERR_NOT_FOUND, "no such route");
 }

@@ -25,6 +25,7 @@ typedef struct od_srv_req {
     int64_t ids[OD_SRV_SEGS_MAX]; /* numeric segments matched by '#' */
     const char *strs[OD_SRV_SEGS_MAX]; /* segments matched by '*' */
     int bad_path;                 /* too many or too long segments */
+    int fuse;                     /* under /fuse-ota/: replies in the fuse form */
 
     /* Body held in memory, up to body_max bytes. */
     char *body;
@@ -45,8 +46,9 @@ typedef struct od_srv_req {
  * r->strs in order. Returns 1 on match. */
 int od_srv_route(od_srv_req *r, const char *pat);
 
-/* Queues a JSON reply {errno, error, data}; takes ownership of data (may
- * be NULL). */
+/* Queues a JSON reply {errno, error, data}; for a fuse request (r->fuse)
+ * {code, msg, request_id, data} with the same values and a new random
+ * request_id. Takes ownership of data (may be NULL). */
 enum MHD_Result od_srv_reply(od_srv_req *r, unsigned status, int eno,
                              const char *error, json_t *data);
 

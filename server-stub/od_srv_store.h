@@ -110,7 +110,19 @@ typedef struct od_srv_check {
     int signal, power, retry, interval;
     int type; /* 1 full, 2 diff */
     int64_t task_id;
+    int state; /* the row's od_srv_dev_state: 1 pending, 2 downloading, 3 upgrading */
 } od_srv_check;
+
+/* Which task row a device-API call addresses. The legacy API names it by
+ * the download token the check issued (token set; the device follows from
+ * the token); the fuse API by the task id in its path (token NULL,
+ * task_id set) together with the calling device: its row in that task.
+ * Keyed by task id, the row's token is not involved, so its 48 h do not
+ * apply (the fuse device never sees it); the task's deadline does. */
+typedef struct od_srv_row_key {
+    const char *token;
+    int64_t task_id;
+} od_srv_row_key;
 
 /* Where a download token leads. */
 typedef struct od_srv_dl {
@@ -119,6 +131,7 @@ typedef struct od_srv_dl {
     int64_t size;
     int64_t package_id;
     int64_t device_id; /* the device the token was issued to */
+    int state;         /* the row's od_srv_dev_state */
 } od_srv_dl;
 
 typedef struct od_srv_store od_srv_store;
@@ -206,12 +219,19 @@ typedef struct od_srv_store_ops {
     int (*dev_check)(od_srv_store *st, int64_t dev_id, int component,
                      const char *version, const char *manuf,
                      const char *model, int64_t now, od_srv_check *out);
+    /* The row k names, for device dev_id: TOKEN_OWNER when there is no
+     * such row (a token unknown or another device's; no row of dev_id in
+     * task k->task_id). dev_download also takes dev_id 0 with a token:
+     * any device of product_id, the owner then in out->device_id; it is
+     * read-only, and answers STATE for a row found by task id whose
+     * device never checked (no package chosen yet). */
     int (*dev_token_check)(od_srv_store *st, int64_t dev_id,
-                           const char *token, int64_t now);
-    int (*dev_download)(od_srv_store *st, const char *token, int64_t now,
-                        int64_t product_id, od_srv_dl *out);
-    int (*dev_progress)(od_srv_store *st, int64_t dev_id, const char *token,
-                        int step, int64_t now);
+                           const od_srv_row_key *k, int64_t now);
+    int (*dev_download)(od_srv_store *st, const od_srv_row_key *k,
+                        int64_t dev_id, int64_t now, int64_t product_id,
+                        od_srv_dl *out);
+    int (*dev_progress)(od_srv_store *st, int64_t dev_id,
+                        const od_srv_row_key *k, int step, int64_t now);
     /* The token the device already holds for its live row in its active
      * task of a component (a device resuming after a reboot), with the
      * same fields as dev_check. Never issues a token and leaves the row's
@@ -222,6 +242,12 @@ typedef struct od_srv_store_ops {
      * (the token's package is gone); AUTH (no such device). */
     int (*dev_tasking)(od_srv_store *st, int64_t dev_id, int component,
                        int64_t now, od_srv_check *out);
+    /* The state (od_srv_dev_state) of the row k names into *state, for
+     * any state, terminal ones included. Fails a live row past the task's
+     * deadline with 208 (EXPIRED) and answers PAUSED while the task is
+     * paused, as the other calls do; otherwise read-only. */
+    int (*dev_row_state)(od_srv_store *st, int64_t dev_id,
+                         const od_srv_row_key *k, int64_t now, int *state);
 } od_srv_store_ops;
 
 struct od_srv_store {

@@ -1359,6 +1359,7 @@ typedef struct live_row {
     int task_state, retry, interval, signal, power;
     char target[OD_SRV_VER_MAX + 1], token[OD_SRV_DEVTOKEN_LEN + 1];
     int64_t token_exp;
+    int by_token; /* row_by_key found it by its token, whose 48 h then apply */
     od_srv_dev_fsm fsm;
 } live_row;
 
@@ -1457,6 +1458,7 @@ static void fill_check(od_srv_check *out, const live_row *lr, const od_srv_pkg *
     out->interval = lr->interval;
     out->type = pkg->kind == 1 ? 1 : 2;
     out->task_id = lr->task_id;
+    out->state = lr->fsm.state;
 }
 
 static int dev_check(od_srv_store *st, int64_t dev_id, int component,
@@ -1609,27 +1611,31 @@ static int dev_tasking(od_srv_store *st, int64_t dev_id, int component, int64_t 
     return dev_end(c, r);
 }
 
-/* Loads the row a download token names; eno for a missing token. */
-static int row_by_token(conn *c, const char *token, live_row *lr,
-                        int64_t *dev_id, int64_t *product_id)
+/* Loads the row k names: the one holding k->token, or dev_id's row in
+ * task k->task_id. TOKEN_OWNER when there is none. */
+static int row_by_key(conn *c, const od_srv_row_key *k, int64_t dev_id, live_row *lr,
+                      int64_t *owner, int64_t *product_id)
 {
+#define ROW_SQL                                                                        \
+    "SELECT t.id, t.state, t.retry, d.device_id, d.state, d.dl_state, d.percent,"     \
+    " d.retries, d.last_code, d.package_id, d.token_exp, t.product_id,"               \
+    " t.target_version, t.deadline FROM task_devices d JOIN tasks t ON t.id=d.task_id" \
+    " WHERE "
     int rc;
-    sqlite3_stmt *q = run(
-        c,
-        "SELECT t.id, t.state, t.retry, d.device_id, d.state, d.dl_state, d.percent,"
-        " d.retries, d.last_code, d.package_id, d.token_exp, t.product_id,"
-        " t.target_version, t.deadline FROM task_devices d JOIN tasks t ON t.id=d.task_id"
-        " WHERE d.token=?",
-        &rc, "s", token);
+    sqlite3_stmt *q =
+        k->token ? run(c, ROW_SQL "d.token=?", &rc, "s", k->token)
+                 : run(c, ROW_SQL "d.task_id=? AND d.device_id=?", &rc, "ii", k->task_id, dev_id);
+#undef ROW_SQL
     if (!q)
         return OD_SRV_ERR_DB;
     if (rc != SQLITE_ROW)
         return OD_SRV_ENO_TOKEN_OWNER;
     memset(lr, 0, sizeof(*lr));
+    lr->by_token = k->token != NULL;
     lr->task_id = sqlite3_column_int64(q, 0);
     lr->task_state = sqlite3_column_int(q, 1);
     lr->retry = sqlite3_column_int(q, 2);
-    *dev_id = sqlite3_column_int64(q, 3);
+    *owner = sqlite3_column_int64(q, 3);
     lr->fsm.state = sqlite3_column_int(q, 4);
     lr->fsm.dl_state = sqlite3_column_int(q, 5);
     lr->fsm.percent = sqlite3_column_int(q, 6);
@@ -1653,7 +1659,7 @@ static int task_gate(const live_row *lr, int64_t now)
     case OD_SRV_TASK_UPGRADING: break;
     default: return OD_SRV_ENO_STATE;
     }
-    if (lr->token_exp < now || past_deadline(lr, now))
+    if ((lr->by_token && lr->token_exp < now) || past_deadline(lr, now))
         return OD_SRV_ENO_EXPIRED;
     return OD_SRV_ENO_OK;
 }
@@ -1684,20 +1690,32 @@ static int save_row(conn *c, const live_row *lr, int64_t dev_id, int64_t now,
                : OD_SRV_ERR_DB;
 }
 
-static int dev_token_check(od_srv_store *st, int64_t dev_id, const char *token,
-                           int64_t now)
+/* Opens a device's write transaction on the row k names: begins, loads
+ * it (TOKEN_OWNER when it is not dev_id's) and passes it through
+ * gate_row; a finished row too when gate_finished (the state machine
+ * then answers for it), else it passes as it is. Returns the errno; the
+ * caller ends the transaction with dev_end whatever it says. */
+static int gated_row(conn *c, int64_t dev_id, const od_srv_row_key *k, int64_t now,
+                     int gate_finished, live_row *lr)
 {
-    CONN(st);
-    live_row lr;
     int64_t owner, pid;
     int r;
     if (begin(c) != OD_SRV_OK)
         return OD_SRV_ERR_DB;
-    r = row_by_token(c, token, &lr, &owner, &pid);
+    r = row_by_key(c, k, dev_id, lr, &owner, &pid);
     if (r == OD_SRV_ENO_OK && owner != dev_id)
         r = OD_SRV_ENO_TOKEN_OWNER;
-    if (r == OD_SRV_ENO_OK)
-        r = gate_row(c, &lr, dev_id, now);
+    if (r == OD_SRV_ENO_OK && (gate_finished || !od_srv_dev_terminal(lr->fsm.state)))
+        r = gate_row(c, lr, dev_id, now);
+    return r;
+}
+
+static int dev_token_check(od_srv_store *st, int64_t dev_id, const od_srv_row_key *k,
+                           int64_t now)
+{
+    CONN(st);
+    live_row lr;
+    int r = gated_row(c, dev_id, k, now, 1, &lr);
     if (r == OD_SRV_ENO_OK)
         r = od_srv_dev_token_check(&lr.fsm);
     if (r == OD_SRV_ENO_OK &&
@@ -1709,16 +1727,16 @@ static int dev_token_check(od_srv_store *st, int64_t dev_id, const char *token,
 
 /* Read-only and on the hot path (one call per Range request): no
  * transaction beyond the statement's own. */
-static int dev_download(od_srv_store *st, const char *token, int64_t now,
-                        int64_t product_id, od_srv_dl *out)
+static int dev_download(od_srv_store *st, const od_srv_row_key *k, int64_t dev_id,
+                        int64_t now, int64_t product_id, od_srv_dl *out)
 {
     CONN(st);
     live_row lr;
-    int64_t dev_id, pid;
-    int r = row_by_token(c, token, &lr, &dev_id, &pid);
+    int64_t owner, pid;
+    int r = row_by_key(c, k, dev_id, &lr, &owner, &pid);
     if (r != OD_SRV_ENO_OK)
         return r;
-    if (pid != product_id)
+    if (pid != product_id || (dev_id && owner != dev_id))
         return OD_SRV_ENO_TOKEN_OWNER;
     r = task_gate(&lr, now);
     if (r != OD_SRV_ENO_OK)
@@ -1726,6 +1744,10 @@ static int dev_download(od_srv_store *st, const char *token, int64_t now,
     if (od_srv_dev_terminal(lr.fsm.state))
         return lr.fsm.state == OD_SRV_DEV_CANCELLED ? OD_SRV_ENO_CANCELLED
                                                     : OD_SRV_ENO_FINISHED;
+    /* Keyed by task id: a row whose device never checked has no package
+     * chosen yet (a token always has one). */
+    if (!lr.package_id)
+        return OD_SRV_ENO_STATE;
     q = run(c, "SELECT file, sha256, size FROM packages WHERE id=? AND status=1",
             &rc, "i", lr.package_id);
     if (!q)
@@ -1736,25 +1758,18 @@ static int dev_download(od_srv_store *st, const char *token, int64_t now,
     copy_col(out->sha256, sizeof(out->sha256), q, 1);
     out->size = sqlite3_column_int64(q, 2);
     out->package_id = lr.package_id;
-    out->device_id = dev_id;
-    sqlite3_reset(q); /* release the read snapshot at once */
+    out->device_id = owner;
+    out->state = lr.fsm.state;
+    reset_all(c); /* release the read snapshot at once */
     return OD_SRV_ENO_OK;
 }
 
-static int dev_progress(od_srv_store *st, int64_t dev_id, const char *token,
+static int dev_progress(od_srv_store *st, int64_t dev_id, const od_srv_row_key *k,
                         int step, int64_t now)
 {
     CONN(st);
     live_row lr;
-    int64_t owner, pid;
-    int r;
-    if (begin(c) != OD_SRV_OK)
-        return OD_SRV_ERR_DB;
-    r = row_by_token(c, token, &lr, &owner, &pid);
-    if (r == OD_SRV_ENO_OK && owner != dev_id)
-        r = OD_SRV_ENO_TOKEN_OWNER;
-    if (r == OD_SRV_ENO_OK)
-        r = gate_row(c, &lr, dev_id, now);
+    int r = gated_row(c, dev_id, k, now, 1, &lr);
     if (r == OD_SRV_ENO_OK)
         r = od_srv_dev_report(&lr.fsm, step, lr.retry);
     if (r == OD_SRV_ENO_OK) {
@@ -1776,6 +1791,23 @@ static int dev_progress(od_srv_store *st, int64_t dev_id, const char *token,
             r = OD_SRV_ERR_DB;
         if (r == OD_SRV_ENO_OK && od_srv_dev_terminal(lr.fsm.state) &&
             maybe_complete(c, lr.task_id) != OD_SRV_OK)
+            r = OD_SRV_ERR_DB;
+    }
+    return dev_end(c, r);
+}
+
+/* A finished row answers its state whatever its task does now; a live
+ * one goes through the gate first (paused, past the deadline). */
+static int dev_row_state(od_srv_store *st, int64_t dev_id, const od_srv_row_key *k,
+                         int64_t now, int *state)
+{
+    CONN(st);
+    live_row lr;
+    int r = gated_row(c, dev_id, k, now, 0, &lr);
+    *state = 0;
+    if (r == OD_SRV_ENO_OK) {
+        *state = lr.fsm.state;
+        if (touch_device(c, dev_id, now) < 0)
             r = OD_SRV_ERR_DB;
     }
     return dev_end(c, r);
@@ -1811,7 +1843,7 @@ static const od_srv_store_ops sqlite_ops = {
     group_create, group_update, group_members, group_get, group_list,
     task_create, task_edit, task_op, task_get, task_list, task_sweep,
     dev_report_version, dev_check, dev_token_check, dev_download, dev_progress,
-    dev_tasking,
+    dev_tasking, dev_row_state,
 };
 
 /*

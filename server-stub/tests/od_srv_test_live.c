@@ -9,6 +9,7 @@
  *   od_srv_test_live SERVER_BIN migrate       upgrade an old database in place
  *   od_srv_test_live SERVER_BIN stop          SIGTERM during generation
  *   od_srv_test_live SERVER_BIN legacy        devInfo, tasking and report
+ *   od_srv_test_live SERVER_BIN fuse          the new OneNET /fuse-ota/ routes
  *   od_srv_test_live SERVER_BIN bench    [N]  fleet timing, prints a row
  *
  * Exit 0 pass, 1 fail, 77 skip (no loopback sockets).
@@ -195,6 +196,46 @@ static int upload(scenario *s, const uint8_t *img, const char *ver, int64_t *id)
 }
 
 static void scenario_free(scenario *s);
+
+/* A delta from the scenario's target 1.1.0 to a new 1.2.0 (image v0),
+ * with no full package of 1.2.0: its id, or 0. */
+static int64_t delta_to_120(scenario *s)
+{
+    char path[120], body[120];
+    json_t *j = NULL;
+    int64_t from, fw3, pk, jb;
+    snprintf(path, sizeof(path), "/api/v1/packages/%lld", (long long)s->pkg_diff);
+    if (admin("GET", path, NULL, 0, &j) != 200) {
+        json_decref(j);
+        return 0;
+    }
+    from = data_int(j, "target_fw");
+    json_decref(j);
+    j = NULL;
+    if (upload(s, s->v0, "1.2.0", &fw3) != 0)
+        return 0;
+    snprintf(path, sizeof(path), "/api/v1/products/%lld/packages", (long long)s->pid);
+    snprintf(body, sizeof(body), "{\"type\":\"diff\",\"source_fw\":%lld,\"target_fw\":%lld}",
+             (long long)from, (long long)fw3);
+    if (admin("POST", path, body, 0, &j) != 202) {
+        json_decref(j);
+        return 0;
+    }
+    pk = data_int(j, "package_id");
+    jb = data_int(j, "job_id");
+    json_decref(j);
+    return wait_job(jb) == 0 ? pk : 0;
+}
+
+/* A product token of s's product, token version ver, into out
+ * (OD_SRV_TOKEN_MAX bytes): 0, or -1. */
+static int product_token(const scenario *s, const char *ver, int method, char *out)
+{
+    char res[64];
+    snprintf(res, sizeof(res), "products/%lld", (long long)s->pid);
+    return od_srv_token_build(s->key, ver, res, time(NULL) + 600, method, out,
+                              OD_SRV_TOKEN_MAX) == OD_SRV_OK ? 0 : -1;
+}
 
 /* A check call for dev (type 2, version ver) with the device-API token
  * auth: the download token into t (64 bytes) and the package size. */
@@ -1109,24 +1150,12 @@ static int test_badinput(void)
      * (its next call is refused) and one that never calls again: both
      * rows fail with 208 and the task completes. */
     {
-        int64_t fw3, from, pk, jb, task, size;
+        int64_t pk = delta_to_120(&s), task, size;
         char t[64], pp[200], hdr[700];
         od_srv_hcli c;
         od_srv_hresp r;
         json_t *row;
-        snprintf(path, sizeof(path), "/api/v1/packages/%lld", (long long)s.pkg_diff);
-        CHECK(admin("GET", path, NULL, 0, &j) == 200);
-        from = data_int(j, "target_fw");
-        json_decref(j);
-        CHECK(upload(&s, s.v0, "1.2.0", &fw3) == 0);
-        snprintf(path, sizeof(path), "/api/v1/products/%lld/packages", (long long)s.pid);
-        snprintf(pp, sizeof(pp), "{\"type\":\"diff\",\"source_fw\":%lld,\"target_fw\":%lld}",
-                 (long long)from, (long long)fw3);
-        CHECK(admin("POST", path, pp, 0, &j) == 202);
-        pk = data_int(j, "package_id");
-        jb = data_int(j, "job_id");
-        json_decref(j);
-        CHECK(wait_job(jb) == 0);
+        CHECK(pk > 0);
         snprintf(path, sizeof(path), "/api/v1/products/%lld/tasks", (long long)s.pid);
         snprintf(pp, sizeof(pp),
                  "{\"package_id\":%lld,\"devices\":[%lld,%lld],\"deadline\":%lld}",
@@ -1180,8 +1209,10 @@ static int test_badinput(void)
 /* ---------------------------------------------------------------- */
 /* The legacy OneNET extras: devInfo, tasking, report.               */
 
-/* A device-key token for the device called name (id dev) into out. */
-static int dev_key_token(const scenario *s, int64_t dev, const char *name, char *out)
+/* A device-key token (token version ver) for the device called name (id
+ * dev) into out. */
+static int dev_key_token_v(const scenario *s, int64_t dev, const char *name, const char *ver,
+                           char *out)
 {
     char path[200];
     json_t *j = NULL;
@@ -1191,11 +1222,17 @@ static int dev_key_token(const scenario *s, int64_t dev, const char *name, char 
     if (admin("GET", path, NULL, 0, &j) == 200 &&
         (key = json_string_value(json_object_get(json_object_get(j, "data"), "dev_key")))) {
         snprintf(path, sizeof(path), "products/%lld/devices/%s", (long long)s->pid, name);
-        rc = od_srv_token_build(key, "2018-10-31", path, time(NULL) + 600, OD_SRV_SIG_SHA256,
+        rc = od_srv_token_build(key, ver, path, time(NULL) + 600, OD_SRV_SIG_SHA256,
                                 out, OD_SRV_TOKEN_MAX) == OD_SRV_OK ? 0 : -1;
     }
     json_decref(j);
     return rc;
+}
+
+/* The same for the legacy routes' token version. */
+static int dev_key_token(const scenario *s, int64_t dev, const char *name, char *out)
+{
+    return dev_key_token_v(s, dev, name, "2018-10-31", out);
 }
 
 /* tok with its signature's first character changed. */
@@ -1261,6 +1298,14 @@ static int db_update(const char *sql)
     ok = sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK && sqlite3_changes(db) == 1;
     sqlite3_close(db);
     return ok ? 0 : -1;
+}
+
+/* Moves task's deadline into the past, as if it had passed: 0, or -1. */
+static int task_expire(int64_t task)
+{
+    char sql[96];
+    snprintf(sql, sizeof(sql), "UPDATE tasks SET deadline=1 WHERE id=%lld", (long long)task);
+    return db_update(sql);
 }
 
 static void md5_hex(const uint8_t *p, size_t n, char out[33])
@@ -1382,7 +1427,7 @@ static int test_legacy(void)
 {
     scenario s;
     char tok[OD_SRV_TOKEN_MAX], forged[OD_SRV_TOKEN_MAX], dk1[OD_SRV_TOKEN_MAX];
-    char res[64], path[256], t0[64], t1[64], t1b[64], t[64], st[32], md5[33];
+    char path[256], t0[64], t1[64], t1b[64], t[64], st[32], md5[33];
     static const char *const zero_token = "0123456789abcdef0123456789abcdef";
     int eno;
     json_t *cd = NULL, *td = NULL, *j = NULL;
@@ -1394,9 +1439,7 @@ static int test_legacy(void)
         return 1;
     dev0 = s.ids_a[0];
     dev1 = s.ids_a[1];
-    snprintf(res, sizeof(res), "products/%lld", (long long)s.pid);
-    CHECK(od_srv_token_build(s.key, "2018-10-31", res, time(NULL) + 600, OD_SRV_SIG_SHA1, tok,
-                             sizeof(tok)) == OD_SRV_OK);
+    CHECK(product_token(&s, "2018-10-31", OD_SRV_SIG_SHA1, tok) == 0);
     forge(tok, forged);
     CHECK(dev_key_token(&s, dev1, "dev-00001", dk1) == 0);
 
@@ -1533,8 +1576,7 @@ static int test_legacy(void)
         CHECK(admin("POST", path, NULL, 0, NULL) == 200);
         CHECK(check_call(dk1, dev1, "1.0.0", t1, &size1) == 0);
         CHECK(tasking_call(dev1, dk1, &eno, t) == 200 && eno == 0 && !strcmp(t, t1));
-        snprintf(path, sizeof(path), "UPDATE tasks SET deadline=1 WHERE id=%lld", (long long)task);
-        CHECK(db_update(path) == 0);
+        CHECK(task_expire(task) == 0);
         CHECK(tasking_call(dev1, dk1, &eno, t) == 200 && (eno == 12 || eno == 4));
         CHECK(tasking_call(dev1, dk1, &eno, t) == 200 && eno == 4);
         CHECK(!strcmp(row_state(task, dev1, st, sizeof(st)), "failed"));
@@ -1553,6 +1595,534 @@ static int test_legacy(void)
     return 0;
 }
 
+/* ---------------------------------------------------------------- */
+/* The new OneNET ("fuse") routes: /fuse-ota/{pro_id}/{dev_name}/...  */
+
+static char fuse_rid[40], fuse_msg[80];
+
+/* A fuse call: the HTTP status, *code the reply's code (-1000 if the
+ * body is not JSON), *data (if wanted) its data member for the caller to
+ * json_decref, fuse_msg its msg. Checks the fuse form on the way: code,
+ * msg, a 32-hex request_id unlike the previous reply's, and no legacy
+ * errno. */
+static int fuse_call(const char *method, const char *path, const char *auth, const char *body,
+                     int *code, json_t **data)
+{
+    od_srv_hresp r;
+    json_t *j;
+    const char *rid, *msg;
+    int st = dev_send(method, path, auth, NULL, body, &r);
+    *code = -2000;
+    fuse_msg[0] = '\0';
+    if (data)
+        *data = NULL;
+    if (st < 0)
+        return -1;
+    j = json_loadb((const char *)r.body, r.body_len, 0, NULL);
+    od_srv_hresp_free(&r);
+    *code = j ? (int)json_integer_value(json_object_get(j, "code")) : -1000;
+    rid = json_string_value(json_object_get(j, "request_id"));
+    msg = json_string_value(json_object_get(j, "msg"));
+    CHECK(json_is_integer(json_object_get(j, "code")) && msg && !json_object_get(j, "errno"));
+    CHECK(rid && strlen(rid) == 32 && strspn(rid, "0123456789abcdef") == 32 &&
+          strcmp(rid, fuse_rid) != 0);
+    snprintf(fuse_rid, sizeof(fuse_rid), "%s", rid ? rid : "");
+    snprintf(fuse_msg, sizeof(fuse_msg), "%s", msg ? msg : "");
+    if (data) {
+        *data = json_object_get(j, "data");
+        json_incref(*data);
+    }
+    json_decref(j);
+    return st;
+}
+
+/* "/fuse-ota/{pid}/{name}/{rest}" into out (256 bytes). */
+static const char *fpath(char *out, int64_t pid, const char *name, const char *rest)
+{
+    snprintf(out, 256, "/fuse-ota/%lld/%s/%s", (long long)pid, name, rest);
+    return out;
+}
+
+/* The same with a task id: "/fuse-ota/{pid}/{name}/{tid}/{rest}". */
+static const char *ftid(char *out, int64_t pid, const char *name, int64_t tid, const char *rest)
+{
+    snprintf(out, 256, "/fuse-ota/%lld/%s/%lld/%s", (long long)pid, name, (long long)tid, rest);
+    return out;
+}
+
+/* The task status (GET .../{tid}/check): the HTTP status, *code, and
+ * the status in *status (0 if none). */
+static int fuse_status(int64_t pid, const char *name, int64_t tid, const char *auth, int *code,
+                       int *status)
+{
+    char path[256];
+    json_t *d = NULL;
+    int st = fuse_call("GET", ftid(path, pid, name, tid, "check"), auth, NULL, code, &d);
+    *status = (int)json_integer_value(json_object_get(d, "status"));
+    json_decref(d);
+    return st;
+}
+
+/* POST .../{tid}/status {"step": step}: the HTTP status and *code. */
+static int fuse_step(int64_t pid, const char *name, int64_t tid, const char *auth, int step,
+                     int *code)
+{
+    char path[256], body[32];
+    snprintf(body, sizeof(body), "{\"step\":%d}", step);
+    return fuse_call("POST", ftid(path, pid, name, tid, "status"), auth, body, code, NULL);
+}
+
+/* GET .../{tid}/download[?query] with one more header line (may be
+ * NULL): the HTTP status; the body appended to buf at *len when buf,
+ * *ota the Ota-Errno header (-1 if none), cr the Content-Range. */
+static int fuse_dl(int64_t pid, const char *name, int64_t tid, const char *query,
+                   const char *auth, const char *extra, uint8_t *buf, size_t cap, size_t *len,
+                   int *ota, char *cr, size_t cr_size)
+{
+    char path[256], h[32];
+    od_srv_hresp r;
+    int st;
+    snprintf(path, sizeof(path), "/fuse-ota/%lld/%s/%lld/download%s%s", (long long)pid, name,
+             (long long)tid, query ? "?" : "", query ? query : "");
+    st = dev_send("GET", path, auth, extra, NULL, &r);
+    if (st < 0)
+        return -1;
+    *ota = od_srv_hresp_header(&r, "Ota-Errno", h, sizeof(h)) == 0 ? atoi(h) : -1;
+    if (cr) {
+        cr[0] = '\0';
+        od_srv_hresp_header(&r, "Content-Range", cr, cr_size);
+    }
+    if (buf) {
+        if (r.body_len <= cap - *len) {
+            memcpy(buf + *len, r.body, r.body_len);
+            *len += r.body_len;
+        } else {
+            st = -1;
+        }
+    } else if (st >= 400) {
+        /* OneNET's one-byte error body */
+        CHECK(r.body_len == 1 && r.body[0] >= '1' && r.body[0] <= '5');
+    }
+    od_srv_hresp_free(&r);
+    return st;
+}
+
+/* The state of task id ("" if it cannot be read). */
+static const char *task_state(int64_t task, char *out, size_t n)
+{
+    char path[80];
+    json_t *j = NULL;
+    snprintf(path, sizeof(path), "/api/v1/tasks/%lld", (long long)task);
+    out[0] = '\0';
+    if (admin("GET", path, NULL, 0, &j) == 200)
+        snprintf(out, n, "%s", dstr(json_object_get(j, "data"), "state"));
+    json_decref(j);
+    return out;
+}
+
+/* Task admin operation op (start, pause, cancel): 0 if it answered 200. */
+static int task_do(int64_t task, const char *op)
+{
+    char path[80];
+    snprintf(path, sizeof(path), "/api/v1/tasks/%lld/%s", (long long)task, op);
+    return admin("POST", path, NULL, 0, NULL) == 200 ? 0 : -1;
+}
+
+/* Authorization, before anything is looked up, and the device's reach. */
+static void fuse_auth(const scenario *s, const char *tok, int64_t dev0)
+{
+    char path[256], res[96], t[OD_SRV_TOKEN_MAX], forged[OD_SRV_TOKEN_MAX];
+    json_t *j = NULL;
+    int code, status;
+
+    fpath(path, s->pid, "dev-00000", "check?type=2&version=1.0.0");
+    CHECK(fuse_call("GET", path, NULL, NULL, &code, NULL) == 401 && code == 1);
+    CHECK(fuse_call("GET", path, "garbage", NULL, &code, NULL) == 401 && code == 1);
+    forge(tok, forged);
+    CHECK(fuse_call("GET", path, forged, NULL, &code, NULL) == 401 && code == 1);
+    snprintf(res, sizeof(res), "products/%lld", (long long)s->pid);
+    od_srv_token_build(s->key, "2022-05-01", res, time(NULL) - 10, OD_SRV_SIG_SHA1, t, sizeof(t));
+    CHECK(fuse_call("GET", path, t, NULL, &code, NULL) == 401 && code == 1); /* expired */
+    /* userid/ tokens: this server has no users, hence no key to check. */
+    od_srv_token_build(s->key, "2022-05-01", "userid/1", time(NULL) + 600, OD_SRV_SIG_SHA1, t,
+                       sizeof(t));
+    CHECK(fuse_call("GET", path, t, NULL, &code, NULL) == 401 && code == 1);
+    /* A device-key token signed with a wrong key: 401 whether or not the
+     * device, the path's device or the tid exist. */
+    snprintf(res, sizeof(res), "products/%lld/devices/dev-00000", (long long)s->pid);
+    od_srv_token_build("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "2022-05-01", res,
+                       time(NULL) + 600, OD_SRV_SIG_SHA256, t, sizeof(t));
+    CHECK(fuse_call("GET", path, t, NULL, &code, NULL) == 401 && code == 1);
+    CHECK(fuse_call("GET", fpath(path, s->pid, "nobody", "version"), forged, NULL, &code, NULL) ==
+              401 && code == 1);
+    CHECK(fuse_status(s->pid, "dev-00000", 999999, forged, &code, &status) == 401 && code == 1);
+    CHECK(fuse_status(s->pid, "nobody", 999999, forged, &code, &status) == 401 && code == 1);
+    CHECK(fuse_call("GET", fpath(path, 999999, "nobody", "version"), forged, NULL, &code, NULL) ==
+              401 && code == 1);
+    /* Authenticated, but out of reach: 404, code 1. Another device's own
+     * key; an unknown name; another product's token, on this product's
+     * device or on its own product with this device's name. */
+    CHECK(dev_key_token_v(s, s->ids_a[1], "dev-00001", "2022-05-01", t) == 0);
+    CHECK(fuse_call("GET", fpath(path, s->pid, "dev-00000", "version"), t, NULL, &code, NULL) ==
+              404 && code == 1);
+    CHECK(fuse_status(s->pid, "dev-00000", s->task, t, &code, &status) == 404 && code == 1);
+    CHECK(fuse_call("GET", fpath(path, s->pid, "nobody", "version"), tok, NULL, &code, NULL) ==
+              404 && code == 1);
+    CHECK(admin("POST", "/api/v1/products", "{\"name\":\"fuse-other\"}", 0, &j) == 201);
+    {
+        int64_t other = data_int(j, "id");
+        snprintf(res, sizeof(res), "products/%lld", (long long)other);
+        CHECK(od_srv_token_build(dstr(json_object_get(j, "data"), "access_key"), "2022-05-01",
+                                 res, time(NULL) + 600, OD_SRV_SIG_MD5, t,
+                                 sizeof(t)) == OD_SRV_OK);
+        CHECK(fuse_call("GET", fpath(path, s->pid, "dev-00000", "version"), t, NULL, &code,
+                        NULL) == 404 && code == 1);
+        CHECK(fuse_call("GET", fpath(path, other, "dev-00000", "version"), t, NULL, &code,
+                        NULL) == 404 && code == 1);
+        CHECK(fuse_call("GET", fpath(path, other, "dev-00000", "version"), tok, NULL, &code,
+                        NULL) == 404 && code == 1);
+        CHECK(fuse_dl(s->pid, "dev-00000", s->task, NULL, t, NULL, NULL, 0, NULL, &code, NULL,
+                      0) == 404 && code == 1);
+    }
+    json_decref(j);
+    /* The device's own key reaches it (2018-10-31 tokens work here too). */
+    CHECK(dev_key_token_v(s, dev0, "dev-00000", "2022-05-01", t) == 0);
+    CHECK(fuse_call("GET", fpath(path, s->pid, "dev-00000", "version"), t, NULL, &code, NULL) ==
+              200 && code == 0);
+    CHECK(dev_key_token(s, dev0, "dev-00000", t) == 0);
+    CHECK(fuse_call("GET", fpath(path, s->pid, "dev-00000", "version"), t, NULL, &code, NULL) ==
+              200 && code == 0);
+    /* Download: 401 with OneNET's byte 3 and Ota-Errno 1. */
+    CHECK(fuse_dl(s->pid, "dev-00000", s->task, NULL, forged, NULL, NULL, 0, NULL, &code, NULL,
+                  0) == 401 && code == 1);
+    CHECK(fuse_dl(s->pid, "dev-00000", s->task, NULL, NULL, NULL, NULL, 0, NULL, &code, NULL,
+                  0) == 401 && code == 1);
+}
+
+/* Malformed requests: 400 with code 2 (27 for a version), before the
+ * token is looked at. */
+static void fuse_badinput(const scenario *s, const char *tok)
+{
+    char path[256], name[80], forged[OD_SRV_TOKEN_MAX];
+    int code, status;
+    const char *d0 = "dev-00000";
+
+    forge(tok, forged);
+    snprintf(path, sizeof(path), "/fuse-ota/abc/%s/check?type=2", d0);
+    CHECK(fuse_call("GET", path, forged, NULL, &code, NULL) == 400 && code == 2);
+    snprintf(path, sizeof(path), "/fuse-ota/0%lld/%s/version", (long long)s->pid, d0);
+    CHECK(fuse_call("GET", path, tok, NULL, &code, NULL) == 400 && code == 2);
+    memset(name, 'n', 65);
+    name[65] = '\0';
+    CHECK(fuse_call("GET", fpath(path, s->pid, name, "version"), tok, NULL, &code, NULL) == 400 &&
+          code == 2);
+    CHECK(fuse_call("GET", fpath(path, s->pid, d0, "check?type=3"), tok, NULL, &code, NULL) ==
+              400 && code == 2);
+    CHECK(fuse_call("GET", fpath(path, s->pid, d0, "check"), tok, NULL, &code, NULL) == 400 &&
+          code == 2);
+    CHECK(fuse_call("GET", fpath(path, s->pid, d0, "check?type=2&version=bad%20v"), tok, NULL,
+                    &code, NULL) == 400 && code == 27);
+    CHECK(fuse_call("POST", fpath(path, s->pid, d0, "version"), tok, "{\"s_version\":\"b v\"}",
+                    &code, NULL) == 400 && code == 27);
+    CHECK(fuse_call("POST", fpath(path, s->pid, d0, "version"), tok, "{\"s_version\":5}", &code,
+                    NULL) == 400 && code == 2);
+    CHECK(fuse_call("POST", fpath(path, s->pid, d0, "version"), tok, "x", &code, NULL) == 400 &&
+          code == 2);
+    CHECK(fuse_call("POST", fpath(path, s->pid, d0, "version"), tok, NULL, &code, NULL) == 400 &&
+          code == 2);
+    /* tid: a positive decimal number */
+    CHECK(fuse_call("GET", fpath(path, s->pid, d0, "x/check"), forged, NULL, &code, NULL) == 400 &&
+          code == 2);
+    CHECK(fuse_call("POST", fpath(path, s->pid, d0, "01/status"), tok, "{\"step\":1}", &code,
+                    NULL) == 400 && code == 2);
+    CHECK(fuse_dl(s->pid, d0, 0, NULL, tok, NULL, NULL, 0, NULL, &code, NULL, 0) == 400 &&
+          code == 2);
+    /* steps */
+    CHECK(fuse_step(s->pid, d0, s->task, tok, 150, &code) == 400 && code == 2);
+    CHECK(fuse_step(s->pid, d0, s->task, tok, -1, &code) == 400 && code == 2);
+    CHECK(fuse_call("POST", ftid(path, s->pid, d0, s->task, "status"), tok, "{\"step\":\"1\"}",
+                    &code, NULL) == 400 && code == 2);
+    CHECK(fuse_call("POST", ftid(path, s->pid, d0, s->task, "status"), tok, NULL, &code, NULL) ==
+              400 && code == 2);
+    CHECK(fuse_status(s->pid, d0, s->task, tok, &code, &status) == 200 && code == 0 &&
+          status == 1); /* none of that touched the row */
+    /* Routes and methods */
+    CHECK(fuse_call("PUT", fpath(path, s->pid, d0, "version"), tok, NULL, &code, NULL) == 404 &&
+          code == 2);
+    CHECK(fuse_call("GET", ftid(path, s->pid, d0, s->task, "status"), tok, NULL, &code, NULL) ==
+              404 && code == 2);
+    CHECK(fuse_call("GET", ftid(path, s->pid, d0, s->task, "other"), tok, NULL, &code, NULL) ==
+              404 && code == 2);
+    CHECK(fuse_call("GET", "/fuse-ota/1", tok, NULL, &code, NULL) == 404 && code == 2);
+    {
+        od_srv_hresp r;
+        char h[16];
+        CHECK(dev_send("POST", ftid(path, s->pid, d0, s->task, "download"), tok, NULL, "x", &r) ==
+                  405 &&
+              od_srv_hresp_header(&r, "Ota-Errno", h, sizeof(h)) == 0 && !strcmp(h, "2"));
+        od_srv_hresp_free(&r);
+    }
+}
+
+static int test_fuse(void)
+{
+    scenario s;
+    char tok[OD_SRV_TOKEN_MAX], ltok[OD_SRV_TOKEN_MAX], dk0[OD_SRV_TOKEN_MAX];
+    char path[256], st[32], md5[33], cr[96], want[96], t1[64];
+    const char *d0 = "dev-00000", *d1 = "dev-00001", *db = "dev-00002";
+    json_t *cd = NULL, *d = NULL, *j = NULL;
+    int code, status, eno;
+    int64_t dev0, dev1, size = 0, tid, size1;
+    uint8_t *buf = NULL;
+    size_t got = 0;
+
+    if (setup(&s, 2) != 0)
+        return 1;
+    dev0 = s.ids_a[0];
+    dev1 = s.ids_a[1];
+    CHECK(product_token(&s, "2022-05-01", OD_SRV_SIG_SHA256, tok) == 0);
+    CHECK(product_token(&s, "2018-10-31", OD_SRV_SIG_MD5, ltok) == 0);
+    CHECK(dev_key_token_v(&s, dev0, d0, "2022-05-01", dk0) == 0);
+
+    fuse_auth(&s, tok, dev0);
+    fuse_badinput(&s, tok);
+
+    /* --- a whole upgrade of dev0 over the fuse routes (its own key) --- */
+    CHECK(fuse_call("POST", fpath(path, s.pid, d0, "version"), dk0,
+                    "{\"s_version\":\"1.0.0\",\"f_version\":\"\"}", &code, NULL) == 200 &&
+          code == 0 && !strcmp(fuse_msg, "succ"));
+    CHECK(fuse_call("GET", fpath(path, s.pid, d0, "version"), dk0, NULL, &code, &d) == 200 &&
+          code == 0);
+    CHECK(!strcmp(dstr(d, "s_version"), "1.0.0") && !strcmp(dstr(d, "f_version"), ""));
+    json_decref(d);
+    /* Before the check: the row is pending, and has no package yet. */
+    CHECK(fuse_status(s.pid, d0, s.task, dk0, &code, &status) == 200 && code == 0 && status == 1);
+    CHECK(fuse_dl(s.pid, d0, s.task, NULL, dk0, NULL, NULL, 0, NULL, &code, NULL, 0) == 403 &&
+          code == 17);
+    CHECK(fuse_call("GET", fpath(path, s.pid, d0, "check?type=1"), dk0, NULL, &code, NULL) ==
+              200 && code == 11); /* no FOTA task */
+    CHECK(fuse_call("GET", fpath(path, s.pid, d0, "check?type=2&version=1.0.0"), dk0, NULL, &code,
+                    &cd) == 200 && code == 0);
+    tid = json_integer_value(json_object_get(cd, "tid"));
+    size = json_integer_value(json_object_get(cd, "size"));
+    CHECK(tid == s.task && size > 2);
+    CHECK(!strcmp(dstr(cd, "target"), "1.1.0") && strlen(dstr(cd, "md5")) == 32);
+    CHECK(json_integer_value(json_object_get(cd, "status")) == 1);
+    CHECK(json_integer_value(json_object_get(cd, "type")) == 2); /* the 1.0.0 -> 1.1.0 delta */
+    CHECK(!json_object_get(cd, "token")); /* a fuse device never sees one */
+    /* The check does not move the row; a second one answers the same. */
+    CHECK(!strcmp(row_state(s.task, dev0, st, sizeof(st)), "pending"));
+    CHECK(fuse_call("GET", fpath(path, s.pid, d0, "check?type=2"), dk0, NULL, &code, &d) == 200 &&
+          code == 0 && json_equal(d, cd));
+    json_decref(d);
+    if (size <= 2) {
+        json_decref(cd);
+        scenario_free(&s);
+        return 1;
+    }
+    buf = malloc((size_t)size);
+    if (!buf) {
+        json_decref(cd);
+        scenario_free(&s);
+        return 1;
+    }
+    /* In pieces: a Range header; then the range= query argument; then
+     * "bytes=start-". The first download moves the row to downloading. */
+    snprintf(path, sizeof(path), "Range: 0-%lld", (long long)size / 3 - 1);
+    CHECK(fuse_dl(s.pid, d0, tid, NULL, dk0, path, buf, (size_t)size, &got, &code, cr,
+                  sizeof(cr)) == 206 && code == 0 && got == (size_t)size / 3);
+    snprintf(want, sizeof(want), "bytes 0-%lld/%lld", (long long)size / 3 - 1, (long long)size);
+    CHECK(!strcmp(cr, want));
+    CHECK(!strcmp(row_state(s.task, dev0, st, sizeof(st)), "downloading"));
+    CHECK(fuse_status(s.pid, d0, tid, dk0, &code, &status) == 200 && code == 0 && status == 2);
+    snprintf(path, sizeof(path), "range=%lld-%lld", (long long)got, (long long)size * 2 / 3 - 1);
+    CHECK(fuse_dl(s.pid, d0, tid, path, dk0, NULL, buf, (size_t)size, &got, &code, cr,
+                  sizeof(cr)) == 206 && code == 0 && got == (size_t)size * 2 / 3);
+    snprintf(want, sizeof(want), "bytes %lld-%lld/%lld", (long long)size / 3,
+             (long long)size * 2 / 3 - 1, (long long)size);
+    CHECK(!strcmp(cr, want));
+    /* The header wins over the query argument. */
+    CHECK(fuse_dl(s.pid, d0, tid, "range=10-19", dk0, "Range: 0-9", NULL, 0, NULL, &code, cr,
+                  sizeof(cr)) == 206 && code == 0 && !strncmp(cr, "bytes 0-9/", 10));
+    snprintf(path, sizeof(path), "Range: bytes=%lld-", (long long)got);
+    CHECK(fuse_dl(s.pid, d0, tid, NULL, dk0, path, buf, (size_t)size, &got, &code, NULL, 0) ==
+              206 && code == 0 && got == (size_t)size);
+    md5_hex(buf, got, md5);
+    CHECK(!strcmp(md5, dstr(cd, "md5")));
+    /* A product token fetches the whole file too (200). */
+    CHECK(fuse_dl(s.pid, d0, tid, NULL, tok, NULL, NULL, 0, NULL, &code, NULL, 0) == 200 &&
+          code == 0);
+    /* Steps 0..100, then 201. */
+    CHECK(fuse_step(s.pid, d0, tid, dk0, 0, &code) == 200 && code == 0);
+    CHECK(fuse_step(s.pid, d0, tid, dk0, 50, &code) == 200 && code == 0);
+    CHECK(fuse_status(s.pid, d0, tid, dk0, &code, &status) == 200 && code == 0 && status == 2);
+    CHECK(fuse_step(s.pid, d0, tid, dk0, 100, &code) == 200 && code == 0);
+    CHECK(fuse_status(s.pid, d0, tid, dk0, &code, &status) == 200 && code == 0 && status == 3);
+    CHECK(!strcmp(row_state(s.task, dev0, st, sizeof(st)), "upgrading"));
+    /* After 100, 101 is refused (both mean downloaded). */
+    CHECK(fuse_step(s.pid, d0, tid, dk0, 101, &code) == 200 && code == 17);
+    CHECK(fuse_call("GET", fpath(path, s.pid, d0, "check?type=2"), dk0, NULL, &code, &d) == 200 &&
+          code == 0 && json_integer_value(json_object_get(d, "status")) == 3);
+    json_decref(d);
+    CHECK(fuse_step(s.pid, d0, tid, dk0, 201, &code) == 200 && code == 0);
+    CHECK(fuse_status(s.pid, d0, tid, dk0, &code, &status) == 200 && code == 0 && status == 4);
+    CHECK(!strcmp(row_state(s.task, dev0, st, sizeof(st)), "succeeded"));
+    CHECK(fuse_call("GET", fpath(path, s.pid, d0, "version"), dk0, NULL, &code, &d) == 200 &&
+          code == 0 && !strcmp(dstr(d, "s_version"), "1.1.0"));
+    json_decref(d);
+    /* After the end: OneNET's {"code":20,"msg":"task finish"}. */
+    CHECK(fuse_step(s.pid, d0, tid, dk0, 201, &code) == 200 && code == 20 &&
+          !strcmp(fuse_msg, "task finish"));
+    CHECK(fuse_step(s.pid, d0, tid, dk0, 50, &code) == 200 && code == 20);
+    CHECK(fuse_dl(s.pid, d0, tid, NULL, dk0, NULL, NULL, 0, NULL, &code, NULL, 0) == 403 &&
+          code == 20);
+    CHECK(fuse_call("GET", fpath(path, s.pid, d0, "check?type=2"), dk0, NULL, &code, NULL) ==
+              200 && code == 11);
+    CHECK(!strcmp(task_state(s.task, st, sizeof(st)), "upgrading")); /* dev1 is left */
+
+    /* --- dev1 in the same task on the legacy routes, mixed with fuse
+     * calls on the same row --- */
+    CHECK(check_call(ltok, dev1, "1.0.0", t1, &size1) == 0 && size1 == size);
+    snprintf(path, sizeof(path), "/ota/south/download/%s/check?dev_id=%lld", t1, (long long)dev1);
+    CHECK(dev_call("GET", path, ltok, NULL, &eno, NULL) == 200 && eno == 0);
+    CHECK(fuse_status(s.pid, d1, tid, tok, &code, &status) == 200 && code == 0 && status == 2);
+    got = 0;
+    CHECK(fetch(t1, ltok, NULL, buf, (size_t)size, &got) == 200 && got == (size_t)size);
+    md5_hex(buf, got, md5);
+    CHECK(!strcmp(md5, dstr(cd, "md5")));
+    snprintf(path, sizeof(path), "/ota/south/device/download/%s/progress?dev_id=%lld", t1,
+             (long long)dev1);
+    CHECK(dev_call("POST", path, ltok, "{\"step\":100}", &eno, NULL) == 200 && eno == 0);
+    CHECK(fuse_step(s.pid, d1, tid, tok, 101, &code) == 200 && code == 17);
+    CHECK(fuse_status(s.pid, d1, tid, tok, &code, &status) == 200 && code == 0 && status == 3);
+    CHECK(fuse_step(s.pid, d1, tid, tok, 201, &code) == 200 && code == 0);
+    CHECK(dev_call("POST", path, ltok, "{\"step\":201}", &eno, NULL) == 200 && eno == 20);
+    /* Both devices done: the task completed. */
+    CHECK(!strcmp(task_state(s.task, st, sizeof(st)), "completed"));
+    snprintf(path, sizeof(path), "/api/v1/tasks/%lld", (long long)s.task);
+    CHECK(admin("GET", path, NULL, 0, &j) == 200);
+    CHECK(data_int(j, "succeeded") == 2 && data_int(j, "total") == 2);
+    json_decref(j);
+    j = NULL;
+    snprintf(path, sizeof(path), "/api/v1/devices/%lld", (long long)dev1);
+    CHECK(admin("GET", path, NULL, 0, &j) == 200);
+    CHECK(!strcmp(dstr(json_object_get(j, "data"), "s_version"), "1.1.0"));
+    json_decref(j);
+    j = NULL;
+
+    /* --- 4: a task in which the device has no row (403) --- */
+    {
+        int64_t t2 = task_for(&s, s.pkg_full, s.black);
+        CHECK(t2 > 0 && task_do(t2, "start") == 0);
+        CHECK(fuse_status(s.pid, d0, t2, tok, &code, &status) == 403 && code == 4);
+        CHECK(fuse_step(s.pid, d0, t2, tok, 10, &code) == 403 && code == 4);
+        CHECK(fuse_dl(s.pid, d0, t2, NULL, tok, NULL, NULL, 0, NULL, &code, NULL, 0) == 403 &&
+              code == 4);
+        CHECK(fuse_status(s.pid, d0, 999999, tok, &code, &status) == 403 && code == 4);
+        /* 17: a download before the device checked; 25 paused; 22
+         * cancelled. */
+        CHECK(fuse_dl(s.pid, db, t2, NULL, tok, NULL, NULL, 0, NULL, &code, NULL, 0) == 403 &&
+              code == 17);
+        CHECK(task_do(t2, "pause") == 0);
+        CHECK(fuse_call("GET", fpath(path, s.pid, db, "check?type=2&version=1.0.0"), tok, NULL,
+                        &code, NULL) == 200 && code == 25);
+        CHECK(fuse_status(s.pid, db, t2, tok, &code, &status) == 200 && code == 25);
+        CHECK(fuse_step(s.pid, db, t2, tok, 10, &code) == 200 && code == 25);
+        CHECK(task_do(t2, "start") == 0);
+        CHECK(fuse_call("GET", fpath(path, s.pid, db, "check?type=2&version=1.0.0"), tok, NULL,
+                        &code, &d) == 200 && code == 0);
+        CHECK(json_integer_value(json_object_get(d, "tid")) == t2);
+        json_decref(d);
+        CHECK(task_do(t2, "pause") == 0);
+        CHECK(fuse_dl(s.pid, db, t2, NULL, tok, "Range: 0-1", NULL, 0, NULL, &code, NULL, 0) ==
+                  503 && code == 25);
+        CHECK(!strcmp(row_state(t2, s.black, st, sizeof(st)), "pending"));
+        CHECK(task_do(t2, "start") == 0);
+        CHECK(fuse_dl(s.pid, db, t2, NULL, tok, "Range: 0-1", NULL, 0, NULL, &code, NULL, 0) ==
+                  206 && code == 0);
+        CHECK(!strcmp(row_state(t2, s.black, st, sizeof(st)), "downloading"));
+        CHECK(task_do(t2, "cancel") == 0);
+        CHECK(fuse_step(s.pid, db, t2, tok, 50, &code) == 200 && code == 22);
+        CHECK(fuse_status(s.pid, db, t2, tok, &code, &status) == 200 && code == 0 && status == 6);
+        CHECK(fuse_dl(s.pid, db, t2, NULL, tok, NULL, NULL, 0, NULL, &code, NULL, 0) == 403 &&
+              code == 22);
+    }
+
+    /* --- 32, 8, 7 and 12: a task to 1.2.0 with only a 1.1.0 delta --- */
+    {
+        int64_t pk = delta_to_120(&s), t3;
+        CHECK(pk > 0);
+        snprintf(path, sizeof(path), "/api/v1/products/%lld/tasks", (long long)s.pid);
+        snprintf(want, sizeof(want), "{\"package_id\":%lld,\"devices\":[%lld,%lld]}",
+                 (long long)pk, (long long)dev0, (long long)s.black);
+        CHECK(admin("POST", path, want, 0, &j) == 201);
+        t3 = data_int(j, "id");
+        json_decref(j);
+        j = NULL;
+        CHECK(task_do(t3, "start") == 0);
+        CHECK(fuse_call("GET", fpath(path, s.pid, db, "check?type=2&version=1.0.0"), tok, NULL,
+                        &code, NULL) == 200 && code == 32);
+        CHECK(fuse_status(s.pid, db, t3, tok, &code, &status) == 200 && code == 0 && status == 1);
+        CHECK(fuse_call("GET", fpath(path, s.pid, db, "check?type=2&version=1.1.0&manuf=999"), tok,
+                        NULL, &code, NULL) == 200 && code == 8);
+        CHECK(fuse_status(s.pid, db, t3, tok, &code, &status) == 200 && code == 0 && status == 5);
+        /* dev0 reported 1.1.0 through its 201: the delta fits. */
+        CHECK(fuse_call("GET", fpath(path, s.pid, d0, "check?type=2"), dk0, NULL, &code, &d) ==
+                  200 && code == 0 && json_integer_value(json_object_get(d, "tid")) == t3);
+        CHECK(!strcmp(dstr(d, "target"), "1.2.0"));
+        json_decref(d);
+        /* The row's package gone: 7, with OneNET's "not found" byte. */
+        snprintf(path, sizeof(path),
+                 "UPDATE task_devices SET package_id=package_id+1000 WHERE task_id=%lld AND"
+                 " device_id=%lld", (long long)t3, (long long)dev0);
+        CHECK(db_update(path) == 0);
+        CHECK(fuse_dl(s.pid, d0, t3, NULL, dk0, NULL, NULL, 0, NULL, &code, NULL, 0) == 404 &&
+              code == 7);
+        /* Past the deadline: 12 (20 if the server's sweep got there
+         * first), the row fails with 208 and the task completes. */
+        CHECK(task_expire(t3) == 0);
+        CHECK(fuse_step(s.pid, d0, t3, dk0, 10, &code) == 200 && (code == 12 || code == 20));
+        CHECK(fuse_status(s.pid, d0, t3, dk0, &code, &status) == 200 && code == 0 && status == 5);
+        CHECK(!strcmp(task_state(t3, st, sizeof(st)), "completed"));
+    }
+    /* 12 itself, deterministically: a live row in a task whose deadline
+     * is past, found by the device before the sweep (the status query
+     * gates the row as every device call does). */
+    {
+        int64_t t4 = task_for(&s, s.pkg_full, dev1);
+        CHECK(t4 > 0 && task_do(t4, "start") == 0);
+        CHECK(fuse_status(s.pid, d1, t4, tok, &code, &status) == 200 && code == 0 && status == 1);
+        CHECK(task_expire(t4) == 0);
+        CHECK(fuse_status(s.pid, d1, t4, tok, &code, &status) == 200 &&
+              ((code == 12 && !strcmp(fuse_msg, "task expired")) || (code == 0 && status == 5)));
+        CHECK(fuse_status(s.pid, d1, t4, tok, &code, &status) == 200 && code == 0 && status == 5);
+    }
+    /* A device name that needs escaping in the path. */
+    {
+        char dk[OD_SRV_TOKEN_MAX];
+        int64_t id;
+        snprintf(path, sizeof(path), "/api/v1/products/%lld/devices", (long long)s.pid);
+        CHECK(admin("POST", path, "{\"name\":\"meter #7\"}", 0, &j) == 201);
+        id = data_int(j, "id");
+        json_decref(j);
+        j = NULL;
+        CHECK(dev_key_token_v(&s, id, "meter #7", "2022-05-01", dk) == 0);
+        CHECK(fuse_call("POST", fpath(path, s.pid, "meter%20%237", "version"), dk,
+                        "{\"s_version\":\"0.1\"}", &code, NULL) == 200 && code == 0);
+        CHECK(fuse_call("GET", fpath(path, s.pid, "meter%20%237", "version"), tok, NULL, &code,
+                        &d) == 200 && code == 0 && !strcmp(dstr(d, "s_version"), "0.1"));
+        json_decref(d);
+    }
+    /* The legacy routes keep their own form. */
+    snprintf(path, sizeof(path), "/ota/device/version?dev_id=%lld", (long long)dev0);
+    CHECK(dev_call("GET", path, tok, NULL, &eno, NULL) == 200 && eno == 0);
+
+    free(buf);
+    json_decref(cd);
+    scenario_free(&s);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *mode;
@@ -1561,7 +2131,7 @@ int main(int argc, char **argv)
     char tmpl[] = "/tmp/od_srv_test_XXXXXX";
 
     if (argc < 3) {
-        fprintf(stderr, "usage: %s SERVER_BIN flow|pause|crash|badinput|migrate|stop|legacy|bench [N]\n", argv[0]);
+        fprintf(stderr, "usage: %s SERVER_BIN flow|pause|crash|badinput|migrate|stop|legacy|fuse|bench [N]\n", argv[0]);
         return 2;
     }
     server_bin = argv[1];
@@ -1594,6 +2164,8 @@ int main(int argc, char **argv)
         rc = test_stop();
     else if (!strcmp(mode, "legacy"))
         rc = test_legacy();
+    else if (!strcmp(mode, "fuse"))
+        rc = test_fuse();
     else if (!strcmp(mode, "bench")) {
         scenario s;
         od_srv_fleet_cfg c;
