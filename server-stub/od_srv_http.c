@@ -313,6 +313,22 @@ static enum MHD_Result arg_has_nul(void *cls, enum MHD_ValueKind kind, const cha
     return MHD_YES;
 }
 
+/* Whether r is for the device API (legacy /ota/ or fuse /fuse-ota/). */
+static int is_dev(const od_srv_req *r)
+{
+    return r->fuse || (r->nseg >= 1 && !strcmp(r->seg[0], "ota"));
+}
+
+/* A request refused before routing: the device API answers with its
+ * errno table (2, bad parameter), the management API with the od_srv_ret. */
+static enum MHD_Result early_err(od_srv_req *r, int ret, const char *msg)
+{
+    if (is_dev(r))
+        return od_srv_reply(r, status_of(ret), OD_SRV_ENO_PARAM, msg ? msg : od_srv_strerror(ret),
+                            NULL);
+    return od_srv_reply_err(r, ret, msg);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                                   const char *url, const char *method,
                                   const char *version, const char *upload_data,
@@ -337,12 +353,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         split_path(r);
         r->fuse = r->nseg >= 1 && !strcmp(r->seg[0], "fuse-ota");
         if (r->bad_path)
-            return od_srv_reply_err(r, OD_SRV_ERR_PARAM, "bad path");
+            return early_err(r, OD_SRV_ERR_PARAM, "bad path");
         {
             int nul = 0;
             MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, arg_has_nul, &nul);
             if (nul)
-                return od_srv_reply_err(r, OD_SRV_ERR_PARAM, "query argument with a NUL byte");
+                return early_err(r, OD_SRV_ERR_PARAM, "query argument with a NUL byte");
         }
         mgmt = r->nseg >= 2 && !strcmp(r->seg[0], "api") && !strcmp(r->seg[1], "v1");
         r->body_max = mgmt ? OD_SRV_JSON_MAX : OD_SRV_DEV_BODY_MAX;
@@ -357,7 +373,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
             if (upload_open(r) != 0)
                 return od_srv_reply_err(r, OD_SRV_ERR_IO, NULL);
         } else if (cl && (strlen(cl) > 12 || strtoull(cl, NULL, 10) > r->body_max)) {
-            return od_srv_reply_err(r, OD_SRV_ERR_TOO_LARGE, "body too large");
+            return early_err(r, OD_SRV_ERR_TOO_LARGE, "body too large");
         }
         return MHD_YES;
     }
@@ -372,7 +388,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         return MHD_YES;
     }
     if (r->too_large)
-        return od_srv_reply_err(r, OD_SRV_ERR_TOO_LARGE, NULL);
+        return early_err(r, OD_SRV_ERR_TOO_LARGE, NULL);
     if (r->io_error)
         return od_srv_reply_err(r, OD_SRV_ERR_IO, NULL);
     if (r->upload)
@@ -381,7 +397,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         return od_srv_reply(r, MHD_HTTP_OK, 0, "succ", NULL);
     if (r->nseg >= 2 && !strcmp(r->seg[0], "api") && !strcmp(r->seg[1], "v1"))
         return od_srv_api_mgmt(r);
-    if (r->fuse || (r->nseg >= 1 && !strcmp(r->seg[0], "ota")))
+    if (is_dev(r))
         return od_srv_api_dev(r);
     return od_srv_reply_err(r, OD_SRV_ERR_NOT_FOUND, "no such route");
 }

@@ -224,7 +224,8 @@ typedef struct od_srv_store_ops {
      * task k->task_id). dev_download also takes dev_id 0 with a token:
      * any device of product_id, the owner then in out->device_id; it is
      * read-only, and answers STATE for a row found by task id whose
-     * device never checked (no package chosen yet). */
+     * device never checked (no package chosen yet); dev_progress too,
+     * leaving such a row as it is. */
     int (*dev_token_check)(od_srv_store *st, int64_t dev_id,
                            const od_srv_row_key *k, int64_t now);
     int (*dev_download)(od_srv_store *st, const od_srv_row_key *k,

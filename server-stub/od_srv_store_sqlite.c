@@ -27,6 +27,8 @@
 #define BUSY_MS 15000
 #define TOKEN_LIFE (48 * 3600) /* OneNET: a download token lives 2 days */
 
+typedef struct sq sq;
+
 typedef struct conn {
     sqlite3 *db;
     struct {
@@ -34,16 +36,17 @@ typedef struct conn {
         sqlite3_stmt *st;
     } cache[STMT_CACHE];
     int n;
+    sq *owner;
     struct conn *next;
 } conn;
 
-typedef struct sq {
+struct sq {
     od_srv_store base;
     char path[4096];
     pthread_key_t key;
     pthread_mutex_t mu; /* guards conns */
     conn *conns;
-} sq;
+};
 
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS products(id INTEGER PRIMARY KEY,"
@@ -107,6 +110,32 @@ static void reset_all(conn *c)
         sqlite3_reset(c->cache[i].st);
 }
 
+static void conn_free(conn *c)
+{
+    for (int i = 0; i < c->n; i++)
+        sqlite3_finalize(c->cache[i].st);
+    sqlite3_close(c->db);
+    free(c);
+}
+
+/* A thread's connection ends with the thread. Threads come and go (the
+ * generator reports progress from its own short-lived ones, and the
+ * progress callback writes it here), so keeping every connection until
+ * the store closes would leak descriptors and page caches without bound. */
+static void conn_release(void *arg)
+{
+    conn *c = arg, **pp;
+    sq *s = c->owner;
+    pthread_mutex_lock(&s->mu);
+    for (pp = &s->conns; *pp; pp = &(*pp)->next)
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    pthread_mutex_unlock(&s->mu);
+    conn_free(c);
+}
+
 static conn *get_conn(sq *s)
 {
     conn *c = pthread_getspecific(s->key);
@@ -130,6 +159,7 @@ static conn *get_conn(sq *s)
     sqlite3_busy_timeout(c->db, BUSY_MS);
     sqlite3_exec(c->db, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
                  NULL, NULL, NULL);
+    c->owner = s;
     pthread_mutex_lock(&s->mu);
     c->next = s->conns;
     s->conns = c;
@@ -1772,6 +1802,11 @@ static int dev_progress(od_srv_store *st, int64_t dev_id, const od_srv_row_key *
     int r = gated_row(c, dev_id, k, now, 1, &lr);
     if (r == OD_SRV_ENO_OK)
         r = od_srv_dev_report(&lr.fsm, step, lr.retry);
+    /* Keyed by task id, a live row whose device never checked has no
+     * package: nothing was fetched or applied to report on (as its
+     * download says; a token always has one). The row is not saved. */
+    if (r == OD_SRV_ENO_OK && !lr.package_id)
+        r = OD_SRV_ENO_STATE;
     if (r == OD_SRV_ENO_OK) {
         const char *text = step > 100 ? od_srv_status_text(step) : NULL;
         if (step <= 100)
@@ -1821,14 +1856,13 @@ static void sq_close(od_srv_store *st)
     conn *c, *next;
     if (!s)
         return;
+    /* First, so that no thread ending later runs conn_release on what is
+     * freed here. */
+    pthread_key_delete(s->key);
     for (c = s->conns; c; c = next) {
         next = c->next;
-        for (int i = 0; i < c->n; i++)
-            sqlite3_finalize(c->cache[i].st);
-        sqlite3_close(c->db);
-        free(c);
+        conn_free(c);
     }
-    pthread_key_delete(s->key);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }
@@ -1895,7 +1929,7 @@ int od_srv_store_sqlite_open(const char *dir, od_srv_store **out)
     s->base.ops = &sqlite_ops;
     n = snprintf(s->path, sizeof(s->path), "%s/otadelta.db", dir);
     if (n < 0 || (size_t)n >= sizeof(s->path) ||
-        pthread_key_create(&s->key, NULL) != 0) {
+        pthread_key_create(&s->key, conn_release) != 0) {
         free(s);
         return OD_SRV_ERR_PARAM;
     }

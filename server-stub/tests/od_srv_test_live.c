@@ -8,6 +8,7 @@
  *   od_srv_test_live SERVER_BIN badinput      clean 4xx for bad requests
  *   od_srv_test_live SERVER_BIN migrate       upgrade an old database in place
  *   od_srv_test_live SERVER_BIN stop          SIGTERM during generation
+ *   od_srv_test_live SERVER_BIN conns         generation leaves no database connection
  *   od_srv_test_live SERVER_BIN legacy        devInfo, tasking and report
  *   od_srv_test_live SERVER_BIN fuse          the new OneNET /fuse-ota/ routes
  *   od_srv_test_live SERVER_BIN bench    [N]  fleet timing, prints a row
@@ -15,6 +16,7 @@
  * Exit 0 pass, 1 fail, 77 skip (no loopback sockets).
  */
 #define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -723,6 +725,89 @@ static int test_stop(void)
     return 0;
 }
 
+/* Open descriptors of the server process on its database files
+ * (otadelta.db and its -wal/-shm), or -1 when /proc cannot say. */
+static int db_fds(void)
+{
+    char dir[64], link[384], target[512];
+    struct dirent *e;
+    DIR *d;
+    int n = 0;
+    snprintf(dir, sizeof(dir), "/proc/%ld/fd", (long)server_pid);
+    if (!(d = opendir(dir)))
+        return -1;
+    while ((e = readdir(d)) != NULL) {
+        ssize_t len;
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(link, sizeof(link), "%s/%s", dir, e->d_name);
+        len = readlink(link, target, sizeof(target) - 1);
+        if (len <= 0)
+            continue;
+        target[len] = '\0';
+        if (strstr(target, "/otadelta.db"))
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* The generator reports progress from its own short-lived threads; the
+ * server's progress callback writes it to the store, whose connections
+ * are per thread. Generating packages must not leave a connection (two
+ * or three descriptors and its cache) behind per thread that reported. */
+static int test_conns(void)
+{
+    scenario s;
+    json_t *j = NULL;
+    int64_t fw1, fw2, job = 0;
+    char path[120], body[200];
+    int before = -1, after;
+
+    memset(&s, 0, sizeof(s));
+    s.len = 256 * 1024;
+    s.v0 = malloc(s.len);
+    s.v1 = malloc(s.len);
+    s.v2 = malloc(s.len);
+    if (!s.v0 || !s.v1 || !s.v2) {
+        scenario_free(&s);
+        return 1;
+    }
+    make_images(s.v0, s.v1, s.v2, s.len);
+    CHECK(admin("POST", "/api/v1/products", "{\"name\":\"conns\"}", 0, &j) == 201);
+    s.pid = data_int(j, "id");
+    json_decref(j);
+    CHECK(upload(&s, s.v1, "1.0.0", &fw1) == 0);
+    CHECK(upload(&s, s.v2, "1.1.0", &fw2) == 0);
+    snprintf(path, sizeof(path), "/api/v1/products/%lld/packages", (long long)s.pid);
+    snprintf(body, sizeof(body),
+             "{\"type\":\"diff\",\"source_fw\":%lld,\"target_fw\":%lld,\"block_size\":16384}",
+             (long long)fw1, (long long)fw2);
+    /* One job first, so every long-lived thread has its connection. */
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < (round ? 10 : 1); i++) {
+            j = NULL;
+            CHECK(admin("POST", path, body, 0, &j) == 202);
+            job = data_int(j, "job_id");
+            json_decref(j);
+            CHECK(wait_job(job) == 0);
+        }
+        if (round == 0)
+            before = db_fds();
+    }
+    after = db_fds();
+    if (before < 0 || after < 0) {
+        fprintf(stderr, "note: /proc/PID/fd unreadable, descriptors not counted\n");
+    } else {
+        fprintf(stderr, "server descriptors on the database: %d before, %d after 10 jobs\n",
+                before, after);
+        /* A little slack for an HTTP thread serving its first request. */
+        CHECK(after <= before + 3);
+    }
+    scenario_free(&s);
+    return 0;
+}
+
 /* ---------------------------------------------------------------- */
 
 static int raw_status(const char *req)
@@ -1011,6 +1096,10 @@ static int test_badinput(void)
     CHECK(dev_get(path, tok, NULL, &eno, NULL, 0) == 400 && eno == 2);
     snprintf(path, sizeof(path), "/ota/south/check?dev_id=%lld&type=2&version=bad%%20v", (long long)dev);
     CHECK(dev_get(path, tok, NULL, &eno, NULL, 0) == 400 && eno == 27);
+    /* An encoded NUL in a query argument: errno 2 as documented, not the
+     * management API's negative code. */
+    snprintf(path, sizeof(path), "/ota/south/check?dev_id=%lld%%00&type=2", (long long)dev);
+    CHECK(dev_get(path, tok, NULL, &eno, NULL, 0) == 400 && eno == 2);
 
     /* Ranges on a real token. */
     {
@@ -1854,6 +1943,24 @@ static void fuse_badinput(const scenario *s, const char *tok)
     CHECK(fuse_call("GET", ftid(path, s->pid, d0, s->task, "other"), tok, NULL, &code, NULL) ==
               404 && code == 2);
     CHECK(fuse_call("GET", "/fuse-ota/1", tok, NULL, &code, NULL) == 404 && code == 2);
+    /* Refused before any route is looked at, still with the device
+     * table's code 2: a name too long for a path segment, a dot segment,
+     * an encoded NUL in a query argument, a body over the device limit. */
+    {
+        char big[5000];
+        memset(name, 'n', 79);
+        name[79] = '\0';
+        snprintf(path, sizeof(path), "/fuse-ota/%lld/%s%s/version", (long long)s->pid, name, name);
+        CHECK(fuse_call("GET", path, tok, NULL, &code, NULL) == 400 && code == 2);
+        CHECK(fuse_call("GET", fpath(path, s->pid, "%2E%2E", "version"), tok, NULL, &code, NULL) ==
+                  400 && code == 2);
+        CHECK(fuse_call("GET", fpath(path, s->pid, d0, "check?type=2%00"), tok, NULL, &code,
+                        NULL) == 400 && code == 2);
+        memset(big, ' ', sizeof(big) - 1);
+        big[sizeof(big) - 1] = '\0';
+        CHECK(fuse_call("POST", fpath(path, s->pid, d0, "version"), tok, big, &code, NULL) ==
+                  413 && code == 2);
+    }
     {
         od_srv_hresp r;
         char h[16];
@@ -2023,6 +2130,20 @@ static int test_fuse(void)
          * cancelled. */
         CHECK(fuse_dl(s.pid, db, t2, NULL, tok, NULL, NULL, 0, NULL, &code, NULL, 0) == 403 &&
               code == 17);
+        /* Steps too: the row has no package yet, so nothing was fetched,
+         * applied or failed (a legacy device cannot get this far: only
+         * the check issues the token its steps need). */
+        CHECK(fuse_step(s.pid, db, t2, tok, 50, &code) == 200 && code == 17);
+        CHECK(fuse_step(s.pid, db, t2, tok, 100, &code) == 200 && code == 17);
+        CHECK(fuse_step(s.pid, db, t2, tok, 102, &code) == 200 && code == 17);
+        CHECK(fuse_step(s.pid, db, t2, tok, 201, &code) == 200 && code == 17);
+        CHECK(!strcmp(row_state(t2, s.black, st, sizeof(st)), "pending"));
+        CHECK(!strcmp(task_state(t2, st, sizeof(st)), "upgrading"));
+        snprintf(path, sizeof(path), "/api/v1/devices/%lld", (long long)s.black);
+        CHECK(admin("GET", path, NULL, 0, &j) == 200);
+        CHECK(!strcmp(dstr(json_object_get(j, "data"), "s_version"), ""));
+        json_decref(j);
+        j = NULL;
         CHECK(task_do(t2, "pause") == 0);
         CHECK(fuse_call("GET", fpath(path, s.pid, db, "check?type=2&version=1.0.0"), tok, NULL,
                         &code, NULL) == 200 && code == 25);
@@ -2131,7 +2252,7 @@ int main(int argc, char **argv)
     char tmpl[] = "/tmp/od_srv_test_XXXXXX";
 
     if (argc < 3) {
-        fprintf(stderr, "usage: %s SERVER_BIN flow|pause|crash|badinput|migrate|stop|legacy|fuse|bench [N]\n", argv[0]);
+        fprintf(stderr, "usage: %s SERVER_BIN flow|pause|crash|badinput|migrate|stop|conns|legacy|fuse|bench [N]\n", argv[0]);
         return 2;
     }
     server_bin = argv[1];
@@ -2162,6 +2283,8 @@ int main(int argc, char **argv)
         rc = test_migrate();
     else if (!strcmp(mode, "stop"))
         rc = test_stop();
+    else if (!strcmp(mode, "conns"))
+        rc = test_conns();
     else if (!strcmp(mode, "legacy"))
         rc = test_legacy();
     else if (!strcmp(mode, "fuse"))
