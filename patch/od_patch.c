@@ -112,7 +112,7 @@ const od_pkg_header *od_patch_header(const od_patch *p)
 }
 
 /* Enters a stage that first gathers `want` bytes. */
-static void expect(od_patch *p, uint8_t stage, uint32_t want)
+OD_NOINLINE static void expect(od_patch *p, uint8_t stage, uint32_t want)
 {
     p->stage = stage;
     p->fill = 0;
@@ -628,9 +628,9 @@ static int step(od_patch *p, const uint8_t *in, size_t *in_pos, size_t in_size)
              * record as seen, so an empty record first would hide a second
              * one behind it (od_pkg_verify refuses both). One comparison
              * refuses all three: len 0 wraps, and any earlier sig_len
-             * (1..128) shifted up is above the limit; it costs 2 bytes of
-             * Thumb-2 where the plain form cost 4 and the LZMA profile has
-             * 3 left. */
+             * (1..128) shifted up is above the limit. On Thumb-2 this cost
+             * nothing where the plain form cost 4 bytes, and the LZMA
+             * profile's 6 KiB are nearly full. */
             if (type == OD_TLV_SIGNATURE && c->verify_header) {
                 if (((len - 1u) | (p->sig_len << 8)) >= sizeof(p->u.pre.sig))
                     return OD_PATCH_ERR_SIGNATURE;
@@ -714,7 +714,8 @@ static int step(od_patch *p, const uint8_t *in, size_t *in_pos, size_t in_size)
             if (p->block + 1 == h->block_count) {
                 /* The blocks must tile the image and the package exactly,
                  * before the last one is reported done. */
-                if (p->block_end != h->target_size)
+                if (p->block_end != h->target_size ||
+                    p->pkg_pos - od_pkg_payload_offset(h) != h->payload_size)
                     return OD_PATCH_ERR_CORRUPT;
                 if (p->hashing_payload && p->index_crc != h->index_crc32)
                     return OD_PATCH_ERR_INDEX;

@@ -214,11 +214,8 @@ int od_patch_init(od_patch *p, const od_patch_config *cfg, uint32_t start_block)
  *                  this input is not wanted; continue at od_patch_offset().
  *   OD_PATCH_DONE  the image is written, read back and verified; bytes
  *                  left in the input were not taken (a well-formed package
- *                  has none). The applier does not hold the last block to
- *                  the header's payload_size (it checks the blocks against
- *                  the index, their CRCs, the payload SHA-256 and the
- *                  image); od_pkg_check / `otadelta verify` do, so a
- *                  server should check a package before publishing it.
+ *                  has none: the last block ends at the header's
+ *                  payload_size, which the applier checks).
  *   < 0            an error (see od_patch_ret); nothing after it is taken.
  * Before the first write the header has been checked in full: magic,
  * format version, codec, RAM, geometry, source size/hash, signature hook.

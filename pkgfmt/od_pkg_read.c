@@ -189,10 +189,10 @@ int od_pkg_parse_header(const uint8_t *b, size_t len, od_pkg_header *h)
         h->block_size > OD_MAX_IMAGE_SIZE || h->source_size > OD_MAX_IMAGE_SIZE ||
         h->target_size > OD_MAX_IMAGE_SIZE ||
         h->block_count > (h->target_size + h->erase_size - 1) >> erase_log ||
-        h->block_count > OD_MAX_BLOCKS || (h->target_size != 0 && h->block_count == 0) ||
+        h->block_count > OD_MAX_BLOCKS ||
+        (h->block_count == 0 && (h->target_size | h->payload_size) != 0) ||
         h->ram_needed != h->page_size + od_pkg_codec_workspace(h) ||
         h->ext_size > MAX_EXT_SIZE || h->payload_size < h->block_count * MIN_BLOCK_BYTES ||
-        (h->block_count == 0 && h->payload_size != 0) ||
         h->payload_size > 0xFFFFFFFFu - fixed)
         return OD_PKG_ERR_FIELD;
 

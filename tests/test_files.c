@@ -79,6 +79,7 @@ static const expect files[] = {
     {"bad-empty-payload-sha.otad", V1, EMPTY, OD_PKG_ERR_PAYLOAD, OD_PATCH_ERR_CORRUPT, 0, 0},
     {"bad-truncated.otad", V1, V2, OD_PKG_ERR_TRUNCATED, OD_PATCH_OK, 0, 0},
     {"bad-trailing-bytes.otad", V1, V2, OD_PKG_ERR_TRAILING, OD_PATCH_DONE, 3, 0},
+    {"bad-payload-size-spare.otad", V1, V2, OD_PKG_ERR_PAYLOAD, OD_PATCH_ERR_CORRUPT, 7, 0},
     {"bad-op-out-of-range.otad", V1, V2, OD_PKG_OK, OD_PATCH_ERR_CORRUPT, 0, 1},
     {"bad-op-seek.otad", V1, V2, OD_PKG_OK, OD_PATCH_ERR_CORRUPT, 0, 1},
     {"bad-wrong-target-hash.otad", V1, V2, OD_PKG_OK, OD_PATCH_ERR_VERIFY, 0, 0},

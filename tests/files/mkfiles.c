@@ -41,6 +41,7 @@ enum {
     H_SRC_SIZE = OD_HF_SRC_SIZE,
     H_FLAGS = OD_HF_FLAGS,
     H_TGT_SHA = OD_HF_TGT_SHA,
+    H_PAYLOAD_SIZE = OD_HF_PAYLOAD_SIZE,
     H_PAYLOAD_SHA = OD_HF_PAYLOAD_SHA,
     H_SRC_VER_LEN = OD_HF_SRC_VER_LEN,
     H_TGT_VER_LEN = OD_HF_TGT_VER_LEN
@@ -63,15 +64,22 @@ static void die(const char *what)
     exit(1);
 }
 
-static pkgbuf copy_of(pkgbuf src)
+/* A copy of src followed by the n bytes of tail. */
+static pkgbuf copy_plus(pkgbuf src, const void *tail, size_t n)
 {
     pkgbuf d;
-    d.n = src.n;
-    d.p = malloc(src.n + 1);
+    d.n = src.n + n;
+    d.p = malloc(d.n + 1);
     if (!d.p)
         die("out of memory");
     memcpy(d.p, src.p, src.n);
+    memcpy(d.p + src.n, tail, n);
     return d;
+}
+
+static pkgbuf copy_of(pkgbuf src)
+{
+    return copy_plus(src, "", 0);
 }
 
 static od_pkg_header header_of(pkgbuf b)
@@ -439,13 +447,17 @@ int main(int argc, char **argv)
     b.n -= 100;
     save_free("bad-truncated.otad", b);
 
-    b.p = malloc(lzma.n + 3);
-    if (!b.p)
-        die("out of memory");
-    memcpy(b.p, lzma.p, lzma.n);
-    memcpy(b.p + lzma.n, "\n\0\n", 3);
-    b.n = lzma.n + 3;
+    b = copy_plus(lzma, "\n\0\n", 3);
     save_free("bad-trailing-bytes.otad", b);
+
+    /* payload_size 7 bytes past the last block, and those 7 bytes there:
+     * the payload SHA-256 still covers just the blocks, so only the last
+     * block's end against payload_size tells. */
+    h = header_of(lzma);
+    b = copy_plus(lzma, "spare!\n", 7);
+    od_put_le32(b.p + H_PAYLOAD_SIZE, h.payload_size + 7);
+    fix_header_crc(b);
+    save_free("bad-payload-size-spare.otad", b);
 
     /* Ops the applier must refuse; everything else consistent. */
     {
