@@ -7,7 +7,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 jobs=$(nproc)
 
-# Fuzzing needs clang and its libFuzzer runtime; the server its libraries.
+# Fuzzing needs clang and its libFuzzer runtime; the server its libraries
+# (HTTPS needs no more: Debian's libmicrohttpd is built with GnuTLS, and the
+# TLS test's client uses libssl from libssl-dev).
 OD_SETUP_EXTRA="clang libclang-rt-14-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev \
   ${OD_SETUP_EXTRA:-}" "$root/scripts/setup.sh"
 fuzz_seconds=${OD_FUZZ_SECONDS:-60}

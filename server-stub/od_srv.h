@@ -61,7 +61,24 @@ typedef struct od_srv_config {
     unsigned http_threads;   /* HTTP thread pool, 1..64; 0 = number of CPUs */
     unsigned max_connections;/* 0 = 4096 */
     unsigned conn_timeout_s; /* idle connection timeout; 0 = 30 */
+    /* HTTPS: both set, or both NULL for plain HTTP. With them the port
+     * speaks TLS 1.2 and 1.3 only (OD_SRV_TLS_PRIORITIES), never plain
+     * HTTP. Read once by od_srv_start(). */
+    const char *tls_cert_file; /* PEM: the server's certificate first, then
+                                  any intermediates */
+    const char *tls_key_file;  /* PEM private key of that certificate, not
+                                  passphrase-protected; wiped from the
+                                  server's memory once the daemon has it */
 } od_srv_config;
+
+/* The GnuTLS priority string HTTPS uses: GnuTLS's NORMAL set of ciphers,
+ * key exchanges and signatures, with every protocol version below TLS 1.2
+ * removed. Left wide within 1.2 (AES-CBC, plain RSA key exchange) because
+ * the TLS stacks of small cellular modules often have nothing else; the
+ * server's order decides (%SERVER_PRECEDENCE), so a client that also has
+ * ECDHE and an AEAD cipher gets those even if it lists CBC first.
+ * /etc/gnutls/config can narrow it on a given host (docs/API.md). */
+#define OD_SRV_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"
 
 typedef struct od_srv od_srv;
 
@@ -71,6 +88,11 @@ typedef struct od_srv od_srv;
  * worker pool and the HTTP daemon.
  * cfg: read during the call only (strings are copied).
  * out: receives the handle; free it with od_srv_stop().
+ * The TLS files, if any, are checked first, before the data directory is
+ * touched: a problem (one file without the other, unreadable, not PEM, a
+ * key that does not match the certificate, a libmicrohttpd without TLS)
+ * is printed to stderr naming the file, and returned as OD_SRV_ERR_IO
+ * (unreadable) or OD_SRV_ERR_PARAM.
  * Returns OD_SRV_OK or a negative od_srv_ret; *out is NULL on error.
  */
 int od_srv_start(const od_srv_config *cfg, od_srv **out);

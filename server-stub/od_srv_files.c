@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 void od_srv_hex(const uint8_t *in, size_t n, char *out)
@@ -119,29 +120,27 @@ fail:
     return OD_SRV_ERR_IO;
 }
 
-int od_srv_file_read(const char *data_dir, const char *rel, size_t max,
-                     uint8_t **buf, size_t *len)
+int od_srv_file_read_path(const char *path, size_t max, uint8_t **buf, size_t *len)
 {
-    char path[OD_SRV_PATH_MAX];
     struct stat sb;
     uint8_t *b;
     size_t got = 0;
-    int fd;
+    int fd, err;
 
-    if (od_srv_file_path(data_dir, rel, path, sizeof(path)) != OD_SRV_OK)
-        return OD_SRV_ERR_PARAM;
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return OD_SRV_ERR_IO;
     if (fstat(fd, &sb) != 0 || sb.st_size < 0) {
+        err = errno;
         close(fd);
+        errno = err;
         return OD_SRV_ERR_IO;
     }
     if ((uint64_t)sb.st_size > max) {
         close(fd);
         return OD_SRV_ERR_TOO_LARGE;
     }
-    b = malloc((size_t)sb.st_size + 1); /* +1: malloc(0) may be NULL */
+    b = malloc((size_t)sb.st_size + 1); /* +1: malloc(0) may be NULL, and the NUL */
     if (!b) {
         close(fd);
         return OD_SRV_ERR_NOMEM;
@@ -151,16 +150,31 @@ int od_srv_file_read(const char *data_dir, const char *rel, size_t max,
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0) {
+            err = r < 0 ? errno : EIO; /* 0: the file shrank under us */
+            /* The caller may be reading a private key. */
+            OPENSSL_cleanse(b, got);
             free(b);
             close(fd);
+            errno = err;
             return OD_SRV_ERR_IO;
         }
         got += (size_t)r;
     }
     close(fd);
+    b[got] = '\0';
     *buf = b;
     *len = got;
     return OD_SRV_OK;
+}
+
+int od_srv_file_read(const char *data_dir, const char *rel, size_t max,
+                     uint8_t **buf, size_t *len)
+{
+    char path[OD_SRV_PATH_MAX];
+
+    if (od_srv_file_path(data_dir, rel, path, sizeof(path)) != OD_SRV_OK)
+        return OD_SRV_ERR_PARAM;
+    return od_srv_file_read_path(path, max, buf, len);
 }
 
 int od_srv_files_init(const char *data_dir)

@@ -422,12 +422,19 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
     *con_cls = NULL;
 }
 
-int od_srv_http_start(od_srv *s, const od_srv_config *cfg)
+int od_srv_http_start(od_srv *s, const od_srv_config *cfg, const od_srv_tls_pem *tls)
 {
     struct sockaddr_in sin;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
     unsigned threads = cfg->http_threads;
     const union MHD_DaemonInfo *info;
+    /* Passed as an option array so plain HTTP passes an empty one. */
+    struct MHD_OptionItem tls_opts[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, NULL},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, NULL},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)(uintptr_t)OD_SRV_TLS_PRIORITIES},
+        {MHD_OPTION_END, 0, NULL}};
+    struct MHD_OptionItem *opts = tls_opts + 3; /* just the END */
 
     memset(&sin, 0, sizeof(sin));
     sin.sin_family = AF_INET;
@@ -443,6 +450,12 @@ int od_srv_http_start(od_srv *s, const od_srv_config *cfg)
     }
     if (threads > 64)
         threads = 64;
+    if (tls && tls->cert) {
+        flags |= MHD_USE_TLS;
+        tls_opts[0].ptr_value = tls->cert;
+        tls_opts[1].ptr_value = tls->key;
+        opts = tls_opts;
+    }
     s->mhd = MHD_start_daemon(
         flags, cfg->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &sin,
         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
@@ -451,7 +464,7 @@ int od_srv_http_start(od_srv *s, const od_srv_config *cfg)
         cfg->conn_timeout_s ? cfg->conn_timeout_s : 30u,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, s, MHD_OPTION_END);
+        on_completed, s, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (!s->mhd)
         return OD_SRV_ERR_IO;
     info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);

@@ -47,6 +47,10 @@ int od_srv_file_write_atomic(const char *data_dir, const char *rel,
 int od_srv_file_read(const char *data_dir, const char *rel, size_t max,
                      uint8_t **buf, size_t *len);
 
+/* The same for any path. *buf has a NUL after its *len bytes, so text
+ * files can be used as C strings. On IO, errno says why (for messages). */
+int od_srv_file_read_path(const char *path, size_t max, uint8_t **buf, size_t *len);
+
 /* Joins data_dir and rel into out; PARAM if it does not fit or rel is not
  * a plain relative name of [A-Za-z0-9._-/] without "..". */
 int od_srv_file_path(const char *data_dir, const char *rel, char *out,
@@ -73,9 +77,34 @@ void od_srv_jobs_kick(od_srv *s);
 /* Asks the workers to stop after their current job and joins them. */
 void od_srv_jobs_stop(od_srv *s);
 
+/* ---- TLS certificate and key (od_srv_tls.c) ---- */
+
+/* The PEM text MHD is given, NUL-terminated (MHD measures it with strlen). */
+typedef struct od_srv_tls_pem {
+    char *cert;     /* NULL: plain HTTP */
+    char *key;
+    size_t key_len; /* bytes to wipe */
+} od_srv_tls_pem;
+
+/*
+ * Reads cfg->tls_cert_file and cfg->tls_key_file, if given, and checks
+ * them with OpenSSL (a certificate, an unencrypted private key, the key
+ * matching the certificate) and that libmicrohttpd has TLS. Prints what
+ * is wrong, naming the file, to stderr. Returns OD_SRV_OK (pem->cert NULL
+ * when neither file is set), PARAM (one file without the other, wrong
+ * content, no TLS in libmicrohttpd), IO (unreadable) or NOMEM; on error
+ * nothing is held.
+ */
+int od_srv_tls_load(const od_srv_config *cfg, od_srv_tls_pem *pem);
+
+/* Wipes the key, frees both. Safe on a zeroed or freed pem. */
+void od_srv_tls_free(od_srv_tls_pem *pem);
+
 /* ---- HTTP (od_srv_http.c) ---- */
 
-int od_srv_http_start(od_srv *s, const od_srv_config *cfg);
+/* Starts the MHD daemon; HTTPS when tls->cert is set. MHD reads tls only
+ * during this call (od_srv_tls.c), so the caller may free it after. */
+int od_srv_http_start(od_srv *s, const od_srv_config *cfg, const od_srv_tls_pem *tls);
 void od_srv_http_stop(od_srv *s);
 
 #endif /* OD_SRV_INT_H */

@@ -23,10 +23,13 @@ static void usage(void)
     fprintf(stderr,
             "usage: otadelta-server --data DIR [--listen ADDR:PORT] [--admin-token T]\n"
             "                       [--workers N] [--http-threads N] [--port-file FILE]\n"
+            "                       [--tls-cert FILE --tls-key FILE]\n"
             "  --listen       IPv4 address and port (default 127.0.0.1:8080; port 0 =\n"
             "                 ephemeral, written to --port-file)\n"
             "  --admin-token  management API secret (or env OTADELTA_ADMIN_TOKEN)\n"
-            "  --workers      package generation threads (default 2)\n");
+            "  --workers      package generation threads (default 2)\n"
+            "  --tls-cert     PEM certificate (chain): serve HTTPS only, TLS 1.2+\n"
+            "  --tls-key      its PEM private key (unencrypted)\n");
 }
 
 static int parse_uint(const char *s, unsigned max, unsigned *out)
@@ -67,6 +70,10 @@ int main(int argc, char **argv)
             i++;
         else if (!strcmp(a, "--port-file") && v)
             port_file = v, i++;
+        else if (!strcmp(a, "--tls-cert") && v)
+            cfg.tls_cert_file = v, i++;
+        else if (!strcmp(a, "--tls-key") && v)
+            cfg.tls_key_file = v, i++;
         else {
             usage();
             return 2;
@@ -84,6 +91,13 @@ int main(int argc, char **argv)
     }
     if (!cfg.data_dir || !cfg.admin_token) {
         usage();
+        return 2;
+    }
+    if (!cfg.tls_cert_file != !cfg.tls_key_file) {
+        fprintf(stderr, "otadelta-server: %s without %s: give both for HTTPS, or neither for"
+                        " plain HTTP\n",
+                cfg.tls_cert_file ? "--tls-cert" : "--tls-key",
+                cfg.tls_cert_file ? "--tls-key" : "--tls-cert");
         return 2;
     }
     cfg.listen_addr = addr;
@@ -106,7 +120,8 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    fprintf(stderr, "otadelta-server: listening on %s:%u\n", addr, od_srv_port(s));
+    fprintf(stderr, "otadelta-server: listening on %s://%s:%u\n",
+            cfg.tls_cert_file ? "https" : "http", addr, od_srv_port(s));
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     while (!stop_flag)

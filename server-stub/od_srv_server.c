@@ -12,6 +12,7 @@
 int od_srv_start(const od_srv_config *cfg, od_srv **out)
 {
     od_srv *s;
+    od_srv_tls_pem tls;
     int rc;
     size_t tl;
 
@@ -21,11 +22,17 @@ int od_srv_start(const od_srv_config *cfg, od_srv **out)
     tl = strlen(cfg->admin_token);
     if (tl < 8 || tl > 200 || strlen(cfg->data_dir) >= OD_SRV_PATH_MAX - 128)
         return OD_SRV_ERR_PARAM;
+    /* First, so a wrong file is reported before anything is changed. */
+    rc = od_srv_tls_load(cfg, &tls);
+    if (rc != OD_SRV_OK)
+        return rc;
     /* A device that hangs up mid-download must not kill the server. */
     signal(SIGPIPE, SIG_IGN);
     s = calloc(1, sizeof(*s));
-    if (!s)
+    if (!s) {
+        od_srv_tls_free(&tls);
         return OD_SRV_ERR_NOMEM;
+    }
     snprintf(s->data_dir, sizeof(s->data_dir), "%s", cfg->data_dir);
     snprintf(s->admin_token, sizeof(s->admin_token), "%s", cfg->admin_token);
     rc = od_srv_files_init(s->data_dir);
@@ -34,7 +41,9 @@ int od_srv_start(const od_srv_config *cfg, od_srv **out)
     if (rc == OD_SRV_OK)
         rc = od_srv_jobs_start(s, cfg->workers);
     if (rc == OD_SRV_OK)
-        rc = od_srv_http_start(s, cfg);
+        rc = od_srv_http_start(s, cfg, &tls);
+    /* GnuTLS has its own copy now (od_srv_tls.c): ours goes. */
+    od_srv_tls_free(&tls);
     if (rc != OD_SRV_OK) {
         od_srv_stop(s);
         return rc;

@@ -443,6 +443,7 @@ int od_srv_fleet_run(const od_srv_fleet_cfg *cfg, od_srv_fleet_result *res)
         ws[i].rng = (cfg->seed ? cfg->seed : 12345u) * 2654435761u + i * 40503u + 1u;
         ws[i].work = malloc(WORK_SIZE);
         od_srv_hcli_init(&ws[i].cli, cfg->port);
+        ws[i].cli.io = cfg->io;
         if (!ws[i].work || pthread_create(&th[i], NULL, thread_main, &ws[i]) != 0) {
             nt = i;
             free(ws[i].work);

@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "od_srv_hcli.h"
+
 /* One population of devices sharing an old image. */
 typedef struct od_srv_fleet_pop {
     const int64_t *dev_ids;  /* server device ids */
@@ -32,6 +34,7 @@ typedef struct od_srv_fleet_pop {
 
 typedef struct od_srv_fleet_cfg {
     uint16_t port;              /* server on 127.0.0.1:port */
+    const od_srv_hcli_io *io;   /* e.g. TLS; NULL = plain HTTP */
     int64_t product_id;
     const char *product_key;    /* base64 access key: tokens are signed with it */
     od_srv_fleet_pop pops[4];   /* up to four populations */

@@ -21,10 +21,15 @@ void od_srv_hcli_init(od_srv_hcli *c, uint16_t port)
     c->fd = -1;
     c->port = port;
     c->timeout_ms = 30000;
+    c->io = NULL;
+    c->sess = NULL;
 }
 
 void od_srv_hcli_close(od_srv_hcli *c)
 {
+    if (c->sess)
+        c->io->close(c->sess);
+    c->sess = NULL;
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
@@ -42,18 +47,19 @@ static int do_connect(od_srv_hcli *c)
     sin.sin_port = htons(c->port);
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (connect(c->fd, (struct sockaddr *)&sin, sizeof(sin)) != 0) {
+    if (connect(c->fd, (struct sockaddr *)&sin, sizeof(sin)) != 0 ||
+        (c->io && !(c->sess = c->io->open(c->io->arg, c->fd)))) {
         od_srv_hcli_close(c);
         return -1;
     }
     return 0;
 }
 
-static int send_all(int fd, const void *buf, size_t len)
+static int send_all(od_srv_hcli *c, const void *buf, size_t len)
 {
     const char *p = buf;
     while (len) {
-        ssize_t w = send(fd, p, len, MSG_NOSIGNAL);
+        ssize_t w = c->sess ? c->io->send(c->sess, p, len) : send(c->fd, p, len, MSG_NOSIGNAL);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
@@ -68,13 +74,17 @@ static int send_all(int fd, const void *buf, size_t len)
 static ssize_t recv_some(od_srv_hcli *c, void *buf, size_t len)
 {
     struct pollfd pf = {c->fd, POLLIN, 0};
-    int pr;
+    int pr = 1;
     ssize_t r;
-    do
-        pr = poll(&pf, 1, (int)c->timeout_ms);
-    while (pr < 0 && errno == EINTR);
+    if (!c->sess || !c->io->pending(c->sess)) {
+        do
+            pr = poll(&pf, 1, (int)c->timeout_ms);
+        while (pr < 0 && errno == EINTR);
+    }
     if (pr <= 0)
         return -1;
+    if (c->sess)
+        return c->io->recv(c->sess, buf, len);
     do
         r = recv(c->fd, buf, len, 0);
     while (r < 0 && errno == EINTR);
@@ -206,8 +216,8 @@ int od_srv_hcli_request(od_srv_hcli *c, const char *method, const char *path,
             return -1;
         /* A server may answer (413, 401) before taking the whole body and
          * close; the answer is still there to read. */
-        if (send_all(c->fd, hdr, (size_t)n) == 0) {
-            int sent = body_len == 0 || send_all(c->fd, body, body_len) == 0;
+        if (send_all(c, hdr, (size_t)n) == 0) {
+            int sent = body_len == 0 || send_all(c, body, body_len) == 0;
             if (read_response(c, resp, !strcmp(method, "HEAD")) == 0)
                 return 0;
             if (!sent)
@@ -229,7 +239,7 @@ int od_srv_hcli_raw(od_srv_hcli *c, const void *req, size_t len,
     od_srv_hcli_close(c);
     if (do_connect(c) != 0)
         return -1;
-    if (send_all(c->fd, req, len) == 0)
+    if (send_all(c, req, len) == 0)
         rc = read_response(c, resp, 0);
     if (rc != 0)
         od_srv_hresp_free(resp);

@@ -12,14 +12,38 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define OD_SRV_HCLI_BODY_MAX (8u << 20)
 #define OD_SRV_HCLI_HDR_MAX 16384
+
+/*
+ * A layer between the socket and HTTP, such as TLS; the client itself
+ * links no TLS library, the caller brings one. Every function gets the
+ * handle open returned.
+ */
+typedef struct od_srv_hcli_io {
+    /* Starts a session on the connected socket fd (handshake included);
+     * returns its handle, or NULL to fail the connection. */
+    void *(*open)(void *arg, int fd);
+    /* Like send(2)/recv(2): bytes moved, 0 at the end of the stream
+     * (recv), -1 on an error. */
+    ssize_t (*send)(void *sess, const void *buf, size_t len);
+    ssize_t (*recv)(void *sess, void *buf, size_t len);
+    /* Whether decoded bytes wait in the session, where poll(2) on the
+     * socket cannot see them. */
+    int (*pending)(void *sess);
+    /* Frees the session; the client closes the socket after. */
+    void (*close)(void *sess);
+    void *arg;
+} od_srv_hcli_io;
 
 typedef struct od_srv_hcli {
     int fd;          /* -1 when not connected */
     uint16_t port;
     unsigned timeout_ms;
+    const od_srv_hcli_io *io; /* NULL: plain TCP; set after init */
+    void *sess;               /* io's handle while connected */
 } od_srv_hcli;
 
 typedef struct od_srv_hresp {
