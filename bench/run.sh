@@ -399,6 +399,9 @@ if ((SYN_MIB > 0)); then
   bash "$SCRIPT_DIR/scale.sh" "$OTADELTA" "$SYN_MIB" >>"$OUT" 2>"$TMP/scale.log" ||
     log "scale benchmark failed: $(tail -n 3 "$TMP/scale.log")"
 fi
+log "what the RAM budget buys: every pair at --ram 12K .. 256K"
+bash "$SCRIPT_DIR/budget.sh" "$OTADELTA" "$CORPUS" >>"$OUT" 2>"$TMP/budget.log" ||
+  log "budget benchmark failed: $(tail -n 3 "$TMP/budget.log")"
 log "wrote $OUT in $(((${EPOCHREALTIME//[!0-9]/} - START_US) / 1000000)) s"
 if ((rc == 3)); then
   log "some patches failed to build or to verify; see the Failures section of $OUT"
