@@ -26,7 +26,7 @@
 /* Longest package the format allows: every size field is 32 bits. */
 #define PKG_LIMIT ((size_t)0xFFFFFFFFu)
 
-static const char *alg_name(int alg)
+const char *od_cli_alg_name(int alg)
 {
     return alg == OD_SIG_ALG_ED25519 ? "ed25519" : alg == OD_SIG_ALG_P256 ? "p256" : "unknown";
 }
@@ -47,7 +47,7 @@ static EVP_PKEY *load_private(const char *path)
 /* ---- keygen ---- */
 
 static const char *keygen_help =
-    "usage: otadelta keygen -o NAME [--type ed25519|p256] [--force]\n"
+    "usage: otadelta keygen -o NAME [--type ed25519|p256] [--force] [-q]\n"
     "\n"
     "Creates a signing key pair: NAME.pem (private key, mode 0600: keep it\n"
     "secret, off the build servers if you can) and NAME.pub (public key: build\n"
@@ -56,13 +56,14 @@ static const char *keygen_help =
     "  -o, --output NAME     file name stem for NAME.pem and NAME.pub\n"
     "  --type T              ed25519 (default) or p256 (ECDSA P-256 with SHA-256,\n"
     "                        for devices with a P-256 accelerator)\n"
-    "  --force               overwrite existing key files\n";
+    "  --force               overwrite existing key files\n"
+    "  -q, --quiet           no summary\n";
 
 int od_cli_keygen(int argc, char **argv)
 {
     const char *name = NULL, *v;
     char *priv = NULL, *pub = NULL;
-    int alg = OD_SIG_ALG_ED25519, force = 0, i, r;
+    int alg = OD_SIG_ALG_ED25519, force = 0, quiet = 0, i, r;
     size_t n;
 
     for (i = 0; i < argc; i++) {
@@ -86,6 +87,8 @@ int od_cli_keygen(int argc, char **argv)
             }
         } else if (!strcmp(a, "--force")) {
             force = 1;
+        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            quiet = 1;
         } else {
             od_cli_msg("unexpected argument '%s' (see 'otadelta keygen --help')", a);
             return OD_CLI_EX_USAGE;
@@ -108,7 +111,9 @@ int od_cli_keygen(int argc, char **argv)
     r = od_pkg_keygen(alg, priv, pub, force);
     switch (r) {
     case OD_SIGN_OK:
-        printf("%s: %s private key (keep secret)\n%s: public key\n", priv, alg_name(alg), pub);
+        if (!quiet)
+            printf("%s: %s private key (keep secret)\n%s: public key\n", priv,
+                   od_cli_alg_name(alg), pub);
         r = OD_CLI_EX_OK;
         break;
     case OD_SIGN_ERR_EXISTS:
@@ -205,7 +210,7 @@ int od_cli_sign(int argc, char **argv)
     if ((r = od_cli_write_atomic(out, signed_pkg, signed_size)))
         goto done;
     if (!quiet)
-        printf("%s: signed (%s), %zu bytes\n", out, alg_name(od_pkg_key_alg(key)), signed_size);
+        printf("%s: signed (%s), %zu bytes\n", out, od_cli_alg_name(od_pkg_key_alg(key)), signed_size);
 done:
     EVP_PKEY_free(key);
     free(pkg);

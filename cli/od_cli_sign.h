@@ -20,8 +20,11 @@ extern "C" {
 #endif
 
 
+/* "ed25519", "p256" or "unknown" for an OD_SIG_ALG_* value. */
+const char *od_cli_alg_name(int alg);
+
 /*
- * otadelta keygen -o NAME [--type ed25519|p256] [--force]
+ * otadelta keygen -o NAME [--type ed25519|p256] [--force] [-q]
  * Writes NAME.pem (private, mode 0600) and NAME.pub (public, 0644).
  * Refuses to overwrite either file (exit 5) unless --force.
  */

@@ -794,8 +794,62 @@ done:
 
 /* ---- info / verify ---- */
 
-static void print_info_text(const od_pkg_header *h, size_t size)
+/* One extension record as `info` shows it. */
+typedef struct ext_rec {
+    uint16_t type, len;
+    const uint8_t *value;
+} ext_rec;
+
+#define EXT_SHOWN 16 /* records listed; a package may hold more */
+
+/*
+ * The extension records of pkg (at most EXT_SHOWN into recs), their total
+ * count in *count. Returns 0, or -1 when the file ends inside the area
+ * or a record runs past it (info reads only the header's part of a file).
+ */
+static int ext_records(const uint8_t *pkg, size_t size, const od_pkg_header *h, ext_rec *recs,
+                       unsigned *count)
 {
+    uint32_t pos = 0;
+    int r;
+    ext_rec e;
+    *count = 0;
+    if (size < (size_t)h->header_size + h->ext_size)
+        return -1;
+    while ((r = od_pkg_next_tlv(pkg + h->header_size, h->ext_size, &pos, &e.type, &e.value,
+                                &e.len)) == OD_PKG_OK) {
+        if (*count < EXT_SHOWN)
+            recs[*count] = e;
+        ++*count;
+    }
+    return r < 0 ? -1 : 0;
+}
+
+static const char *ext_name(uint16_t type)
+{
+    return type == OD_TLV_SIGNATURE ? "signature" : type == OD_TLV_NOTE ? "note"
+           : (type & OD_TLV_CRITICAL) ? "unknown, critical" : "unknown";
+}
+
+/* The signature record's algorithm name, "none", or "invalid" for one a
+ * verifier would refuse outright (wrong length, unknown id). Not verified. */
+static const char *sig_state(const ext_rec *recs, unsigned n)
+{
+    unsigned i;
+    for (i = 0; i < n && i < EXT_SHOWN; i++)
+        if (recs[i].type == OD_TLV_SIGNATURE)
+            return recs[i].len == OD_SIG_VALUE_LEN &&
+                   (recs[i].value[0] == OD_SIG_ALG_ED25519 || recs[i].value[0] == OD_SIG_ALG_P256)
+                       ? od_cli_alg_name(recs[i].value[0]) : "invalid";
+    return "none";
+}
+
+static void print_info_text(const od_pkg_header *h, size_t size, const uint8_t *pkg)
+{
+    ext_rec recs[EXT_SHOWN];
+    unsigned n, i;
+    int ext_ok = ext_records(pkg, size, h, recs, &n);
+
     printf("kind:            %s\n", h->kind == OD_KIND_FULL ? "full" : "delta");
     printf("format version:  %u\n", h->format_version);
     printf("package size:    %zu\n", size);
@@ -813,6 +867,18 @@ static void print_info_text(const od_pkg_header *h, size_t size)
     printf("blocks:          %u of %u bytes\n", h->block_count, h->block_size);
     printf("device RAM:      %u bytes work buffer + %u bytes state\n", h->ram_needed,
            OD_PATCH_STATE_RESERVE);
+    if (ext_ok != 0) {
+        printf("extensions:      %u bytes, unreadable (file cut short or damaged)\n", h->ext_size);
+    } else {
+        const char *sig = sig_state(recs, n);
+        printf("signature:       %s%s\n", sig,
+               strcmp(sig, "none") ? " (not checked here: otadelta verify PKG --key PUB)" : "");
+        printf("extensions:      %s", n ? "" : "none");
+        for (i = 0; i < n && i < EXT_SHOWN; i++)
+            printf("%s%s 0x%04x (%u bytes)", i ? ", " : "", ext_name(recs[i].type), recs[i].type,
+                   recs[i].len);
+        printf("%s\n", n > EXT_SHOWN ? ", ..." : "");
+    }
     if (h->kind == OD_KIND_DELTA) {
         printf("source md5:      "); hex(stdout, h->source_md5, OD_MD5_LEN);
         printf("\nsource sha256:   "); hex(stdout, h->source_sha256, OD_SHA256_LEN);
@@ -857,6 +923,24 @@ static void print_info_json(const od_pkg_header *h, size_t size, const uint8_t *
     printf("  \"block_size\": %u,\n", h->block_size);
     printf("  \"block_count\": %u,\n", h->block_count);
     printf("  \"ext_size\": %u,\n", h->ext_size);
+    {
+        ext_rec recs[EXT_SHOWN];
+        unsigned n, i;
+        if (ext_records(pkg, size, h, recs, &n) == 0) {
+            const char *sig = sig_state(recs, n);
+            if (strcmp(sig, "none"))
+                printf("  \"signature\": \"%s\",\n", sig);
+            else
+                printf("  \"signature\": null,\n");
+            printf("  \"extensions\": [");
+            for (i = 0; i < n && i < EXT_SHOWN; i++)
+                printf("%s{\"type\": %u, \"name\": \"%s\", \"length\": %u}", i ? ", " : "",
+                       recs[i].type, ext_name(recs[i].type), recs[i].len);
+            printf("],\n");
+        } else { /* the file ends inside the area, or it is damaged */
+            printf("  \"signature\": null,\n  \"extensions\": null,\n");
+        }
+    }
     printf("  \"payload_size\": %u,\n", h->payload_size);
     json_hex("source_md5", h->source_md5, OD_MD5_LEN, 1);
     json_hex("source_sha256", h->source_sha256, OD_SHA256_LEN, 1);
@@ -887,7 +971,9 @@ static int cmd_info(int argc, char **argv, int verify)
             else
                 fputs("usage: otadelta info PKG [--json]\n\n"
                       "Prints what a package says about itself: kind, versions, sizes,\n"
-                      "hashes, codec, flash geometry and the RAM the applier needs.\n", stdout);
+                      "hashes, codec, flash geometry, the RAM the applier needs, and its\n"
+                      "extension records, with the signature's algorithm (not checked:\n"
+                      "'otadelta verify PKG --key PUB' checks it).\n", stdout);
             return EX_OK;
         } else if (!strcmp(a, "--json") && !verify) {
             json = 1;
@@ -927,7 +1013,7 @@ static int cmd_info(int argc, char **argv, int verify)
         if (json)
             print_info_json(&h, size, pkg);
         else
-            print_info_text(&h, size);
+            print_info_text(&h, size, pkg);
         free(pkg);
         return EX_OK;
     }

@@ -219,6 +219,19 @@ for f in "$FILES"/good-*.otad; do
     fi
 done
 
+# info names a signature and the extension records (without checking them)
+expect_exit 0 "keygen for info" "$OD" keygen -o infokey -q
+expect_exit 0 "sign for info" "$OD" sign "$FILES/good-delta-lzma.otad" --key infokey.pem -o signed.otad -q
+expect_exit 0 "info signed" "$OD" info signed.otad
+expect_grep "info names the signature" "^signature: +ed25519 \\(not checked here" "$TMP/out"
+expect_grep "info lists the signature record" "^extensions: +signature 0x0001 \\(65 bytes\\)" "$TMP/out"
+expect_exit 0 "info --json signed" "$OD" info --json signed.otad
+expect_grep "info --json names the signature" '"signature": "ed25519"' "$TMP/out"
+expect_exit 0 "info unknown critical record" "$OD" info "$FILES/unsupported-critical-extension.otad"
+expect_grep "info lists an unknown critical record" "unknown, critical 0x8123" "$TMP/out"
+expect_exit 0 "info overrunning record" "$OD" info "$FILES/bad-tlv-overrun.otad"
+expect_grep "info says the extension area is unreadable" "^extensions: .*unreadable" "$TMP/out"
+
 # verify and apply every sample: name, old image, verify exit, apply exit
 while read -r name old want_verify want_apply; do
     case $name in '' | '#'*) continue ;; esac
