@@ -122,6 +122,12 @@ int main(int argc, char **argv)
     }
     fprintf(stderr, "otadelta-server: listening on %s://%s:%u\n",
             cfg.tls_cert_file ? "https" : "http", addr, od_srv_port(s));
+    /* 127.0.0.0/8 never leaves the host; anything else carries the admin
+     * token in clear without TLS. */
+    if (!cfg.tls_cert_file && strncmp(addr, "127.", 4) != 0)
+        fprintf(stderr, "otadelta-server: warning: plain HTTP on %s: the admin token and device "
+                "traffic cross the network in clear; use --tls-cert/--tls-key or a TLS proxy "
+                "unless this network is trusted\n", addr);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     while (!stop_flag)
