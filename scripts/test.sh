@@ -11,6 +11,7 @@ jobs=$(nproc)
 # (HTTPS needs no more: Debian's libmicrohttpd is built with GnuTLS, and the
 # TLS test's client uses libssl from libssl-dev).
 OD_SETUP_EXTRA="clang libclang-rt-14-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev \
+  libcurl4-openssl-dev \
   ${OD_SETUP_EXTRA:-}" "$root/scripts/setup.sh"
 fuzz_seconds=${OD_FUZZ_SECONDS:-60}
 

@@ -61,6 +61,10 @@ typedef struct od_srv_config {
     unsigned http_threads;   /* HTTP thread pool, 1..64; 0 = number of CPUs */
     unsigned max_connections;/* 0 = 4096 */
     unsigned conn_timeout_s; /* idle connection timeout; 0 = 30 */
+    unsigned push_attempts;  /* push deliveries: attempts before "failed",
+                                1..100; 0 = 6 */
+    unsigned push_backoff_ms;/* delay before the first retry, doubling per
+                                attempt up to 10 min; 0 = 2000 */
     /* HTTPS: both set, or both NULL for plain HTTP. With them the port
      * speaks TLS 1.2 and 1.3 only (OD_SRV_TLS_PRIORITIES), never plain
      * HTTP. Read once by od_srv_start(). */

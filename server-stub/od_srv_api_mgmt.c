@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "od_diff.h"
@@ -130,6 +131,8 @@ static int random_key(char out[OD_SRV_KEY_MAX + 1])
 }
 
 #define BAD(msg) return od_srv_reply_err(r, OD_SRV_ERR_PARAM, msg)
+
+#define PUSH_LIST_MAX 50 /* deliveries GET .../push shows, newest first */
 
 /* ------------------------------------------------------------------ */
 /* Firmware upload (body already streamed to a temp file)               */
@@ -492,7 +495,61 @@ static enum MHD_Result task_op(od_srv_req *r, int op)
     int rc = r->srv->store->ops->task_op(r->srv->store, r->ids[0], op, msg, sizeof(msg));
     if (rc != OD_SRV_OK)
         return od_srv_reply_err(r, rc, msg[0] ? msg : NULL);
+    /* A first start may have queued a push: send it now, not at the
+     * delivery thread's next poll. */
+    if (op == OD_SRV_OP_START)
+        od_srv_push_kick(r->srv);
     return ok_json(r, MHD_HTTP_OK, NULL);
+}
+
+/* An absolute http:// or https:// URL with a host, of printable ASCII
+ * without spaces (libcurl would otherwise be the one to refuse it, or
+ * take another scheme). */
+static int push_url_ok(const char *u)
+{
+    size_t skip;
+    if (!u || strlen(u) > OD_SRV_PUSH_URL_MAX)
+        return 0;
+    if (!strncasecmp(u, "http://", 7))
+        skip = 7;
+    else if (!strncasecmp(u, "https://", 8))
+        skip = 8;
+    else
+        return 0;
+    if (!u[skip] || u[skip] == '/' || u[skip] == '?')
+        return 0;
+    for (const char *c = u; *c; c++)
+        if ((unsigned char)*c <= 0x20 || (unsigned char)*c > 0x7e)
+            return 0;
+    return 1;
+}
+
+/* PUT /api/v1/products/{pid}/push: stored only once the receiver passed
+ * OneNET's check, so a typo is refused now rather than found when the
+ * first task's push fails. */
+static enum MHD_Result push_put(od_srv_req *r, json_t *b)
+{
+    od_srv_store *st = r->srv->store;
+    const char *url, *token;
+    char msg[300];
+    json_t *out = NULL;
+    int rc;
+    if (get_str(b, "url", &url) != 0 || !push_url_ok(url))
+        BAD("url: an http:// or https:// URL with a host, up to 1024 characters, no spaces");
+    if (get_str(b, "token", &token) != 0 || !name_ok(token, OD_SRV_PUSH_TOKEN_MAX))
+        BAD("token: 1..64 printable characters");
+    /* The product first: no outbound request on behalf of a wrong id. */
+    rc = st->ops->push_get(st, r->ids[0], 0, &out);
+    json_decref(out);
+    if (rc != OD_SRV_OK)
+        return od_srv_reply_err(r, rc, rc == OD_SRV_ERR_NOT_FOUND ? "no such product" : NULL);
+    rc = od_srv_push_verify(r->ids[0], url, token, msg, sizeof(msg));
+    if (rc != OD_SRV_OK)
+        return od_srv_reply_err(r, rc, msg);
+    rc = st->ops->push_set(st, r->ids[0], url, token);
+    if (rc != OD_SRV_OK)
+        return od_srv_reply_err(r, rc, rc == OD_SRV_ERR_NOT_FOUND ? "no such product" : NULL);
+    return ok_json(r, MHD_HTTP_OK, json_pack("{sb,ss}", "configured", 1, "url", url));
 }
 
 /* CSV field: quoted, quotes doubled, and a leading = + - @ defused so a
@@ -594,7 +651,16 @@ enum MHD_Result od_srv_api_mgmt(od_srv_req *r)
         ret = store_reply(r, st->ops->product_list(st, &out), &out);
     else if (ROUTE(get, "api/v1/products/#"))
         ret = store_reply(r, st->ops->product_get(st, r->ids[0], &out), &out);
-    else if (ROUTE(get, "api/v1/products/#/firmware"))
+    else if (ROUTE(put, "api/v1/products/#/push"))
+        ret = push_put(r, b);
+    else if (ROUTE(get, "api/v1/products/#/push"))
+        ret = store_reply(r, st->ops->push_get(st, r->ids[0], PUSH_LIST_MAX, &out), &out);
+    else if (ROUTE(del, "api/v1/products/#/push")) {
+        int rc = st->ops->push_delete(st, r->ids[0]);
+        ret = rc == OD_SRV_ERR_NOT_FOUND
+                  ? od_srv_reply_err(r, rc, "no push url set for this product")
+                  : store_reply(r, rc, NULL);
+    } else if (ROUTE(get, "api/v1/products/#/firmware"))
         ret = store_reply(r, st->ops->fw_list(st, r->ids[0], &out), &out);
     else if (ROUTE(post, "api/v1/products/#/packages"))
         ret = package_create(r, b);

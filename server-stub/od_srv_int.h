@@ -21,6 +21,7 @@ struct MHD_Daemon;
 #define OD_SRV_PATH_MAX 4096
 
 typedef struct od_srv_jobs od_srv_jobs;
+typedef struct od_srv_pusher od_srv_pusher;
 
 struct od_srv {
     char data_dir[OD_SRV_PATH_MAX];
@@ -29,6 +30,7 @@ struct od_srv {
     struct MHD_Daemon *mhd;
     uint16_t port;
     od_srv_jobs *jobs;
+    od_srv_pusher *push;
 };
 
 /* ---- files (od_srv_files.c) ---- */
@@ -70,12 +72,58 @@ int od_srv_random_hex(char *out, size_t nbytes);
 
 /* ---- generation workers (od_srv_jobs.c) ---- */
 
+/* How the server's background threads (generation workers, push delivery)
+ * are woken and stopped: a stop flag, and wake-ups counted so that one
+ * given while no thread waits is not lost. */
+typedef struct od_srv_waker {
+    pthread_mutex_t mu; /* also free for the owner's own small state */
+    pthread_cond_t cv;
+    int stop;
+    unsigned kicks; /* wake-ups not yet consumed */
+} od_srv_waker;
+
+void od_srv_waker_init(od_srv_waker *w);
+void od_srv_waker_destroy(od_srv_waker *w);
+/* Wakes one waiting thread, or the next one to wait. */
+void od_srv_waker_kick(od_srv_waker *w);
+/* Sets the stop flag and wakes every thread. */
+void od_srv_waker_stop(od_srv_waker *w);
+/* 1 once od_srv_waker_stop() was called. */
+int od_srv_waker_stopping(od_srv_waker *w);
+/* Waits up to ms (whole seconds), or less when kicked or stopped. */
+void od_srv_waker_wait(od_srv_waker *w, unsigned ms);
+
 /* Starts n worker threads that claim queued jobs from the store. */
 int od_srv_jobs_start(od_srv *s, unsigned n);
 /* Wakes an idle worker after a job was queued. */
 void od_srv_jobs_kick(od_srv *s);
 /* Asks the workers to stop after their current job and joins them. */
 void od_srv_jobs_stop(od_srv *s);
+
+/* ---- push notifications (od_srv_push.c) ---- */
+
+#define OD_SRV_PUSH_TIMEOUT_MS 5000 /* whole outbound request, verification too */
+#define OD_SRV_PUSH_ATTEMPTS 6      /* default od_srv_config.push_attempts */
+#define OD_SRV_PUSH_BACKOFF_MS 2000 /* default od_srv_config.push_backoff_ms */
+
+/*
+ * Checks a push URL as OneNET does: GET url with the query parameter
+ * signature = md5(token + uid), uid the product id in decimal, which must
+ * answer 200 with the body PASSED (trailing white space allowed), within
+ * OD_SRV_PUSH_TIMEOUT_MS. Blocks the calling thread for that long at most.
+ * OK; PARAM with msg saying what failed (unreachable and why, the status,
+ * the body); INTERNAL if MD5 is unavailable.
+ */
+int od_srv_push_verify(int64_t product_id, const char *url, const char *token, char *msg,
+                       size_t msg_size);
+/* Starts the delivery thread: attempts per delivery (0 = default) and the
+ * first retry's delay in ms, doubling per attempt (0 = default). */
+int od_srv_push_start(od_srv *s, unsigned attempts, unsigned backoff_ms);
+/* Wakes the delivery thread after a delivery was queued. */
+void od_srv_push_kick(od_srv *s);
+/* Stops the thread, aborting a transfer in flight (it stays queued), and
+ * joins it. */
+void od_srv_push_stop(od_srv *s);
 
 /* ---- TLS certificate and key (od_srv_tls.c) ---- */
 

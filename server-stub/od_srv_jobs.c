@@ -27,11 +27,8 @@ struct od_srv_jobs {
     od_srv *srv;
     pthread_t th[WORKERS_MAX];
     unsigned n;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int stop;
-    unsigned kicks; /* wake-ups not yet consumed */
-    int64_t last_sweep; /* second of the last deadline sweep */
+    od_srv_waker w;
+    int64_t last_sweep; /* second of the last deadline sweep; under w.mu */
 };
 
 typedef struct prog_ctx {
@@ -55,11 +52,7 @@ static void on_progress(void *ctx, uint64_t done, uint64_t total)
 static int on_cancel(void *ctx)
 {
     od_srv_jobs *j = ctx;
-    int stop;
-    pthread_mutex_lock(&j->mu);
-    stop = j->stop;
-    pthread_mutex_unlock(&j->mu);
-    return stop;
+    return od_srv_waker_stopping(&j->w);
 }
 
 static void hex_of(const uint8_t *d, size_t n, char *out)
@@ -170,11 +163,11 @@ static void sweep_deadlines(od_srv_jobs *j)
 {
     int64_t now = (int64_t)time(NULL);
     int n = 0, due;
-    pthread_mutex_lock(&j->mu);
+    pthread_mutex_lock(&j->w.mu);
     due = now > j->last_sweep;
     if (due)
         j->last_sweep = now;
-    pthread_mutex_unlock(&j->mu);
+    pthread_mutex_unlock(&j->w.mu);
     if (due && j->srv->store->ops->task_sweep(j->srv->store, now, &n) == OD_SRV_OK && n)
         fprintf(stderr, "otadelta-server: %d device row(s) past their task's deadline failed (208)\n", n);
 }
@@ -184,29 +177,14 @@ static void *worker(void *arg)
     od_srv_jobs *j = arg;
     for (;;) {
         od_srv_job job;
-        int rc;
-        pthread_mutex_lock(&j->mu);
-        if (j->stop) {
-            pthread_mutex_unlock(&j->mu);
+        if (od_srv_waker_stopping(&j->w))
             break;
-        }
-        pthread_mutex_unlock(&j->mu);
-        rc = j->srv->store->ops->job_claim(j->srv->store, &job);
-        if (rc == OD_SRV_OK) {
+        if (j->srv->store->ops->job_claim(j->srv->store, &job) == OD_SRV_OK) {
             run_job(j->srv, &job);
             continue;
         }
         sweep_deadlines(j);
-        pthread_mutex_lock(&j->mu);
-        if (!j->stop && j->kicks == 0) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += IDLE_POLL_MS / 1000;
-            pthread_cond_timedwait(&j->cv, &j->mu, &ts);
-        }
-        if (j->kicks)
-            j->kicks--;
-        pthread_mutex_unlock(&j->mu);
+        od_srv_waker_wait(&j->w, IDLE_POLL_MS);
     }
     return NULL;
 }
@@ -227,8 +205,7 @@ int od_srv_jobs_start(od_srv *s, unsigned n)
     if (!j)
         return OD_SRV_ERR_NOMEM;
     j->srv = s;
-    pthread_mutex_init(&j->mu, NULL);
-    pthread_cond_init(&j->cv, NULL);
+    od_srv_waker_init(&j->w);
     s->jobs = j;
     for (unsigned i = 0; i < n; i++) {
         if (pthread_create(&j->th[i], NULL, worker, j) != 0) {
@@ -242,13 +219,8 @@ int od_srv_jobs_start(od_srv *s, unsigned n)
 
 void od_srv_jobs_kick(od_srv *s)
 {
-    od_srv_jobs *j = s->jobs;
-    if (!j)
-        return;
-    pthread_mutex_lock(&j->mu);
-    j->kicks++;
-    pthread_cond_signal(&j->cv);
-    pthread_mutex_unlock(&j->mu);
+    if (s->jobs)
+        od_srv_waker_kick(&s->jobs->w);
 }
 
 void od_srv_jobs_stop(od_srv *s)
@@ -256,14 +228,65 @@ void od_srv_jobs_stop(od_srv *s)
     od_srv_jobs *j = s->jobs;
     if (!j)
         return;
-    pthread_mutex_lock(&j->mu);
-    j->stop = 1;
-    pthread_cond_broadcast(&j->cv);
-    pthread_mutex_unlock(&j->mu);
+    od_srv_waker_stop(&j->w);
     for (unsigned i = 0; i < j->n; i++)
         pthread_join(j->th[i], NULL);
-    pthread_mutex_destroy(&j->mu);
-    pthread_cond_destroy(&j->cv);
+    od_srv_waker_destroy(&j->w);
     free(j);
     s->jobs = NULL;
+}
+
+/* ---- od_srv_waker ---- */
+
+void od_srv_waker_init(od_srv_waker *w)
+{
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    w->stop = 0;
+    w->kicks = 0;
+}
+
+void od_srv_waker_destroy(od_srv_waker *w)
+{
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+}
+
+void od_srv_waker_kick(od_srv_waker *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->kicks++;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+void od_srv_waker_stop(od_srv_waker *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->stop = 1;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+int od_srv_waker_stopping(od_srv_waker *w)
+{
+    int stop;
+    pthread_mutex_lock(&w->mu);
+    stop = w->stop;
+    pthread_mutex_unlock(&w->mu);
+    return stop;
+}
+
+void od_srv_waker_wait(od_srv_waker *w, unsigned ms)
+{
+    pthread_mutex_lock(&w->mu);
+    if (!w->stop && w->kicks == 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += ms / 1000;
+        pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+    }
+    if (w->kicks)
+        w->kicks--;
+    pthread_mutex_unlock(&w->mu);
 }

@@ -24,12 +24,15 @@ static void usage(void)
             "usage: otadelta-server --data DIR [--listen ADDR:PORT] [--admin-token T]\n"
             "                       [--workers N] [--http-threads N] [--port-file FILE]\n"
             "                       [--tls-cert FILE --tls-key FILE]\n"
+            "                       [--push-attempts N] [--push-backoff-ms MS]\n"
             "  --listen       IPv4 address and port (default 127.0.0.1:8080; port 0 =\n"
             "                 ephemeral, written to --port-file)\n"
             "  --admin-token  management API secret (or env OTADELTA_ADMIN_TOKEN)\n"
             "  --workers      package generation threads (default 2)\n"
             "  --tls-cert     PEM certificate (chain): serve HTTPS only, TLS 1.2+\n"
-            "  --tls-key      its PEM private key (unencrypted)\n");
+            "  --tls-key      its PEM private key (unencrypted)\n"
+            "  --push-attempts    tries per push delivery before it fails (1..100, default 6)\n"
+            "  --push-backoff-ms  wait before the first retry, doubling (default 2000)\n");
 }
 
 static int parse_uint(const char *s, unsigned max, unsigned *out)
@@ -67,6 +70,12 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--workers") && v && !parse_uint(v, 64, &cfg.workers))
             i++;
         else if (!strcmp(a, "--http-threads") && v && !parse_uint(v, 64, &cfg.http_threads))
+            i++;
+        else if (!strcmp(a, "--push-attempts") && v &&
+                 !parse_uint(v, 100, &cfg.push_attempts) && cfg.push_attempts)
+            i++;
+        else if (!strcmp(a, "--push-backoff-ms") && v &&
+                 !parse_uint(v, 3600000, &cfg.push_backoff_ms) && cfg.push_backoff_ms)
             i++;
         else if (!strcmp(a, "--port-file") && v)
             port_file = v, i++;

@@ -41,6 +41,8 @@ int od_srv_start(const od_srv_config *cfg, od_srv **out)
     if (rc == OD_SRV_OK)
         rc = od_srv_jobs_start(s, cfg->workers);
     if (rc == OD_SRV_OK)
+        rc = od_srv_push_start(s, cfg->push_attempts, cfg->push_backoff_ms);
+    if (rc == OD_SRV_OK)
         rc = od_srv_http_start(s, cfg, &tls);
     /* GnuTLS has its own copy now (od_srv_tls.c): ours goes. */
     od_srv_tls_free(&tls);
@@ -63,6 +65,7 @@ void od_srv_stop(od_srv *s)
         return;
     od_srv_http_stop(s);
     od_srv_jobs_stop(s);
+    od_srv_push_stop(s);
     if (s->store)
         s->store->ops->close(s->store);
     free(s);

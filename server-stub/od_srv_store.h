@@ -134,6 +134,23 @@ typedef struct od_srv_dl {
     int state;         /* the row's od_srv_dev_state */
 } od_srv_dl;
 
+/* Push delivery status values (push_deliveries.status). */
+#define OD_SRV_PUSH_QUEUED 0    /* waiting for its next attempt */
+#define OD_SRV_PUSH_DELIVERED 1 /* the receiver answered 2xx */
+#define OD_SRV_PUSH_FAILED 2    /* every allowed attempt failed */
+
+#define OD_SRV_PUSH_URL_MAX 1024 /* push receiver URLs */
+#define OD_SRV_PUSH_TOKEN_MAX 64 /* push verification tokens */
+
+/* A push delivery claimed for one attempt. body is malloc()'d (caller
+ * frees); attempts counts this attempt. */
+typedef struct od_srv_push {
+    int64_t id, product_id, task_id;
+    char url[OD_SRV_PUSH_URL_MAX + 1];
+    char *body;
+    int attempts;
+} od_srv_push;
+
 typedef struct od_srv_store od_srv_store;
 
 typedef struct od_srv_store_ops {
@@ -249,6 +266,31 @@ typedef struct od_srv_store_ops {
      * paused, as the other calls do; otherwise read-only. */
     int (*dev_row_state)(od_srv_store *st, int64_t dev_id,
                          const od_srv_row_key *k, int64_t now, int *state);
+
+    /* Push notifications (docs/API.md "Push notifications"). The first
+     * start of a task (task_op) queues one delivery of the new task to its
+     * product's push URL, in the same transaction, when one is set.
+     * push_set stores or replaces a product's URL and token (NOT_FOUND: no
+     * such product). push_get answers {"configured", "url", "updated",
+     * "deliveries": [the newest `limit`]}, never the token (NOT_FOUND: no
+     * such product). push_delete: NOT_FOUND if no URL was set; deliveries
+     * already queued still go to the URL they were queued for. */
+    int (*push_set)(od_srv_store *st, int64_t product_id, const char *url,
+                    const char *token);
+    int (*push_get)(od_srv_store *st, int64_t product_id, int limit,
+                    json_t **out);
+    int (*push_delete)(od_srv_store *st, int64_t product_id);
+    /* Claims the oldest queued delivery due at now for one attempt: counts
+     * the attempt and leases the row until now + lease_s, so a crash mid-
+     * attempt only delays it (the lease ends, it is due again). OK and
+     * *out (out->body to free), NOT_FOUND if none is due. */
+    int (*push_claim)(od_srv_store *st, int64_t now, int lease_s,
+                      od_srv_push *out);
+    /* Records the outcome of the attempt on delivery id: status is an
+     * OD_SRV_PUSH_* value, http_status the receiver's (0 if none), error
+     * NULL on success, next_at when a queued row is due again. */
+    int (*push_result)(od_srv_store *st, int64_t id, int status,
+                       int http_status, const char *error, int64_t next_at);
 } od_srv_store_ops;
 
 struct od_srv_store {

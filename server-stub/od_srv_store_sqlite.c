@@ -94,7 +94,20 @@ static const char schema[] =
     " status_text TEXT NOT NULL DEFAULT '', package_id INTEGER NOT NULL DEFAULT 0,"
     " token TEXT UNIQUE, token_exp INTEGER NOT NULL DEFAULT 0,"
     " updated INTEGER NOT NULL, PRIMARY KEY(task_id, device_id));"
-    "CREATE INDEX IF NOT EXISTS td_device ON task_devices(device_id);";
+    "CREATE INDEX IF NOT EXISTS td_device ON task_devices(device_id);"
+    /* Push notifications. A delivery keeps the URL it was queued for and
+     * its whole body, so it goes out as queued after a restart, or after
+     * the configuration changed. */
+    "CREATE TABLE IF NOT EXISTS push_config(product_id INTEGER PRIMARY KEY,"
+    " url TEXT NOT NULL, token TEXT NOT NULL, updated INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS push_deliveries(id INTEGER PRIMARY KEY,"
+    " product_id INTEGER NOT NULL, task_id INTEGER NOT NULL, url TEXT NOT NULL,"
+    " body TEXT NOT NULL, status INTEGER NOT NULL DEFAULT 0,"
+    " attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL,"
+    " http_status INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '',"
+    " created INTEGER NOT NULL, updated INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS push_due ON push_deliveries(status, next_at);"
+    "CREATE INDEX IF NOT EXISTS push_product ON push_deliveries(product_id, id);";
 
 static int64_t now_s(void)
 {
@@ -1144,6 +1157,68 @@ static int maybe_complete(conn *c, int64_t task_id)
                : OD_SRV_ERR_DB;
 }
 
+/*
+ * Queues the push of task id, just resolved, to its product's push URL if
+ * one is set (else nothing): OneNET's {dids, startTime, version} plus what
+ * a receiver needs to come back to us. startTime is the task's start time,
+ * or now for a task without one (it starts now). Inside task_op's
+ * transaction, so a started task and its push are one commit.
+ */
+static int push_enqueue(conn *c, int64_t id, int64_t pid)
+{
+    int rc = 0, r = OD_SRV_ERR_DB;
+    sqlite3_stmt *q;
+    char url[OD_SRV_PUSH_URL_MAX + 1], version[OD_SRV_VER_MAX + 1];
+    int64_t start, now = now_s();
+    int component;
+    json_t *dids = NULL, *body = NULL;
+    char *txt = NULL;
+
+    q = run(c, "SELECT url FROM push_config WHERE product_id=?", &rc, "i", pid);
+    if (!q)
+        return OD_SRV_ERR_DB;
+    if (rc != SQLITE_ROW)
+        return OD_SRV_OK;
+    copy_col(url, sizeof(url), q, 0);
+    q = run(c, "SELECT start_time, target_version, component FROM tasks WHERE id=?", &rc, "i",
+            id);
+    if (!q || rc != SQLITE_ROW)
+        return OD_SRV_ERR_DB;
+    start = sqlite3_column_int64(q, 0);
+    copy_col(version, sizeof(version), q, 1);
+    component = sqlite3_column_int(q, 2);
+    if (!(dids = json_array()))
+        return OD_SRV_ERR_NOMEM;
+    q = run(c, "SELECT device_id FROM task_devices WHERE task_id=? ORDER BY device_id", &rc,
+            "i", id);
+    for (; q && rc == SQLITE_ROW; rc = sqlite3_step(q))
+        if (json_array_append_new(dids, json_integer(sqlite3_column_int64(q, 0))) != 0) {
+            r = OD_SRV_ERR_NOMEM;
+            goto out;
+        }
+    if (!q || rc != SQLITE_DONE)
+        goto out;
+    body = json_pack("{sO,sI,ss,sI,sI,ss}", "dids", dids, "startTime",
+                     (json_int_t)(start ? start : now), "version", version, "product_id",
+                     (json_int_t)pid, "task_id", (json_int_t)id, "component",
+                     component == OD_SRV_COMP_FOTA ? "fota" : "sota");
+    txt = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    if (!txt) {
+        r = OD_SRV_ERR_NOMEM;
+        goto out;
+    }
+    if (run(c,
+            "INSERT INTO push_deliveries(product_id, task_id, url, body, next_at, created,"
+            " updated) VALUES(?1,?2,?3,?4,?5,?5,?5)",
+            &rc, "iissi", pid, id, url, txt, now))
+        r = OD_SRV_OK;
+out:
+    free(txt);
+    json_decref(body);
+    json_decref(dids);
+    return r;
+}
+
 static int task_op(od_srv_store *st, int64_t id, int op, char *msg,
                    size_t msg_size)
 {
@@ -1179,8 +1254,11 @@ static int task_op(od_srv_store *st, int64_t id, int op, char *msg,
     component = sqlite3_column_int(q, 1);
     if (op == OD_SRV_OP_START && !resolved) {
         r = resolve(c, id, pid, component, msg, msg_size);
+        if (r == OD_SRV_OK)
+            r = push_enqueue(c, id, pid);
         if (r != OD_SRV_OK)
             goto out;
+        r = OD_SRV_ERR_DB;
     } else if (op == OD_SRV_OP_START) {
         /* Resuming: another task may have claimed a device meanwhile. */
         if ((r = device_conflict(c, id, component, msg, msg_size)) != OD_SRV_OK)
@@ -1849,6 +1927,134 @@ static int dev_row_state(od_srv_store *st, int64_t dev_id, const od_srv_row_key 
 }
 
 /* ------------------------------------------------------------------ */
+/* Push notifications                                                   */
+
+static int push_set(od_srv_store *st, int64_t product_id, const char *url, const char *token)
+{
+    CONN(st);
+    if ((rc = begin_for_product(c, product_id)) != OD_SRV_OK)
+        return rc;
+    if (!run(c,
+             "INSERT INTO push_config(product_id, url, token, updated) VALUES(?1,?2,?3,?4)"
+             " ON CONFLICT(product_id) DO UPDATE SET url=?2, token=?3, updated=?4",
+             &rc, "issi", product_id, url, token, now_s())) {
+        rollback(c);
+        return OD_SRV_ERR_DB;
+    }
+    return commit(c);
+}
+
+static int push_get(od_srv_store *st, int64_t product_id, int limit, json_t **out)
+{
+    CONN(st);
+    json_t *o, *rows;
+    size_t i;
+    json_t *v;
+    int r;
+    q = run(c, "SELECT 1 FROM products WHERE id=?", &rc, "i", product_id);
+    if (!q)
+        return OD_SRV_ERR_DB;
+    if (rc != SQLITE_ROW)
+        return OD_SRV_ERR_NOT_FOUND;
+    /* Never the token: it is the receiver's secret, written once. */
+    q = run(c,
+            "SELECT 1 AS configured, url, updated FROM push_config WHERE product_id=?",
+            &rc, "i", product_id);
+    if (!q)
+        return OD_SRV_ERR_DB;
+    o = rc == SQLITE_ROW ? row_json(q)
+                         : json_pack("{sb,sn,sn}", "configured", 0, "url", "updated");
+    if (!o)
+        return OD_SRV_ERR_NOMEM;
+    json_object_set_new(o, "configured", json_boolean(rc == SQLITE_ROW));
+    q = run(c,
+            "SELECT id, task_id, url, CASE status WHEN 0 THEN 'queued' WHEN 1 THEN 'delivered'"
+            " ELSE 'failed' END AS status, attempts, http_status, last_error, next_at,"
+            " created, updated, body AS payload FROM push_deliveries WHERE product_id=?"
+            " ORDER BY id DESC LIMIT ?",
+            &rc, "ii", product_id, (int64_t)limit);
+    r = q ? rows_json(c, q, rc, &rows) : OD_SRV_ERR_DB;
+    if (r != OD_SRV_OK) {
+        json_decref(o);
+        return r;
+    }
+    /* The payload as the JSON it is, not a string of it. */
+    json_array_foreach(rows, i, v) {
+        json_error_t jerr;
+        const char *txt = json_string_value(json_object_get(v, "payload"));
+        json_t *pj = txt ? json_loads(txt, 0, &jerr) : NULL;
+        if (pj)
+            json_object_set_new(v, "payload", pj);
+    }
+    json_object_set_new(o, "deliveries", rows);
+    *out = o;
+    return OD_SRV_OK;
+}
+
+static int push_delete(od_srv_store *st, int64_t product_id)
+{
+    CONN(st);
+    q = run(c, "DELETE FROM push_config WHERE product_id=?", &rc, "i", product_id);
+    if (!q)
+        return OD_SRV_ERR_DB;
+    return sqlite3_changes(c->db) ? OD_SRV_OK : OD_SRV_ERR_NOT_FOUND;
+}
+
+static int push_claim(od_srv_store *st, int64_t now, int lease_s, od_srv_push *out)
+{
+    CONN(st);
+    const unsigned char *body;
+    memset(out, 0, sizeof(*out));
+    if (begin(c) != OD_SRV_OK)
+        return OD_SRV_ERR_DB;
+    q = run(c,
+            "SELECT id, product_id, task_id, url, body, attempts FROM push_deliveries"
+            " WHERE status=0 AND next_at<=? ORDER BY next_at, id LIMIT 1",
+            &rc, "i", now);
+    if (!q || rc != SQLITE_ROW) {
+        rollback(c);
+        return q ? OD_SRV_ERR_NOT_FOUND : OD_SRV_ERR_DB;
+    }
+    out->id = sqlite3_column_int64(q, 0);
+    out->product_id = sqlite3_column_int64(q, 1);
+    out->task_id = sqlite3_column_int64(q, 2);
+    copy_col(out->url, sizeof(out->url), q, 3);
+    body = sqlite3_column_text(q, 4);
+    out->body = malloc((size_t)sqlite3_column_bytes(q, 4) + 1);
+    out->attempts = sqlite3_column_int(q, 5) + 1;
+    if (!out->body) {
+        rollback(c);
+        return OD_SRV_ERR_NOMEM;
+    }
+    memcpy(out->body, body ? (const char *)body : "", (size_t)sqlite3_column_bytes(q, 4) + 1);
+    if (!run(c, "UPDATE push_deliveries SET attempts=?, next_at=?, updated=? WHERE id=?", &rc,
+             "iiii", (int64_t)out->attempts, now + lease_s, now, out->id)) {
+        rollback(c);
+        free(out->body);
+        out->body = NULL;
+        return OD_SRV_ERR_DB;
+    }
+    rc = commit(c);
+    if (rc != OD_SRV_OK) {
+        free(out->body);
+        out->body = NULL;
+    }
+    return rc;
+}
+
+static int push_result(od_srv_store *st, int64_t id, int status, int http_status,
+                       const char *error, int64_t next_at)
+{
+    CONN(st);
+    q = run(c,
+            "UPDATE push_deliveries SET status=?, http_status=?, last_error=?, next_at=?,"
+            " updated=? WHERE id=?",
+            &rc, "iisiii", (int64_t)status, (int64_t)http_status, error ? error : "", next_at,
+            now_s(), id);
+    return q ? OD_SRV_OK : OD_SRV_ERR_DB;
+}
+
+/* ------------------------------------------------------------------ */
 
 static void sq_close(od_srv_store *st)
 {
@@ -1878,12 +2084,15 @@ static const od_srv_store_ops sqlite_ops = {
     task_create, task_edit, task_op, task_get, task_list, task_sweep,
     dev_report_version, dev_check, dev_token_check, dev_download, dev_progress,
     dev_tasking, dev_row_state,
+    push_set, push_get, push_delete, push_claim, push_result,
 };
 
 /*
  * Columns added to a table after its first release, with the default an
  * older database's rows get. CREATE TABLE IF NOT EXISTS leaves an existing
- * table as it was, so each missing column is added here.
+ * table as it was, so each missing column is added here. Tables added
+ * since (push_config, push_deliveries) need no entry: the schema's
+ * CREATE TABLE IF NOT EXISTS creates them in an older database.
  */
 static const struct {
     const char *table, *column, *decl;

@@ -13,6 +13,8 @@
  *   od_srv_test_live SERVER_BIN fuse          the new OneNET /fuse-ota/ routes
  *   od_srv_test_live SERVER_BIN tls      [N]  HTTPS: handshake and start-up
  *                                             checks, then flow over TLS
+ *   od_srv_test_live SERVER_BIN push          push notifications to a receiver
+ *                                             run here (verification, retries)
  *   od_srv_test_live SERVER_BIN bench    [N]  fleet timing, prints a row
  *
  * Exit 0 pass, 1 fail, 77 skip (no loopback sockets; for tls, also a
@@ -61,9 +63,10 @@ static char data_dir[256];
 static pid_t server_pid;
 static uint16_t port;
 /* What the helpers below speak to the server: NULL = plain HTTP, or the
- * TLS client of mode tls. server_tls_args are its extra server options. */
+ * TLS client of mode tls. server_extra_args: options added to the server's
+ * command line (mode tls: its certificate; mode push: fast retries). */
 static const od_srv_hcli_io *cli_io;
-static const char *server_tls_args[5];
+static const char *server_extra_args[5];
 
 /* A client handle for the server under test, in the current transport. */
 static void cli_init(od_srv_hcli *c)
@@ -104,8 +107,8 @@ static int server_start(uint16_t listen_port)
     if (server_pid == 0) {
         const char *argv[20] = {server_bin, "--data", data_dir, "--listen", listen,
                                 "--admin-token", ADMIN, "--port-file", pf, "--workers", "2"};
-        for (size_t i = 0; server_tls_args[i]; i++)
-            argv[11 + i] = server_tls_args[i];
+        for (size_t i = 0; server_extra_args[i]; i++)
+            argv[11 + i] = server_extra_args[i];
         exec_server(argv);
     }
     for (int i = 0; i < 200; i++) {
@@ -636,6 +639,9 @@ static int test_migrate(void)
     CHECK(!strcmp(json_string_value(json_object_get(json_object_get(j, "data"), "codec")),
                   "lzma"));
     json_decref(j);
+    /* Tables added since (push notifications) exist too. */
+    snprintf(path, sizeof(path), "/api/v1/products/%lld/push", (long long)s.pid);
+    CHECK(admin("GET", path, NULL, 0, NULL) == 200);
     scenario_free(&s);
     return 0;
 }
@@ -2417,10 +2423,10 @@ static int tls_prepare(void)
     }
     tls_io.arg = tls_ctx;
     cli_io = &tls_io;
-    server_tls_args[0] = "--tls-cert";
-    server_tls_args[1] = tls_cert;
-    server_tls_args[2] = "--tls-key";
-    server_tls_args[3] = tls_key;
+    server_extra_args[0] = "--tls-cert";
+    server_extra_args[1] = tls_cert;
+    server_extra_args[2] = "--tls-key";
+    server_extra_args[3] = tls_key;
     /* A peer that hangs up must fail a write, not kill the test. */
     signal(SIGPIPE, SIG_IGN);
     return 0;
@@ -2577,6 +2583,374 @@ static int test_tls(unsigned n)
     return test_flow(n);
 }
 
+/* ------------------------------------------------------------------ */
+/* Mode push: a push receiver of our own, on an ephemeral port          */
+
+static struct {
+    pthread_mutex_t mu;
+    char signature[80]; /* of the last verification GET */
+    int gets;
+    unsigned get_status;  /* the verification's answer */
+    const char *get_body;
+    int posts;            /* POSTs received, failed ones included */
+    int fail_posts;       /* answer that many POSTs 500 before 200 */
+    int hang;             /* hold POSTs until cleared (or 20 s) */
+    int hung;             /* a POST is being held */
+    char last_ctype[80];
+    char last_body[4096];
+} rx = {PTHREAD_MUTEX_INITIALIZER, "", 0, 200, "PASSED", 0, 0, 0, 0, "", ""};
+
+typedef struct rx_conn {
+    char body[4096];
+    size_t n;
+} rx_conn;
+
+static enum MHD_Result rx_reply(struct MHD_Connection *conn, unsigned status, const char *body)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        strlen(body), (void *)(uintptr_t)body, MHD_RESPMEM_MUST_COPY);
+    enum MHD_Result ret = MHD_queue_response(conn, status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result rx_handler(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload, size_t *upload_size, void **state)
+{
+    rx_conn *c = *state;
+    unsigned status;
+    (void)cls, (void)url, (void)version;
+    if (!strcmp(method, "GET")) {
+        const char *sig = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "signature");
+        const char *body;
+        pthread_mutex_lock(&rx.mu);
+        snprintf(rx.signature, sizeof(rx.signature), "%s", sig ? sig : "");
+        rx.gets++;
+        status = rx.get_status;
+        body = rx.get_body;
+        pthread_mutex_unlock(&rx.mu);
+        return rx_reply(conn, status, body);
+    }
+    if (!c) {
+        if (!(c = calloc(1, sizeof(*c))))
+            return MHD_NO;
+        *state = c;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        size_t take = *upload_size < sizeof(c->body) - 1 - c->n ? *upload_size
+                                                                 : sizeof(c->body) - 1 - c->n;
+        memcpy(c->body + c->n, upload, take);
+        c->n += take;
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    pthread_mutex_lock(&rx.mu);
+    rx.posts++;
+    snprintf(rx.last_body, sizeof(rx.last_body), "%s", c->body);
+    {
+        const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
+        snprintf(rx.last_ctype, sizeof(rx.last_ctype), "%s", ct ? ct : "");
+    }
+    status = 200;
+    if (rx.fail_posts > 0) {
+        rx.fail_posts--;
+        status = 500;
+    }
+    rx.hung = rx.hang;
+    for (int i = 0; rx.hang && i < 200; i++) {
+        pthread_mutex_unlock(&rx.mu);
+        sleep_ms(100);
+        pthread_mutex_lock(&rx.mu);
+    }
+    rx.hung = 0;
+    pthread_mutex_unlock(&rx.mu);
+    return rx_reply(conn, status, "ok");
+}
+
+static void rx_done(void *cls, struct MHD_Connection *conn, void **state,
+                    enum MHD_RequestTerminationCode toe)
+{
+    (void)cls, (void)conn, (void)toe;
+    free(*state);
+    *state = NULL;
+}
+
+static int rx_int(const char *field)
+{
+    int v;
+    pthread_mutex_lock(&rx.mu);
+    v = !strcmp(field, "posts") ? rx.posts : !strcmp(field, "gets") ? rx.gets : rx.hung;
+    pthread_mutex_unlock(&rx.mu);
+    return v;
+}
+
+static int64_t data_int_of(json_t *o, const char *k)
+{
+    return json_integer_value(json_object_get(o, k));
+}
+
+/* PUT .../push; the reply's status, *err its error text. */
+static int push_put(int64_t pid, const char *url, const char *token, char *err, size_t n)
+{
+    char path[80];
+    json_t *j = json_pack("{ss,ss}", "url", url, "token", token), *out = NULL;
+    char *txt = json_dumps(j, JSON_COMPACT);
+    int st;
+    snprintf(path, sizeof(path), "/api/v1/products/%lld/push", (long long)pid);
+    st = admin("PUT", path, txt, 0, &out);
+    snprintf(err, n, "%s", dstr(out, "error"));
+    free(txt);
+    json_decref(j);
+    json_decref(out);
+    return st;
+}
+
+/* GET .../push: data, or NULL. Fails the test if the token is anywhere in
+ * the reply. */
+static json_t *push_state(int64_t pid, const char *token)
+{
+    char path[80], *txt;
+    json_t *j = NULL, *d;
+    snprintf(path, sizeof(path), "/api/v1/products/%lld/push", (long long)pid);
+    if (admin("GET", path, NULL, 0, &j) != 200) {
+        json_decref(j);
+        return NULL;
+    }
+    txt = json_dumps(j, JSON_COMPACT);
+    CHECK(txt && !strstr(txt, token) && !strstr(txt, "\"token\""));
+    free(txt);
+    d = json_incref(json_object_get(j, "data"));
+    json_decref(j);
+    return d;
+}
+
+/* The delivery of task in GET .../push (a new reference), once its status
+ * is want, waiting up to secs; NULL if it never is. */
+static json_t *push_wait(int64_t pid, const char *token, int64_t task, const char *want,
+                         int secs)
+{
+    for (int i = 0; i < secs * 10; i++) {
+        json_t *d = push_state(pid, token), *v, *found = NULL;
+        size_t k;
+        json_array_foreach(json_object_get(d, "deliveries"), k, v) {
+            if (data_int_of(v, "task_id") == task && !strcmp(dstr(v, "status"), want))
+                found = json_incref(v);
+        }
+        json_decref(d);
+        if (found)
+            return found;
+        sleep_ms(100);
+    }
+    return NULL;
+}
+
+/* A task of pkg for devs[0..n-1] with start_time st, started: its id. */
+static int64_t push_task(const scenario *s, int64_t pkg, const int64_t *devs, int n, int64_t st)
+{
+    char path[80];
+    json_t *j = json_pack("{sI,sI}", "package_id", (json_int_t)pkg, "start_time", (json_int_t)st),
+           *ids = json_array(), *out = NULL;
+    char *txt;
+    int64_t id = 0;
+    for (int i = 0; i < n; i++)
+        json_array_append_new(ids, json_integer(devs[i]));
+    json_object_set_new(j, "devices", ids);
+    txt = json_dumps(j, JSON_COMPACT);
+    snprintf(path, sizeof(path), "/api/v1/products/%lld/tasks", (long long)s->pid);
+    if (admin("POST", path, txt, 0, &out) == 201)
+        id = data_int(out, "id");
+    free(txt);
+    json_decref(j);
+    json_decref(out);
+    return id && task_do(id, "start") == 0 ? id : 0;
+}
+
+/* A task started while the receiver answers its first `fail` POSTs with
+ * 500: its delivery ends `want` after the server's 3 attempts, each of
+ * which the receiver saw, the last answered `http`. */
+static void push_retries(const scenario *s, const char *token, const int64_t *devs, int fail,
+                         const char *want, int http)
+{
+    int64_t t;
+    json_t *v;
+    int posts;
+    pthread_mutex_lock(&rx.mu);
+    rx.fail_posts = fail;
+    pthread_mutex_unlock(&rx.mu);
+    posts = rx_int("posts");
+    t = push_task(s, s->pkg_full, devs, 2, (int64_t)time(NULL));
+    CHECK(t > 0);
+    v = push_wait(s->pid, token, t, want, 20);
+    CHECK(v && data_int_of(v, "attempts") == 3 && data_int_of(v, "http_status") == http);
+    CHECK(v && (http == 200 || strstr(dstr(v, "last_error"), "HTTP 500")));
+    json_decref(v);
+    sleep_ms(1500); /* time for an extra attempt to show */
+    CHECK(rx_int("posts") == posts + 3);
+    CHECK(task_do(t, "cancel") == 0);
+}
+
+static int test_push(void)
+{
+    const char *token = "push-secret-7f3a";
+    scenario s;
+    struct MHD_Daemon *d;
+    const union MHD_DaemonInfo *info;
+    uint16_t rx_port, dead_port;
+    char url[120], dead[120], err[300], want_sig[33], md[80], path[80];
+    int64_t devs[3], t1, t4, now = (int64_t)time(NULL);
+    json_t *st, *v, *body;
+    int posts;
+
+    if (setup(&s, 2) != 0) {
+        fprintf(stderr, "setup failed\n");
+        return 1;
+    }
+    /* The scenario's task holds the devices: free them. */
+    CHECK(task_do(s.task, "cancel") == 0);
+    devs[0] = s.ids_a[0], devs[1] = s.ids_a[1], devs[2] = s.black;
+
+    d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0,
+                         NULL, NULL, rx_handler, NULL, MHD_OPTION_NOTIFY_COMPLETED, rx_done,
+                         NULL, MHD_OPTION_END);
+    info = d ? MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT) : NULL;
+    if (!info) {
+        fprintf(stderr, "cannot start the receiver\n");
+        scenario_free(&s);
+        return 1;
+    }
+    rx_port = info->port;
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/ota-receive", rx_port);
+    /* A port nothing listens on: a receiver started and stopped. */
+    {
+        struct MHD_Daemon *d2 = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL,
+                                                 rx_handler, NULL, MHD_OPTION_END);
+        info = d2 ? MHD_get_daemon_info(d2, MHD_DAEMON_INFO_BIND_PORT) : NULL;
+        dead_port = info ? info->port : 1;
+        if (d2)
+            MHD_stop_daemon(d2);
+    }
+    snprintf(dead, sizeof(dead), "http://127.0.0.1:%u/ota-receive", dead_port);
+
+    /* Nothing configured yet. */
+    st = push_state(s.pid, token);
+    CHECK(st && json_is_false(json_object_get(st, "configured")));
+    json_decref(st);
+
+    /* Refusals, each naming what failed; nothing is stored. */
+    CHECK(push_put(s.pid, dead, token, err, sizeof(err)) == 400 && strstr(err, "unreachable"));
+    fprintf(stderr, "  down:   %s\n", err);
+    rx.get_body = "NOPE";
+    CHECK(push_put(s.pid, url, token, err, sizeof(err)) == 400 && strstr(err, "NOPE") &&
+          strstr(err, "PASSED"));
+    fprintf(stderr, "  body:   %s\n", err);
+    rx.get_body = "PASSED";
+    rx.get_status = 403;
+    CHECK(push_put(s.pid, url, token, err, sizeof(err)) == 400 && strstr(err, "HTTP 403"));
+    fprintf(stderr, "  status: %s\n", err);
+    rx.get_status = 200;
+    CHECK(push_put(s.pid, "ftp://127.0.0.1/x", token, err, sizeof(err)) == 400 &&
+          strstr(err, "url"));
+    CHECK(push_put(s.pid, url, "", err, sizeof(err)) == 400 && strstr(err, "token"));
+    CHECK(push_put(999999, url, token, err, sizeof(err)) == 404);
+    st = push_state(s.pid, token);
+    CHECK(st && json_is_false(json_object_get(st, "configured")));
+    json_decref(st);
+
+    /* Accepted, signed md5(token + product id). */
+    snprintf(md, sizeof(md), "%s%lld", token, (long long)s.pid);
+    md5_hex((const uint8_t *)md, strlen(md), want_sig);
+    CHECK(push_put(s.pid, url, token, err, sizeof(err)) == 200);
+    pthread_mutex_lock(&rx.mu);
+    CHECK(!strcmp(rx.signature, want_sig));
+    pthread_mutex_unlock(&rx.mu);
+    st = push_state(s.pid, token);
+    CHECK(st && json_is_true(json_object_get(st, "configured")) &&
+          !strcmp(dstr(st, "url"), url) && !json_object_get(st, "token"));
+    json_decref(st);
+
+    /* A task start: exactly one POST, the task's devices, version, start. */
+    t1 = push_task(&s, s.pkg_full, devs, 3, now - 5);
+    CHECK(t1 > 0);
+    v = push_wait(s.pid, token, t1, "delivered", 10);
+    CHECK(v && data_int_of(v, "attempts") == 1);
+    json_decref(v);
+    sleep_ms(1500); /* time for a duplicate to show */
+    CHECK(rx_int("posts") == 1);
+    pthread_mutex_lock(&rx.mu);
+    CHECK(!strcmp(rx.last_ctype, "application/json"));
+    body = json_loads(rx.last_body, 0, NULL);
+    pthread_mutex_unlock(&rx.mu);
+    CHECK(body && json_is_array(json_object_get(body, "dids")) &&
+          json_array_size(json_object_get(body, "dids")) == 3);
+    for (int i = 0; body && i < 3; i++) {
+        int seen = 0;
+        size_t k;
+        json_array_foreach(json_object_get(body, "dids"), k, v)
+            seen |= json_integer_value(v) == devs[i];
+        CHECK(seen);
+    }
+    CHECK(body && !strcmp(dstr(body, "version"), "1.1.0") &&
+          data_int_of(body, "startTime") == now - 5 && data_int_of(body, "task_id") == t1 &&
+          data_int_of(body, "product_id") == s.pid);
+    json_decref(body);
+    /* Pausing and resuming is not a new task: no second push. */
+    CHECK(task_do(t1, "pause") == 0 && task_do(t1, "start") == 0);
+    sleep_ms(1500);
+    CHECK(rx_int("posts") == 1);
+    CHECK(task_do(t1, "cancel") == 0);
+
+    /* Two failures, then the third attempt (of 3) succeeds; a receiver
+     * that always fails: "failed" after 3 attempts, and why. */
+    push_retries(&s, token, devs, 2, "delivered", 200);
+    push_retries(&s, token, devs, 1000, "failed", 500);
+    pthread_mutex_lock(&rx.mu);
+    rx.fail_posts = 0;
+    rx.hang = 1;
+    pthread_mutex_unlock(&rx.mu);
+
+    /* A receiver that hangs does not hold up the server's stop; the
+     * delivery stays queued and goes out after the restart. */
+    posts = rx_int("posts");
+    t4 = push_task(&s, s.pkg_full, devs, 1, now);
+    CHECK(t4 > 0);
+    for (int i = 0; i < 100 && !rx_int("hung"); i++)
+        sleep_ms(50);
+    CHECK(rx_int("hung"));
+    {
+        struct timespec a, b;
+        double secs;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        CHECK(server_stop(SIGTERM) == 0);
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        secs = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+        fprintf(stderr, "  stop with a hanging receiver: %.2f s\n", secs);
+        CHECK(secs < 3.0);
+    }
+    pthread_mutex_lock(&rx.mu);
+    rx.hang = 0;
+    pthread_mutex_unlock(&rx.mu);
+    CHECK(server_start(0) == 0);
+    v = push_wait(s.pid, token, t4, "delivered", 10);
+    CHECK(v && data_int_of(v, "attempts") == 2);
+    json_decref(v);
+    CHECK(rx_int("posts") == posts + 2);
+
+    /* DELETE: gone, a second one is 404, the history stays. */
+    snprintf(path, sizeof(path), "/api/v1/products/%lld/push", (long long)s.pid);
+    CHECK(admin("DELETE", path, NULL, 0, NULL) == 200);
+    CHECK(admin("DELETE", path, NULL, 0, NULL) == 404);
+    st = push_state(s.pid, token);
+    CHECK(st && json_is_false(json_object_get(st, "configured")) &&
+          json_array_size(json_object_get(st, "deliveries")) == 4);
+    json_decref(st);
+
+    MHD_stop_daemon(d);
+    scenario_free(&s);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *mode;
@@ -2585,7 +2959,7 @@ int main(int argc, char **argv)
     char tmpl[] = "/tmp/od_srv_test_XXXXXX";
 
     if (argc < 3) {
-        fprintf(stderr, "usage: %s SERVER_BIN flow|pause|crash|badinput|migrate|stop|conns|legacy|fuse|tls|bench [N]\n", argv[0]);
+        fprintf(stderr, "usage: %s SERVER_BIN flow|pause|crash|badinput|migrate|stop|conns|legacy|fuse|tls|push|bench [N]\n", argv[0]);
         return 2;
     }
     server_bin = argv[1];
@@ -2610,7 +2984,13 @@ int main(int argc, char **argv)
             fprintf(stderr, "FAIL tls: the server did not start with a valid certificate\n");
             return 1;
         }
-    } else if (server_start(0) != 0) {
+    } else if (!strcmp(mode, "push") && (server_extra_args[0] = "--push-attempts",
+                                          server_extra_args[1] = "3",
+                                          server_extra_args[2] = "--push-backoff-ms",
+                                          server_extra_args[3] = "300", server_start(0) != 0)) {
+        fprintf(stderr, "SKIP: cannot start the server on loopback\n");
+        return 77;
+    } else if (strcmp(mode, "push") && server_start(0) != 0) {
         fprintf(stderr, "SKIP: cannot start the server on loopback\n");
         return 77;
     }
@@ -2634,6 +3014,8 @@ int main(int argc, char **argv)
         rc = test_fuse();
     else if (!strcmp(mode, "tls"))
         rc = test_tls(n);
+    else if (!strcmp(mode, "push"))
+        rc = test_push();
     else if (!strcmp(mode, "bench")) {
         scenario s;
         od_srv_fleet_cfg c;

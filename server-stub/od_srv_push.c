@@ -1,0 +1,277 @@
+/*
+ * od_srv_push.c - push notifications, as OneNET's "push option": the
+ * server POSTs each newly started task to a receiver URL its product set,
+ * after checking that URL with a signed GET (docs/API.md).
+ *
+ * Deliveries are rows in the store, queued in the same transaction that
+ * starts the task, so none is lost in a crash. One thread sends them, not
+ * the generation workers: a package that takes minutes to generate must
+ * not hold up a notification, and a receiver that hangs must not hold up
+ * generation. Every outbound request has a hard timeout, and the thread
+ * also aborts its transfer as soon as the server stops.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "od_srv_int.h"
+
+#include <curl/curl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define PUSH_LEASE_S 60          /* a claimed row is due again after this (crash) */
+#define PUSH_IDLE_MS 1000        /* polling for rows due later, or queued elsewhere */
+#define PUSH_BACKOFF_MAX_MS 600000 /* longest wait between two attempts */
+#define PUSH_REPLY_KEEP 128      /* bytes of a reply body kept for messages */
+
+struct od_srv_pusher {
+    od_srv *srv;
+    pthread_t th;
+    int started;
+    unsigned attempts, backoff_ms;
+    od_srv_waker w;
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc;
+
+/* Before any thread uses libcurl, once per process (not thread-safe in
+ * every libcurl). Never cleaned up: another od_srv may start later. */
+static void curl_init(void)
+{
+    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* What we keep of a reply body: its first bytes, NUL-terminated. */
+typedef struct reply_buf {
+    char b[PUSH_REPLY_KEEP + 1];
+    size_t n;
+} reply_buf;
+
+static size_t on_data(char *p, size_t size, size_t nmemb, void *arg)
+{
+    reply_buf *r = arg;
+    size_t len = size * nmemb, take = PUSH_REPLY_KEEP - r->n;
+    if (take > len)
+        take = len;
+    memcpy(r->b + r->n, p, take);
+    r->n += take;
+    r->b[r->n] = '\0';
+    return len; /* the rest is read and dropped, not an error */
+}
+
+/* A stopping server cuts a transfer short instead of waiting for it. */
+static int on_xfer(void *arg, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+    od_srv_pusher *p = arg;
+    (void)a, (void)b, (void)c, (void)d;
+    return p ? od_srv_waker_stopping(&p->w) : 0;
+}
+
+/*
+ * One HTTP request to url: a GET, or a POST of body as JSON. Only http and
+ * https, no redirects (the receiver is the URL it verified), and the whole
+ * exchange within OD_SRV_PUSH_TIMEOUT_MS. Returns 0 and the status in
+ * *status with the reply's first bytes in *reply, or -1 with the reason in
+ * err (curl's message) when no HTTP reply came.
+ */
+static int http_call(od_srv_pusher *p, const char *url, const char *body, long *status,
+                     reply_buf *reply, char *err, size_t err_size)
+{
+    CURL *h;
+    CURLcode rc;
+    struct curl_slist *hdr = NULL;
+    char ebuf[CURL_ERROR_SIZE] = "";
+
+    pthread_once(&curl_once, curl_init);
+    memset(reply, 0, sizeof(*reply));
+    *status = 0;
+    if (curl_init_rc != CURLE_OK || !(h = curl_easy_init())) {
+        snprintf(err, err_size, "libcurl did not initialise");
+        return -1;
+    }
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L); /* timeouts without SIGALRM, in threads */
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)OD_SRV_PUSH_TIMEOUT_MS);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)OD_SRV_PUSH_TIMEOUT_MS);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, reply);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, ebuf);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "otadelta-server");
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_xfer);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, p);
+    if (body) {
+        hdr = curl_slist_append(NULL, "Content-Type: application/json");
+        if (!hdr) {
+            curl_easy_cleanup(h);
+            snprintf(err, err_size, "out of memory");
+            return -1;
+        }
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    }
+    rc = curl_easy_perform(h);
+    if (rc == CURLE_OK)
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+    else
+        snprintf(err, err_size, "%s", ebuf[0] ? ebuf : curl_easy_strerror(rc));
+    curl_slist_free_all(hdr);
+    curl_easy_cleanup(h);
+    return rc == CURLE_OK ? 0 : -1;
+}
+
+int od_srv_push_verify(int64_t product_id, const char *url, const char *token, char *msg,
+                       size_t msg_size)
+{
+    char uid[24], sig[33], full[OD_SRV_PUSH_URL_MAX + 64], err[CURL_ERROR_SIZE + 32];
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    reply_buf reply;
+    long status;
+    size_t n;
+    int ok;
+
+    /* signature = md5(token + uid), uid the product id in decimal. */
+    snprintf(uid, sizeof(uid), "%lld", (long long)product_id);
+    ok = ctx && EVP_DigestInit_ex(ctx, EVP_md5(), NULL) == 1 &&
+         EVP_DigestUpdate(ctx, token, strlen(token)) == 1 &&
+         EVP_DigestUpdate(ctx, uid, strlen(uid)) == 1 && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1;
+    EVP_MD_CTX_free(ctx);
+    if (!ok) {
+        snprintf(msg, msg_size, "cannot compute the signature (MD5 unavailable)");
+        return OD_SRV_ERR_INTERNAL;
+    }
+    od_srv_hex(md, mdlen, sig);
+    snprintf(full, sizeof(full), "%s%ssignature=%s", url, strchr(url, '?') ? "&" : "?", sig);
+    if (http_call(NULL, full, NULL, &status, &reply, err, sizeof(err)) != 0) {
+        snprintf(msg, msg_size, "push url verification failed: url unreachable: %s", err);
+        return OD_SRV_ERR_PARAM;
+    }
+    if (status != 200) {
+        snprintf(msg, msg_size,
+                 "push url verification failed: the url answered HTTP %ld, want 200 with"
+                 " body PASSED",
+                 status);
+        return OD_SRV_ERR_PARAM;
+    }
+    /* A trailing newline is what a shell-script receiver adds: allowed. */
+    n = reply.n;
+    while (n && (reply.b[n - 1] == '\n' || reply.b[n - 1] == '\r' || reply.b[n - 1] == ' '))
+        reply.b[--n] = '\0';
+    if (strcmp(reply.b, "PASSED") != 0) {
+        snprintf(msg, msg_size,
+                 "push url verification failed: the url answered body \"%.40s\", want PASSED",
+                 reply.b);
+        return OD_SRV_ERR_PARAM;
+    }
+    return OD_SRV_OK;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* One attempt of one claimed delivery; the outcome goes to the store. */
+static void deliver(od_srv_pusher *p, const od_srv_push *d)
+{
+    od_srv_store *st = p->srv->store;
+    char why[CURL_ERROR_SIZE] = "", err[CURL_ERROR_SIZE + 32] = "";
+    reply_buf reply;
+    long status = 0;
+    int64_t delay, next;
+    int outcome;
+
+    if (http_call(p, d->url, d->body, &status, &reply, why, sizeof(why)) == 0) {
+        if (status >= 200 && status <= 299) {
+            st->ops->push_result(st, d->id, OD_SRV_PUSH_DELIVERED, (int)status, NULL, 0);
+            return;
+        }
+        snprintf(err, sizeof(err), "receiver answered HTTP %ld", status);
+    } else if (on_xfer(p, 0, 0, 0, 0)) {
+        /* Stopping: not the receiver's fault. Due again at the next start
+         * (the attempt still counts: the receiver may have seen it). */
+        st->ops->push_result(st, d->id, OD_SRV_PUSH_QUEUED, 0, "interrupted by shutdown",
+                             (int64_t)time(NULL));
+        return;
+    } else {
+        snprintf(err, sizeof(err), "unreachable: %s", why);
+    }
+    /* Backoff doubles per attempt: backoff, 2x, 4x, ... up to 10 min. */
+    delay = (int64_t)p->backoff_ms;
+    for (int i = 1; i < d->attempts && delay < PUSH_BACKOFF_MAX_MS; i++)
+        delay *= 2;
+    if (delay > PUSH_BACKOFF_MAX_MS)
+        delay = PUSH_BACKOFF_MAX_MS;
+    next = (now_ms() + delay + 999) / 1000;
+    outcome = d->attempts >= (int)p->attempts ? OD_SRV_PUSH_FAILED : OD_SRV_PUSH_QUEUED;
+    fprintf(stderr, "otadelta-server: push %lld (task %lld) attempt %d: %s%s\n",
+            (long long)d->id, (long long)d->task_id, d->attempts, err,
+            outcome == OD_SRV_PUSH_FAILED ? "; giving up" : "");
+    st->ops->push_result(st, d->id, outcome, (int)status, err, next);
+}
+
+static void *push_main(void *arg)
+{
+    od_srv_pusher *p = arg;
+    for (;;) {
+        od_srv_push d;
+        if (on_xfer(p, 0, 0, 0, 0))
+            break;
+        if (p->srv->store->ops->push_claim(p->srv->store, (int64_t)time(NULL), PUSH_LEASE_S,
+                                           &d) == OD_SRV_OK) {
+            deliver(p, &d);
+            free(d.body);
+            continue;
+        }
+        od_srv_waker_wait(&p->w, PUSH_IDLE_MS);
+    }
+    return NULL;
+}
+
+int od_srv_push_start(od_srv *s, unsigned attempts, unsigned backoff_ms)
+{
+    od_srv_pusher *p;
+    pthread_once(&curl_once, curl_init);
+    if (curl_init_rc != CURLE_OK)
+        return OD_SRV_ERR_INTERNAL;
+    p = calloc(1, sizeof(*p));
+    if (!p)
+        return OD_SRV_ERR_NOMEM;
+    p->srv = s;
+    p->attempts = attempts ? attempts : OD_SRV_PUSH_ATTEMPTS;
+    p->backoff_ms = backoff_ms ? backoff_ms : OD_SRV_PUSH_BACKOFF_MS;
+    od_srv_waker_init(&p->w);
+    s->push = p;
+    if (pthread_create(&p->th, NULL, push_main, p) != 0) {
+        od_srv_push_stop(s);
+        return OD_SRV_ERR_NOMEM;
+    }
+    p->started = 1;
+    return OD_SRV_OK;
+}
+
+void od_srv_push_kick(od_srv *s)
+{
+    if (s->push)
+        od_srv_waker_kick(&s->push->w);
+}
+
+void od_srv_push_stop(od_srv *s)
+{
+    od_srv_pusher *p = s->push;
+    if (!p)
+        return;
+    od_srv_waker_stop(&p->w);
+    if (p->started)
+        pthread_join(p->th, NULL);
+    od_srv_waker_destroy(&p->w);
+    free(p);
+    s->push = NULL;
+}
