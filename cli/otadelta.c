@@ -484,7 +484,6 @@ static int roundtrip_check(const uint8_t *old, size_t old_size, const uint8_t *p
     fl.old = old;
     fl.old_size = old_size;
     fl.fd = -1;
-    fl.h = &h;
     fl.cap = ((size_t)h.target_size + h.page_size - 1) / h.page_size * h.page_size;
     fl.img = malloc(fl.cap ? fl.cap : 1);
     work = malloc(h.ram_needed);

@@ -66,8 +66,8 @@ typedef void (*od_diff_progress_fn)(void *ctx, uint64_t done, uint64_t total);
  * new image it scans; return nonzero to stop it, and it then frees what
  * it allocated and returns OD_DIFF_ERR_CANCELLED. Calls never overlap (the
  * same rules as the progress callback). The one step that cannot stop is
- * building the suffix array: about 3.3 s for a 64 MiB image on the
- * benchmark machine, 20 ms for 1 MiB.
+ * building the suffix array: on the benchmark machine about 3.3 s for a
+ * 64 MiB image, 19 ms for the 0.8 MiB uboot-arm image.
  */
 typedef int (*od_diff_cancel_fn)(void *ctx);
 

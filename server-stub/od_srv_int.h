@@ -112,7 +112,7 @@ void od_srv_jobs_stop(od_srv *s);
  * answer 200 with the body PASSED (trailing white space allowed), within
  * OD_SRV_PUSH_TIMEOUT_MS. Blocks the calling thread for that long at most.
  * OK; PARAM with msg saying what failed (unreachable and why, the status,
- * the body); INTERNAL if MD5 is unavailable.
+ * the body).
  */
 int od_srv_push_verify(int64_t product_id, const char *url, const char *token, char *msg,
                        size_t msg_size);

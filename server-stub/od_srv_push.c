@@ -14,11 +14,12 @@
 #include "od_srv_int.h"
 
 #include <curl/curl.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "od_hash.h"
 
 #define PUSH_LEASE_S 60          /* a claimed row is due again after this (crash) */
 #define PUSH_IDLE_MS 1000        /* polling for rows due later, or queued elsewhere */
@@ -126,26 +127,21 @@ static int http_call(od_srv_pusher *p, const char *url, const char *body, long *
 int od_srv_push_verify(int64_t product_id, const char *url, const char *token, char *msg,
                        size_t msg_size)
 {
-    char uid[24], sig[33], full[OD_SRV_PUSH_URL_MAX + 64], err[CURL_ERROR_SIZE + 32];
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    char uid[24], sig[2 * OD_MD5_LEN + 1], full[OD_SRV_PUSH_URL_MAX + 64];
+    char err[CURL_ERROR_SIZE + 32];
+    uint8_t md[OD_MD5_LEN];
+    od_md5_ctx c;
     reply_buf reply;
     long status;
     size_t n;
-    int ok;
 
     /* signature = md5(token + uid), uid the product id in decimal. */
     snprintf(uid, sizeof(uid), "%lld", (long long)product_id);
-    ok = ctx && EVP_DigestInit_ex(ctx, EVP_md5(), NULL) == 1 &&
-         EVP_DigestUpdate(ctx, token, strlen(token)) == 1 &&
-         EVP_DigestUpdate(ctx, uid, strlen(uid)) == 1 && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1;
-    EVP_MD_CTX_free(ctx);
-    if (!ok) {
-        snprintf(msg, msg_size, "cannot compute the signature (MD5 unavailable)");
-        return OD_SRV_ERR_INTERNAL;
-    }
-    od_srv_hex(md, mdlen, sig);
+    od_md5_init(&c);
+    od_md5_update(&c, token, strlen(token));
+    od_md5_update(&c, uid, strlen(uid));
+    od_md5_final(&c, md);
+    od_srv_hex(md, sizeof(md), sig);
     snprintf(full, sizeof(full), "%s%ssignature=%s", url, strchr(url, '?') ? "&" : "?", sig);
     if (http_call(NULL, full, NULL, &status, &reply, err, sizeof(err)) != 0) {
         snprintf(msg, msg_size, "push url verification failed: url unreachable: %s", err);
@@ -194,7 +190,7 @@ static void deliver(od_srv_pusher *p, const od_srv_push *d)
             return;
         }
         snprintf(err, sizeof(err), "receiver answered HTTP %ld", status);
-    } else if (on_xfer(p, 0, 0, 0, 0)) {
+    } else if (od_srv_waker_stopping(&p->w)) {
         /* Stopping: not the receiver's fault. Due again at the next start
          * (the attempt still counts: the receiver may have seen it). */
         st->ops->push_result(st, d->id, OD_SRV_PUSH_QUEUED, 0, "interrupted by shutdown",
@@ -222,7 +218,7 @@ static void *push_main(void *arg)
     od_srv_pusher *p = arg;
     for (;;) {
         od_srv_push d;
-        if (on_xfer(p, 0, 0, 0, 0))
+        if (od_srv_waker_stopping(&p->w))
             break;
         if (p->srv->store->ops->push_claim(p->srv->store, (int64_t)time(NULL), PUSH_LEASE_S,
                                            &d) == OD_SRV_OK) {

@@ -513,7 +513,7 @@ int main(int argc, char **argv)
         raw_bytes(&raw, (const uint8_t *)"JUNKJUNK", 8);
         od_put_le32(raw.p + raw.n, od_crc32(0, raw.p + offs[1], raw.n - offs[1]));
         raw.n += OD_BLOCK_TRAILER;
-        memset(&fh, 0, sizeof(h));
+        memset(&fh, 0, sizeof(fh));
         fh.kind = OD_KIND_FULL;
         fh.codec = OD_CODEC_NONE;
         fh.page_size = 16;
