@@ -116,7 +116,6 @@ typedef struct who {
     int64_t product_id;
     int device_form; /* res = products/{pid}/devices/{name} */
     od_srv_dev dev;  /* that device, when device_form */
-    od_srv_token tok;
 } who;
 
 /* Parses the Authorization header and checks its signature: with the
@@ -132,13 +131,14 @@ static int auth_parse(od_srv_req *r, who *w)
     const char *p;
     char key[OD_SRV_KEY_MAX + 1];
     od_srv_store *st = r->srv->store;
+    od_srv_token tok;
 
     memset(w, 0, sizeof(*w));
-    if (od_srv_token_parse(h, &w->tok) != OD_SRV_OK)
+    if (od_srv_token_parse(h, &tok) != OD_SRV_OK)
         return -1;
-    if (strncmp(w->tok.res, "products/", 9) != 0)
+    if (strncmp(tok.res, "products/", 9) != 0)
         return -1;
-    p = w->tok.res + 9;
+    p = tok.res + 9;
     {
         char num[20];
         size_t n = strcspn(p, "/");
@@ -154,7 +154,7 @@ static int auth_parse(od_srv_req *r, who *w)
     if (*p == '\0') {
         if (st->ops->product_key(st, w->product_id, key) != OD_SRV_OK)
             return -1;
-        return od_srv_token_verify(&w->tok, key, (int64_t)time(NULL)) == OD_SRV_OK
+        return od_srv_token_verify(&tok, key, (int64_t)time(NULL)) == OD_SRV_OK
                    ? 0
                    : -1;
     }
@@ -163,7 +163,7 @@ static int auth_parse(od_srv_req *r, who *w)
     w->device_form = 1;
     if (st->ops->dev_find(st, w->product_id, p + 9, &w->dev) != OD_SRV_OK)
         return -1;
-    return od_srv_token_verify(&w->tok, w->dev.dev_key, (int64_t)time(NULL)) == OD_SRV_OK
+    return od_srv_token_verify(&tok, w->dev.dev_key, (int64_t)time(NULL)) == OD_SRV_OK
                ? 0
                : -1;
 }
@@ -216,13 +216,15 @@ static unsigned find_device(od_srv_req *r, who *w, od_srv_dev *d)
         return MHD_HTTP_BAD_REQUEST;
     if (auth_parse(r, w) != 0)
         return MHD_HTTP_UNAUTHORIZED;
-    if (w->device_form ? id != w->dev.id
-                       : st->ops->dev_get(st, id, d) != OD_SRV_OK ||
-                             d->product_id != w->product_id)
-        return MHD_HTTP_NOT_FOUND;
-    if (w->device_form)
+    if (w->device_form) {
+        if (id != w->dev.id)
+            return MHD_HTTP_NOT_FOUND;
         *d = w->dev;
-    return 0;
+        return 0;
+    }
+    return st->ops->dev_get(st, id, d) == OD_SRV_OK && d->product_id == w->product_id
+               ? 0
+               : MHD_HTTP_NOT_FOUND;
 }
 
 /* Common prologue of the routes that name a device: find_device, with
@@ -551,11 +553,12 @@ static enum MHD_Result download(od_srv_req *r)
         return dl_error(r, MHD_HTTP_BAD_REQUEST, '5', eno);
     if (eno != OD_SRV_ENO_OK)
         return dl_error(r, MHD_HTTP_FORBIDDEN, '3', eno);
-    d.id = 0;
     if (r->fuse)
         fail = find_device(r, &w, &d);
     else if (auth_parse(r, &w) != 0)
         fail = MHD_HTTP_UNAUTHORIZED;
+    else
+        d.id = w.device_form ? w.dev.id : 0; /* a device key reaches its own rows only */
     if (fail == MHD_HTTP_BAD_REQUEST)
         return dl_error(r, fail, '5', OD_SRV_ENO_PARAM);
     if (fail == MHD_HTTP_UNAUTHORIZED)
@@ -571,8 +574,6 @@ static enum MHD_Result download(od_srv_req *r)
         return dl_error(r, MHD_HTTP_NOT_FOUND, '1', eno);
     if (eno != OD_SRV_ENO_OK)
         return dl_error(r, MHD_HTTP_FORBIDDEN, '3', eno);
-    if (w.device_form && dl.device_id != w.dev.id)
-        return dl_error(r, MHD_HTTP_FORBIDDEN, '3', OD_SRV_ENO_TOKEN_OWNER);
     /* A fuse device has no token check: its first download moves the row
      * from pending to downloading the same way (once; later requests
      * find it downloading and stay read-only). What else the row did

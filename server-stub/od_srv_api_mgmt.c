@@ -532,15 +532,14 @@ static enum MHD_Result push_put(od_srv_req *r, json_t *b)
     od_srv_store *st = r->srv->store;
     const char *url, *token;
     char msg[300];
-    json_t *out = NULL;
+    char key[OD_SRV_KEY_MAX + 1];
     int rc;
     if (get_str(b, "url", &url) != 0 || !push_url_ok(url))
         BAD("url: an http:// or https:// URL with a host, up to 1024 characters, no spaces");
     if (get_str(b, "token", &token) != 0 || !name_ok(token, OD_SRV_PUSH_TOKEN_MAX))
         BAD("token: 1..64 printable characters");
     /* The product first: no outbound request on behalf of a wrong id. */
-    rc = st->ops->push_get(st, r->ids[0], 0, &out);
-    json_decref(out);
+    rc = st->ops->product_key(st, r->ids[0], key);
     if (rc != OD_SRV_OK)
         return od_srv_reply_err(r, rc, rc == OD_SRV_ERR_NOT_FOUND ? "no such product" : NULL);
     rc = od_srv_push_verify(r->ids[0], url, token, msg, sizeof(msg));

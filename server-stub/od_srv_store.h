@@ -130,7 +130,6 @@ typedef struct od_srv_dl {
     char sha256[65];
     int64_t size;
     int64_t package_id;
-    int64_t device_id; /* the device the token was issued to */
     int state;         /* the row's od_srv_dev_state */
 } od_srv_dl;
 
@@ -145,7 +144,7 @@ typedef struct od_srv_dl {
 /* A push delivery claimed for one attempt. body is malloc()'d (caller
  * frees); attempts counts this attempt. */
 typedef struct od_srv_push {
-    int64_t id, product_id, task_id;
+    int64_t id, task_id;
     char url[OD_SRV_PUSH_URL_MAX + 1];
     char *body;
     int attempts;
@@ -238,8 +237,8 @@ typedef struct od_srv_store_ops {
                      const char *model, int64_t now, od_srv_check *out);
     /* The row k names, for device dev_id: TOKEN_OWNER when there is no
      * such row (a token unknown or another device's; no row of dev_id in
-     * task k->task_id). dev_download also takes dev_id 0 with a token:
-     * any device of product_id, the owner then in out->device_id; it is
+     * task k->task_id). dev_download also takes dev_id 0 with a token
+     * (a product token): the row of any device of product_id; it is
      * read-only, and answers STATE for a row found by task id whose
      * device never checked (no package chosen yet); dev_progress too,
      * leaving such a row as it is. */

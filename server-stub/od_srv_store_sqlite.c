@@ -1164,13 +1164,12 @@ static int maybe_complete(conn *c, int64_t task_id)
  * or now for a task without one (it starts now). Inside task_op's
  * transaction, so a started task and its push are one commit.
  */
-static int push_enqueue(conn *c, int64_t id, int64_t pid)
+static int push_enqueue(conn *c, int64_t id, int64_t pid, int component)
 {
     int rc = 0, r = OD_SRV_ERR_DB;
     sqlite3_stmt *q;
     char url[OD_SRV_PUSH_URL_MAX + 1], version[OD_SRV_VER_MAX + 1];
     int64_t start, now = now_s();
-    int component;
     json_t *dids = NULL, *body = NULL;
     char *txt = NULL;
 
@@ -1180,13 +1179,11 @@ static int push_enqueue(conn *c, int64_t id, int64_t pid)
     if (rc != SQLITE_ROW)
         return OD_SRV_OK;
     copy_col(url, sizeof(url), q, 0);
-    q = run(c, "SELECT start_time, target_version, component FROM tasks WHERE id=?", &rc, "i",
-            id);
+    q = run(c, "SELECT start_time, target_version FROM tasks WHERE id=?", &rc, "i", id);
     if (!q || rc != SQLITE_ROW)
         return OD_SRV_ERR_DB;
     start = sqlite3_column_int64(q, 0);
     copy_col(version, sizeof(version), q, 1);
-    component = sqlite3_column_int(q, 2);
     if (!(dids = json_array()))
         return OD_SRV_ERR_NOMEM;
     q = run(c, "SELECT device_id FROM task_devices WHERE task_id=? ORDER BY device_id", &rc,
@@ -1255,7 +1252,7 @@ static int task_op(od_srv_store *st, int64_t id, int op, char *msg,
     if (op == OD_SRV_OP_START && !resolved) {
         r = resolve(c, id, pid, component, msg, msg_size);
         if (r == OD_SRV_OK)
-            r = push_enqueue(c, id, pid);
+            r = push_enqueue(c, id, pid, component);
         if (r != OD_SRV_OK)
             goto out;
         r = OD_SRV_ERR_DB;
@@ -1467,9 +1464,44 @@ typedef struct live_row {
     int task_state, retry, interval, signal, power;
     char target[OD_SRV_VER_MAX + 1], token[OD_SRV_DEVTOKEN_LEN + 1];
     int64_t token_exp;
+    int64_t device_id, product_id, task_pkg; /* the row's device, task's product, package */
     int by_token; /* row_by_key found it by its token, whose 48 h then apply */
     od_srv_dev_fsm fsm;
 } live_row;
+
+/* One task_devices row d joined with its task t; ends in WHERE. */
+#define LIVE_ROW_SQL                                                                    \
+    "SELECT t.id, t.state, t.retry, t.interval_s, t.min_signal, t.min_power,"           \
+    " t.target_version, t.target_fw, t.start_time, t.deadline, t.package_id,"           \
+    " t.product_id, d.device_id, d.state, d.dl_state, d.percent, d.retries,"            \
+    " d.last_code, d.package_id, coalesce(d.token,''), d.token_exp"                    \
+    " FROM task_devices d JOIN tasks t ON t.id=d.task_id WHERE "
+
+static void live_row_read(sqlite3_stmt *q, live_row *lr)
+{
+    memset(lr, 0, sizeof(*lr));
+    lr->task_id = sqlite3_column_int64(q, 0);
+    lr->task_state = sqlite3_column_int(q, 1);
+    lr->retry = sqlite3_column_int(q, 2);
+    lr->interval = sqlite3_column_int(q, 3);
+    lr->signal = sqlite3_column_int(q, 4);
+    lr->power = sqlite3_column_int(q, 5);
+    copy_col(lr->target, sizeof(lr->target), q, 6);
+    lr->target_fw = sqlite3_column_int64(q, 7);
+    lr->start_time = sqlite3_column_int64(q, 8);
+    lr->deadline = sqlite3_column_int64(q, 9);
+    lr->task_pkg = sqlite3_column_int64(q, 10);
+    lr->product_id = sqlite3_column_int64(q, 11);
+    lr->device_id = sqlite3_column_int64(q, 12);
+    lr->fsm.state = sqlite3_column_int(q, 13);
+    lr->fsm.dl_state = sqlite3_column_int(q, 14);
+    lr->fsm.percent = sqlite3_column_int(q, 15);
+    lr->fsm.retries = sqlite3_column_int(q, 16);
+    lr->fsm.last_code = sqlite3_column_int(q, 17);
+    lr->package_id = sqlite3_column_int64(q, 18);
+    copy_col(lr->token, sizeof(lr->token), q, 19);
+    lr->token_exp = sqlite3_column_int64(q, 20);
+}
 
 /* Whether the row's task has a deadline and it has passed. */
 static int past_deadline(const live_row *lr, int64_t now)
@@ -1491,56 +1523,33 @@ static int expire_row(conn *c, int64_t task_id, int64_t dev_id, int64_t now)
 }
 
 /* Loads the device's live row (pending, downloading or upgrading) in its
- * active (upgrading or paused) task of a component into *lr, and the
- * task's own package into *task_pkg. OD_SRV_OK, NOT_FOUND or DB. */
-static int live_row_load(conn *c, int64_t dev_id, int component, live_row *lr,
-                         int64_t *task_pkg)
+ * active (upgrading or paused) task of a component into *lr. OD_SRV_OK,
+ * NOT_FOUND or DB. */
+static int live_row_load(conn *c, int64_t dev_id, int component, live_row *lr)
 {
     int rc;
-    sqlite3_stmt *q = run(
-        c,
-        "SELECT t.id, t.state, t.retry, t.interval_s, t.min_signal, t.min_power,"
-        " t.target_version, t.target_fw, t.start_time, t.deadline, d.state,"
-        " d.package_id, coalesce(d.token,''), d.token_exp, t.package_id FROM task_devices d"
-        " JOIN tasks t ON t.id=d.task_id WHERE d.device_id=? AND t.component=? AND"
-        " t.state IN (1,2) AND d.state IN (1,2,3) ORDER BY t.id LIMIT 1",
-        &rc, "ii", dev_id, (int64_t)component);
+    sqlite3_stmt *q = run(c,
+                          LIVE_ROW_SQL "d.device_id=? AND t.component=? AND t.state IN (1,2)"
+                                       " AND d.state IN (1,2,3) ORDER BY t.id LIMIT 1",
+                          &rc, "ii", dev_id, (int64_t)component);
     if (!q)
         return OD_SRV_ERR_DB;
     if (rc != SQLITE_ROW)
         return OD_SRV_ERR_NOT_FOUND;
-    memset(lr, 0, sizeof(*lr));
-    lr->task_id = sqlite3_column_int64(q, 0);
-    lr->task_state = sqlite3_column_int(q, 1);
-    lr->retry = sqlite3_column_int(q, 2);
-    lr->interval = sqlite3_column_int(q, 3);
-    lr->signal = sqlite3_column_int(q, 4);
-    lr->power = sqlite3_column_int(q, 5);
-    copy_col(lr->target, sizeof(lr->target), q, 6);
-    lr->target_fw = sqlite3_column_int64(q, 7);
-    lr->start_time = sqlite3_column_int64(q, 8);
-    lr->deadline = sqlite3_column_int64(q, 9);
-    lr->fsm.state = sqlite3_column_int(q, 10);
-    lr->package_id = sqlite3_column_int64(q, 11);
-    copy_col(lr->token, sizeof(lr->token), q, 12);
-    lr->token_exp = sqlite3_column_int64(q, 13);
-    *task_pkg = sqlite3_column_int64(q, 14);
+    live_row_read(q, lr);
     return OD_SRV_OK;
 }
+
+static int gate_row(conn *c, const live_row *lr, int64_t dev_id, int64_t now);
 
 /* The gate check and tasking share in front of a live row: PAUSED, NO_TASK
  * before the task's start time, EXPIRED past its deadline (the row is
  * failed with 208 here, in the caller's transaction), else OK. */
 static int live_gate(conn *c, const live_row *lr, int64_t dev_id, int64_t now)
 {
-    if (lr->task_state == OD_SRV_TASK_PAUSED)
-        return OD_SRV_ENO_PAUSED;
-    if (lr->start_time && now < lr->start_time)
+    if (lr->task_state != OD_SRV_TASK_PAUSED && lr->start_time && now < lr->start_time)
         return OD_SRV_ENO_NO_TASK;
-    if (past_deadline(lr, now))
-        return expire_row(c, lr->task_id, dev_id, now) == OD_SRV_OK ? OD_SRV_ENO_EXPIRED
-                                                                   : OD_SRV_ERR_DB;
-    return OD_SRV_ENO_OK;
+    return gate_row(c, lr, dev_id, now);
 }
 
 /* Marks the device seen; ENO_AUTH if it does not exist. */
@@ -1579,7 +1588,6 @@ static int dev_check(od_srv_store *st, int64_t dev_id, int component,
     od_srv_fw tfw;
     od_srv_pkg pkg;
     char cur[OD_SRV_VER_MAX + 1];
-    int64_t task_pkg;
     int has_pkg = 0;
 
     memset(out, 0, sizeof(*out));
@@ -1597,7 +1605,7 @@ static int dev_check(od_srv_store *st, int64_t dev_id, int component,
         snprintf(cur, sizeof(cur), "%s", version);
     if (touch_device(c, dev_id, now) < 0)
         goto out;
-    r = live_row_load(c, dev_id, component, &lr, &task_pkg);
+    r = live_row_load(c, dev_id, component, &lr);
     if (r != OD_SRV_OK) {
         r = r == OD_SRV_ERR_NOT_FOUND ? OD_SRV_ENO_NO_TASK : r;
         goto out;
@@ -1653,7 +1661,7 @@ static int dev_check(od_srv_store *st, int64_t dev_id, int component,
             " packages t WHERE t.id=?3 AND t.codec=packages.codec AND"
             " t.ram_budget>=packages.ram_budget)"
             " ORDER BY kind DESC, id=?4 DESC, id=?3 DESC, id DESC LIMIT 1",
-            &rc, "isii", lr.target_fw, cur, task_pkg, lr.package_id);
+            &rc, "isii", lr.target_fw, cur, lr.task_pkg, lr.package_id);
     if (!q)
         goto out;
     if (rc == SQLITE_ROW) {
@@ -1685,7 +1693,6 @@ static int dev_tasking(od_srv_store *st, int64_t dev_id, int component, int64_t 
     CONN(st);
     live_row lr;
     od_srv_pkg pkg;
-    int64_t task_pkg;
     int r;
 
     memset(out, 0, sizeof(*out));
@@ -1693,7 +1700,7 @@ static int dev_tasking(od_srv_store *st, int64_t dev_id, int component, int64_t 
         return OD_SRV_ERR_DB;
     r = touch_device(c, dev_id, now);
     if (r == OD_SRV_ENO_OK) {
-        r = live_row_load(c, dev_id, component, &lr, &task_pkg);
+        r = live_row_load(c, dev_id, component, &lr);
         if (r == OD_SRV_ERR_NOT_FOUND)
             r = OD_SRV_ENO_NO_TASK;
     }
@@ -1721,39 +1728,18 @@ static int dev_tasking(od_srv_store *st, int64_t dev_id, int component, int64_t 
 
 /* Loads the row k names: the one holding k->token, or dev_id's row in
  * task k->task_id. TOKEN_OWNER when there is none. */
-static int row_by_key(conn *c, const od_srv_row_key *k, int64_t dev_id, live_row *lr,
-                      int64_t *owner, int64_t *product_id)
+static int row_by_key(conn *c, const od_srv_row_key *k, int64_t dev_id, live_row *lr)
 {
-#define ROW_SQL                                                                        \
-    "SELECT t.id, t.state, t.retry, d.device_id, d.state, d.dl_state, d.percent,"     \
-    " d.retries, d.last_code, d.package_id, d.token_exp, t.product_id,"               \
-    " t.target_version, t.deadline FROM task_devices d JOIN tasks t ON t.id=d.task_id" \
-    " WHERE "
     int rc;
-    sqlite3_stmt *q =
-        k->token ? run(c, ROW_SQL "d.token=?", &rc, "s", k->token)
-                 : run(c, ROW_SQL "d.task_id=? AND d.device_id=?", &rc, "ii", k->task_id, dev_id);
-#undef ROW_SQL
+    sqlite3_stmt *q = k->token ? run(c, LIVE_ROW_SQL "d.token=?", &rc, "s", k->token)
+                               : run(c, LIVE_ROW_SQL "d.task_id=? AND d.device_id=?", &rc, "ii",
+                                     k->task_id, dev_id);
     if (!q)
         return OD_SRV_ERR_DB;
     if (rc != SQLITE_ROW)
         return OD_SRV_ENO_TOKEN_OWNER;
-    memset(lr, 0, sizeof(*lr));
+    live_row_read(q, lr);
     lr->by_token = k->token != NULL;
-    lr->task_id = sqlite3_column_int64(q, 0);
-    lr->task_state = sqlite3_column_int(q, 1);
-    lr->retry = sqlite3_column_int(q, 2);
-    *owner = sqlite3_column_int64(q, 3);
-    lr->fsm.state = sqlite3_column_int(q, 4);
-    lr->fsm.dl_state = sqlite3_column_int(q, 5);
-    lr->fsm.percent = sqlite3_column_int(q, 6);
-    lr->fsm.retries = sqlite3_column_int(q, 7);
-    lr->fsm.last_code = sqlite3_column_int(q, 8);
-    lr->package_id = sqlite3_column_int64(q, 9);
-    lr->token_exp = sqlite3_column_int64(q, 10);
-    *product_id = sqlite3_column_int64(q, 11);
-    copy_col(lr->target, sizeof(lr->target), q, 12);
-    lr->deadline = sqlite3_column_int64(q, 13);
     return OD_SRV_ENO_OK;
 }
 
@@ -1806,12 +1792,11 @@ static int save_row(conn *c, const live_row *lr, int64_t dev_id, int64_t now,
 static int gated_row(conn *c, int64_t dev_id, const od_srv_row_key *k, int64_t now,
                      int gate_finished, live_row *lr)
 {
-    int64_t owner, pid;
     int r;
     if (begin(c) != OD_SRV_OK)
         return OD_SRV_ERR_DB;
-    r = row_by_key(c, k, dev_id, lr, &owner, &pid);
-    if (r == OD_SRV_ENO_OK && owner != dev_id)
+    r = row_by_key(c, k, dev_id, lr);
+    if (r == OD_SRV_ENO_OK && lr->device_id != dev_id)
         r = OD_SRV_ENO_TOKEN_OWNER;
     if (r == OD_SRV_ENO_OK && (gate_finished || !od_srv_dev_terminal(lr->fsm.state)))
         r = gate_row(c, lr, dev_id, now);
@@ -1840,11 +1825,10 @@ static int dev_download(od_srv_store *st, const od_srv_row_key *k, int64_t dev_i
 {
     CONN(st);
     live_row lr;
-    int64_t owner, pid;
-    int r = row_by_key(c, k, dev_id, &lr, &owner, &pid);
+    int r = row_by_key(c, k, dev_id, &lr);
     if (r != OD_SRV_ENO_OK)
         return r;
-    if (pid != product_id || (dev_id && owner != dev_id))
+    if (lr.product_id != product_id || (dev_id && lr.device_id != dev_id))
         return OD_SRV_ENO_TOKEN_OWNER;
     r = task_gate(&lr, now);
     if (r != OD_SRV_ENO_OK)
@@ -1866,7 +1850,6 @@ static int dev_download(od_srv_store *st, const od_srv_row_key *k, int64_t dev_i
     copy_col(out->sha256, sizeof(out->sha256), q, 1);
     out->size = sqlite3_column_int64(q, 2);
     out->package_id = lr.package_id;
-    out->device_id = owner;
     out->state = lr.fsm.state;
     reset_all(c); /* release the read snapshot at once */
     return OD_SRV_ENO_OK;
@@ -2008,7 +1991,7 @@ static int push_claim(od_srv_store *st, int64_t now, int lease_s, od_srv_push *o
     if (begin(c) != OD_SRV_OK)
         return OD_SRV_ERR_DB;
     q = run(c,
-            "SELECT id, product_id, task_id, url, body, attempts FROM push_deliveries"
+            "SELECT id, task_id, url, body, attempts FROM push_deliveries"
             " WHERE status=0 AND next_at<=? ORDER BY next_at, id LIMIT 1",
             &rc, "i", now);
     if (!q || rc != SQLITE_ROW) {
@@ -2016,17 +1999,16 @@ static int push_claim(od_srv_store *st, int64_t now, int lease_s, od_srv_push *o
         return q ? OD_SRV_ERR_NOT_FOUND : OD_SRV_ERR_DB;
     }
     out->id = sqlite3_column_int64(q, 0);
-    out->product_id = sqlite3_column_int64(q, 1);
-    out->task_id = sqlite3_column_int64(q, 2);
-    copy_col(out->url, sizeof(out->url), q, 3);
-    body = sqlite3_column_text(q, 4);
-    out->body = malloc((size_t)sqlite3_column_bytes(q, 4) + 1);
-    out->attempts = sqlite3_column_int(q, 5) + 1;
+    out->task_id = sqlite3_column_int64(q, 1);
+    copy_col(out->url, sizeof(out->url), q, 2);
+    body = sqlite3_column_text(q, 3);
+    out->body = malloc((size_t)sqlite3_column_bytes(q, 3) + 1);
+    out->attempts = sqlite3_column_int(q, 4) + 1;
     if (!out->body) {
         rollback(c);
         return OD_SRV_ERR_NOMEM;
     }
-    memcpy(out->body, body ? (const char *)body : "", (size_t)sqlite3_column_bytes(q, 4) + 1);
+    memcpy(out->body, body ? (const char *)body : "", (size_t)sqlite3_column_bytes(q, 3) + 1);
     if (!run(c, "UPDATE push_deliveries SET attempts=?, next_at=?, updated=? WHERE id=?", &rc,
              "iiii", (int64_t)out->attempts, now + lease_s, now, out->id)) {
         rollback(c);
