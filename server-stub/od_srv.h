@@ -73,6 +73,12 @@ typedef struct od_srv_config {
     const char *tls_key_file;  /* PEM private key of that certificate, not
                                   passphrase-protected; wiped from the
                                   server's memory once the daemon has it */
+    /* PEM file of the CA certificates an https push receiver's certificate
+     * must chain to, instead of the system's store (a receiver with a
+     * private CA); NULL = the system's store. Checked by od_srv_start()
+     * and read again at each request, so a replaced file needs no
+     * restart. */
+    const char *push_ca_file;
 } od_srv_config;
 
 /* The GnuTLS priority string HTTPS uses: GnuTLS's NORMAL set of ciphers,

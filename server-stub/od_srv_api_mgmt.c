@@ -542,7 +542,7 @@ static enum MHD_Result push_put(od_srv_req *r, json_t *b)
     rc = st->ops->product_key(st, r->ids[0], key);
     if (rc != OD_SRV_OK)
         return od_srv_reply_err(r, rc, rc == OD_SRV_ERR_NOT_FOUND ? "no such product" : NULL);
-    rc = od_srv_push_verify(r->ids[0], url, token, msg, sizeof(msg));
+    rc = od_srv_push_verify(r->srv, r->ids[0], url, token, msg, sizeof(msg));
     if (rc != OD_SRV_OK)
         return od_srv_reply_err(r, rc, msg);
     rc = st->ops->push_set(st, r->ids[0], url, token);

@@ -114,11 +114,13 @@ void od_srv_jobs_stop(od_srv *s);
  * OK; PARAM with msg saying what failed (unreachable and why, the status,
  * the body).
  */
-int od_srv_push_verify(int64_t product_id, const char *url, const char *token, char *msg,
-                       size_t msg_size);
-/* Starts the delivery thread: attempts per delivery (0 = default) and the
- * first retry's delay in ms, doubling per attempt (0 = default). */
-int od_srv_push_start(od_srv *s, unsigned attempts, unsigned backoff_ms);
+int od_srv_push_verify(od_srv *s, int64_t product_id, const char *url, const char *token,
+                       char *msg, size_t msg_size);
+/* Starts the delivery thread: attempts per delivery (0 = default), the
+ * first retry's delay in ms, doubling per attempt (0 = default), and the
+ * CA file https receivers are verified against (NULL = the system's;
+ * copied). */
+int od_srv_push_start(od_srv *s, unsigned attempts, unsigned backoff_ms, const char *ca_file);
 /* Wakes the delivery thread after a delivery was queued. */
 void od_srv_push_kick(od_srv *s);
 /* Stops the thread, aborting a transfer in flight (it stays queued), and
@@ -147,6 +149,11 @@ int od_srv_tls_load(const od_srv_config *cfg, od_srv_tls_pem *pem);
 
 /* Wipes the key, frees both. Safe on a zeroed or freed pem. */
 void od_srv_tls_free(od_srv_tls_pem *pem);
+
+/* Checks cfg->push_ca_file, if given: readable PEM holding at least one
+ * certificate. Prints what is wrong, naming the file. OD_SRV_OK, PARAM,
+ * IO or NOMEM. */
+int od_srv_tls_check_ca(const od_srv_config *cfg);
 
 /* ---- HTTP (od_srv_http.c) ---- */
 

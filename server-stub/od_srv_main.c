@@ -24,7 +24,7 @@ static void usage(void)
             "usage: otadelta-server --data DIR [--listen ADDR:PORT] [--admin-token T]\n"
             "                       [--workers N] [--http-threads N] [--port-file FILE]\n"
             "                       [--tls-cert FILE --tls-key FILE]\n"
-            "                       [--push-attempts N] [--push-backoff-ms MS]\n"
+            "                       [--push-attempts N] [--push-backoff-ms MS] [--push-ca FILE]\n"
             "  --listen       IPv4 address and port (default 127.0.0.1:8080; port 0 =\n"
             "                 ephemeral, written to --port-file)\n"
             "  --admin-token  management API secret (or env OTADELTA_ADMIN_TOKEN)\n"
@@ -32,7 +32,9 @@ static void usage(void)
             "  --tls-cert     PEM certificate (chain): serve HTTPS only, TLS 1.2+\n"
             "  --tls-key      its PEM private key (unencrypted)\n"
             "  --push-attempts    tries per push delivery before it fails (1..100, default 6)\n"
-            "  --push-backoff-ms  wait before the first retry, doubling (default 2000)\n");
+            "  --push-backoff-ms  wait before the first retry, doubling (default 2000)\n"
+            "  --push-ca          PEM CA certificates for https push receivers, instead of\n"
+            "                     the system's (a receiver with a private CA)\n");
 }
 
 static int parse_uint(const char *s, unsigned max, unsigned *out)
@@ -83,6 +85,8 @@ int main(int argc, char **argv)
             cfg.tls_cert_file = v, i++;
         else if (!strcmp(a, "--tls-key") && v)
             cfg.tls_key_file = v, i++;
+        else if (!strcmp(a, "--push-ca") && v)
+            cfg.push_ca_file = v, i++;
         else {
             usage();
             return 2;

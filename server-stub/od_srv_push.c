@@ -31,6 +31,7 @@ struct od_srv_pusher {
     pthread_t th;
     int started;
     unsigned attempts, backoff_ms;
+    char *ca_file; /* --push-ca, or NULL for the system's store */
     od_srv_waker w;
 };
 
@@ -72,13 +73,15 @@ static int on_xfer(void *arg, curl_off_t a, curl_off_t b, curl_off_t c, curl_off
 
 /*
  * One HTTP request to url: a GET, or a POST of body as JSON. Only http and
- * https, no redirects (the receiver is the URL it verified), and the whole
- * exchange within OD_SRV_PUSH_TIMEOUT_MS. Returns 0 and the status in
- * *status with the reply's first bytes in *reply, or -1 with the reason in
- * err (curl's message) when no HTTP reply came.
+ * https (verified against p's CA file, or the system's store), no
+ * redirects (the receiver is the URL it verified), and the whole exchange
+ * within OD_SRV_PUSH_TIMEOUT_MS. abort: p's stop cuts the transfer short.
+ * Returns 0 and the status in *status with the reply's first bytes in
+ * *reply, or -1 with the reason in err (curl's message) when no HTTP reply
+ * came.
  */
-static int http_call(od_srv_pusher *p, const char *url, const char *body, long *status,
-                     reply_buf *reply, char *err, size_t err_size)
+static int http_call(od_srv_pusher *p, int abort, const char *url, const char *body,
+                     long *status, reply_buf *reply, char *err, size_t err_size)
 {
     CURL *h;
     CURLcode rc;
@@ -103,7 +106,9 @@ static int http_call(od_srv_pusher *p, const char *url, const char *body, long *
     curl_easy_setopt(h, CURLOPT_USERAGENT, "otadelta-server");
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_xfer);
-    curl_easy_setopt(h, CURLOPT_XFERINFODATA, p);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, abort ? p : NULL);
+    if (p && p->ca_file)
+        curl_easy_setopt(h, CURLOPT_CAINFO, p->ca_file);
     if (body) {
         hdr = curl_slist_append(NULL, "Content-Type: application/json");
         if (!hdr) {
@@ -124,8 +129,8 @@ static int http_call(od_srv_pusher *p, const char *url, const char *body, long *
     return rc == CURLE_OK ? 0 : -1;
 }
 
-int od_srv_push_verify(int64_t product_id, const char *url, const char *token, char *msg,
-                       size_t msg_size)
+int od_srv_push_verify(od_srv *s, int64_t product_id, const char *url, const char *token,
+                       char *msg, size_t msg_size)
 {
     char uid[24], sig[2 * OD_MD5_LEN + 1], full[OD_SRV_PUSH_URL_MAX + 64];
     char err[CURL_ERROR_SIZE + 32];
@@ -143,7 +148,7 @@ int od_srv_push_verify(int64_t product_id, const char *url, const char *token, c
     od_md5_final(&c, md);
     od_srv_hex(md, sizeof(md), sig);
     snprintf(full, sizeof(full), "%s%ssignature=%s", url, strchr(url, '?') ? "&" : "?", sig);
-    if (http_call(NULL, full, NULL, &status, &reply, err, sizeof(err)) != 0) {
+    if (http_call(s->push, 0, full, NULL, &status, &reply, err, sizeof(err)) != 0) {
         snprintf(msg, msg_size, "push url verification failed: url unreachable: %s", err);
         return OD_SRV_ERR_PARAM;
     }
@@ -184,7 +189,7 @@ static void deliver(od_srv_pusher *p, const od_srv_push *d)
     int64_t delay, next;
     int outcome;
 
-    if (http_call(p, d->url, d->body, &status, &reply, why, sizeof(why)) == 0) {
+    if (http_call(p, 1, d->url, d->body, &status, &reply, why, sizeof(why)) == 0) {
         if (status >= 200 && status <= 299) {
             st->ops->push_result(st, d->id, OD_SRV_PUSH_DELIVERED, (int)status, NULL, 0);
             return;
@@ -231,7 +236,7 @@ static void *push_main(void *arg)
     return NULL;
 }
 
-int od_srv_push_start(od_srv *s, unsigned attempts, unsigned backoff_ms)
+int od_srv_push_start(od_srv *s, unsigned attempts, unsigned backoff_ms, const char *ca_file)
 {
     od_srv_pusher *p;
     pthread_once(&curl_once, curl_init);
@@ -245,6 +250,10 @@ int od_srv_push_start(od_srv *s, unsigned attempts, unsigned backoff_ms)
     p->backoff_ms = backoff_ms ? backoff_ms : OD_SRV_PUSH_BACKOFF_MS;
     od_srv_waker_init(&p->w);
     s->push = p;
+    if (ca_file && !(p->ca_file = strdup(ca_file))) {
+        od_srv_push_stop(s);
+        return OD_SRV_ERR_NOMEM;
+    }
     if (pthread_create(&p->th, NULL, push_main, p) != 0) {
         od_srv_push_stop(s);
         return OD_SRV_ERR_NOMEM;
@@ -268,6 +277,7 @@ void od_srv_push_stop(od_srv *s)
     if (p->started)
         pthread_join(p->th, NULL);
     od_srv_waker_destroy(&p->w);
+    free(p->ca_file);
     free(p);
     s->push = NULL;
 }

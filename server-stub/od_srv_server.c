@@ -23,7 +23,9 @@ int od_srv_start(const od_srv_config *cfg, od_srv **out)
     if (tl < 8 || tl > 200 || strlen(cfg->data_dir) >= OD_SRV_PATH_MAX - 128)
         return OD_SRV_ERR_PARAM;
     /* First, so a wrong file is reported before anything is changed. */
-    rc = od_srv_tls_load(cfg, &tls);
+    rc = od_srv_tls_check_ca(cfg);
+    if (rc == OD_SRV_OK)
+        rc = od_srv_tls_load(cfg, &tls);
     if (rc != OD_SRV_OK)
         return rc;
     /* A device that hangs up mid-download must not kill the server. */
@@ -41,7 +43,8 @@ int od_srv_start(const od_srv_config *cfg, od_srv **out)
     if (rc == OD_SRV_OK)
         rc = od_srv_jobs_start(s, cfg->workers);
     if (rc == OD_SRV_OK)
-        rc = od_srv_push_start(s, cfg->push_attempts, cfg->push_backoff_ms);
+        rc = od_srv_push_start(s, cfg->push_attempts, cfg->push_backoff_ms,
+                               cfg->push_ca_file);
     if (rc == OD_SRV_OK)
         rc = od_srv_http_start(s, cfg, &tls);
     /* GnuTLS has its own copy now (od_srv_tls.c): ours goes. */

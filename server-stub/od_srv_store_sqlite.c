@@ -107,7 +107,8 @@ static const char schema[] =
     " http_status INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '',"
     " created INTEGER NOT NULL, updated INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS push_due ON push_deliveries(status, next_at);"
-    "CREATE INDEX IF NOT EXISTS push_product ON push_deliveries(product_id, id);";
+    "CREATE INDEX IF NOT EXISTS push_product ON push_deliveries(product_id, id);"
+    "CREATE INDEX IF NOT EXISTS push_task ON push_deliveries(task_id);";
 
 static int64_t now_s(void)
 {
@@ -1238,7 +1239,10 @@ static int task_op(od_srv_store *st, int64_t id, int op, char *msg,
     }
     r = OD_SRV_ERR_DB;
     if (op == OD_SRV_OP_DELETE) {
+        /* Its push deliveries go too: the history is the task's, and a
+         * delivery still queued would announce a task that is gone. */
         if (!run(c, "DELETE FROM task_devices WHERE task_id=?", &rc, "i", id) ||
+            !run(c, "DELETE FROM push_deliveries WHERE task_id=?", &rc, "i", id) ||
             !run(c, "DELETE FROM tasks WHERE id=?", &rc, "i", id))
             goto out;
         r = OD_SRV_OK;

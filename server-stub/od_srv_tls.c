@@ -1,6 +1,7 @@
 /*
  * od_srv_tls.c - the certificate and key behind HTTPS (--tls-cert,
- * --tls-key).
+ * --tls-key), and the CA file push receivers are checked against
+ * (--push-ca).
  *
  * The files are read and checked here, with OpenSSL, before the server
  * touches its data directory: a wrong file then stops the start with a
@@ -43,20 +44,20 @@ static int no_passphrase(char *buf, int size, int rwflag, void *u)
     return -1;
 }
 
-/* Reads the "certificate" or "key" (what) file at path into *out as a C
- * string of *len bytes. */
+/* Reads the "TLS certificate", "TLS key" or "push CA" (what) file at path
+ * into *out as a C string of *len bytes. */
 static int read_pem(const char *what, const char *path, char **out, size_t *len)
 {
     uint8_t *b = NULL;
     int rc = od_srv_file_read_path(path, OD_SRV_TLS_FILE_MAX, &b, len);
 
     if (rc == OD_SRV_ERR_IO) {
-        fprintf(stderr, "otadelta-server: TLS %s %s: cannot read it: %s\n", what, path,
+        fprintf(stderr, "otadelta-server: %s %s: cannot read it: %s\n", what, path,
                 strerror(errno));
         return rc;
     }
     if (rc == OD_SRV_ERR_TOO_LARGE) {
-        fprintf(stderr, "otadelta-server: TLS %s %s: over 1 MiB, so not a PEM file\n", what,
+        fprintf(stderr, "otadelta-server: %s %s: over 1 MiB, so not a PEM file\n", what,
                 path);
         return OD_SRV_ERR_PARAM;
     }
@@ -66,7 +67,7 @@ static int read_pem(const char *what, const char *path, char **out, size_t *len)
      * read all of it: refuse what the two would see differently. */
     if (strlen((const char *)b) != *len) {
         fprintf(stderr,
-                "otadelta-server: TLS %s %s: holds NUL bytes, so it is binary (DER?), not PEM;"
+                "otadelta-server: %s %s: holds NUL bytes, so it is binary (DER?), not PEM;"
                 " convert it (openssl x509|pkey -inform der -outform pem)\n",
                 what, path);
         OPENSSL_cleanse(b, *len);
@@ -137,9 +138,9 @@ int od_srv_tls_load(const od_srv_config *cfg, od_srv_tls_pem *pem)
                         " built with GnuTLS (Debian's is), or serve plain HTTP behind a TLS proxy\n");
         return OD_SRV_ERR_PARAM;
     }
-    rc = read_pem("certificate", cfg->tls_cert_file, &pem->cert, &cert_len);
+    rc = read_pem("TLS certificate", cfg->tls_cert_file, &pem->cert, &cert_len);
     if (rc == OD_SRV_OK)
-        rc = read_pem("key", cfg->tls_key_file, &pem->key, &pem->key_len);
+        rc = read_pem("TLS key", cfg->tls_key_file, &pem->key, &pem->key_len);
     if (rc == OD_SRV_OK)
         rc = check_pair(cfg, pem);
     if (rc != OD_SRV_OK)
@@ -154,4 +155,34 @@ void od_srv_tls_free(od_srv_tls_pem *pem)
     free(pem->key);
     free(pem->cert);
     memset(pem, 0, sizeof(*pem));
+}
+
+int od_srv_tls_check_ca(const od_srv_config *cfg)
+{
+    char *text = NULL;
+    size_t len;
+    BIO *b;
+    X509 *x = NULL;
+    int rc;
+
+    if (!cfg->push_ca_file)
+        return OD_SRV_OK;
+    rc = read_pem("push CA", cfg->push_ca_file, &text, &len);
+    if (rc != OD_SRV_OK)
+        return rc;
+    b = BIO_new_mem_buf(text, (int)len);
+    if (!b)
+        rc = OD_SRV_ERR_NOMEM;
+    else if (!(x = PEM_read_bio_X509(b, NULL, no_passphrase, NULL))) {
+        fprintf(stderr,
+                "otadelta-server: push CA %s: no PEM certificate in it"
+                " (\"-----BEGIN CERTIFICATE-----\")\n",
+                cfg->push_ca_file);
+        rc = OD_SRV_ERR_PARAM;
+    }
+    X509_free(x);
+    BIO_free(b);
+    free(text);
+    ERR_clear_error();
+    return rc;
 }

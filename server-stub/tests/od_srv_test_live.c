@@ -64,9 +64,10 @@ static pid_t server_pid;
 static uint16_t port;
 /* What the helpers below speak to the server: NULL = plain HTTP, or the
  * TLS client of mode tls. server_extra_args: options added to the server's
- * command line (mode tls: its certificate; mode push: fast retries). */
+ * command line (mode tls: its certificate; mode push: fast retries, then
+ * the CA of its https receiver). */
 static const od_srv_hcli_io *cli_io;
-static const char *server_extra_args[5];
+static const char *server_extra_args[7];
 
 /* A client handle for the server under test, in the current transport. */
 static void cli_init(od_srv_hcli *c)
@@ -2405,6 +2406,16 @@ static SSL_CTX *tls_client_ctx(const char *ca_file)
     return ctx;
 }
 
+/* Names the TLS files in data_dir and writes them. 0 or -1. */
+static int tls_files(void)
+{
+    snprintf(tls_cert, sizeof(tls_cert), "%s/cert.pem", data_dir);
+    snprintf(tls_key, sizeof(tls_key), "%s/key.pem", data_dir);
+    snprintf(tls_other_key, sizeof(tls_other_key), "%s/other-key.pem", data_dir);
+    snprintf(tls_enc_key, sizeof(tls_enc_key), "%s/enc-key.pem", data_dir);
+    return tls_make_files();
+}
+
 /* Writes the TLS files, sets the server options and the client. 0, 77
  * (libmicrohttpd without TLS), or -1. */
 static int tls_prepare(void)
@@ -2413,11 +2424,7 @@ static int tls_prepare(void)
         fprintf(stderr, "SKIP: this libmicrohttpd has no TLS support\n");
         return 77;
     }
-    snprintf(tls_cert, sizeof(tls_cert), "%s/cert.pem", data_dir);
-    snprintf(tls_key, sizeof(tls_key), "%s/key.pem", data_dir);
-    snprintf(tls_other_key, sizeof(tls_other_key), "%s/other-key.pem", data_dir);
-    snprintf(tls_enc_key, sizeof(tls_enc_key), "%s/enc-key.pem", data_dir);
-    if (tls_make_files() != 0 || !(tls_ctx = tls_client_ctx(tls_cert))) {
+    if (tls_files() != 0 || !(tls_ctx = tls_client_ctx(tls_cert))) {
         fprintf(stderr, "cannot make a test certificate\n");
         return -1;
     }
@@ -2791,6 +2798,89 @@ static void push_retries(const scenario *s, const char *token, const int64_t *de
     CHECK(task_do(t, "cancel") == 0);
 }
 
+/* A file's text, NUL-terminated (caller frees), or NULL. */
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *t = malloc(65536);
+    size_t n = f && t ? fread(t, 1, 65535, f) : 0;
+    if (f)
+        fclose(f);
+    if (!n) {
+        free(t);
+        return NULL;
+    }
+    t[n] = '\0';
+    return t;
+}
+
+/*
+ * An https receiver with the test's self-signed certificate: the server
+ * refuses it while it trusts the system's CAs alone, naming the
+ * certificate; restarted with --push-ca it verifies it and delivers to it.
+ * A --push-ca that is not a CA file stops the start.
+ */
+static void push_https(const scenario *s, const char *token, const int64_t *devs)
+{
+    struct MHD_Daemon *d = NULL;
+    const union MHD_DaemonInfo *info;
+    char *cert = NULL, *key = NULL, url[120], err[300], want[400], missing[300];
+    int64_t t;
+    json_t *v;
+    int posts;
+
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        fprintf(stderr, "  https receiver: skipped, this libmicrohttpd has no TLS\n");
+        return;
+    }
+    CHECK(tls_files() == 0 && (cert = read_text(tls_cert)) && (key = read_text(tls_key)));
+    if (cert && key)
+        d = MHD_start_daemon(MHD_USE_TLS | MHD_USE_THREAD_PER_CONNECTION |
+                                 MHD_USE_INTERNAL_POLLING_THREAD,
+                             0, NULL, NULL, rx_handler, NULL, MHD_OPTION_HTTPS_MEM_KEY, key,
+                             MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_NOTIFY_COMPLETED,
+                             rx_done, NULL, MHD_OPTION_END);
+    info = d ? MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT) : NULL;
+    CHECK(info != NULL);
+    if (!info)
+        goto out;
+    snprintf(url, sizeof(url), "https://127.0.0.1:%u/ota-receive", info->port);
+
+    CHECK(push_put(s->pid, url, token, err, sizeof(err)) == 400 &&
+          strstr(err, "unreachable") && strstr(err, "certificate"));
+    fprintf(stderr, "  https, unknown CA: %s\n", err);
+
+    CHECK(server_stop(SIGTERM) == 0);
+    server_extra_args[4] = "--push-ca";
+    server_extra_args[5] = tls_cert;
+    CHECK(server_start(0) == 0);
+    CHECK(push_put(s->pid, url, token, err, sizeof(err)) == 200);
+    posts = rx_int("posts");
+    t = push_task(s, s->pkg_full, devs, 2, (int64_t)time(NULL));
+    CHECK(t > 0);
+    v = push_wait(s->pid, token, t, "delivered", 10);
+    CHECK(v && data_int_of(v, "attempts") == 1 && data_int_of(v, "http_status") == 200 &&
+          !strcmp(dstr(v, "url"), url));
+    json_decref(v);
+    CHECK(rx_int("posts") == posts + 1);
+    CHECK(task_do(t, "cancel") == 0);
+
+    {
+        const char *not_ca[] = {"--push-ca", tls_key, NULL};
+        const char *no_file[] = {"--push-ca", missing, NULL};
+        snprintf(missing, sizeof(missing), "%s/no-such-ca.pem", data_dir);
+        snprintf(want, sizeof(want), "push CA %s: no PEM certificate in it", tls_key);
+        tls_refused(not_ca, want);
+        snprintf(want, sizeof(want), "push CA %s: cannot read it: No such file", missing);
+        tls_refused(no_file, want);
+    }
+out:
+    if (d)
+        MHD_stop_daemon(d);
+    free(cert);
+    free(key);
+}
+
 static int test_push(void)
 {
     const char *token = "push-secret-7f3a";
@@ -2801,6 +2891,7 @@ static int test_push(void)
     char url[120], dead[120], err[300], want_sig[33], md[80], path[80];
     int64_t devs[3], t1, t4, now = (int64_t)time(NULL);
     json_t *st, *v, *body;
+    size_t k;
     int posts;
 
     if (setup(&s, 2) != 0) {
@@ -2886,7 +2977,6 @@ static int test_push(void)
           json_array_size(json_object_get(body, "dids")) == 3);
     for (int i = 0; body && i < 3; i++) {
         int seen = 0;
-        size_t k;
         json_array_foreach(json_object_get(body, "dids"), k, v)
             seen |= json_integer_value(v) == devs[i];
         CHECK(seen);
@@ -2936,6 +3026,7 @@ static int test_push(void)
     CHECK(v && data_int_of(v, "attempts") == 2);
     json_decref(v);
     CHECK(rx_int("posts") == posts + 2);
+    CHECK(task_do(t4, "cancel") == 0);
 
     /* DELETE: gone, a second one is 404, the history stays. */
     snprintf(path, sizeof(path), "/api/v1/products/%lld/push", (long long)s.pid);
@@ -2946,6 +3037,16 @@ static int test_push(void)
           json_array_size(json_object_get(st, "deliveries")) == 4);
     json_decref(st);
 
+    /* Deleting a task takes its deliveries with it, and only those. */
+    snprintf(path, sizeof(path), "/api/v1/tasks/%lld", (long long)t1);
+    CHECK(admin("DELETE", path, NULL, 0, NULL) == 200);
+    st = push_state(s.pid, token);
+    CHECK(st && json_array_size(json_object_get(st, "deliveries")) == 3);
+    json_array_foreach(json_object_get(st, "deliveries"), k, v)
+        CHECK(data_int_of(v, "task_id") != t1);
+    json_decref(st);
+
+    push_https(&s, token, devs);
     MHD_stop_daemon(d);
     scenario_free(&s);
     return 0;
