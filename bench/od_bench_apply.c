@@ -74,8 +74,10 @@ static double run(const uint8_t *old, const uint8_t *pkg, size_t size, const uin
         cfg.write = wr;
         cfg.read_new = rd_new;
         cfg.page_size = 4096;
+        cfg.erase_size = 4096;
         cfg.work_size = 4096 + od_pkg_codec_workspace(&h);
         cfg.work = malloc(cfg.work_size);
+        cfg.old_size = h.source_size; /* old is the package's source */
         cfg.erased_value = 0xFF;
         t0 = now();
         od_patch_init(&p, &cfg, 0);

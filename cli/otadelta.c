@@ -455,6 +455,7 @@ static void fl_config(od_patch_config *cfg, flash *fl, uint8_t *work, uint32_t w
     cfg->work = work;
     cfg->work_size = work_size;
     cfg->page_size = page;
+    cfg->erase_size = page; /* memory and files need no erase() */
     cfg->new_capacity = (uint32_t)fl->cap;
     cfg->old_size = (uint32_t)fl->old_size;
     cfg->erased_value = 0xFF;

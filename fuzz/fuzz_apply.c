@@ -140,7 +140,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg.verify_header = (mode & 4) ? f_verify : NULL;
     cfg.work = work;
     cfg.page_size = page;
-    cfg.erase_size = f.erase;
+    cfg.erase_size = f.erase ? f.erase : page;
     cfg.new_capacity = f.cap;
     cfg.old_size = OD_FUZZ_OLD_SIZE;
     cfg.check_source = (uint8_t)((mode & 8) != 0);
@@ -164,7 +164,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         break;
     }
-    OD_FUZZ_ASSERT(r >= OD_PATCH_ERR_MISUSE && r <= OD_PATCH_SEEK);
+    OD_FUZZ_ASSERT(r >= OD_PATCH_ERR_RESUME && r <= OD_PATCH_SEEK);
     OD_FUZZ_ASSERT(f.hook_calls <= 1);
     if (r < 0) {
         /* Errors are sticky and take nothing more. */

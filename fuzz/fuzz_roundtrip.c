@@ -120,6 +120,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg.work = work;
     cfg.work_size = h.ram_needed; /* exactly what the header says */
     cfg.page_size = prm.page_size;
+    cfg.erase_size = prm.page_size;
     cfg.new_capacity = (uint32_t)f.cap;
     cfg.old_size = (uint32_t)old_size;
     cfg.erased_value = 0xFF;

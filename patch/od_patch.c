@@ -66,6 +66,7 @@ const char *od_patch_strerror(int ret)
     case OD_PATCH_ERR_READ: return "flash read failed";
     case OD_PATCH_ERR_WRITE: return "flash write, erase or progress save failed";
     case OD_PATCH_ERR_MISUSE: return "invalid arguments or configuration";
+    case OD_PATCH_ERR_RESUME: return "saved progress is beyond this package's blocks: start again from block 0";
     default: return "unknown error";
     }
 }
@@ -92,7 +93,8 @@ int od_patch_init(od_patch *p, const od_patch_config *cfg, uint32_t start_block)
     p->cfg = cfg;
     if (!cfg || !cfg->write || !cfg->read_new || !cfg->work ||
         cfg->page_size < 16 || (cfg->page_size & (cfg->page_size - 1)) ||
-        (cfg->erase_size & (cfg->erase_size - 1)) || cfg->erase_size - 1 < cfg->page_size - 1) {
+        ((uintptr_t)cfg->work & 3) || (cfg->erase_size & (cfg->erase_size - 1)) ||
+        cfg->erase_size < cfg->page_size) {
         p->err = OD_PATCH_ERR_MISUSE;
         return p->err;
     }
@@ -139,7 +141,7 @@ static int flush_page(od_patch *p)
     uint32_t ps = c->page_size;
     /* Pads a partial last page (nothing for a full one). */
     OD_MEMSET(p->page + p->page_fill, c->erased_value, ps - p->page_fill);
-    if (c->erase && c->erase_size && (p->out_pos & (c->erase_size - 1)) == 0 &&
+    if (c->erase && (p->out_pos & (c->erase_size - 1)) == 0 &&
         c->erase(c->ctx, p->out_pos, c->erase_size) != 0)
         return OD_PATCH_ERR_WRITE;
     if (c->write(c->ctx, p->out_pos, p->page, ps) != 0)
@@ -156,7 +158,6 @@ static int accept_header(od_patch *p)
 {
     const od_patch_config *c = p->cfg;
     const od_pkg_header *h = &p->h;
-    uint32_t unit = c->page_size > c->erase_size ? c->page_size : c->erase_size;
     int r = od_pkg_parse_header(p->u.pre.hdr, p->want, &p->h);
 
     if (r != OD_PKG_OK)
@@ -170,28 +171,28 @@ static int accept_header(od_patch *p)
     if (c->work_size < c->page_size || c->work_size - c->page_size < od_pkg_codec_workspace(h))
         return OD_PATCH_ERR_NO_MEM;
     /* Blocks start on the package's erase units; resuming there needs our
-     * pages and erase units to tile them exactly. */
-    if ((h->erase_size & (c->page_size - 1)) ||
-        (c->erase_size && (h->erase_size & (c->erase_size - 1))))
+     * erase units (so our pages, which tile them) to tile them exactly. */
+    if (h->erase_size & (c->erase_size - 1))
         return OD_PATCH_ERR_GEOMETRY;
     /* A filtered word lies within one of the package's pages; it must
      * also lie within one of ours, which is still in RAM when it ends. */
     if (OD_HAS_THUMB && h->filter && c->page_size < h->page_size)
         return OD_PATCH_ERR_GEOMETRY;
     /* Both are powers of two and target_size <= 1 GiB: no overflow. */
-    if (c->new_capacity && ((h->target_size + unit - 1) & ~(unit - 1)) > c->new_capacity)
+    if (c->new_capacity &&
+        ((h->target_size + c->erase_size - 1) & ~(c->erase_size - 1)) > c->new_capacity)
         return OD_PATCH_ERR_GEOMETRY;
     if (h->kind == OD_KIND_DELTA) {
         if (!c->read_old)
             return OD_PATCH_ERR_MISUSE;
-        if (c->old_size && c->old_size != h->source_size)
+        if (c->old_size != h->source_size)
             return OD_PATCH_ERR_WRONG_SOURCE;
         if (c->expect_source_sha256 &&
             OD_MEMCMP(c->expect_source_sha256, h->source_sha256, OD_SHA256_LEN) != 0)
             return OD_PATCH_ERR_WRONG_SOURCE;
     }
     if (p->start_block > h->block_count)
-        return OD_PATCH_ERR_MISUSE;
+        return OD_PATCH_ERR_RESUME;
     p->page = c->work;
     p->codec_work = c->work + c->page_size;
     p->ext_left = h->ext_size;

@@ -14,9 +14,11 @@
  *     od_patch_init(&p, &cfg, blocks_done_from_flash);
  *     for (;;) {
  *         n = download(od_patch_offset(&p), buf, 1024);   // Range request
+ *         if (n == 0) fail("download ended early");       // retry later
  *         size_t pos = 0;
  *         int r = od_patch_feed(&p, buf, &pos, n);
  *         if (r == OD_PATCH_DONE) break;                  // verified
+ *         if (r == OD_PATCH_ERR_RESUME) restart_from_block_0();
  *         if (r < 0) fail(od_patch_strerror(r));
  *         // OD_PATCH_OK or OD_PATCH_SEEK: just loop; the next download
  *         // starts at od_patch_offset(), which a SEEK moved forward.
@@ -67,7 +69,10 @@ typedef enum od_patch_ret {
                                       match the target SHA-256/MD5 */
     OD_PATCH_ERR_READ = -12,       /* read_old or read_new callback failed */
     OD_PATCH_ERR_WRITE = -13,      /* write, erase or save_progress failed */
-    OD_PATCH_ERR_MISUSE = -14      /* bad arguments or config */
+    OD_PATCH_ERR_MISUSE = -14,     /* bad arguments or config */
+    OD_PATCH_ERR_RESUME = -15      /* start_block is past the package's
+                                      last block: the saved progress is of
+                                      another package; start from block 0 */
 } od_patch_ret;
 
 /* Returns a static English description of any od_patch_ret value. */
@@ -82,10 +87,13 @@ typedef struct od_patch_config {
     void *ctx; /* passed to every callback */
 
     /* Reads len bytes of the old image at off. Random access: the applier
-     * reads wherever the delta copies from. Required for delta packages. */
+     * reads wherever the delta copies from, always within old_size (a
+     * package whose ops reach past its source_size is refused as
+     * CORRUPT). Required for delta packages. */
     int (*read_old)(void *ctx, uint32_t off, uint8_t *buf, uint32_t len);
     /* Erases [off, off + erase_size) of the new-image region before its
-     * first page is written. NULL if write() handles erasing itself. */
+     * first page is written. NULL if write() handles erasing itself or the
+     * memory needs none (RAM, FRAM). */
     int (*erase)(void *ctx, uint32_t off, uint32_t len);
     /* Programs one page: off is a multiple of page_size, len == page_size.
      * The last page is padded with erased_value. Required. */
@@ -109,18 +117,25 @@ typedef struct od_patch_config {
     int (*verify_header)(void *ctx, const uint8_t *header, uint32_t header_len,
                          const uint8_t *sig, uint32_t sig_len);
 
-    uint8_t *work;       /* work buffer, 4-byte aligned, of at least
+    uint8_t *work;       /* work buffer, 4-byte aligned (else MISUSE), of at least
                             ram_needed - the package's page_size + this
                             page_size bytes (ram_needed when they match) */
     uint32_t work_size;  /* bytes at work */
     uint32_t page_size;  /* write granularity, power of two >= 16; must
                             divide the package's erase size */
-    uint32_t erase_size; /* erase unit passed to erase(); 0 = no erase calls;
-                            else a power of two >= page_size that divides
-                            the package's erase size */
-    uint32_t new_capacity; /* bytes available for the new image; 0 = unchecked */
-    uint32_t old_size;   /* exact size of the running image; 0 = unknown.
-                            A delta whose source_size differs is refused. */
+    uint32_t erase_size; /* the flash's erase unit, passed to erase(): a
+                            power of two >= page_size (else MISUSE) that
+                            divides the package's erase size (else
+                            GEOMETRY). Set it even without erase(): it is
+                            what restart points must align to (page_size
+                            for memory that needs no erase). */
+    uint32_t new_capacity; /* bytes available for the new image, 0 =
+                            unchecked; a package whose target_size rounded
+                            up to erase_size exceeds it is refused
+                            (GEOMETRY) */
+    uint32_t old_size;   /* exact size of the running image: a delta whose
+                            source_size differs is refused (WRONG_SOURCE),
+                            so read_old is only asked for bytes below it */
     /* If non-NULL, a delta whose source SHA-256 differs is refused. */
     const uint8_t *expect_source_sha256;
     /* Nonzero: hash the old image through read_old before writing anything
@@ -200,8 +215,12 @@ typedef struct od_patch {
 /*
  * Prepares a handle. cfg must outlive it. start_block is what
  * save_progress last stored (0 for a fresh update); if it equals the
- * package's block count, only the final verification runs.
- * Returns OD_PATCH_OK or OD_PATCH_ERR_MISUSE (NULL or inconsistent cfg).
+ * package's block count, only the final verification runs; if it is
+ * larger, the first od_patch_feed() past the header returns
+ * OD_PATCH_ERR_RESUME (the progress is another package's).
+ * Returns OD_PATCH_OK or OD_PATCH_ERR_MISUSE: p or cfg NULL, write,
+ * read_new or work NULL, work not 4-byte aligned, page_size not a power of
+ * two >= 16, erase_size not a power of two >= page_size.
  */
 int od_patch_init(od_patch *p, const od_patch_config *cfg, uint32_t start_block);
 
@@ -228,7 +247,10 @@ uint32_t od_patch_offset(const od_patch *p);
 /* The decoded header once the applier has read and accepted it (after
  * its first header_size bytes were fed), else NULL. It is available before
  * the verify_header hook has run, so it is not yet authenticated: decide
- * about the package inside the hook, not from this. */
+ * about the package inside the hook, not from this. On a resume it is set
+ * when od_patch_feed() returns OD_PATCH_SEEK, before anything is written:
+ * the place to check that saved progress belongs to this package (compare
+ * payload_sha256 with the one saved with the progress; docs/PORTING.md). */
 const od_pkg_header *od_patch_header(const od_patch *p);
 
 /* Maps an od_pkg_ret from the reader to the applier's error space. */

@@ -92,6 +92,7 @@ static void od_test_flash_setup(od_test_flash *f, od_patch_config *cfg, const od
     cfg->work_size = page + ws;
     cfg->work = malloc(cfg->work_size);
     cfg->page_size = page;
+    cfg->erase_size = page; /* no erase(): RAM, nothing to erase */
     cfg->new_capacity = (uint32_t)f->cap;
     cfg->old_size = (uint32_t)old_size;
     cfg->erased_value = 0xFF;

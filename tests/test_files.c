@@ -139,6 +139,7 @@ static const char *patch_name(int r)
     case OD_PATCH_ERR_READ: return "OD_PATCH_ERR_READ";
     case OD_PATCH_ERR_WRITE: return "OD_PATCH_ERR_WRITE";
     case OD_PATCH_ERR_MISUSE: return "OD_PATCH_ERR_MISUSE";
+    case OD_PATCH_ERR_RESUME: return "OD_PATCH_ERR_RESUME";
     default: return "(unknown od_patch_ret)";
     }
 }
@@ -288,7 +289,7 @@ static run run_applier(const uint8_t *pkg, size_t size, const uint8_t *old, size
     cfg.work_size = page + ws;
     cfg.work = malloc(cfg.work_size);
     cfg.page_size = page;
-    cfg.erase_size = use_erase ? erase : 0;
+    cfg.erase_size = use_erase ? erase : page;
     cfg.new_capacity = (uint32_t)r.fl.cap;
     cfg.old_size = (uint32_t)old_size;
     cfg.erased_value = 0xFF;
@@ -603,8 +604,9 @@ static void test_wrong_environment(void)
         cfg.work_size = page + od_pkg_codec_workspace(&h) - (c == 3 ? 1 : 0);
         cfg.work = malloc(cfg.work_size);
         cfg.page_size = page;
+        cfg.erase_size = page;
         cfg.new_capacity = (uint32_t)(c == 5 ? fl.cap - page : fl.cap);
-        cfg.old_size = c == 1 || c == 2 ? 0 : (uint32_t)fl.old_size;
+        cfg.old_size = (uint32_t)fl.old_size;
         cfg.check_source = c == 1;
         if (c == 2) {
             memcpy(wrong_sha, h.source_sha256, OD_SHA256_LEN);

@@ -450,8 +450,30 @@ static void t_geometry(void)
     od_test_flash_setup(&f, &cfg, &h, a, N, 256);
     cfg.erase_size = 64;
     OD_CHECK_EQ(od_patch_init(&st, &cfg, 0), OD_PATCH_ERR_MISUSE);
+    /* No erase unit at all: with an erase() it would never be called and
+     * pages would be programmed over old data; without one the unit is
+     * still what blocks must tile (the page, for memory). */
+    cfg.erase_size = 0;
+    OD_CHECK_EQ(od_patch_init(&st, &cfg, 0), OD_PATCH_ERR_MISUSE);
     cfg.erase_size = 256;
     OD_CHECK_EQ(od_patch_init(&st, &cfg, 0), OD_PATCH_OK);
+    /* A work buffer off 4-byte alignment: the decoders' 16-bit
+     * probabilities would fault on a Cortex-M0. */
+    cfg.work += 2;
+    cfg.work_size -= 2;
+    OD_CHECK_EQ(od_patch_init(&st, &cfg, 0), OD_PATCH_ERR_MISUSE);
+    cfg.work -= 2;
+    cfg.work_size += 2;
+    /* Saved progress past this package's blocks (another package's):
+     * refused before any write, with its own error, so the device knows
+     * to start over from block 0. */
+    OD_CHECK_EQ(od_patch_init(&st, &cfg, h.block_count + 1), OD_PATCH_OK);
+    OD_CHECK_EQ(od_test_feed_all(&st, pkg, pkg_size, 1024), OD_PATCH_ERR_RESUME);
+    OD_CHECK_EQ(f.writes, 0);
+    /* All blocks done is a resume too: straight to the read-back, which
+     * finds this empty flash is not the target. */
+    OD_CHECK_EQ(od_patch_init(&st, &cfg, h.block_count), OD_PATCH_OK);
+    OD_CHECK_EQ(od_test_feed_all(&st, pkg, pkg_size, 1024), OD_PATCH_ERR_VERIFY);
     od_test_flash_free(&f, &cfg);
     free(pkg);
     free(a);

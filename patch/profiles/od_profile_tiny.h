@@ -28,7 +28,9 @@
 #define OD_PROFILE_NAME "tiny"
 #define OD_HAS_LZMA 0
 #define OD_HAS_DEFLATE 0
+#ifndef OD_HAS_MD5
 #define OD_HAS_MD5 0
+#endif
 #define OD_HAS_THUMB 0
 #define OD_PATCH_OBUF 16
 

@@ -65,6 +65,7 @@ extern uint32_t _sstack[], _estack[];
 typedef struct progress_cell {
     uint32_t magic;       /* CELL_MAGIC once initialised */
     uint32_t blocks_done; /* the only thing the applier needs */
+    uint8_t pkg_id[8];    /* payload_sha256[0..8) of the package it counts */
     uint32_t boots;       /* for the report */
     uint32_t resets;
 } progress_cell;
@@ -169,11 +170,27 @@ static int flash_read_new(void *ctx, uint32_t off, uint8_t *buf, uint32_t len)
     return 0;
 }
 
+static od_patch patch;
+
+/* On a device the two fields go into one record, written atomically. */
 static int save_progress(void *ctx, uint32_t blocks_done)
 {
+    const od_pkg_header *h = od_patch_header(&patch);
     (void)ctx;
+    for (int i = 0; i < 8; i++)
+        CELL->pkg_id[i] = h->payload_sha256[i];
     CELL->blocks_done = blocks_done;
     return 0;
+}
+
+/* Whether the cell's progress was saved for the package p is reading. */
+static int same_package(const od_patch *p)
+{
+    const od_pkg_header *h = od_patch_header(p);
+    for (int i = 0; i < 8; i++)
+        if (CELL->pkg_id[i] != h->payload_sha256[i])
+            return 0;
+    return 1;
 }
 
 static uint32_t *current_sp(void)
@@ -230,6 +247,17 @@ static int update(od_patch *p, const od_patch_config *cfg)
             if (r == OD_PATCH_OK && pos == before && pos < n)
                 return OD_PATCH_ERR_MISUSE;
         } while (r == OD_PATCH_OK && pos < n);
+        /* Progress saved for another package (the server regenerated it)
+         * would not fit this one's blocks: start over, nothing written. */
+        if (r == OD_PATCH_SEEK && !same_package(p))
+            r = OD_PATCH_ERR_RESUME;
+        if (r == OD_PATCH_ERR_RESUME) {
+            port_puts("saved progress is another package's: starting from block 0\n");
+            CELL->blocks_done = 0;
+            if ((r = od_patch_init(p, cfg, 0)) != OD_PATCH_OK)
+                return r;
+            continue;
+        }
         if (r < 0 || r == OD_PATCH_DONE)
             return r;
         /* OK: next chunk; SEEK: od_patch_offset() moved to the block. */
@@ -238,7 +266,6 @@ static int update(od_patch *p, const od_patch_config *cfg)
 
 int main(void)
 {
-    static od_patch patch;
     static uint8_t work[OD_PORT_WORK] __attribute__((aligned(4)));
     static od_patch_config cfg;
     od_pkg_header hdr;
