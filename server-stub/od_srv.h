@@ -98,11 +98,15 @@ typedef struct od_srv od_srv;
  * worker pool and the HTTP daemon.
  * cfg: read during the call only (strings are copied).
  * out: receives the handle; free it with od_srv_stop().
- * The TLS files, if any, are checked first, before the data directory is
- * touched: a problem (one file without the other, unreadable, not PEM, a
- * key that does not match the certificate, a libmicrohttpd without TLS)
- * is printed to stderr naming the file, and returned as OD_SRV_ERR_IO
- * (unreadable) or OD_SRV_ERR_PARAM.
+ * The options and the TLS and push CA files, if any, are checked first,
+ * before the data directory is touched: a problem (admin token length, a
+ * listen address that is not IPv4, one TLS file without the other,
+ * unreadable, not PEM, a key that does not match the certificate, a
+ * libmicrohttpd without TLS) is printed to stderr naming it, and returned
+ * as OD_SRV_ERR_IO (unreadable) or OD_SRV_ERR_PARAM. Then the data
+ * directory is locked: if another server holds it, that is printed and
+ * OD_SRV_ERR_BUSY returned. A port that cannot be bound is printed and
+ * returned as OD_SRV_ERR_IO.
  * Returns OD_SRV_OK or a negative od_srv_ret; *out is NULL on error.
  */
 int od_srv_start(const od_srv_config *cfg, od_srv **out);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -177,15 +178,64 @@ int od_srv_file_read(const char *data_dir, const char *rel, size_t max,
     return od_srv_file_read_path(path, max, buf, len);
 }
 
-int od_srv_files_init(const char *data_dir)
+/*
+ * Takes data_dir/lock for this process (flock: the kernel drops it when
+ * the process ends, however it ends) and writes our pid into it. A second
+ * server on the same directory would re-queue the first one's running
+ * jobs, generate them again, send pushes twice and delete its temp files.
+ */
+static int lock_dir(const char *data_dir, int *lock_fd)
+{
+    char path[OD_SRV_PATH_MAX + 8], pid[24] = "";
+    int fd;
+    ssize_t n;
+
+    snprintf(path, sizeof(path), "%s/lock", data_dir);
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        fprintf(stderr, "otadelta-server: cannot open %s: %s\n", path, strerror(errno));
+        return OD_SRV_ERR_IO;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int busy = errno == EWOULDBLOCK;
+        n = busy ? pread(fd, pid, sizeof(pid) - 1, 0) : 0;
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        if (busy)
+            fprintf(stderr,
+                    "otadelta-server: data directory %s is in use by another otadelta-server"
+                    " (pid %s): stop it first, or give this one its own --data\n",
+                    data_dir, pid[0] ? pid : "unknown");
+        else
+            fprintf(stderr, "otadelta-server: cannot lock %s: %s\n", path, strerror(errno));
+        close(fd);
+        return busy ? OD_SRV_ERR_BUSY : OD_SRV_ERR_IO;
+    }
+    n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
+        fprintf(stderr, "otadelta-server: cannot write %s: %s\n", path, strerror(errno));
+        close(fd);
+        return OD_SRV_ERR_IO;
+    }
+    *lock_fd = fd;
+    return OD_SRV_OK;
+}
+
+int od_srv_files_init(const char *data_dir, int *lock_fd)
 {
     static const char *const sub[] = {"fw", "pkg", "tmp"};
     char path[OD_SRV_PATH_MAX];
     DIR *d;
     struct dirent *e;
+    int rc;
 
-    if (mkdir(data_dir, 0755) != 0 && errno != EEXIST)
+    if (mkdir(data_dir, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "otadelta-server: cannot create %s: %s\n", data_dir, strerror(errno));
         return OD_SRV_ERR_IO;
+    }
+    /* Before anything in the directory is touched. */
+    if ((rc = lock_dir(data_dir, lock_fd)) != OD_SRV_OK)
+        return rc;
     for (size_t i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
         snprintf(path, sizeof(path), "%s/%s", data_dir, sub[i]);
         if (mkdir(path, 0755) != 0 && errno != EEXIST)

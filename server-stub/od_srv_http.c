@@ -465,8 +465,12 @@ int od_srv_http_start(od_srv *s, const od_srv_config *cfg, const od_srv_tls_pem 
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, s, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
-    if (!s->mhd)
+    if (!s->mhd) {
+        fprintf(stderr, "otadelta-server: cannot listen on %s:%u (libmicrohttpd says why above:"
+                        " the port taken by another program? ports below 1024 need privileges)\n",
+                cfg->listen_addr ? cfg->listen_addr : "127.0.0.1", (unsigned)cfg->port);
         return OD_SRV_ERR_IO;
+    }
     info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : cfg->port;
     return OD_SRV_OK;

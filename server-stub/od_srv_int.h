@@ -31,6 +31,7 @@ struct od_srv {
     uint16_t port;
     od_srv_jobs *jobs;
     od_srv_pusher *push;
+    int lock_fd; /* data_dir/lock, held while the server runs; -1 none */
 };
 
 /* ---- files (od_srv_files.c) ---- */
@@ -58,8 +59,11 @@ int od_srv_file_read_path(const char *path, size_t max, uint8_t **buf, size_t *l
 int od_srv_file_path(const char *data_dir, const char *rel, char *out,
                      size_t out_size);
 
-/* Makes the fw/, pkg/ and tmp/ directories and empties tmp/. */
-int od_srv_files_init(const char *data_dir);
+/* Creates data_dir if needed and locks it for this process (data_dir/lock
+ * holds our pid; *lock_fd gets the descriptor, whose close releases it),
+ * then makes the fw/, pkg/ and tmp/ directories and empties tmp/. Prints
+ * what failed. BUSY: another server holds the directory; IO. */
+int od_srv_files_init(const char *data_dir, int *lock_fd);
 
 /* fsyncs a directory so a rename in it is durable. */
 int od_srv_fsync_dir(const char *dir);

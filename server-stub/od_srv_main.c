@@ -117,7 +117,12 @@ int main(int argc, char **argv)
     cfg.port = (uint16_t)port;
     rc = od_srv_start(&cfg, &s);
     if (rc != OD_SRV_OK) {
-        fprintf(stderr, "otadelta-server: cannot start: %s\n", od_srv_strerror(rc));
+        /* Refused options, files and a busy directory are explained on
+         * stderr by od_srv_start itself; their class name would mislead. */
+        if (rc == OD_SRV_ERR_PARAM || rc == OD_SRV_ERR_IO || rc == OD_SRV_ERR_BUSY)
+            fprintf(stderr, "otadelta-server: not started\n");
+        else
+            fprintf(stderr, "otadelta-server: not started: %s\n", od_srv_strerror(rc));
         return 1;
     }
     if (port_file) {

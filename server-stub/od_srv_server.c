@@ -4,15 +4,18 @@
 #define _POSIX_C_SOURCE 200809L
 #include "od_srv_int.h"
 
+#include <arpa/inet.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int od_srv_start(const od_srv_config *cfg, od_srv **out)
 {
     od_srv *s;
     od_srv_tls_pem tls;
+    struct in_addr addr;
     int rc;
     size_t tl;
 
@@ -20,8 +23,21 @@ int od_srv_start(const od_srv_config *cfg, od_srv **out)
     if (!cfg || !cfg->data_dir || !cfg->admin_token)
         return OD_SRV_ERR_PARAM;
     tl = strlen(cfg->admin_token);
-    if (tl < 8 || tl > 200 || strlen(cfg->data_dir) >= OD_SRV_PATH_MAX - 128)
+    if (tl < 8 || tl > 200) {
+        fprintf(stderr, "otadelta-server: the admin token has %zu characters; it needs 8 to"
+                        " 200 (a long random one: openssl rand -hex 32)\n", tl);
         return OD_SRV_ERR_PARAM;
+    }
+    if (strlen(cfg->data_dir) >= OD_SRV_PATH_MAX - 128) {
+        fprintf(stderr, "otadelta-server: the data directory's path is longer than %d bytes\n",
+                OD_SRV_PATH_MAX - 129);
+        return OD_SRV_ERR_PARAM;
+    }
+    if (inet_pton(AF_INET, cfg->listen_addr ? cfg->listen_addr : "127.0.0.1", &addr) != 1) {
+        fprintf(stderr, "otadelta-server: listen address '%s' is not an IPv4 address (such as"
+                        " 127.0.0.1, or 0.0.0.0 for every interface)\n", cfg->listen_addr);
+        return OD_SRV_ERR_PARAM;
+    }
     /* First, so a wrong file is reported before anything is changed. */
     rc = od_srv_tls_check_ca(cfg);
     if (rc == OD_SRV_OK)
@@ -35,9 +51,10 @@ int od_srv_start(const od_srv_config *cfg, od_srv **out)
         od_srv_tls_free(&tls);
         return OD_SRV_ERR_NOMEM;
     }
+    s->lock_fd = -1;
     snprintf(s->data_dir, sizeof(s->data_dir), "%s", cfg->data_dir);
     snprintf(s->admin_token, sizeof(s->admin_token), "%s", cfg->admin_token);
-    rc = od_srv_files_init(s->data_dir);
+    rc = od_srv_files_init(s->data_dir, &s->lock_fd);
     if (rc == OD_SRV_OK)
         rc = od_srv_store_sqlite_open(s->data_dir, &s->store);
     if (rc == OD_SRV_OK)
@@ -71,5 +88,7 @@ void od_srv_stop(od_srv *s)
     od_srv_push_stop(s);
     if (s->store)
         s->store->ops->close(s->store);
+    if (s->lock_fd >= 0)
+        close(s->lock_fd); /* last: nothing of ours touches the directory now */
     free(s);
 }

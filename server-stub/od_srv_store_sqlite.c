@@ -57,7 +57,7 @@ static const char schema[] =
     " size INTEGER NOT NULL, md5 TEXT NOT NULL, sha256 TEXT NOT NULL,"
     " file TEXT NOT NULL, created INTEGER NOT NULL,"
     " UNIQUE(product_id, component, version));"
-    "CREATE TABLE IF NOT EXISTS packages(id INTEGER PRIMARY KEY,"
+    "CREATE TABLE IF NOT EXISTS packages(id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " product_id INTEGER NOT NULL REFERENCES products(id), kind INTEGER NOT NULL,"
     " component INTEGER NOT NULL, source_fw INTEGER, target_fw INTEGER NOT NULL,"
     " source_version TEXT NOT NULL, target_version TEXT NOT NULL,"
@@ -66,7 +66,7 @@ static const char schema[] =
     " file TEXT NOT NULL DEFAULT '', error TEXT, created INTEGER NOT NULL,"
     " block_size INTEGER NOT NULL DEFAULT 0, codec INTEGER NOT NULL DEFAULT 2,"
     " filter INTEGER NOT NULL DEFAULT -1);"
-    "CREATE TABLE IF NOT EXISTS jobs(id INTEGER PRIMARY KEY,"
+    "CREATE TABLE IF NOT EXISTS jobs(id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " package_id INTEGER NOT NULL, status TEXT NOT NULL, progress INTEGER NOT NULL DEFAULT 0,"
     " error TEXT, created INTEGER NOT NULL, updated INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, id);"
@@ -80,7 +80,7 @@ static const char schema[] =
     " type TEXT NOT NULL, UNIQUE(product_id, name));"
     "CREATE TABLE IF NOT EXISTS group_members(group_id INTEGER NOT NULL,"
     " device_id INTEGER NOT NULL, PRIMARY KEY(group_id, device_id));"
-    "CREATE TABLE IF NOT EXISTS tasks(id INTEGER PRIMARY KEY,"
+    "CREATE TABLE IF NOT EXISTS tasks(id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " product_id INTEGER NOT NULL, package_id INTEGER NOT NULL, name TEXT NOT NULL,"
     " component INTEGER NOT NULL, target_fw INTEGER NOT NULL, target_version TEXT NOT NULL,"
     " state INTEGER NOT NULL, resolved INTEGER NOT NULL DEFAULT 0,"
@@ -100,7 +100,7 @@ static const char schema[] =
      * the configuration changed. */
     "CREATE TABLE IF NOT EXISTS push_config(product_id INTEGER PRIMARY KEY,"
     " url TEXT NOT NULL, token TEXT NOT NULL, updated INTEGER NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS push_deliveries(id INTEGER PRIMARY KEY,"
+    "CREATE TABLE IF NOT EXISTS push_deliveries(id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " product_id INTEGER NOT NULL, task_id INTEGER NOT NULL, url TEXT NOT NULL,"
     " body TEXT NOT NULL, status INTEGER NOT NULL DEFAULT 0,"
     " attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL,"
@@ -2087,6 +2087,110 @@ static const struct {
     {"packages", "filter", "INTEGER NOT NULL DEFAULT -1"},
 };
 
+/*
+ * Tables whose ids must never come back after a delete: a task id is the
+ * key push receivers deduplicate on, and packages, jobs and deliveries
+ * are named by id in tasks, logs and receivers' records. AUTOINCREMENT
+ * guarantees it (plain INTEGER PRIMARY KEY reuses the largest id once its
+ * row is gone); SQLite cannot add it to a table, so an older database's
+ * tables are rebuilt once.
+ */
+static const char *const no_reuse[] = {"packages", "jobs", "tasks", "push_deliveries"};
+
+static int table_sql_has(conn *c, const char *table, const char *word)
+{
+    sqlite3_stmt *q;
+    int has = 0;
+    if (sqlite3_prepare_v2(c->db, "SELECT sql FROM sqlite_master WHERE type='table' AND name=?",
+                           -1, &q, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(q, 1, table, -1, SQLITE_STATIC);
+    if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_text(q, 0))
+        has = strstr((const char *)sqlite3_column_text(q, 0), word) != NULL;
+    sqlite3_finalize(q);
+    return has;
+}
+
+/* "a, b, c": the columns of table, for a copy that does not depend on
+ * their order (columns added by migrate() come last in an old table). */
+static int column_list(conn *c, const char *table, char *out, size_t n)
+{
+    sqlite3_stmt *q;
+    size_t len = 0;
+    out[0] = '\0';
+    if (sqlite3_prepare_v2(c->db, "SELECT name FROM pragma_table_info(?)", -1, &q, NULL) !=
+        SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(q, 1, table, -1, SQLITE_STATIC);
+    while (sqlite3_step(q) == SQLITE_ROW) {
+        int w = snprintf(out + len, n - len, "%s\"%s\"", len ? ", " : "",
+                         (const char *)sqlite3_column_text(q, 0));
+        if (w < 0 || (size_t)w >= n - len) {
+            sqlite3_finalize(q);
+            return -1;
+        }
+        len += (size_t)w;
+    }
+    sqlite3_finalize(q);
+    return len ? 0 : -1;
+}
+
+/* Renames the old tables away, lets the schema create them anew, copies
+ * the rows (ids kept) and drops the old ones; the schema runs once more
+ * for the indexes that went with them. One transaction: all or nothing. */
+static int rebuild_autoincrement(conn *c, char **err)
+{
+    char sql[2600], cols[2048];
+    int todo[sizeof(no_reuse) / sizeof(no_reuse[0])], any = 0;
+    size_t i;
+
+    for (i = 0; i < sizeof(no_reuse) / sizeof(no_reuse[0]); i++) {
+        int has = table_sql_has(c, no_reuse[i], "AUTOINCREMENT");
+        if (has < 0)
+            return -1;
+        todo[i] = !has;
+        any |= todo[i];
+    }
+    if (!any)
+        return 0;
+    /* SQLite's recipe for a table rebuild: constraints off around it (it
+     * only takes effect outside a transaction), as the rows are copied
+     * unchanged. */
+    if (sqlite3_exec(c->db, "PRAGMA foreign_keys=OFF; BEGIN IMMEDIATE", NULL, NULL, err) !=
+        SQLITE_OK)
+        goto fail;
+    for (i = 0; i < sizeof(no_reuse) / sizeof(no_reuse[0]); i++) {
+        if (!todo[i])
+            continue;
+        snprintf(sql, sizeof(sql), "ALTER TABLE %s RENAME TO %s_old", no_reuse[i], no_reuse[i]);
+        if (sqlite3_exec(c->db, sql, NULL, NULL, err) != SQLITE_OK)
+            goto fail;
+    }
+    if (sqlite3_exec(c->db, schema, NULL, NULL, err) != SQLITE_OK)
+        goto fail;
+    for (i = 0; i < sizeof(no_reuse) / sizeof(no_reuse[0]); i++) {
+        char old[64];
+        if (!todo[i])
+            continue;
+        snprintf(old, sizeof(old), "%s_old", no_reuse[i]);
+        if (column_list(c, old, cols, sizeof(cols)) != 0)
+            goto fail;
+        snprintf(sql, sizeof(sql), "INSERT INTO %s(%s) SELECT %s FROM %s; DROP TABLE %s;",
+                 no_reuse[i], cols, cols, old, old);
+        if (sqlite3_exec(c->db, sql, NULL, NULL, err) != SQLITE_OK)
+            goto fail;
+        fprintf(stderr, "otadelta-server: database upgraded: %s ids are never reused\n",
+                no_reuse[i]);
+    }
+    if (sqlite3_exec(c->db, schema, NULL, NULL, err) != SQLITE_OK ||
+        sqlite3_exec(c->db, "COMMIT", NULL, NULL, err) != SQLITE_OK)
+        goto fail;
+    return sqlite3_exec(c->db, "PRAGMA foreign_keys=ON", NULL, NULL, err) == SQLITE_OK ? 0 : -1;
+fail:
+    sqlite3_exec(c->db, "ROLLBACK; PRAGMA foreign_keys=ON", NULL, NULL, NULL);
+    return -1;
+}
+
 static int migrate(conn *c, char **err)
 {
     for (size_t i = 0; i < sizeof(added_columns) / sizeof(added_columns[0]); i++) {
@@ -2108,7 +2212,7 @@ static int migrate(conn *c, char **err)
         fprintf(stderr, "otadelta-server: database upgraded: %s.%s added\n",
                 added_columns[i].table, added_columns[i].column);
     }
-    return 0;
+    return rebuild_autoincrement(c, err);
 }
 
 int od_srv_store_sqlite_open(const char *dir, od_srv_store **out)

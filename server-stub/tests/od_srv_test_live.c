@@ -141,6 +141,52 @@ static int server_stop(int sig)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/* Starts the server on dir with the extra options args (NULL-terminated):
+ * it must exit at once with status 1 or 2 (a sanitizer's leak report is
+ * another status) and print want on stderr. */
+static void start_refused(const char *dir, const char *const *args, const char *want)
+{
+    static int runs;
+    char err_path[300], text[2048] = "";
+    const char *argv[16] = {server_bin, "--data", dir, "--listen", "127.0.0.1:0",
+                            "--admin-token", ADMIN};
+    size_t n = 7;
+    int st = -1, waited = 0;
+    pid_t pid;
+    FILE *f;
+
+    snprintf(err_path, sizeof(err_path), "%s.refused-%d.err", data_dir, ++runs);
+    while (*args && n < 15)
+        argv[n++] = *args++;
+    pid = fork();
+    if (pid == 0) {
+        if (!freopen(err_path, "w", stderr))
+            _exit(126);
+        exec_server(argv);
+    }
+    CHECK(pid > 0);
+    if (pid <= 0)
+        return;
+    while (waitpid(pid, &st, WNOHANG) == 0 && waited < 200) {
+        sleep_ms(50);
+        waited++;
+    }
+    if (waited == 200) { /* it started: that is the failure */
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+    }
+    f = fopen(err_path, "r");
+    if (f) {
+        size_t got = fread(text, 1, sizeof(text) - 1, f);
+        text[got] = '\0';
+        fclose(f);
+    }
+    unlink(err_path);
+    fprintf(stderr, "refused start (want \"%s\"):\n%s", want, text);
+    CHECK(WIFEXITED(st) && (WEXITSTATUS(st) == 1 || WEXITSTATUS(st) == 2));
+    CHECK(strstr(text, want) != NULL);
+}
+
 /* Admin request; returns HTTP status, *out the parsed reply if wanted. */
 static int admin(const char *method, const char *path, const char *body,
                  size_t body_len, json_t **out)
@@ -618,7 +664,12 @@ static int make_old_db(const char *dir)
                       " ram_budget INTEGER NOT NULL, status INTEGER NOT NULL, size INTEGER NOT NULL"
                       " DEFAULT 0, md5 TEXT NOT NULL DEFAULT '', sha256 TEXT NOT NULL DEFAULT '',"
                       " file TEXT NOT NULL DEFAULT '', error TEXT, created INTEGER NOT NULL,"
-                      " block_size INTEGER NOT NULL DEFAULT 0);",
+                      " block_size INTEGER NOT NULL DEFAULT 0);"
+                      /* A row of its own, which must survive the rebuild
+                       * that makes ids never reused. */
+                      "INSERT INTO packages(id, product_id, kind, component, target_fw,"
+                      " source_version, target_version, ram_budget, status, error, created)"
+                      " VALUES(50, 999, 1, 2, 999, '', '9.9', 16384, 2, 'old', 1);",
                       NULL, NULL, NULL);
     sqlite3_close(db);
     return rc == SQLITE_OK ? 0 : -1;
@@ -643,6 +694,38 @@ static int test_migrate(void)
     /* Tables added since (push notifications) exist too. */
     snprintf(path, sizeof(path), "/api/v1/products/%lld/push", (long long)s.pid);
     CHECK(admin("GET", path, NULL, 0, NULL) == 200);
+    /* The old row kept its id through the rebuild. */
+    CHECK(admin("GET", "/api/v1/packages/50", NULL, 0, &j) == 200);
+    CHECK(!strcmp(json_string_value(json_object_get(json_object_get(j, "data"),
+                                                    "target_version")), "9.9"));
+    json_decref(j);
+    /* Ids are never reused: the newest package and task, deleted, do not
+     * come back under their ids (push receivers key on the task id). */
+    {
+        char body[120];
+        int64_t pkg[2], task[2];
+        snprintf(body, sizeof(body), "{\"type\":\"full\",\"target_fw\":%lld}",
+                 (long long)s.fw0);
+        for (int i = 0; i < 2; i++) {
+            snprintf(path, sizeof(path), "/api/v1/products/%lld/packages", (long long)s.pid);
+            CHECK(admin("POST", path, body, 0, &j) == 202);
+            pkg[i] = data_int(j, "package_id");
+            CHECK(wait_job(data_int(j, "job_id")) == 0);
+            json_decref(j);
+            snprintf(path, sizeof(path), "/api/v1/products/%lld/tasks", (long long)s.pid);
+            snprintf(body + 60, sizeof(body) - 60, "{\"package_id\":%lld}", (long long)pkg[i]);
+            CHECK(admin("POST", path, body + 60, 0, &j) == 201);
+            task[i] = data_int(j, "id");
+            json_decref(j);
+            snprintf(path, sizeof(path), "/api/v1/tasks/%lld", (long long)task[i]);
+            CHECK(admin("DELETE", path, NULL, 0, NULL) == 200);
+            snprintf(path, sizeof(path), "/api/v1/packages/%lld", (long long)pkg[i]);
+            CHECK(admin("DELETE", path, NULL, 0, NULL) == 200);
+        }
+        fprintf(stderr, "  ids after deletes: packages %lld then %lld, tasks %lld then %lld\n",
+                (long long)pkg[0], (long long)pkg[1], (long long)task[0], (long long)task[1]);
+        CHECK(pkg[1] > pkg[0] && task[1] > task[0]);
+    }
     scenario_free(&s);
     return 0;
 }
@@ -758,6 +841,17 @@ static int test_stop(void)
             sleep_ms(5);
     }
     CHECK(!strcmp(st, "running"));
+    /* A second server on the same directory is refused, naming the first,
+     * and takes nothing from it: the job stays the first one's. */
+    {
+        const char *none[] = {NULL};
+        char want[400];
+        snprintf(want, sizeof(want), "data directory %s is in use by another otadelta-server"
+                 " (pid %ld)", data_dir, (long)server_pid);
+        start_refused(data_dir, none, want);
+        job_status(job, st, sizeof(st));
+        CHECK(!strcmp(st, "running"));
+    }
     CHECK(server_stop(SIGTERM) == 0);
     CHECK(server_start(0) == 0);
     job_status(job, st, sizeof(st));
@@ -2461,51 +2555,14 @@ static int tls_healthz(SSL_CTX *ctx, char *ver, size_t ver_size)
 }
 
 /* Starts the server with the TLS options args (NULL-terminated) on a
- * data directory of its own: it must exit at once with status 1 or 2
- * (a sanitizer's leak report is another status), print want on stderr,
- * and not have created the data directory. */
+ * data directory of its own: it must refuse (start_refused) without having
+ * created the directory. */
 static void tls_refused(const char *const *args, const char *want)
 {
     static int runs;
-    char dir[300], err_path[300], text[2048] = "";
-    const char *argv[16] = {server_bin, "--data", dir, "--listen", "127.0.0.1:0",
-                            "--admin-token", ADMIN};
-    size_t n = 7;
-    int st = -1, waited = 0;
-    pid_t pid;
-    FILE *f;
-
-    runs++;
-    snprintf(dir, sizeof(dir), "%s/refused-%d", data_dir, runs);
-    snprintf(err_path, sizeof(err_path), "%s/refused-%d.err", data_dir, runs);
-    while (*args && n < 15)
-        argv[n++] = *args++;
-    pid = fork();
-    if (pid == 0) {
-        if (!freopen(err_path, "w", stderr))
-            _exit(126);
-        exec_server(argv);
-    }
-    CHECK(pid > 0);
-    if (pid <= 0)
-        return;
-    while (waitpid(pid, &st, WNOHANG) == 0 && waited < 200) {
-        sleep_ms(50);
-        waited++;
-    }
-    if (waited == 200) { /* it started: that is the failure */
-        kill(pid, SIGKILL);
-        waitpid(pid, &st, 0);
-    }
-    f = fopen(err_path, "r");
-    if (f) {
-        size_t got = fread(text, 1, sizeof(text) - 1, f);
-        text[got] = '\0';
-        fclose(f);
-    }
-    fprintf(stderr, "bad TLS options (want \"%s\"):\n%s", want, text);
-    CHECK(WIFEXITED(st) && (WEXITSTATUS(st) == 1 || WEXITSTATUS(st) == 2));
-    CHECK(strstr(text, want) != NULL);
+    char dir[300];
+    snprintf(dir, sizeof(dir), "%s/refused-%d", data_dir, ++runs);
+    start_refused(dir, args, want);
     CHECK(access(dir, F_OK) != 0);
 }
 
@@ -3075,7 +3132,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "cannot create an old database in %s\n", data_dir);
         return 1;
     }
-    if (!strcmp(mode, "tls")) {
+    if (!strcmp(mode, "migrate")) {
+        /* The upgrade happens at start: not starting is its failure. */
+        if (server_start(0) != 0) {
+            fprintf(stderr, "FAIL migrate: the server did not start on the old database\n");
+            return 1;
+        }
+    } else if (!strcmp(mode, "tls")) {
         rc = tls_prepare();
         if (rc != 0)
             return rc == 77 ? 77 : 1;
