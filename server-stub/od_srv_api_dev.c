@@ -509,7 +509,12 @@ static enum MHD_Result dev_id_lookup(od_srv_req *r)
 /* OneNET's download error signalling: one ASCII byte. We still send a
  * Content-Length (HTTP/1.1 keep-alive needs framing) and say which error
  * in the status and the Ota-Errno header as well. */
-static enum MHD_Result dl_error(od_srv_req *r, unsigned status, char byte, int eno)
+int od_srv_is_download(od_srv_req *r)
+{
+    return od_srv_route(r, "fuse-ota/*/*/*/download") || od_srv_route(r, "ota/south/download/*");
+}
+
+enum MHD_Result od_srv_dl_error(od_srv_req *r, unsigned status, char byte, int eno)
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer(1, &byte,
                                                                 MHD_RESPMEM_MUST_COPY);
@@ -520,6 +525,7 @@ static enum MHD_Result dl_error(od_srv_req *r, unsigned status, char byte, int e
     snprintf(num, sizeof(num), "%d", eno);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain");
     MHD_add_response_header(resp, "Ota-Errno", num);
+    od_srv_std_headers(r, resp, status);
     ret = MHD_queue_response(r->conn, status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -547,12 +553,12 @@ static enum MHD_Result download(od_srv_req *r)
     uint64_t len;
 
     if (strcmp(r->method, "GET") && strcmp(r->method, "HEAD"))
-        return dl_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, '5', OD_SRV_ENO_PARAM);
+        return od_srv_dl_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, '5', OD_SRV_ENO_PARAM);
     eno = row_key(r, r->strs[0], &k);
     if (eno == OD_SRV_ENO_PARAM)
-        return dl_error(r, MHD_HTTP_BAD_REQUEST, '5', eno);
+        return od_srv_dl_error(r, MHD_HTTP_BAD_REQUEST, '5', eno);
     if (eno != OD_SRV_ENO_OK)
-        return dl_error(r, MHD_HTTP_FORBIDDEN, '3', eno);
+        return od_srv_dl_error(r, MHD_HTTP_FORBIDDEN, '3', eno);
     if (r->fuse)
         fail = find_device(r, &w, &d);
     else if (auth_parse(r, &w) != 0)
@@ -560,20 +566,20 @@ static enum MHD_Result download(od_srv_req *r)
     else
         d.id = w.device_form ? w.dev.id : 0; /* a device key reaches its own rows only */
     if (fail == MHD_HTTP_BAD_REQUEST)
-        return dl_error(r, fail, '5', OD_SRV_ENO_PARAM);
+        return od_srv_dl_error(r, fail, '5', OD_SRV_ENO_PARAM);
     if (fail == MHD_HTTP_UNAUTHORIZED)
-        return dl_error(r, fail, '3', OD_SRV_ENO_AUTH);
+        return od_srv_dl_error(r, fail, '3', OD_SRV_ENO_AUTH);
     if (fail)
-        return dl_error(r, fail, '1', OD_SRV_ENO_AUTH); /* no such device within reach */
+        return od_srv_dl_error(r, fail, '1', OD_SRV_ENO_AUTH); /* no such device within reach */
     eno = st->ops->dev_download(st, &k, d.id, (int64_t)time(NULL), w.product_id, &dl);
     if (eno < 0)
-        return dl_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, '4', OD_SRV_ENO_INTERNAL);
+        return od_srv_dl_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, '4', OD_SRV_ENO_INTERNAL);
     if (eno == OD_SRV_ENO_PAUSED)
-        return dl_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, '4', eno);
+        return od_srv_dl_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, '4', eno);
     if (eno == OD_SRV_ENO_INTERNAL)
-        return dl_error(r, MHD_HTTP_NOT_FOUND, '1', eno);
+        return od_srv_dl_error(r, MHD_HTTP_NOT_FOUND, '1', eno);
     if (eno != OD_SRV_ENO_OK)
-        return dl_error(r, MHD_HTTP_FORBIDDEN, '3', eno);
+        return od_srv_dl_error(r, MHD_HTTP_FORBIDDEN, '3', eno);
     /* A fuse device has no token check: its first download moves the row
      * from pending to downloading the same way (once; later requests
      * find it downloading and stay read-only). What else the row did
@@ -581,15 +587,15 @@ static enum MHD_Result download(od_srv_req *r)
      * stops this one. */
     if (r->fuse && dl.state == OD_SRV_DEV_PENDING &&
         st->ops->dev_token_check(st, d.id, &k, (int64_t)time(NULL)) < 0)
-        return dl_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, '4', OD_SRV_ENO_INTERNAL);
+        return od_srv_dl_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, '4', OD_SRV_ENO_INTERNAL);
     if (od_srv_file_path(r->srv->data_dir, dl.file, path, sizeof(path)) != OD_SRV_OK)
-        return dl_error(r, MHD_HTTP_NOT_FOUND, '1', OD_SRV_ENO_INTERNAL);
+        return od_srv_dl_error(r, MHD_HTTP_NOT_FOUND, '1', OD_SRV_ENO_INTERNAL);
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return dl_error(r, MHD_HTTP_NOT_FOUND, '1', OD_SRV_ENO_INTERNAL);
+        return od_srv_dl_error(r, MHD_HTTP_NOT_FOUND, '1', OD_SRV_ENO_INTERNAL);
     if (fstat(fd, &sb) != 0 || (int64_t)sb.st_size != dl.size || dl.size <= 0) {
         close(fd);
-        return dl_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, '2', OD_SRV_ENO_INTERNAL);
+        return od_srv_dl_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, '2', OD_SRV_ENO_INTERNAL);
     }
     snprintf(etag, sizeof(etag), "\"%s\"", dl.sha256);
     /* The header wins; a fuse device may send range= instead. */

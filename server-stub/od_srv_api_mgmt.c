@@ -299,16 +299,21 @@ static enum MHD_Result package_create(od_srv_req *r, json_t *b)
                              "job_id", (json_int_t)job_id, "status", "generating"));
 }
 
-static enum MHD_Result package_delete(od_srv_req *r)
+/* DELETE of a package (fw 0) or a firmware image (fw 1): the row, then
+ * its file. A crash between the two leaves an orphan file, never a row
+ * without its file. */
+static enum MHD_Result file_row_delete(od_srv_req *r, int fw)
 {
     od_srv_store *st = r->srv->store;
     char file[OD_SRV_FILE_MAX], path[OD_SRV_PATH_MAX];
-    int rc = st->ops->pkg_delete(st, r->ids[0], file);
+    int rc = fw ? st->ops->fw_delete(st, r->ids[0], file)
+                : st->ops->pkg_delete(st, r->ids[0], file);
     if (rc != OD_SRV_OK)
-        return od_srv_reply_err(r, rc,
-                                rc == OD_SRV_ERR_BUSY
-                                    ? "package in use by an active task or generating"
-                                    : NULL);
+        return od_srv_reply_err(
+            r, rc,
+            rc != OD_SRV_ERR_BUSY ? NULL
+            : fw ? "firmware used by a package: delete the packages made from or to it first"
+                 : "package in use by an active task or generating");
     if (file[0] &&
         od_srv_file_path(r->srv->data_dir, file, path, sizeof(path)) == OD_SRV_OK)
         unlink(path);
@@ -428,7 +433,9 @@ static int task_def(od_srv_req *r, json_t *b, int64_t pid, od_srv_task_def *t,
         return -1;
     t->interval_s = (int)v;
     *msg = "min_signal: -150..0 dBm";
-    if (get_int(b, "min_signal", -150, 0, 0, &v) != 0)
+    /* Default: no minimum. 0 dBm would be a signal no cellular device
+     * reaches; -150 is below anything a modem reports. */
+    if (get_int(b, "min_signal", -150, 0, -150, &v) != 0)
         return -1;
     t->min_signal = (int)v;
     *msg = "min_power: 0..100 percent";
@@ -668,7 +675,9 @@ enum MHD_Result od_srv_api_mgmt(od_srv_req *r)
     else if (ROUTE(get, "api/v1/packages/#"))
         ret = store_reply(r, st->ops->pkg_info(st, r->ids[0], &out), &out);
     else if (ROUTE(del, "api/v1/packages/#"))
-        ret = package_delete(r);
+        ret = file_row_delete(r, 0);
+    else if (ROUTE(del, "api/v1/firmware/#"))
+        ret = file_row_delete(r, 1);
     else if (ROUTE(get, "api/v1/jobs/#"))
         ret = store_reply(r, st->ops->job_get(st, r->ids[0], &out), &out);
     else if (ROUTE(post, "api/v1/products/#/devices"))

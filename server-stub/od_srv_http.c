@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -42,6 +43,19 @@ static unsigned status_of(int ret)
     }
 }
 
+void od_srv_std_headers(od_srv_req *r, struct MHD_Response *resp, unsigned status)
+{
+    /* RFC 9110 wants a challenge with every 401 and the methods with
+     * every 405 (which only the download routes, GET and HEAD, answer). */
+    if (status == MHD_HTTP_UNAUTHORIZED)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                r->nseg >= 1 && !strcmp(r->seg[0], "api")
+                                    ? "Bearer realm=\"otadelta\""
+                                    : "Token realm=\"otadelta-device\"");
+    else if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+}
+
 enum MHD_Result od_srv_reply_raw(od_srv_req *r, unsigned status,
                                  const char *ctype, const void *body,
                                  size_t len)
@@ -53,6 +67,7 @@ enum MHD_Result od_srv_reply_raw(od_srv_req *r, unsigned status,
     if (!resp)
         return MHD_NO;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    od_srv_std_headers(r, resp, status);
     ret = MHD_queue_response(r->conn, status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -96,6 +111,7 @@ enum MHD_Result od_srv_reply(od_srv_req *r, unsigned status, int eno,
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                             "application/json");
+    od_srv_std_headers(r, resp, status);
     ret = MHD_queue_response(r->conn, status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -208,7 +224,8 @@ static int admin_ok(od_srv_req *r)
                                                 MHD_HTTP_HEADER_AUTHORIZATION);
     const char *want = r->srv->admin_token;
     size_t n = strlen(want);
-    if (h && !strncmp(h, "Bearer ", 7))
+    /* The scheme name is case-insensitive (RFC 9110, 11.1). */
+    if (h && !strncasecmp(h, "Bearer ", 7))
         h += 7;
     else
         h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
@@ -320,9 +337,12 @@ static int is_dev(const od_srv_req *r)
 }
 
 /* A request refused before routing: the device API answers with its
- * errno table (2, bad parameter), the management API with the od_srv_ret. */
+ * errno table (2, bad parameter; a download in its byte-and-header form),
+ * the management API with the od_srv_ret. */
 static enum MHD_Result early_err(od_srv_req *r, int ret, const char *msg)
 {
+    if (is_dev(r) && od_srv_is_download(r))
+        return od_srv_dl_error(r, status_of(ret), '5', OD_SRV_ENO_PARAM);
     if (is_dev(r))
         return od_srv_reply(r, status_of(ret), OD_SRV_ENO_PARAM, msg ? msg : od_srv_strerror(ret),
                             NULL);
@@ -367,6 +387,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                          MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (mgmt && is_upload(r)) {
+            const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                         MHD_HTTP_HEADER_CONTENT_TYPE);
+            /* A form upload (curl -F) would store the multipart wrapper as
+             * the image, under a version that can then not be reused. */
+            if (ct && !strncasecmp(ct, "multipart/", 10))
+                return od_srv_reply(r, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, OD_SRV_ERR_PARAM,
+                                    "send the raw image as the body (curl --data-binary @FILE"
+                                    " -H 'Content-Type: application/octet-stream'), not a form",
+                                    NULL);
             if (cl && strtoull(cl, NULL, 10) > OD_SRV_UPLOAD_MAX)
                 return od_srv_reply_err(r, OD_SRV_ERR_TOO_LARGE,
                                         "upload limit is 100 MiB");

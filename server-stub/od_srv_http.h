@@ -56,6 +56,20 @@ enum MHD_Result od_srv_reply(od_srv_req *r, unsigned status, int eno,
  * to use od_srv_strerror(). */
 enum MHD_Result od_srv_reply_err(od_srv_req *r, int ret, const char *msg);
 
+/* Whether r is for a download route (legacy or fuse), whose errors have
+ * their own form (od_srv_dl_error). Sets r's route captures. */
+int od_srv_is_download(od_srv_req *r);
+
+/* A download route's error as OneNET devices expect it: status, a
+ * one-byte body byte ('3' auth, '5' parameter, ...) and the errno in an
+ * Ota-Errno header. */
+enum MHD_Result od_srv_dl_error(od_srv_req *r, unsigned status, char byte, int eno);
+
+/* Headers RFC 9110 requires of some statuses: a WWW-Authenticate
+ * challenge on 401 (Bearer for the management API), Allow on 405. Every
+ * reply function calls it. */
+void od_srv_std_headers(od_srv_req *r, struct MHD_Response *resp, unsigned status);
+
 /* Reply with an arbitrary body (copied). */
 enum MHD_Result od_srv_reply_raw(od_srv_req *r, unsigned status,
                                  const char *ctype, const void *body,

@@ -8,6 +8,7 @@
 #include "od_srv.h"
 
 #include <string.h>
+#include <strings.h>
 
 /* Parses 1..19 decimal digits without a leading zero (except "0" itself).
  * OneNET reads "01-02" as malformed, not as 1-2; we follow it. */
@@ -49,7 +50,7 @@ void od_srv_range_parse(const char *hdr, uint64_t len, od_srv_range *r)
         return;
     while (*p == ' ' || *p == '\t')
         p++;
-    if (!strncmp(p, "bytes=", 6))
+    if (!strncasecmp(p, "bytes=", 6)) /* units are case-insensitive (RFC 9110, 14.1) */
         p += 6;
     while (*p == ' ')
         p++;

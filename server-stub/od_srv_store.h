@@ -169,6 +169,9 @@ typedef struct od_srv_store_ops {
     int (*fw_insert)(od_srv_store *st, const od_srv_fw *fw, int64_t *id);
     int (*fw_get)(od_srv_store *st, int64_t id, od_srv_fw *out);
     int (*fw_list)(od_srv_store *st, int64_t product_id, json_t **out);
+    /* BUSY if a package was made from or to it (delete those first); on OK
+     * the file name to unlink is copied to file. */
+    int (*fw_delete)(od_srv_store *st, int64_t id, char file[OD_SRV_FILE_MAX]);
 
     /* Packages. pkg_create stores p (status generating) and a queued job. */
     int (*pkg_create)(od_srv_store *st, const od_srv_pkg *p, int64_t *pkg_id,

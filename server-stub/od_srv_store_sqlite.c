@@ -51,7 +51,7 @@ struct sq {
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS products(id INTEGER PRIMARY KEY,"
     " name TEXT NOT NULL UNIQUE, access_key TEXT NOT NULL, created INTEGER NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS firmware(id INTEGER PRIMARY KEY,"
+    "CREATE TABLE IF NOT EXISTS firmware(id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " product_id INTEGER NOT NULL REFERENCES products(id), version TEXT NOT NULL,"
     " component INTEGER NOT NULL, manuf TEXT NOT NULL, model TEXT NOT NULL,"
     " size INTEGER NOT NULL, md5 TEXT NOT NULL, sha256 TEXT NOT NULL,"
@@ -608,6 +608,40 @@ static int pkg_list(od_srv_store *st, int64_t product_id, json_t **out)
     if ((r = rows_json(c, q, rc, out)) == OD_SRV_OK)
         json_array_foreach(*out, i, v) pkg_finish_json(v);
     return r;
+}
+
+static int fw_delete(od_srv_store *st, int64_t id, char file[OD_SRV_FILE_MAX])
+{
+    CONN(st);
+    file[0] = '\0';
+    if (begin(c) != OD_SRV_OK)
+        return OD_SRV_ERR_DB;
+    q = run(c, "SELECT file FROM firmware WHERE id=?", &rc, "i", id);
+    if (!q)
+        goto fail;
+    if (rc != SQLITE_ROW) {
+        rollback(c);
+        return OD_SRV_ERR_NOT_FOUND;
+    }
+    copy_col(file, OD_SRV_FILE_MAX, q, 0);
+    /* A package (being) made from it keeps it: its source must stay
+     * checkable, and a worker may be reading it. */
+    q = run(c, "SELECT 1 FROM packages WHERE source_fw=?1 OR target_fw=?1 LIMIT 1", &rc, "i",
+            id);
+    if (!q)
+        goto fail;
+    if (rc == SQLITE_ROW) {
+        rollback(c);
+        file[0] = '\0';
+        return OD_SRV_ERR_BUSY;
+    }
+    if (!run(c, "DELETE FROM firmware WHERE id=?", &rc, "i", id))
+        goto fail;
+    return commit(c);
+fail:
+    rollback(c);
+    file[0] = '\0';
+    return OD_SRV_ERR_DB;
 }
 
 static int pkg_delete(od_srv_store *st, int64_t id, char file[OD_SRV_FILE_MAX])
@@ -1248,11 +1282,20 @@ static int task_op(od_srv_store *st, int64_t id, int op, char *msg,
         r = OD_SRV_OK;
         goto out;
     }
-    q = run(c, "SELECT resolved, component FROM tasks WHERE id=?", &rc, "i", id);
+    q = run(c, "SELECT resolved, component, deadline FROM tasks WHERE id=?", &rc, "i", id);
     if (!q || rc != SQLITE_ROW)
         goto out;
     resolved = sqlite3_column_int(q, 0);
     component = sqlite3_column_int(q, 1);
+    /* A first start past the deadline would fail every device at once and
+     * still announce the task to the push receiver. (A paused task past
+     * it resumes only to complete, as documented.) */
+    if (op == OD_SRV_OP_START && !resolved && sqlite3_column_int64(q, 2) != 0 &&
+        sqlite3_column_int64(q, 2) <= now_s()) {
+        snprintf(msg, msg_size, "the task's deadline has passed: edit it (PUT) first");
+        r = OD_SRV_ERR_STATE;
+        goto out;
+    }
     if (op == OD_SRV_OP_START && !resolved) {
         r = resolve(c, id, pid, component, msg, msg_size);
         if (r == OD_SRV_OK)
@@ -1676,15 +1719,17 @@ static int dev_check(od_srv_store *st, int64_t dev_id, int component,
         r = OD_SRV_ENO_NO_DIFF;
         goto out;
     }
-    if (!lr.token[0] || lr.token_exp < now || lr.package_id != pkg.id) {
+    /* A valid token for this package is kept, so a download in progress
+     * goes on with it, but every check renews its 48 h: a device is never
+     * handed a token about to lapse. */
+    if (!lr.token[0] || lr.token_exp < now || lr.package_id != pkg.id)
         random_token(lr.token);
-        lr.token_exp = now + TOKEN_LIFE;
-        if (!run(c,
-                 "UPDATE task_devices SET token=?, token_exp=?, package_id=?, updated=?"
-                 " WHERE task_id=? AND device_id=?",
-                 &rc, "siiiii", lr.token, lr.token_exp, pkg.id, now, lr.task_id, dev_id))
-            goto out;
-    }
+    lr.token_exp = now + TOKEN_LIFE;
+    if (!run(c,
+             "UPDATE task_devices SET token=?, token_exp=?, package_id=?, updated=?"
+             " WHERE task_id=? AND device_id=?",
+             &rc, "siiiii", lr.token, lr.token_exp, pkg.id, now, lr.task_id, dev_id))
+        goto out;
     fill_check(out, &lr, &pkg);
     r = OD_SRV_ENO_OK;
 out:
@@ -2062,7 +2107,7 @@ static void sq_close(od_srv_store *st)
 static const od_srv_store_ops sqlite_ops = {
     sq_close,
     product_create, product_get, product_list, product_key,
-    fw_insert, fw_get, fw_list,
+    fw_insert, fw_get, fw_list, fw_delete,
     pkg_create, pkg_get, pkg_info, pkg_list, pkg_delete,
     job_claim, job_requeue_running, job_progress, job_finish, job_get,
     dev_create, dev_get, dev_find, dev_info, dev_list,
@@ -2095,7 +2140,8 @@ static const struct {
  * row is gone); SQLite cannot add it to a table, so an older database's
  * tables are rebuilt once.
  */
-static const char *const no_reuse[] = {"packages", "jobs", "tasks", "push_deliveries"};
+static const char *const no_reuse[] = {"firmware", "packages", "jobs", "tasks",
+                                        "push_deliveries"};
 
 static int table_sql_has(conn *c, const char *table, const char *word)
 {

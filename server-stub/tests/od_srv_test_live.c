@@ -1055,6 +1055,57 @@ static int test_badinput(void)
     /* Admin authentication. */
     CHECK(raw_status("GET /api/v1/products HTTP/1.1\r\nHost: x\r\n\r\n") == 401);
     CHECK(raw_status("GET /api/v1/products HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nope\r\n\r\n") == 401);
+    /* The scheme is case-insensitive; a 401 names it (RFC 9110). */
+    CHECK(raw_status("GET /api/v1/products HTTP/1.1\r\nHost: x\r\nAuthorization: bearer " ADMIN
+                     "\r\n\r\n") == 200);
+    {
+        static const char req[] = "GET /api/v1/products HTTP/1.1\r\nHost: x\r\n\r\n";
+        od_srv_hcli c;
+        od_srv_hresp r;
+        char h[80] = "";
+        int got;
+        cli_init(&c);
+        got = od_srv_hcli_raw(&c, req, sizeof(req) - 1, &r);
+        CHECK(got == 0 && r.status == 401 &&
+              od_srv_hresp_header(&r, "WWW-Authenticate", h, sizeof(h)) == 0 &&
+              !strncmp(h, "Bearer ", 7));
+        if (got == 0)
+            od_srv_hresp_free(&r);
+    }
+    /* A form upload is refused (it would store the multipart wrapper as
+     * the image), leaving the version free; firmware a package was made
+     * from cannot be deleted, other firmware can, and its version is free
+     * again. */
+    {
+        char up[200];
+        od_srv_hcli c;
+        od_srv_hresp r;
+        json_t *pj = NULL;
+        int64_t fw, used;
+        int got;
+        snprintf(up, sizeof(up), "/api/v1/packages/%lld", (long long)s.pkg_diff);
+        CHECK(admin("GET", up, NULL, 0, &pj) == 200);
+        used = data_int(pj, "source_fw");
+        json_decref(pj);
+        snprintf(up, sizeof(up), "/api/v1/products/%lld/firmware?version=9.0&component=sota",
+                 (long long)s.pid);
+        cli_init(&c);
+        got = od_srv_hcli_request(&c, "POST", up,
+                                  "Authorization: Bearer " ADMIN "\r\n"
+                                  "Content-Type: multipart/form-data; boundary=x\r\n",
+                                  "--x\r\n\r\nabc\r\n--x--\r\n", 19, &r);
+        CHECK(got == 0 && r.status == 415 && strstr((const char *)r.body, "--data-binary"));
+        if (got == 0)
+            od_srv_hresp_free(&r);
+        od_srv_hcli_close(&c);
+        CHECK(upload(&s, s.v1, "9.0", &fw) == 0);
+        snprintf(up, sizeof(up), "/api/v1/firmware/%lld", (long long)used);
+        CHECK(used > 0 && admin("DELETE", up, NULL, 0, NULL) == 409);
+        snprintf(up, sizeof(up), "/api/v1/firmware/%lld", (long long)fw);
+        CHECK(admin("DELETE", up, NULL, 0, NULL) == 200);
+        CHECK(admin("DELETE", up, NULL, 0, NULL) == 404);
+        CHECK(upload(&s, s.v1, "9.0", &fw) == 0);
+    }
     /* Malformed and wrong-shaped JSON. */
     CHECK(admin("POST", "/api/v1/products", "{\"name\":", 0, NULL) == 400);
     CHECK(admin("POST", "/api/v1/products", "[1,2]", 0, NULL) == 400);
@@ -1381,8 +1432,17 @@ static int test_badinput(void)
         json_t *row;
         CHECK(pk > 0);
         snprintf(path, sizeof(path), "/api/v1/products/%lld/tasks", (long long)s.pid);
-        snprintf(pp, sizeof(pp),
-                 "{\"package_id\":%lld,\"devices\":[%lld,%lld],\"deadline\":%lld}",
+        /* A first start past the deadline is refused, saying so. */
+        snprintf(pp, sizeof(pp), "{\"package_id\":%lld,\"devices\":[%lld],\"deadline\":%lld}",
+                 (long long)pk, (long long)dev, (long long)time(NULL) - 10);
+        CHECK(admin("POST", path, pp, 0, &j) == 201);
+        task = data_int(j, "id");
+        json_decref(j);
+        snprintf(pp, sizeof(pp), "/api/v1/tasks/%lld/start", (long long)task);
+        CHECK(admin("POST", pp, NULL, 0, &j) == 409 &&
+              strstr(json_string_value(json_object_get(j, "error")), "deadline"));
+        json_decref(j);
+        snprintf(pp, sizeof(pp), "{\"package_id\":%lld,\"devices\":[%lld,%lld],\"deadline\":%lld}",
                  (long long)pk, (long long)dev, (long long)s.ids_a[1], (long long)time(NULL) + 2);
         CHECK(admin("POST", path, pp, 0, &j) == 201);
         task = data_int(j, "id");
@@ -1775,6 +1835,19 @@ static int test_legacy(void)
     CHECK(check_call(dk1, dev1, "1.0.0", t1b, &size1) == 0);
     CHECK(strlen(t1b) == 32 && strcmp(t1b, t1) != 0);
     CHECK(tasking_call(dev1, dk1, &eno, t) == 200 && eno == 0 && !strcmp(t, t1b));
+    /* A token about to lapse: a check keeps it (a download may be using
+     * it) and renews its 48 h. */
+    {
+        char sql[200];
+        snprintf(sql, sizeof(sql),
+                 "UPDATE task_devices SET token_exp=strftime('%%s','now')+5 WHERE token='%s'", t1b);
+        CHECK(db_update(sql) == 0);
+        CHECK(check_call(dk1, dev1, "1.0.0", t, &size1) == 0 && !strcmp(t, t1b));
+        snprintf(sql, sizeof(sql),
+                 "UPDATE task_devices SET updated=updated WHERE token='%s'"
+                 " AND token_exp > strftime('%%s','now') + 47 * 3600", t1b);
+        CHECK(db_update(sql) == 0);
+    }
     /* Report 101 straight from pending (no token check): upgrading. */
     CHECK(report_call(dev1, t1b, dk1, "{\"result\":101}", &eno) == 200 && eno == 0);
     CHECK(!strcmp(row_state(s.task, dev1, st, sizeof(st)), "upgrading"));
@@ -2101,6 +2174,14 @@ static void fuse_badinput(const scenario *s, const char *tok)
         char h[16];
         CHECK(dev_send("POST", ftid(path, s->pid, d0, s->task, "download"), tok, NULL, "x", &r) ==
                   405 &&
+              od_srv_hresp_header(&r, "Ota-Errno", h, sizeof(h)) == 0 && !strcmp(h, "2"));
+        CHECK(od_srv_hresp_header(&r, "Allow", h, sizeof(h)) == 0 && !strcmp(h, "GET, HEAD"));
+        od_srv_hresp_free(&r);
+        /* Refused before routing (a NUL in the query): still a download's
+         * error form, byte 5 and Ota-Errno 2, not JSON. */
+        CHECK(dev_send("GET", ftid(path, s->pid, d0, s->task, "download?range=1%002"), tok, NULL,
+                       NULL, &r) == 400 &&
+              r.body_len == 1 && r.body[0] == '5' &&
               od_srv_hresp_header(&r, "Ota-Errno", h, sizeof(h)) == 0 && !strcmp(h, "2"));
         od_srv_hresp_free(&r);
     }

@@ -135,6 +135,8 @@ static void test_range(void)
     RANGE("bytes=0-1023", 4096, 1, 0, 1023);
     RANGE("bytes=4000-", 4096, 1, 4000, 4095);
     RANGE("bytes=-96", 4096, 1, 4000, 4095);
+    RANGE("BYTES=0-5", 4096, 1, 0, 5); /* units are case-insensitive */
+    RANGE("Bytes=4000-", 4096, 1, 4000, 4095);
     /* Clamping, exactly as documented. */
     RANGE("100-200", 100, 1, 0, 99);    /* start >= len -> 0, end -> len-1 */
     RANGE("5-1000", 100, 1, 5, 99);     /* end >= len -> len-1 */
