@@ -610,13 +610,20 @@ static int pkg_list(od_srv_store *st, int64_t product_id, json_t **out)
     return r;
 }
 
-static int fw_delete(od_srv_store *st, int64_t id, char file[OD_SRV_FILE_MAX])
+/*
+ * Deletes row id of a table whose rows name a file, in one transaction:
+ * sel (?1 = id) gives the file name, NOT_FOUND without a row; any of the
+ * busy queries (?1 = id) finding a row refuses with BUSY; then the del
+ * statements (?1 = id) run. On OK the file name to unlink is in file.
+ */
+static int delete_file_row(od_srv_store *st, int64_t id, char file[OD_SRV_FILE_MAX],
+                           const char *sel, const char *const *busy, const char *const *del)
 {
     CONN(st);
     file[0] = '\0';
     if (begin(c) != OD_SRV_OK)
         return OD_SRV_ERR_DB;
-    q = run(c, "SELECT file FROM firmware WHERE id=?", &rc, "i", id);
+    q = run(c, sel, &rc, "i", id);
     if (!q)
         goto fail;
     if (rc != SQLITE_ROW) {
@@ -624,19 +631,18 @@ static int fw_delete(od_srv_store *st, int64_t id, char file[OD_SRV_FILE_MAX])
         return OD_SRV_ERR_NOT_FOUND;
     }
     copy_col(file, OD_SRV_FILE_MAX, q, 0);
-    /* A package (being) made from it keeps it: its source must stay
-     * checkable, and a worker may be reading it. */
-    q = run(c, "SELECT 1 FROM packages WHERE source_fw=?1 OR target_fw=?1 LIMIT 1", &rc, "i",
-            id);
-    if (!q)
-        goto fail;
-    if (rc == SQLITE_ROW) {
-        rollback(c);
-        file[0] = '\0';
-        return OD_SRV_ERR_BUSY;
+    for (; *busy; busy++) {
+        if (!(q = run(c, *busy, &rc, "i", id)))
+            goto fail;
+        if (rc == SQLITE_ROW) {
+            rollback(c);
+            file[0] = '\0';
+            return OD_SRV_ERR_BUSY;
+        }
     }
-    if (!run(c, "DELETE FROM firmware WHERE id=?", &rc, "i", id))
-        goto fail;
+    for (; *del; del++)
+        if (!run(c, *del, &rc, "i", id))
+            goto fail;
     return commit(c);
 fail:
     rollback(c);
@@ -644,45 +650,31 @@ fail:
     return OD_SRV_ERR_DB;
 }
 
+static int fw_delete(od_srv_store *st, int64_t id, char file[OD_SRV_FILE_MAX])
+{
+    /* A package (being) made from it keeps it: its source must stay
+     * checkable, and a worker may be reading it. */
+    static const char *const busy[] = {
+        "SELECT 1 FROM packages WHERE source_fw=?1 OR target_fw=?1 LIMIT 1", NULL};
+    static const char *const del[] = {"DELETE FROM firmware WHERE id=?1", NULL};
+    return delete_file_row(st, id, file, "SELECT file FROM firmware WHERE id=?1", busy, del);
+}
+
+_Static_assert(OD_SRV_PKG_GENERATING == 0, "pkg_delete's SQL says status=0");
+
 static int pkg_delete(od_srv_store *st, int64_t id, char file[OD_SRV_FILE_MAX])
 {
-    CONN(st);
-    file[0] = '\0';
-    if (begin(c) != OD_SRV_OK)
-        return OD_SRV_ERR_DB;
-    q = run(c, "SELECT file, status FROM packages WHERE id=?", &rc, "i", id);
-    if (!q)
-        goto fail;
-    if (rc != SQLITE_ROW) {
-        rollback(c);
-        return OD_SRV_ERR_NOT_FOUND;
-    }
-    copy_col(file, OD_SRV_FILE_MAX, q, 0);
-    if (sqlite3_column_int(q, 1) == OD_SRV_PKG_GENERATING) {
-        rollback(c);
-        return OD_SRV_ERR_BUSY; /* a worker is writing it */
-    }
-    /* In use: named by a task still alive, or handed to a device of one. */
-    q = run(c,
-            "SELECT 1 FROM tasks t WHERE t.state IN (0,1,2) AND (t.package_id=?1"
-            " OR EXISTS(SELECT 1 FROM task_devices d WHERE d.task_id=t.id"
-            " AND d.package_id=?1)) LIMIT 1",
-            &rc, "i", id);
-    if (!q)
-        goto fail;
-    if (rc == SQLITE_ROW) {
-        rollback(c);
-        file[0] = '\0';
-        return OD_SRV_ERR_BUSY;
-    }
-    if (!run(c, "DELETE FROM jobs WHERE package_id=?", &rc, "i", id) ||
-        !run(c, "DELETE FROM packages WHERE id=?", &rc, "i", id))
-        goto fail;
-    return commit(c);
-fail:
-    rollback(c);
-    file[0] = '\0';
-    return OD_SRV_ERR_DB;
+    static const char *const busy[] = {
+        /* A worker is writing it (status 0: OD_SRV_PKG_GENERATING). */
+        "SELECT 1 FROM packages WHERE id=?1 AND status=0",
+        /* In use: named by a task still alive, or handed to a device of one. */
+        "SELECT 1 FROM tasks t WHERE t.state IN (0,1,2) AND (t.package_id=?1"
+        " OR EXISTS(SELECT 1 FROM task_devices d WHERE d.task_id=t.id"
+        " AND d.package_id=?1)) LIMIT 1",
+        NULL};
+    static const char *const del[] = {"DELETE FROM jobs WHERE package_id=?1",
+                                      "DELETE FROM packages WHERE id=?1", NULL};
+    return delete_file_row(st, id, file, "SELECT file FROM packages WHERE id=?1", busy, del);
 }
 
 static int job_claim(od_srv_store *st, od_srv_job *out)
