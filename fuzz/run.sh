@@ -25,8 +25,11 @@ src=$(cd "$(dirname "$0")" && pwd)
 fz=$build/fuzz
 if [ $# -gt 0 ]; then
     harnesses="$*"
+elif [ -f "$fz/harnesses.txt" ]; then
+    harnesses=$(cat "$fz/harnesses.txt") # written by fuzz/CMakeLists.txt
 else
-    harnesses="fuzz_header fuzz_apply fuzz_lzma fuzz_inflate fuzz_roundtrip fuzz_srv"
+    echo "$0: $fz/harnesses.txt missing: build with -DOD_BUILD_FUZZ=ON first" >&2
+    exit 2
 fi
 case $secs in
     ''|*[!0-9]*) echo "$0: SECONDS must be a whole number" >&2; exit 2 ;;

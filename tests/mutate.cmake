@@ -30,7 +30,11 @@ add_test(NAME regress_corpus
   COMMAND regress_mkcorpus ${CMAKE_CURRENT_BINARY_DIR}/regress_corpus)
 set_tests_properties(regress_corpus PROPERTIES FIXTURES_SETUP od_regress_corpus)
 
-foreach(_h fuzz_header fuzz_apply fuzz_lzma fuzz_inflate fuzz_roundtrip)
+include(${_od_fuzz_dir}/harnesses.cmake)
+# fuzz_srv needs the server's parsers: below, where the server is built.
+set(_od_regress_harnesses ${OD_FUZZ_HARNESSES})
+list(REMOVE_ITEM _od_regress_harnesses fuzz_srv)
+foreach(_h ${_od_regress_harnesses})
   string(REPLACE "fuzz_" "regress_" _t ${_h})
   add_executable(${_t} ${_od_fuzz_dir}/${_h}.c ${_od_fuzz_dir}/regression_driver.c
     ${_od_mutate_extra})
