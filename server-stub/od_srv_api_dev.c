@@ -85,23 +85,6 @@ static enum MHD_Result dev_reply(od_srv_req *r, int eno, json_t *data)
     return dev_reply_as(r, eno, eno, data);
 }
 
-static int64_t parse_id(const char *s)
-{
-    int64_t v = 0;
-    size_t n;
-    if (!s)
-        return 0;
-    n = strlen(s);
-    if (n == 0 || n > 18 || s[0] == '0')
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return 0;
-        v = v * 10 + (s[i] - '0');
-    }
-    return v;
-}
-
 static int token_hex_ok(const char *t)
 {
     size_t n = 0;
@@ -146,7 +129,7 @@ static int auth_parse(od_srv_req *r, who *w)
             return -1;
         memcpy(num, p, n);
         num[n] = '\0';
-        w->product_id = parse_id(num);
+        w->product_id = od_srv_parse_id(num);
         if (!w->product_id)
             return -1;
         p += n;
@@ -204,14 +187,14 @@ static unsigned find_device(od_srv_req *r, who *w, od_srv_dev *d)
     od_srv_store *st = r->srv->store;
     int64_t id;
     if (r->fuse) {
-        id = parse_id(r->strs[0]);
+        id = od_srv_parse_id(r->strs[0]);
         if (!id || strlen(r->strs[1]) > OD_SRV_NAME_MAX)
             return MHD_HTTP_BAD_REQUEST;
         if (auth_parse(r, w) != 0)
             return MHD_HTTP_UNAUTHORIZED;
         return reach_named(st, w, id, r->strs[1], d) == 0 ? 0 : MHD_HTTP_NOT_FOUND;
     }
-    id = parse_id(od_srv_arg(r, "dev_id"));
+    id = od_srv_parse_id(od_srv_arg(r, "dev_id"));
     if (!id)
         return MHD_HTTP_BAD_REQUEST;
     if (auth_parse(r, w) != 0)
@@ -249,7 +232,7 @@ static int row_key(od_srv_req *r, const char *token, od_srv_row_key *k)
 {
     memset(k, 0, sizeof(*k));
     if (r->fuse) {
-        k->task_id = parse_id(r->strs[2]);
+        k->task_id = od_srv_parse_id(r->strs[2]);
         return k->task_id ? OD_SRV_ENO_OK : OD_SRV_ENO_PARAM;
     }
     if (!token)
@@ -490,7 +473,7 @@ static enum MHD_Result dev_id_lookup(od_srv_req *r)
     if (json_is_integer(jp) && json_integer_value(jp) > 0)
         pid = json_integer_value(jp);
     else if (json_is_string(jp))
-        pid = parse_id(json_string_value(jp));
+        pid = od_srv_parse_id(json_string_value(jp));
     ok = pid && s && s[0] && strlen(s) <= OD_SRV_NAME_MAX;
     if (ok)
         snprintf(name, sizeof(name), "%s", s);

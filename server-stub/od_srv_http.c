@@ -181,6 +181,23 @@ static void split_path(od_srv_req *r)
     }
 }
 
+int64_t od_srv_parse_id(const char *s)
+{
+    int64_t v = 0;
+    size_t n;
+    if (!s)
+        return 0;
+    n = strlen(s);
+    if (n == 0 || n > 18 || s[0] == '0')
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
 int od_srv_route(od_srv_req *r, const char *pat)
 {
     int i = 0, ni = 0, ns = 0;
@@ -191,16 +208,9 @@ int od_srv_route(od_srv_req *r, const char *pat)
         if (i >= r->nseg)
             return 0;
         if (n == 1 && *p == '#') {
-            const char *s = r->seg[i];
-            int64_t v = 0;
-            size_t len = strlen(s);
-            if (len == 0 || len > 18 || s[0] == '0')
+            int64_t v = od_srv_parse_id(r->seg[i]);
+            if (!v)
                 return 0;
-            for (size_t k = 0; k < len; k++) {
-                if (s[k] < '0' || s[k] > '9')
-                    return 0;
-                v = v * 10 + (s[k] - '0');
-            }
             r->ids[ni++] = v;
         } else if (n == 1 && *p == '*') {
             r->strs[ns++] = r->seg[i];

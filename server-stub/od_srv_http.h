@@ -41,6 +41,11 @@ typedef struct od_srv_req {
     int io_error;
 } od_srv_req;
 
+/* A positive decimal id of 1-18 digits without a leading zero, as path
+ * segments and device API arguments carry them; 0 for anything else
+ * (NULL included). */
+int64_t od_srv_parse_id(const char *s);
+
 /* Matches r's path against pat ("api/v1/products/#/firmware"; '#' is a
  * positive decimal id up to 18 digits, '*' any segment). Fills r->ids /
  * r->strs in order. Returns 1 on match. */
