@@ -17,11 +17,17 @@
  * can start at any block with no other state: a block boundary is a
  * restart point. A block ends when its output is complete.
  */
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
+#endif
 #include <stdlib.h>
 #include <string.h>
 
 #include <pthread.h>
 #include <unistd.h>
+#if defined(__linux__)
+#include <sched.h>
+#endif
 
 #include "od_diff_internal.h"
 #include "od_pkgfmt_host.h"
@@ -510,14 +516,35 @@ static void *par_worker(void *arg)
     return NULL;
 }
 
-/* Runs fn(ctx, 0..n-1) on up to one thread per core, as the current phase
- * of m; returns the error of the lowest failing index, or OD_DIFF_OK. */
+/* Threads one generation may use: p->threads, else the CPUs this process
+ * may run on (its affinity mask, which taskset and cgroup cpusets narrow;
+ * the count of online CPUs where there is none), at most MAX_THREADS. */
+static long thread_budget(const od_diff_params *p)
+{
+    long n = 0;
+    if (p->threads)
+        return p->threads > MAX_THREADS ? MAX_THREADS : (long)p->threads;
+#if defined(__linux__)
+    {
+        cpu_set_t set;
+        if (sched_getaffinity(0, sizeof(set), &set) == 0)
+            n = CPU_COUNT(&set);
+    }
+#endif
+    if (n < 1)
+        n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : n;
+}
+
+/* Runs fn(ctx, 0..n-1) on up to thread_budget() threads, as the current
+ * phase of m; returns the error of the lowest failing index, or
+ * OD_DIFF_OK. */
 static int par_for(size_t n, int (*fn)(void *ctx, size_t i), void *ctx, meter *m)
 {
     pthread_t th[MAX_THREADS - 1];
     par_job j;
     size_t i, nth = 0;
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    long cpus = thread_budget(m->p);
     int r = OD_DIFF_OK;
 
     j.fn = fn;
@@ -527,8 +554,6 @@ static int par_for(size_t n, int (*fn)(void *ctx, size_t i), void *ctx, meter *m
     j.next = 0;
     if (!(j.rs = calloc(n ? n : 1, sizeof(*j.rs))))
         return OD_DIFF_ERR_NOMEM;
-    if (cpus > MAX_THREADS)
-        cpus = MAX_THREADS;
     /* A thread that cannot be created only means more work for this one. */
     while ((long)nth + 1 < cpus && nth + 1 < n &&
            pthread_create(&th[nth], NULL, par_worker, &j) == 0)

@@ -101,12 +101,18 @@ typedef struct od_diff_params {
     void *progress_ctx;
     od_diff_cancel_fn cancel;     /* may be NULL: never stop early */
     void *cancel_ctx;
+    unsigned threads;         /* threads this generation may use (the calling
+                                 one included), at most 8; 0 (default) = one
+                                 per CPU the process may run on (its affinity
+                                 mask). The output does not depend on it. A
+                                 service running several generations at once
+                                 can give each a share. */
 } od_diff_params;
 
 /* Fills p with the defaults above: delta, LZMA, 16 KiB, 256 B pages,
  * 4 KiB erase units, blocks of at most 1 MiB output and about 128 KiB of
  * op stream, filter chosen automatically, no versions, no progress
- * or cancel callback. */
+ * or cancel callback, threads by CPU count. */
 void od_diff_params_init(od_diff_params *p);
 
 /*
@@ -126,8 +132,15 @@ int od_diff_create(const uint8_t *old, size_t old_size, const uint8_t *new_img,
 /*
  * The codec parameters the planner would choose for a budget, without
  * generating anything: useful for showing a user what a budget buys.
- * Returns OD_DIFF_OK and fills *props and *dict, OD_DIFF_ERR_PARAM for
- * invalid geometry (versions are not needed here), or OD_DIFF_ERR_BUDGET.
+ * Fills *props (the header's codec_props), *dict (dictionary or window
+ * bytes) and *ram_needed (the header's ram_needed: page buffer plus the
+ * decoder's workspace, what the device's work buffer must hold; the
+ * applier's state comes on top). Returns OD_DIFF_OK, OD_DIFF_ERR_PARAM for
+ * a NULL pointer or invalid geometry (versions are not needed here), or
+ * OD_DIFF_ERR_BUDGET.
+ *
+ * Thread-safety: every function here is reentrant; concurrent
+ * od_diff_create calls share nothing (each starts its own threads).
  */
 int od_diff_plan(const od_diff_params *p, uint8_t *props, uint32_t *dict,
                  uint32_t *ram_needed);

@@ -37,9 +37,23 @@ add_executable(use use.c)
 target_link_libraries(use otadelta::od_diff otadelta::od_patch)
 C
 pass=0 fail=0
-if PKG_CONFIG_PATH=$prefix/lib/pkgconfig cc "$work/consumer/use.c" -o "$work/use_pc" \
-     $(PKG_CONFIG_PATH=$prefix/lib/pkgconfig pkg-config --cflags --libs --static otadelta) &&
+libdir=$(cd "$prefix" && ls -d lib*/pkgconfig/otadelta.pc 2>/dev/null | head -n 1)
+pcdir=$prefix/$(dirname "${libdir:-lib/pkgconfig/x}")
+export PKG_CONFIG_PATH=$pcdir
+# The .pc's directories exist (its prefix is computed relative to itself).
+inc=$(pkg-config --variable=includedir otadelta)
+if [ -f "$inc/od_patch.h" ] && [ -d "$(pkg-config --variable=libdir otadelta)" ]; then
+    pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: otadelta.pc points at '$inc'"; fi
+# Plain --libs links: the libraries are static, so their dependencies are
+# Requires, not Requires.private.
+if cc "$work/consumer/use.c" -o "$work/use_pc" $(pkg-config --cflags --libs otadelta) &&
    "$work/use_pc"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: pkg-config consumer"; fi
+# Without the .pc's -D flags the headers still give struct od_patch the
+# libraries' layout (od_install_config.h): the hash setting must match.
+want=$(sed -n 's/.*-DOD_HASH_OPENSSL=\([0-9]\).*/\1/p' "$pcdir/otadelta.pc")
+got=$(printf '#include "od_patch.h"\nOD_HASH_OPENSSL\n' | cc -E -P -I"$inc" - 2>/dev/null | tail -n 1)
+if [ "${want:-0}" = "${got/OD_HASH_OPENSSL/0}" ]; then pass=$((pass + 1))
+else fail=$((fail + 1)); echo "FAIL: headers alone give OD_HASH_OPENSSL=$got, libraries $want"; fi
 if cmake -S "$work/consumer" -B "$work/consumer/b" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null &&
    cmake --build "$work/consumer/b" >/dev/null && "$work/consumer/b/use"; then
     pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: find_package consumer"; fi

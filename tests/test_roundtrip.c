@@ -357,9 +357,23 @@ static void t_determinism(void)
     fill_firmware(a, N, 31);
     bn = edit(a, N, b, 32);
     for (c = 0; c < 3; c++) {
+        /* Also across thread counts: one thread, eight, and the default. */
+        od_diff_params one, eight;
+        od_diff_params_init(&one);
+        one.threads = 1;
+        eight = one;
+        eight.threads = 8;
         p1 = make_pkg(a, N, b, bn, codecs[c], &s1, NULL);
         p2 = make_pkg(a, N, b, bn, codecs[c], &s2, NULL);
         OD_REQUIRE(p1 && p2);
+        OD_CHECK(s1 == s2 && memcmp(p1, p2, s1) == 0);
+        free(p2);
+        p2 = make_pkg(a, N, b, bn, codecs[c], &s2, &one);
+        OD_REQUIRE(p2);
+        OD_CHECK(s1 == s2 && memcmp(p1, p2, s1) == 0);
+        free(p2);
+        p2 = make_pkg(a, N, b, bn, codecs[c], &s2, &eight);
+        OD_REQUIRE(p2);
         OD_CHECK(s1 == s2 && memcmp(p1, p2, s1) == 0);
         free(p1);
         free(p2);
