@@ -1,6 +1,9 @@
 /*
  * od_inflate.h - push-fed raw DEFLATE (RFC 1951) decoder for the applier.
  *
+ * Thread-safety: all state is in the caller's od_inflate_dec and window;
+ * decoders share nothing.
+ *
  * Built for a bootloader: no heap, no libc beyond od_port.h, a fixed-size
  * state struct of about 1 KiB and a history window in memory the caller
  * owns. Input and output arrive in whatever pieces the transport and the

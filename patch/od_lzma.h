@@ -6,6 +6,9 @@
  * end-of-payload marker (EOPM). There is no header and no size field, so
  * the marker is the only way the stream says it is done.
  *
+ * Thread-safety: all state is in the caller's od_lzma_dec and workspace;
+ * decoders share nothing.
+ *
  * Built for a bootloader: no heap, no libc beyond od_port.h, a small fixed
  * state struct, and one block of caller memory (the "workspace") holding
  * the probability model followed by the history dictionary. Input and

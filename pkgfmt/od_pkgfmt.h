@@ -2,6 +2,9 @@
  * od_pkgfmt.h - the otadelta package container: constants and the
  * freestanding reader.
  *
+ * Thread-safety: the reader keeps no state between calls; every function
+ * is reentrant.
+ *
  * docs/FORMAT.md is the normative description; this header mirrors it. A
  * package is, in order:
  *

@@ -3,7 +3,7 @@
  *
  * Not for the MCU: uses malloc and OpenSSL. The generator (diff/) builds
  * packages with od_pkg_assemble(); the CLI and server check them with
- * od_pkg_check().
+ * od_pkg_check(). Thread-safety: every function is reentrant.
  */
 #ifndef OD_PKGFMT_HOST_H
 #define OD_PKGFMT_HOST_H
