@@ -3,8 +3,7 @@
  * helpers for `verify` and `diff/full --sign`.
  *
  * Kept apart from otadelta.c so the crypto surface of the CLI is in one
- * place; the small file and message helpers are repeated here (static)
- * rather than shared, to keep otadelta.c untouched by this module.
+ * place; messages and files go through od_cli_util.c like the rest.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -21,27 +20,34 @@
 #include "od_pkgfmt_host.h"
 #include "od_pkgfmt_sign.h"
 
-#define EX_GENERATE 6
-
-/* Longest package the format allows: every size field is 32 bits. */
-#define PKG_LIMIT ((size_t)0xFFFFFFFFu)
-
 const char *od_cli_alg_name(int alg)
 {
     return alg == OD_SIG_ALG_ED25519 ? "ed25519" : alg == OD_SIG_ALG_P256 ? "p256" : "unknown";
 }
 
-static EVP_PKEY *load_private(const char *path)
+/* The key in the PEM file at path, a private one if want_private, or NULL
+ * after saying why. */
+static EVP_PKEY *load_key(const char *path, int want_private)
 {
     EVP_PKEY *k;
-    if (access(path, R_OK) != 0) {
-        od_cli_msg("cannot read key '%s': %s", path, strerror(errno));
+    if (od_cli_check_input(path) != OD_CLI_EX_OK)
         return NULL;
-    }
-    if (!(k = od_pkg_load_private_key(path)))
-        od_cli_msg("'%s' is not an unencrypted Ed25519 or ECDSA P-256 private key in PEM form "
-            "(create one with 'otadelta keygen -o NAME')", path);
+    if (!(k = want_private ? od_pkg_load_private_key(path) : od_pkg_load_public_key(path)))
+        od_cli_msg(want_private ? "'%s' is not an unencrypted Ed25519 or ECDSA P-256 private key "
+                                  "in PEM form (create one with 'otadelta keygen -o NAME')"
+                                : "'%s' is not an Ed25519 or ECDSA P-256 key in PEM form (use the "
+                                  "NAME.pub that 'otadelta keygen' wrote)", path);
     return k;
+}
+
+EVP_PKEY *od_cli_load_private_key(const char *path)
+{
+    return load_key(path, 1);
+}
+
+EVP_PKEY *od_cli_load_public_key(const char *path)
+{
+    return load_key(path, 0);
 }
 
 /* ---- keygen ---- */
@@ -157,6 +163,7 @@ int od_cli_sign(int argc, char **argv)
     uint8_t *pkg = NULL, *signed_pkg = NULL;
     size_t size = 0, signed_size = 0;
     EVP_PKEY *key = NULL;
+    FILE *summary;
     int quiet = 0, i, r;
 
     for (i = 0; i < argc; i++) {
@@ -188,7 +195,13 @@ int od_cli_sign(int argc, char **argv)
     }
     if (!out)
         out = path;
-    if ((r = od_cli_read_file(path, PKG_LIMIT, &pkg, &size)))
+    {
+        /* Signing in place (out is PKG) is what sign does by default. */
+        const od_cli_file reads[] = {{"--key", key_path}};
+        if ((r = od_cli_refuse_same("-o", out, reads, 1, "write the signed package elsewhere")))
+            return r;
+    }
+    if ((r = od_cli_read_file(path, OD_MAX_IMAGE_SIZE, &pkg, &size)))
         return r;
     if ((r = od_pkg_check(pkg, size, NULL)) != OD_PKG_OK) {
         od_cli_msg("'%s': %s; not signing it (check it with 'otadelta verify')", path,
@@ -196,7 +209,7 @@ int od_cli_sign(int argc, char **argv)
         r = OD_CLI_EX_PACKAGE;
         goto done;
     }
-    if (!(key = load_private(key_path))) {
+    if (!(key = od_cli_load_private_key(key_path))) {
         r = OD_CLI_EX_INPUT;
         goto done;
     }
@@ -207,10 +220,12 @@ int od_cli_sign(int argc, char **argv)
                                                                  : OD_CLI_EX_OUTPUT;
         goto done;
     }
+    summary = od_cli_summary_stream(out);
     if ((r = od_cli_write_atomic(out, signed_pkg, signed_size)))
         goto done;
     if (!quiet)
-        printf("%s: signed (%s), %zu bytes\n", out, od_cli_alg_name(od_pkg_key_alg(key)), signed_size);
+        fprintf(summary, "%s: signed (%s), %zu bytes\n", out, od_cli_alg_name(od_pkg_key_alg(key)),
+                signed_size);
 done:
     EVP_PKEY_free(key);
     free(pkg);
@@ -225,15 +240,8 @@ int od_cli_verify_signature(const uint8_t *pkg, size_t size, const char *pubkey_
     EVP_PKEY *pub;
     int r;
 
-    if (access(pubkey_path, R_OK) != 0) {
-        od_cli_msg("cannot read key '%s': %s", pubkey_path, strerror(errno));
+    if (!(pub = od_cli_load_public_key(pubkey_path)))
         return OD_CLI_EX_INPUT;
-    }
-    if (!(pub = od_pkg_load_public_key(pubkey_path))) {
-        od_cli_msg("'%s' is not an Ed25519 or ECDSA P-256 key in PEM form (use the NAME.pub "
-            "that 'otadelta keygen' wrote)", pubkey_path);
-        return OD_CLI_EX_INPUT;
-    }
     r = od_pkg_verify(pkg, size, pub);
     switch (r) {
     case OD_SIGN_OK:
@@ -253,20 +261,15 @@ int od_cli_verify_signature(const uint8_t *pkg, size_t size, const char *pubkey_
     return r == OD_SIGN_OK ? OD_CLI_EX_OK : OD_CLI_EX_PACKAGE;
 }
 
-int od_cli_sign_buffer(uint8_t **pkg, size_t *size, const char *key_path)
+int od_cli_sign_buffer(uint8_t **pkg, size_t *size, EVP_PKEY *key)
 {
-    EVP_PKEY *key;
     uint8_t *out = NULL;
     size_t out_size = 0;
-    int r;
+    int r = od_pkg_sign(*pkg, *size, key, &out, &out_size);
 
-    if (!(key = load_private(key_path)))
-        return OD_CLI_EX_INPUT;
-    r = od_pkg_sign(*pkg, *size, key, &out, &out_size);
-    EVP_PKEY_free(key);
     if (r != OD_SIGN_OK) {
         od_cli_msg("cannot sign the package: %s", od_sign_strerror(r));
-        return EX_GENERATE;
+        return OD_CLI_EX_GENERATE;
     }
     free(*pkg);
     *pkg = out;

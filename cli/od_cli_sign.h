@@ -20,6 +20,8 @@ extern "C" {
 #endif
 
 
+struct evp_pkey_st;
+
 /* "ed25519", "p256" or "unknown" for an OD_SIG_ALG_* value. */
 const char *od_cli_alg_name(int alg);
 
@@ -33,8 +35,9 @@ int od_cli_keygen(int argc, char **argv);
 /*
  * otadelta sign PKG --key NAME.pem [-o OUT] [-q]
  * Signs PKG (replacing any earlier signature) and writes it atomically to
- * OUT, or back to PKG when -o is absent. Exit 3 if PKG is not a valid
- * package, 2 if the key cannot be read, 5 if the output cannot be written.
+ * OUT, or back to PKG when -o is absent. Exit 1 if OUT is the key file,
+ * 3 if PKG is not a valid package, 2 if PKG is over 1 GiB or the key
+ * cannot be read, 5 if the output cannot be written.
  */
 int od_cli_sign(int argc, char **argv);
 
@@ -48,13 +51,22 @@ int od_cli_sign(int argc, char **argv);
 int od_cli_verify_signature(const uint8_t *pkg, size_t size, const char *pubkey_path);
 
 /*
- * For `otadelta diff|full ... --sign NAME.pem`: signs a package fresh from
- * od_diff_create() in memory. *pkg (malloc'd) is replaced by the signed
- * package and *size updated; on error both are left as they were.
- * Returns 0, 2 (key unreadable) or 6 (signing failed: the generator's
- * exit code, since the package was never written).
+ * The private (signing) or public (verifying; a private key file works
+ * too) key in the PEM file at path, for EVP_PKEY_free(); NULL after saying
+ * why (the file is missing, not a regular file, or not such a key): exit 2.
  */
-int od_cli_sign_buffer(uint8_t **pkg, size_t *size, const char *key_path);
+struct evp_pkey_st *od_cli_load_private_key(const char *path);
+struct evp_pkey_st *od_cli_load_public_key(const char *path);
+
+/*
+ * For `otadelta diff|full ... --sign NAME.pem`: signs a package fresh from
+ * od_diff_create() in memory with key (od_cli_load_private_key(), loaded
+ * before generating so that a bad key fails fast). *pkg (malloc'd) is
+ * replaced by the signed package and *size updated; on error both are
+ * left as they were. Returns 0 or 6 (signing failed: the generator's exit
+ * code, since the package was never written).
+ */
+int od_cli_sign_buffer(uint8_t **pkg, size_t *size, struct evp_pkey_st *key);
 
 #ifdef __cplusplus
 }

@@ -24,40 +24,78 @@ void od_cli_msg(const char *fmt, ...)
     fputc('\n', stderr);
 }
 
-int od_cli_read_file(const char *path, size_t limit, uint8_t **out, size_t *size)
+/*
+ * Opens path for reading and requires a regular file. O_NONBLOCK keeps a
+ * FIFO from blocking the open (and the read after it) until a writer
+ * comes; it changes nothing for a regular file. Returns the descriptor,
+ * or -1 after saying why.
+ */
+static int open_input(const char *path, struct stat *st)
 {
-    FILE *f = fopen(path, "rb");
-    struct stat st;
-    uint8_t *buf;
-
-    if (!f) {
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) {
         od_cli_msg("cannot open '%s': %s", path, strerror(errno));
-        return OD_CLI_EX_INPUT;
+        return -1;
     }
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
         od_cli_msg("'%s' is not a regular file", path);
-        fclose(f);
-        return OD_CLI_EX_INPUT;
+        close(fd);
+        return -1;
     }
-    if ((uint64_t)st.st_size > limit) {
-        od_cli_msg("'%s' is %lld bytes; the limit is %zu bytes", path, (long long)st.st_size, limit);
-        fclose(f);
+    return fd;
+}
+
+int od_cli_check_input(const char *path)
+{
+    struct stat st;
+    int fd = open_input(path, &st);
+    if (fd < 0)
         return OD_CLI_EX_INPUT;
-    }
-    buf = malloc((size_t)st.st_size + 1);
-    if (!buf || fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
-        od_cli_msg("cannot read '%s': %s", path, buf ? strerror(errno) : "out of memory");
-        free(buf);
-        fclose(f);
-        return OD_CLI_EX_INPUT;
-    }
-    fclose(f);
-    *out = buf;
-    *size = (size_t)st.st_size;
+    close(fd);
     return OD_CLI_EX_OK;
 }
 
-int od_cli_same_file(const char *a, const char *b)
+int od_cli_read_file(const char *path, size_t limit, uint8_t **out, size_t *size)
+{
+    struct stat st;
+    uint8_t *buf;
+    size_t got = 0;
+    int fd = open_input(path, &st);
+
+    if (fd < 0)
+        return OD_CLI_EX_INPUT;
+    if ((uint64_t)st.st_size > limit) {
+        od_cli_msg("'%s' is %lld bytes; the limit is %zu bytes", path, (long long)st.st_size, limit);
+        close(fd);
+        return OD_CLI_EX_INPUT;
+    }
+    if (!(buf = malloc((size_t)st.st_size + 1))) {
+        od_cli_msg("cannot read '%s': out of memory", path);
+        close(fd);
+        return OD_CLI_EX_INPUT;
+    }
+    while (got < (size_t)st.st_size) {
+        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            od_cli_msg("cannot read '%s': %s", path,
+                n ? strerror(errno) : "it shrank while being read");
+            free(buf);
+            close(fd);
+            return OD_CLI_EX_INPUT;
+        }
+        got += (size_t)n;
+    }
+    close(fd);
+    *out = buf;
+    *size = got;
+    return OD_CLI_EX_OK;
+}
+
+/* 1 if a and b name the same file: the same string, or two existing paths
+ * with the same device and inode. 0 otherwise or when either is NULL. */
+static int same_file(const char *a, const char *b)
 {
     struct stat sa, sb;
     if (!a || !b)
@@ -66,6 +104,30 @@ int od_cli_same_file(const char *a, const char *b)
         return 1;
     return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
            sa.st_ino == sb.st_ino;
+}
+
+int od_cli_refuse_same(const char *role, const char *path, const od_cli_file *others, size_t n,
+                       const char *hint)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (same_file(path, others[i].path)) {
+            od_cli_msg("%s '%s' is the same file as %s '%s'; %s", role, path, others[i].role,
+                others[i].path, hint);
+            return OD_CLI_EX_USAGE;
+        }
+    return OD_CLI_EX_OK;
+}
+
+FILE *od_cli_summary_stream(const char *out)
+{
+    struct stat so, sd;
+    if (stat(out, &so) != 0)
+        return stdout;
+    if (!S_ISREG(so.st_mode) ||
+        (fstat(STDOUT_FILENO, &sd) == 0 && sd.st_dev == so.st_dev && sd.st_ino == so.st_ino))
+        return stderr;
+    return stdout;
 }
 
 /* Writes all of data to fd, retrying short writes; 0 or -1 (errno set). */

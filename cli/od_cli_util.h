@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* Exit codes, documented in `otadelta --help`, README.md and docs. */
 #define OD_CLI_EX_OK 0
@@ -22,11 +23,18 @@
 void od_cli_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /*
- * Reads the whole regular file at path, refusing more than limit bytes.
+ * Reads the whole regular file at path, refusing more than limit bytes
+ * and anything but a regular file (a FIFO, device or directory, without
+ * blocking on a FIFO).
  * On success *out is malloc'd (caller frees) and *size set. Returns an
  * exit code; on failure the reason has been printed.
  */
 int od_cli_read_file(const char *path, size_t limit, uint8_t **out, size_t *size);
+
+/* Checks that path opens for reading and is a regular file, as
+ * od_cli_read_file() does, for files another library reads by name (keys):
+ * their loaders would block on a FIFO. Returns an exit code (reported). */
+int od_cli_check_input(const char *path);
 
 /*
  * Writes data to path atomically: a temporary file beside it, fsync,
@@ -38,9 +46,30 @@ int od_cli_read_file(const char *path, size_t limit, uint8_t **out, size_t *size
  */
 int od_cli_write_atomic(const char *path, const uint8_t *data, size_t size);
 
-/* 1 if a and b name the same file: the same string, or two existing paths
- * with the same device and inode. 0 otherwise or when either is NULL. */
-int od_cli_same_file(const char *a, const char *b);
+/* A file a command uses, and how its message names it ("OLD", "--key"). */
+typedef struct od_cli_file {
+    const char *role;
+    const char *path; /* NULL: not given */
+} od_cli_file;
+
+/*
+ * For a file a command writes (role and path): refuses it when it is the
+ * same file as any of others[0..n) (the same string, or the same device
+ * and inode, so links count; NULL paths are skipped), which the command
+ * reads or writes for another purpose: writing it would destroy that one.
+ * Returns 0, or OD_CLI_EX_USAGE after naming both files and adding hint
+ * (what to do instead).
+ */
+int od_cli_refuse_same(const char *role, const char *path, const od_cli_file *others, size_t n,
+                       const char *hint);
+
+/*
+ * Where a command's human summary about its output goes: stdout, unless
+ * out is not a regular file (a pipe, a terminal, /dev/stdout) or is the
+ * file stdout already writes to; then stderr, so that the summary never
+ * lands inside the data. Call it before writing out.
+ */
+FILE *od_cli_summary_stream(const char *out);
 
 /* The value after option argv[*i], advancing *i; NULL (reported) if none. */
 const char *od_cli_need_arg(int argc, char **argv, int *i);

@@ -95,7 +95,8 @@ static void diff_progress(void *ctx, uint64_t done, uint64_t total)
 
 /* ---- option parsing helpers ---- */
 
-/* Parses a size with an optional K/M suffix (KiB/MiB). */
+/* Parses a size: digits, optionally followed by K, M, KiB or MiB (any
+ * case of K and M). */
 static int parse_size(const char *s, uint32_t *out)
 {
     char *end;
@@ -116,9 +117,9 @@ static int parse_size(const char *s, uint32_t *out)
             return -1;
         v *= mult;
         end++;
+        if (*end == 'i' && end[1] == 'B')
+            end += 2;
     }
-    if (*end == 'i' && end[1] == 'B')
-        end += 2;
     if (*end || v > 0xFFFFFFFFull)
         return -1;
     *out = (uint32_t)v;
@@ -143,30 +144,45 @@ static void hex(FILE *f, const uint8_t *b, size_t n)
 
 static const char *diff_help =
     "usage: otadelta diff OLD NEW -o PKG --from-version V --to-version V [options]\n"
-    "       otadelta full NEW -o PKG --to-version V [options]\n"
     "\n"
-    "Builds a delta package (diff) or a full package (full) in the otadelta\n"
-    "container. The device restores NEW from OLD and the package.\n"
+    "Builds a delta package in the otadelta container. The device restores NEW\n"
+    "from OLD and the package.\n"
     "\n"
     "  -o, --output PKG      package to write (written atomically)\n"
     "  --from-version V      version of OLD (1-50 chars of A-Za-z0-9._-)\n"
     "  --to-version V        version of NEW\n"
+    "  --filter F            auto (default), none or thumb. thumb codes Cortex-M\n"
+    "                        branch and address words by how their value changed;\n"
+    "                        auto keeps it where the package gets smaller (never\n"
+    "                        with --codec none)\n";
+
+static const char *full_help =
+    "usage: otadelta full NEW -o PKG --to-version V [options]\n"
+    "\n"
+    "Builds a full package in the otadelta container: the device restores NEW\n"
+    "from the package alone, whatever image it runs.\n"
+    "\n"
+    "  -o, --output PKG      package to write (written atomically)\n"
+    "  --to-version V        version of NEW (1-50 chars of A-Za-z0-9._-)\n";
+
+/* The options diff and full share, after either's own. */
+static const char *package_options_help =
     "  --codec C             lzma (default), deflate or none\n"
-    "  --filter F            diff only: auto (default), none or thumb. thumb codes\n"
-    "                        Cortex-M branch and address words by how their value\n"
-    "                        changed; auto keeps it where the package gets smaller\n"
-    "                        (never with --codec none)\n"
-    "  --ram BYTES           applier's total RAM budget (default 16K; K/M suffixes)\n"
-    "  --page BYTES          flash write page (default 256)\n"
-    "  --erase BYTES         flash erase unit (default 4096)\n"
-    "  --block BYTES         most output bytes per restart block (default 1M; 0 = no limit)\n"
+    "  --ram BYTES           applier's total RAM budget (default 16K)\n"
+    "  --page BYTES          flash write page: a power of two, 16 to 64K (default 256)\n"
+    "  --erase BYTES         flash erase unit: a power of two, from --page to 16M\n"
+    "                        (default 4096)\n"
+    "  --block BYTES         most output bytes per restart block: a multiple of\n"
+    "                        --erase, at most 1024M (default 1M; 0 = no limit)\n"
     "  --restart BYTES       end a block once its op stream reaches this (default 128K;\n"
     "                        0 = only --block decides); fewer restarts compress better\n"
     "  --sign KEY.pem        sign the package (see 'otadelta keygen')\n"
     "  --no-check            skip applying the package in memory before writing it\n"
     "                        (by default every package is applied with the MCU\n"
     "                        applier and must restore NEW exactly)\n"
-    "  -q, --quiet           no progress bar or summary\n";
+    "  -q, --quiet           no progress bar or summary\n"
+    "\n"
+    "Sizes are in bytes, or with a K, M, KiB or MiB suffix.\n";
 
 static int roundtrip_check(const uint8_t *old, size_t old_size, const uint8_t *pkg,
                            size_t pkg_size, const uint8_t *nw, size_t new_size);
@@ -178,13 +194,16 @@ static int cmd_diff(int argc, char **argv, int full)
     int nin = 0, i, r, need = full ? 1 : 2, check = 1;
     uint8_t *old = NULL, *nw = NULL, *pkg = NULL;
     size_t old_size = 0, new_size = 0, pkg_size = 0;
+    EVP_PKEY *key = NULL;
+    FILE *summary;
 
     od_diff_params_init(&p);
     p.kind = full ? OD_KIND_FULL : OD_KIND_DELTA;
     for (i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            fputs(diff_help, stdout);
+            fputs(full ? full_help : diff_help, stdout);
+            fputs(package_options_help, stdout);
             return EX_OK;
         } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
             if (!(out = od_cli_need_arg(argc, argv, &i)))
@@ -269,16 +288,22 @@ static int cmd_diff(int argc, char **argv, int full)
             return EX_GENERATE;
         }
         if (r != OD_DIFF_OK) {
-            od_cli_msg("invalid parameters: %s (page and erase sizes must be powers of two, "
-                "page 16..65536, erase >= page, block a multiple of erase; --block and "
-                "--restart cannot both be 0)", od_diff_strerror(r));
+            char why[96];
+            od_cli_msg("invalid parameters: %s (see '%s %s --help' for the limits)",
+                od_diff_param_problem(&p, why, sizeof(why)) ? why : od_diff_strerror(r), prog,
+                full ? "full" : "diff");
             return EX_USAGE;
         }
     }
-    if (od_cli_same_file(out, in[0]) || (!full && od_cli_same_file(out, in[1]))) {
-        od_cli_msg("-o '%s' is one of the input images; write the package elsewhere", out);
-        return EX_USAGE;
+    {
+        const od_cli_file reads[] = {{full ? "NEW" : "OLD", in[0]}, {"NEW", in[1]},
+                                     {"--sign", sign_key}};
+        if ((r = od_cli_refuse_same("-o", out, reads, 3, "write the package elsewhere")))
+            return r;
     }
+    /* A bad key fails now, not after a generation that may take minutes. */
+    if (sign_key && !(key = od_cli_load_private_key(sign_key)))
+        return EX_INPUT;
     if (!full && (r = od_cli_read_file(in[0], OD_MAX_IMAGE_SIZE, &old, &old_size)))
         goto done;
     if ((r = od_cli_read_file(in[full ? 0 : 1], OD_MAX_IMAGE_SIZE, &nw, &new_size)))
@@ -300,20 +325,22 @@ static int cmd_diff(int argc, char **argv, int full)
         r = EX_GENERATE;
         goto done;
     }
-    if (sign_key && (r = od_cli_sign_buffer(&pkg, &pkg_size, sign_key)))
+    if (key && (r = od_cli_sign_buffer(&pkg, &pkg_size, key)))
         goto done;
+    summary = od_cli_summary_stream(out);
     if ((r = od_cli_write_atomic(out, pkg, pkg_size)))
         goto done;
     if (!quiet) {
         od_pkg_header h;
         od_pkg_parse_header(pkg, pkg_size, &h);
-        printf("%s: %zu -> %zu bytes, package %zu bytes (%.2f%% of new), %s%s, "
+        fprintf(summary, "%s: %zu -> %zu bytes, package %zu bytes (%.2f%% of new), %s%s, "
                "device RAM %u bytes + %u state%s\n",
                out, old_size, new_size, pkg_size, new_size ? 100.0 * pkg_size / new_size : 0.0,
                od_pkg_codec_name(h.codec), h.filter ? " with the thumb filter" : "",
                h.ram_needed, OD_PATCH_STATE_RESERVE, check ? ", checked by applying it" : "");
     }
 done:
+    EVP_PKEY_free(key);
     free(old);
     free(nw);
     free(pkg);
@@ -329,7 +356,9 @@ typedef struct flash {
     size_t cap;
     int fd;             /* --resume: the .part file is the flash */
     const char *state;  /* --resume: where blocks_done is kept */
+    const char *state_tmp; /* --resume: the state's next version, renamed over it */
     const char *part;   /* --resume: the .part file's name */
+    int saved;          /* --resume: this run has saved progress */
     const od_pkg_header *h;
     struct evp_pkey_st *pub; /* --key: signature required */
     const char *failed; /* file whose write or sync failed, for the message */
@@ -402,44 +431,64 @@ static void state_line(const od_pkg_header *h, uint32_t blocks, char *out, size_
 static int fl_save_progress(void *ctx, uint32_t blocks_done)
 {
     flash *f = ctx;
-    char line[200], tmp[4096];
+    char line[200];
     int fd, ok;
     size_t n;
     if (fsync(f->fd) != 0)
         return fl_fail(f, f->part);
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp", f->state) >= (int)sizeof(tmp)) {
-        errno = ENAMETOOLONG;
-        return fl_fail(f, f->state);
-    }
     state_line(f->h, blocks_done, line, sizeof(line));
     n = strlen(line);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    fd = open(f->state_tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0)
         return fl_fail(f, f->state);
     ok = write(fd, line, n) == (ssize_t)n && fsync(fd) == 0;
     ok = close(fd) == 0 && ok;
-    return ok && rename(tmp, f->state) == 0 ? 0 : fl_fail(f, f->state);
+    if (!ok || rename(f->state_tmp, f->state) != 0)
+        return fl_fail(f, f->state);
+    f->saved = 1;
+    return 0;
 }
 
-/* Blocks done recorded for this package in the state file, else 0. */
-static uint32_t state_load(const char *path, const od_pkg_header *h)
+/*
+ * Reads the state file at path into *blocks: the blocks done it records
+ * for this package, else 0 (absent, or another package's). A file that is
+ * not an otadelta state is refused (EX_USAGE, reported): the command
+ * would replace it and delete it at the end.
+ */
+static int state_read(const char *path, const od_pkg_header *h, uint32_t *blocks)
 {
+    static const char magic[] = "otadelta-resume ";
     char want[200], have[200];
-    FILE *f = fopen(path, "r");
-    size_t n;
-    unsigned long blocks;
-    if (!f)
-        return 0;
-    n = fread(have, 1, sizeof(have) - 1, f);
-    fclose(f);
+    struct stat sb;
+    ssize_t n = -1;
+    unsigned long v;
+    /* O_NONBLOCK: a FIFO here must be refused, not waited on. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+
+    *blocks = 0;
+    if (fd < 0 && errno == ENOENT)
+        return EX_OK;
+    if (fd < 0) {
+        od_cli_msg("cannot read --resume '%s': %s", path, strerror(errno));
+        return EX_INPUT;
+    }
+    if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode))
+        n = read(fd, have, sizeof(have) - 1);
+    close(fd);
+    if (n < (ssize_t)sizeof(magic) - 1 || memcmp(have, magic, sizeof(magic) - 1) != 0) {
+        od_cli_msg("--resume '%s' exists and is not an otadelta resume state; not replacing "
+            "it: give the state a name of its own (for example NEW.state)", path);
+        return EX_USAGE;
+    }
     have[n] = '\0';
     state_line(h, 0, want, sizeof(want));
     /* Compare everything but the trailing count. */
-    n = strlen(want) - 2;
-    if (strncmp(have, want, n) != 0)
-        return 0;
-    blocks = strtoul(have + n, NULL, 10);
-    return blocks <= h->block_count ? (uint32_t)blocks : 0;
+    n = (ssize_t)strlen(want) - 2;
+    if (strncmp(have, want, (size_t)n) != 0)
+        return EX_OK;
+    v = strtoul(have + n, NULL, 10);
+    *blocks = v <= h->block_count ? (uint32_t)v : 0;
+    return EX_OK;
 }
 
 /* The applier over fl: memory or the --resume part file as flash, erased
@@ -543,20 +592,26 @@ static const char *apply_help =
     "  -o, --output NEW      image to write (written atomically)\n"
     "  --chunk BYTES         bytes fed per call, as a download delivers them (default 1024)\n"
     "  --page BYTES          flash write page of the simulated device (default: the\n"
-    "                        package's own page size)\n"
+    "                        package's own page size): a power of two of at least 16\n"
+    "                        that divides the package's erase size, and for a\n"
+    "                        thumb-filtered package at least its page size\n"
     "  --check-source        hash OLD before writing and refuse a wrong base image\n"
     "  --key PUB             require a valid signature by this public key\n"
     "  --resume STATE        survive interruption: build NEW in NEW.part, record blocks\n"
-    "                        done in STATE; rerunning the same command resumes there\n"
+    "                        done in STATE; rerunning the same command resumes there.\n"
+    "                        STATE must be a name of its own: an existing file that\n"
+    "                        is not such a state is refused. Implies --check-source,\n"
+    "                        so a wrong OLD is refused before it spoils the progress\n"
     "  -q, --quiet           no progress bar or summary\n";
 
 static int cmd_apply(int argc, char **argv)
 {
     const char *in[2] = {NULL, NULL}, *out = NULL, *v, *resume = NULL, *keyp = NULL;
-    char *part = NULL;
-    int nin = 0, i, r, check_src = 0;
+    char *part = NULL, *state_tmp = NULL;
+    int nin = 0, i, r, check_src = 0, user_page;
     uint32_t start = 0;
     uint32_t chunk = 1024, page = 0; /* 0: the package's page size */
+    FILE *summary;
     uint8_t *old = NULL, *pkg = NULL, *work = NULL;
     size_t old_size = 0, pkg_size = 0;
     od_pkg_header h;
@@ -608,17 +663,41 @@ static int cmd_apply(int argc, char **argv)
         od_cli_msg("--page must be a power of two of at least 16");
         return EX_USAGE;
     }
-    if (od_cli_same_file(out, in[0]) || od_cli_same_file(out, in[nin - 1])) {
-        od_cli_msg("-o '%s' is one of the inputs; write the new image elsewhere (and move it "
-            "once it is verified)", out);
-        return EX_USAGE;
+    user_page = page != 0;
+    fl.fd = -1;
+    if (resume) {
+        part = malloc(strlen(out) + 6);
+        state_tmp = malloc(strlen(resume) + 5);
+        if (!part || !state_tmp) {
+            od_cli_msg("out of memory");
+            r = EX_OUTPUT;
+            goto done;
+        }
+        sprintf(part, "%s.part", out);
+        sprintf(state_tmp, "%s.tmp", resume);
+    }
+    {
+        /* Each file written is checked against those before it: the part
+         * becomes NEW, the state is replaced by rename and deleted at the
+         * end; landing on another file of this command would lose it. */
+        const od_cli_file files[] = {{"OLD", nin == 2 ? in[0] : NULL}, {"PKG", in[nin - 1]},
+                                     {"--key", keyp}, {"-o", out}, {"the part file", part},
+                                     {"--resume", resume}};
+        if ((r = od_cli_refuse_same("-o", out, files, 3, "write the new image elsewhere (and "
+                 "move it once it is verified)")) ||
+            (resume && ((r = od_cli_refuse_same("the part file", part, files, 4, "choose "
+                             "another -o NEW (--resume builds it in NEW.part)")) ||
+                        (r = od_cli_refuse_same("--resume", resume, files, 5, "give the state "
+                             "a name of its own (for example NEW.state)")) ||
+                        (r = od_cli_refuse_same("the state's temporary file", state_tmp, files,
+                             6, "give --resume another name")))))
+            goto done;
     }
     if ((r = od_cli_read_file(in[nin - 1], OD_MAX_IMAGE_SIZE, &pkg, &pkg_size)))
         goto done;
     if (nin == 2 && (r = od_cli_read_file(in[0], OD_MAX_IMAGE_SIZE, &old, &old_size)))
         goto done;
-    if (keyp && !(fl.pub = od_pkg_load_public_key(keyp))) {
-        od_cli_msg("cannot read a public key from '%s' (make one with 'otadelta keygen')", keyp);
+    if (keyp && !(fl.pub = od_cli_load_public_key(keyp))) {
         r = EX_INPUT;
         goto done;
     }
@@ -639,27 +718,14 @@ static int cmd_apply(int argc, char **argv)
     fl.old = old;
     fl.old_size = old_size;
     fl.cap = ((size_t)h.target_size + page - 1) / page * page;
-    fl.fd = -1;
     fl.h = &h;
     if (resume && h.format_version) {
         struct stat sb;
-        part = malloc(strlen(out) + 6);
-        if (!part) {
-            od_cli_msg("out of memory");
-            r = EX_OUTPUT;
+        uint32_t recorded;
+        if ((r = state_read(resume, &h, &recorded)))
             goto done;
-        }
-        sprintf(part, "%s.part", out);
-        /* The state is replaced by rename and the part becomes NEW: either
-         * landing on another file of this command would lose it. */
-        if (od_cli_same_file(resume, in[0]) || od_cli_same_file(resume, in[nin - 1]) ||
-            od_cli_same_file(resume, out) || od_cli_same_file(resume, part)) {
-            od_cli_msg("--resume '%s' names a file this command reads or writes; give the state "
-                "its own name (for example %s.state)", resume, out);
-            r = EX_USAGE;
-            goto done;
-        }
         fl.state = resume;
+        fl.state_tmp = state_tmp;
         fl.part = part;
         /* Blocks recorded in the state are only in a part file that was
          * already there at full size; otherwise start afresh. */
@@ -670,9 +736,16 @@ static int cmd_apply(int argc, char **argv)
             unlink(part);
         }
         if (fl.fd >= 0)
-            start = state_load(resume, &h);
+            start = recorded;
         else
             fl.fd = open(part, O_RDWR | O_CREAT | O_TRUNC, 0644);
+        /* Starting afresh, drop the state before the first write: after a
+         * kill it would vouch for blocks this part file does not hold. */
+        if (!start && unlink(resume) != 0 && errno != ENOENT) {
+            od_cli_msg("cannot remove the old state '%s': %s", resume, strerror(errno));
+            r = EX_OUTPUT;
+            goto done;
+        }
         if (fl.fd < 0 || ftruncate(fl.fd, (off_t)fl.cap) != 0) {
             od_cli_msg("cannot use '%s': %s", part, strerror(errno));
             r = EX_OUTPUT;
@@ -691,7 +764,9 @@ static int cmd_apply(int argc, char **argv)
     }
     fl_config(&cfg, &fl, work, page + od_pkg_codec_workspace(&h), page);
     cfg.progress = apply_progress;
-    cfg.check_source = (uint8_t)check_src;
+    /* Resuming trusts what earlier runs wrote; a wrong OLD must be refused
+     * before it writes blocks that progress would then vouch for. */
+    cfg.check_source = (uint8_t)(check_src || fl.fd >= 0);
     if (fl.fd >= 0)
         cfg.save_progress = fl_save_progress;
     if (fl.pub)
@@ -722,25 +797,39 @@ static int cmd_apply(int argc, char **argv)
         goto done;
     }
     if (r != OD_PATCH_DONE) {
+        /* The package cannot fit the flash only through our --page (the
+         * package's own always fits): the command line is at fault. */
+        int geometry = r == OD_PATCH_ERR_GEOMETRY && user_page;
+        /* A damaged or wrong package leaves nothing worth resuming; a
+         * failed write (disk full), a wrong OLD or a wrong --page keeps the
+         * progress made, if any was. */
+        int keep = r == OD_PATCH_ERR_WRITE || r == OD_PATCH_ERR_READ ||
+                   r == OD_PATCH_ERR_WRONG_SOURCE || geometry;
         if (r == OD_PATCH_ERR_WRITE && fl.failed)
             od_cli_msg("cannot apply '%s': cannot write '%s': %s", in[nin - 1], fl.failed,
                 strerror(fl.failed_errno));
+        else if (geometry)
+            od_cli_msg("--page %u does not suit '%s' (page %u, erase %u%s): a page must divide "
+                "its erase size%s; leave --page out to use the package's own", page,
+                in[nin - 1], h.page_size, h.erase_size, h.filter ? ", thumb filter" : "",
+                h.filter ? " and, with the thumb filter, be at least its page size" : "");
         else
             od_cli_msg("cannot apply '%s': %s", in[nin - 1], od_patch_strerror(r));
-        /* A damaged or wrong package leaves nothing worth resuming; a
-         * failed write (disk full) or a wrong OLD keeps the progress made. */
-        if (fl.fd >= 0 && r != OD_PATCH_ERR_WRITE && r != OD_PATCH_ERR_READ &&
-            r != OD_PATCH_ERR_WRONG_SOURCE) {
-            unlink(part);
-            unlink(resume);
-        } else if (fl.fd >= 0 && !quiet) {
-            od_cli_msg("progress kept in '%s' and '%s': run the same command again to resume",
-                resume, part);
+        if (fl.fd >= 0) {
+            unlink(state_tmp); /* a failed save's, never needed again */
+            if (keep && (start || fl.saved)) {
+                if (!quiet)
+                    od_cli_msg("progress kept in '%s' and '%s': run the same command again to "
+                        "resume", resume, part);
+            } else {
+                unlink(part);
+                unlink(resume);
+            }
         }
         if (r == OD_PATCH_ERR_WRONG_SOURCE)
             od_cli_msg("the package expects a source image of %u bytes (version %s)", st.h.source_size,
                 st.h.source_version);
-        r = patch_exit(r);
+        r = geometry ? EX_USAGE : patch_exit(r);
         goto done;
     }
     /* The applier ends at payload_size (a shorter file never reaches
@@ -751,6 +840,7 @@ static int cmd_apply(int argc, char **argv)
         r = EX_PACKAGE;
         goto done;
     }
+    summary = od_cli_summary_stream(out);
     if (fl.fd >= 0) {
         struct stat a, b;
         /* The part file must still be the one written through fl.fd. */
@@ -775,16 +865,17 @@ static int cmd_apply(int argc, char **argv)
         goto done;
     }
     if (!quiet) {
-        printf("%s: %u bytes, version %s, verified sha256 ", out, st.h.target_size,
-               st.h.target_version);
-        hex(stdout, st.h.target_sha256, OD_SHA256_LEN);
-        printf("\n");
+        fprintf(summary, "%s: %u bytes, version %s, verified sha256 ", out, st.h.target_size,
+                st.h.target_version);
+        hex(summary, st.h.target_sha256, OD_SHA256_LEN);
+        fputc('\n', summary);
     }
 done:
     if (fl.fd >= 0)
         close(fl.fd);
     EVP_PKEY_free(fl.pub);
     free(part);
+    free(state_tmp);
     free(old);
     free(pkg);
     free(work);
@@ -800,28 +891,31 @@ typedef struct ext_rec {
     const uint8_t *value;
 } ext_rec;
 
-#define EXT_SHOWN 16 /* records listed; a package may hold more */
+#define EXT_SHOWN 16 /* records the text form lists; --json lists them all */
 
 /*
- * The extension records of pkg (at most EXT_SHOWN into recs), their total
- * count in *count. Returns 0, or -1 when the file ends inside the area
- * or a record runs past it (info reads only the header's part of a file).
+ * All extension records of pkg, malloc'd into *recs (NULL when there are
+ * none), their count in *count. Returns 0, or -1 when the file ends inside
+ * the area, a record runs past it (info reads only the header's part of a
+ * file) or memory runs out. The area is at most 65536 bytes, so at most
+ * 16384 records.
  */
-static int ext_records(const uint8_t *pkg, size_t size, const od_pkg_header *h, ext_rec *recs,
+static int ext_records(const uint8_t *pkg, size_t size, const od_pkg_header *h, ext_rec **recs,
                        unsigned *count)
 {
     uint32_t pos = 0;
     int r;
     ext_rec e;
+    *recs = NULL;
     *count = 0;
     if (size < (size_t)h->header_size + h->ext_size)
         return -1;
+    /* Every record takes at least 4 bytes of the area. */
+    if (h->ext_size >= 4 && !(*recs = malloc(h->ext_size / 4 * sizeof(**recs))))
+        return -1;
     while ((r = od_pkg_next_tlv(pkg + h->header_size, h->ext_size, &pos, &e.type, &e.value,
-                                &e.len)) == OD_PKG_OK) {
-        if (*count < EXT_SHOWN)
-            recs[*count] = e;
-        ++*count;
-    }
+                                &e.len)) == OD_PKG_OK)
+        (*recs)[(*count)++] = e;
     return r < 0 ? -1 : 0;
 }
 
@@ -836,7 +930,7 @@ static const char *ext_name(uint16_t type)
 static const char *sig_state(const ext_rec *recs, unsigned n)
 {
     unsigned i;
-    for (i = 0; i < n && i < EXT_SHOWN; i++)
+    for (i = 0; i < n; i++)
         if (recs[i].type == OD_TLV_SIGNATURE)
             return recs[i].len == OD_SIG_VALUE_LEN &&
                    (recs[i].value[0] == OD_SIG_ALG_ED25519 || recs[i].value[0] == OD_SIG_ALG_P256)
@@ -846,9 +940,9 @@ static const char *sig_state(const ext_rec *recs, unsigned n)
 
 static void print_info_text(const od_pkg_header *h, size_t size, const uint8_t *pkg)
 {
-    ext_rec recs[EXT_SHOWN];
+    ext_rec *recs;
     unsigned n, i;
-    int ext_ok = ext_records(pkg, size, h, recs, &n);
+    int ext_ok = ext_records(pkg, size, h, &recs, &n);
 
     printf("kind:            %s\n", h->kind == OD_KIND_FULL ? "full" : "delta");
     printf("format version:  %u\n", h->format_version);
@@ -877,8 +971,11 @@ static void print_info_text(const od_pkg_header *h, size_t size, const uint8_t *
         for (i = 0; i < n && i < EXT_SHOWN; i++)
             printf("%s%s 0x%04x (%u bytes)", i ? ", " : "", ext_name(recs[i].type), recs[i].type,
                    recs[i].len);
-        printf("%s\n", n > EXT_SHOWN ? ", ..." : "");
+        if (n > EXT_SHOWN)
+            printf(", ... (%u in all; --json lists them)", n);
+        printf("\n");
     }
+    free(recs);
     if (h->kind == OD_KIND_DELTA) {
         printf("source md5:      "); hex(stdout, h->source_md5, OD_MD5_LEN);
         printf("\nsource sha256:   "); hex(stdout, h->source_sha256, OD_SHA256_LEN);
@@ -924,22 +1021,23 @@ static void print_info_json(const od_pkg_header *h, size_t size, const uint8_t *
     printf("  \"block_count\": %u,\n", h->block_count);
     printf("  \"ext_size\": %u,\n", h->ext_size);
     {
-        ext_rec recs[EXT_SHOWN];
+        ext_rec *recs;
         unsigned n, i;
-        if (ext_records(pkg, size, h, recs, &n) == 0) {
+        if (ext_records(pkg, size, h, &recs, &n) == 0) {
             const char *sig = sig_state(recs, n);
             if (strcmp(sig, "none"))
                 printf("  \"signature\": \"%s\",\n", sig);
             else
                 printf("  \"signature\": null,\n");
             printf("  \"extensions\": [");
-            for (i = 0; i < n && i < EXT_SHOWN; i++)
+            for (i = 0; i < n; i++)
                 printf("%s{\"type\": %u, \"name\": \"%s\", \"length\": %u}", i ? ", " : "",
                        recs[i].type, ext_name(recs[i].type), recs[i].len);
             printf("],\n");
         } else { /* the file ends inside the area, or it is damaged */
             printf("  \"signature\": null,\n  \"extensions\": null,\n");
         }
+        free(recs);
     }
     printf("  \"payload_size\": %u,\n", h->payload_size);
     json_hex("source_md5", h->source_md5, OD_MD5_LEN, 1);
@@ -963,11 +1061,16 @@ static int cmd_info(int argc, char **argv, int verify)
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             if (verify)
                 fputs("usage: otadelta verify PKG [--old OLD] [--new NEW] [--key PUB]\n\n"
-                      "Checks a package's integrity without applying it: header CRC and\n"
+                      "Checks a package's container without applying it: header CRC and\n"
                       "fields, extensions, block index, every block CRC, payload SHA-256\n"
-                      "and exact size. --old / --new also check that the package binds\n"
-                      "those images (size, MD5 and SHA-256); --key checks its signature\n"
-                      "with a public key from 'otadelta keygen' (refused if unsigned).\n", stdout);
+                      "and exact size. --old / --new also check that the header names those\n"
+                      "images (size, MD5 and SHA-256); --key checks its signature with a\n"
+                      "public key from 'otadelta keygen' (refused if unsigned).\n\n"
+                      "verify does not decode the blocks, with or without --old/--new: a\n"
+                      "package it calls ok can still be refused by the applier (ops that\n"
+                      "reach outside OLD, a block the index misplaces, an image that does\n"
+                      "not match the target hash). Only 'otadelta apply' decodes a package\n"
+                      "and checks the image it produces.\n", stdout);
             else
                 fputs("usage: otadelta info PKG [--json]\n\n"
                       "Prints what a package says about itself: kind, versions, sizes,\n"

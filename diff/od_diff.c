@@ -20,6 +20,7 @@
 #if defined(__linux__) && !defined(_GNU_SOURCE)
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #endif
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,25 +69,46 @@ static int is_pow2(uint32_t x)
     return x && !(x & (x - 1));
 }
 
-/* Everything but the version strings: what od_diff_plan needs too. */
-static int check_geometry(const od_diff_params *p)
+/*
+ * Everything but the version strings: what od_diff_plan needs too. The
+ * rules are kept here only, so a caller's message names exactly the one
+ * broken (od_diff_param_problem).
+ */
+const char *od_diff_param_problem(const od_diff_params *p, char *buf, size_t n)
 {
     if (p->kind != OD_KIND_DELTA && p->kind != OD_KIND_FULL)
-        return OD_DIFF_ERR_PARAM;
-    if (p->codec != OD_CODEC_NONE && p->codec != OD_CODEC_DEFLATE && p->codec != OD_CODEC_LZMA)
-        return OD_DIFF_ERR_PARAM;
-    if (p->filter != OD_DIFF_FILTER_AUTO && p->filter != OD_FILTER_NONE &&
-        (p->filter != OD_FILTER_THUMB || p->kind == OD_KIND_FULL))
-        return OD_DIFF_ERR_PARAM;
-    if (!is_pow2(p->page_size) || p->page_size < 16 || p->page_size > 65536 ||
-        !is_pow2(p->erase_size) || p->erase_size < p->page_size ||
-        p->erase_size > (16u << 20))
-        return OD_DIFF_ERR_PARAM;
-    if (p->block_size && (p->block_size % p->erase_size || p->block_size > OD_MAX_IMAGE_SIZE))
-        return OD_DIFF_ERR_PARAM;
-    if (!p->block_size && !p->restart_interval)
-        return OD_DIFF_ERR_PARAM; /* blocks would be unbounded */
-    return OD_DIFF_OK;
+        snprintf(buf, n, "kind %d is neither delta nor full", p->kind);
+    else if (p->codec != OD_CODEC_NONE && p->codec != OD_CODEC_DEFLATE &&
+             p->codec != OD_CODEC_LZMA)
+        snprintf(buf, n, "codec %d is not none, deflate or lzma", p->codec);
+    else if (p->filter != OD_DIFF_FILTER_AUTO && p->filter != OD_FILTER_NONE &&
+             (p->filter != OD_FILTER_THUMB || p->kind == OD_KIND_FULL))
+        snprintf(buf, n, "filter %d is not auto, none or thumb (thumb: deltas only)", p->filter);
+    else if (!is_pow2(p->page_size) || p->page_size < 16 || p->page_size > 65536)
+        snprintf(buf, n, "page size %u is not a power of two from 16 to 65536", p->page_size);
+    else if (!is_pow2(p->erase_size))
+        snprintf(buf, n, "erase size %u is not a power of two", p->erase_size);
+    else if (p->erase_size < p->page_size)
+        snprintf(buf, n, "page size %u is larger than the erase size %u", p->page_size,
+                 p->erase_size);
+    else if (p->erase_size > (16u << 20))
+        snprintf(buf, n, "erase size %u is larger than 16 MiB", p->erase_size);
+    else if (p->block_size && p->block_size % p->erase_size)
+        snprintf(buf, n, "block size %u is not a multiple of the erase size %u", p->block_size,
+                 p->erase_size);
+    else if (p->block_size > OD_MAX_IMAGE_SIZE)
+        snprintf(buf, n, "block size %u is larger than 1 GiB", p->block_size);
+    else if (!p->block_size && !p->restart_interval) /* blocks would be unbounded */
+        snprintf(buf, n, "block size and restart interval cannot both be 0");
+    else
+        return NULL;
+    return buf;
+}
+
+static int check_geometry(const od_diff_params *p)
+{
+    char why[96];
+    return od_diff_param_problem(p, why, sizeof(why)) ? OD_DIFF_ERR_PARAM : OD_DIFF_OK;
 }
 
 static int check_params(const od_diff_params *p)

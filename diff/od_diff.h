@@ -78,10 +78,10 @@ typedef struct od_diff_params {
                                  OD_PATCH_STATE_RESERVE and the page buffer */
     uint32_t page_size;       /* flash write page, power of two, 16..65536 */
     uint32_t erase_size;      /* flash erase unit, power of two, multiple of
-                                 page_size, <= block_size */
+                                 page_size, <= block_size, <= 16 MiB */
     uint32_t block_size;      /* most output bytes in one block (a restart
-                                 point for resume), multiple of erase_size;
-                                 0 = no limit */
+                                 point for resume), multiple of erase_size,
+                                 <= 1 GiB; 0 = no limit */
     uint32_t restart_interval;/* end a block at the next erase boundary once
                                  its op stream reaches this many bytes;
                                  0 = only block_size decides. Each restart
@@ -144,6 +144,15 @@ int od_diff_create(const uint8_t *old, size_t old_size, const uint8_t *new_img,
  */
 int od_diff_plan(const od_diff_params *p, uint8_t *props, uint32_t *dict,
                  uint32_t *ram_needed);
+
+/*
+ * The first rule of the od_diff_params field docs that p breaks (versions
+ * aside: those are od_pkg_version_valid's), as an English sentence naming
+ * the values, written to buf (96 bytes suffice) and returned; NULL when p
+ * is valid. od_diff_create and od_diff_plan return OD_DIFF_ERR_PARAM
+ * exactly when this is not NULL.
+ */
+const char *od_diff_param_problem(const od_diff_params *p, char *buf, size_t n);
 
 #ifdef __cplusplus
 }

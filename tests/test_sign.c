@@ -612,6 +612,7 @@ static void t_cli(void)
     size_t size, nw_size, old_size, bs;
     FILE *f;
     struct stat st;
+    EVP_PKEY *key;
 
     snprintf(name, sizeof(name), "%s/cli", dir);
     snprintf(pem, sizeof(pem), "%s/cli.pem", dir);
@@ -661,11 +662,14 @@ static void t_cli(void)
     OD_REQUIRE(buf != NULL);
     memcpy(buf, pkg, size);
     bs = size;
-    OD_CHECK_EQ(od_cli_sign_buffer(&buf, &bs, "/nonexistent.pem"), OD_CLI_EX_INPUT);
-    OD_CHECK_EQ(bs, size);
-    OD_CHECK_EQ(od_cli_sign_buffer(&buf, &bs, pem), OD_CLI_EX_OK);
+    OD_CHECK(od_cli_load_private_key("/nonexistent.pem") == NULL);
+    OD_CHECK(od_cli_load_private_key(pubp) == NULL); /* public only */
+    key = od_cli_load_private_key(pem);
+    OD_REQUIRE(key != NULL);
+    OD_CHECK_EQ(od_cli_sign_buffer(&buf, &bs, key), OD_CLI_EX_OK);
     OD_CHECK_EQ(bs, size + OD_SIG_TLV_LEN);
     OD_CHECK_EQ(od_cli_verify_signature(buf, bs, pubp), OD_CLI_EX_OK);
+    EVP_PKEY_free(key);
     free(buf);
     free(pkg);
     free(nw);

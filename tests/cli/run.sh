@@ -168,9 +168,21 @@ expect_exit 0 "help" "$OD" help
 expect_exit 0 "-h" "$OD" -h
 for cmd in diff full apply info verify; do
     expect_exit 0 "$cmd --help" "$OD" "$cmd" --help
-    expect_grep "$cmd --help prints usage" "^usage: otadelta" "$TMP/out"
+    expect_grep "$cmd --help prints usage" "^usage: otadelta $cmd" "$TMP/out"
     expect_exit 0 "$cmd -h" "$OD" "$cmd" -h
 done
+expect_exit 0 "full --help" "$OD" full --help
+expect_true "full --help lists no option full refuses" \
+    [ -z "$(grep -E -- "--from-version|--filter|OLD" "$TMP/out")" ]
+expect_grep "full --help names its own options" "--to-version.*--codec" <(tr '\n' ' ' <"$TMP/out")
+expect_exit 0 "diff --help" "$OD" diff --help
+expect_grep "diff --help gives the geometry limits" "16 to 64K.*16M.*1024M" <(tr '\n' ' ' <"$TMP/out")
+expect_exit 0 "verify --help" "$OD" verify --help
+expect_grep "verify --help says it does not decode the blocks" \
+    "does not decode the blocks.*Only 'otadelta apply' decodes" <(tr '\n' ' ' <"$TMP/out")
+expect_exit 0 "apply --help" "$OD" apply --help
+expect_grep "apply --help says --resume implies --check-source" \
+    "--resume.*Implies --check-source" <(tr '\n' ' ' <"$TMP/out")
 expect_exit 0 "version" "$OD" version
 expect_grep "version names library and format" "^otadelta [0-9]+\.[0-9]+\.[0-9]+, format version 2$" "$TMP/out"
 expect_exit 0 "--version" "$OD" --version
@@ -427,10 +439,15 @@ expect_exit 0 "apply a thumb package" "$OD" apply old.bin th.otad -o th.bin -q
 expect_true "thumb package restores new.bin" cmp -s th.bin new.bin
 expect_exit 0 "apply a thumb package with larger pages" "$OD" apply old.bin th.otad -o th.bin -q --page 4096
 expect_true "larger pages restore new.bin" cmp -s th.bin new.bin
-# Its words may end in a later page of ours than they began in.
-expect_exit 3 "apply a thumb package with smaller pages than its own" \
+# Its words may end in a later page of ours than they began in. The
+# package is fine: the --page given is what does not fit, a usage error.
+expect_exit 1 "apply a thumb package with smaller pages than its own" \
     "$OD" apply old.bin th.otad -o th.bin -q --page 16
-expect_grep "smaller pages are refused as geometry" "does not fit this flash"
+expect_grep "smaller pages blame --page" "--page 16 does not suit 'th.otad'.*at least its page size"
+expect_exit 1 "apply --page larger than the package's erase unit" \
+    "$OD" apply old.bin th.otad -o th.bin -q --page 8192
+expect_grep "a page that does not divide the erase unit blames --page" \
+    "--page 8192 does not suit .*erase 4096.*divide its erase size"
 expect_exit 1 "size that is not a number" "$OD" full new.bin -o x.otad --to-version 2 --ram lots
 expect_exit 1 "negative size" "$OD" full new.bin -o x.otad --to-version 2 --page -256
 # Values the generator cannot use are usage errors too, like an unparsable
@@ -438,7 +455,12 @@ expect_exit 1 "negative size" "$OD" full new.bin -o x.otad --to-version 2 --page
 expect_exit 1 "page not a power of two" "$OD" full new.bin -o x.otad --to-version 2 --page 300
 expect_grep "page rule is explained" "powers? of two"
 expect_exit 1 "erase below page" "$OD" full new.bin -o x.otad --to-version 2 --page 512 --erase 256
-expect_grep "erase rule is explained" "erase >= page"
+expect_grep "erase rule is explained" "page size 512 is larger than the erase size 256"
+expect_exit 1 "page above the default erase unit" "$OD" full new.bin -o x.otad --to-version 2 --page 65536
+expect_grep "the broken rule is named with both values" "page size 65536 is larger than the erase size 4096"
+expect_exit 1 "erase unit above 16 MiB" "$OD" full new.bin -o x.otad --to-version 2 --erase 32M --block 0
+expect_grep "the erase limit is named" "erase size 33554432 is larger than 16 MiB"
+expect_grep "full's help is pointed to" "see 'otadelta full --help'"
 expect_exit 1 "block and restart both 0" "$OD" full new.bin -o x.otad --to-version 2 --block 0 --restart 0
 expect_grep "block/restart rule is explained" "cannot both be 0"
 expect_exit 1 "apply without -o" "$OD" apply old.bin d.otad
@@ -581,6 +603,14 @@ head -c 1100000 /dev/zero >zeros.bin
 expect_exit 6 "too many blocks" "$OD" full zeros.bin -o x.otad --to-version 2 --codec none \
     --page 16 --erase 16 --block 16 --ram 3K
 expect_grep "too many blocks is explained" "too many restart blocks.*raise"
+# The signing key is checked before generating, which can take minutes:
+# the same command with a bad --sign fails on the key, not on the blocks.
+expect_exit 2 "diff --sign with a missing key fails before generating" "$OD" full zeros.bin \
+    -o x.otad --to-version 2 --codec none --page 16 --erase 16 --block 16 --ram 3K --sign nokey.pem
+expect_grep "the missing key is named" "cannot open 'nokey.pem'"
+expect_exit 2 "diff --sign with a file that is not a key" "$OD" full zeros.bin \
+    -o x.otad --to-version 2 --codec none --page 16 --erase 16 --block 16 --ram 3K --sign new.bin
+expect_grep "a non-key is explained" "'new.bin' is not an unencrypted Ed25519 or ECDSA P-256 private key"
 expect_exit 6 "codec none: --ram below the page" "$OD" full new.bin -o x.otad --to-version 2 \
     --codec none --ram 2100
 expect_true "codec none is not told to change codec" [ -z "$(grep -i "lighter --codec" "$TMP/err")" ]
@@ -593,19 +623,21 @@ expect_exit 0 "apply takes the package's page size by default" "$OD" apply old.b
 expect_same "16-byte-page round trip" p16.bin new.bin
 
 # ----------------------------------------------------------- size options
-for bad in 18014398509481984K 17592186044420M 4G " 16K" +16K 16KB 4294967296; do
+for bad in 18014398509481984K 17592186044420M 4G " 16K" +16K 16KB 4294967296 16iB 16Ki; do
     expect_exit 1 "--ram '$bad' is refused" "$OD" diff old.bin new.bin -o x.otad \
         --from-version 1 --to-version 2 --ram "$bad"
 done
 expect_exit 0 "--ram 4194303K is the largest K value" "$OD" diff old.bin new.bin -o x.otad \
     --from-version 1 --to-version 2 --ram 4194303K -q
+expect_exit 0 "--ram 16KiB is 16K" "$OD" diff old.bin new.bin -o x.otad \
+    --from-version 1 --to-version 2 --ram 16KiB -q
 rm -f x.otad
 
 # ------------------------------- outputs that are inputs, links and devices
 cp new.bin new-copy.bin
 expect_exit 1 "diff -o NEW is refused" "$OD" diff old.bin new-copy.bin -o new-copy.bin \
     --from-version 1 --to-version 2
-expect_grep "-o that is an input is explained" "is one of the input images"
+expect_grep "-o that is an input is explained" "-o 'new-copy.bin' is the same file as NEW 'new-copy.bin'"
 expect_same "NEW is untouched" new-copy.bin new.bin
 ln -sf old.bin old-link.bin
 expect_exit 1 "diff -o a link to OLD is refused" "$OD" diff old.bin new.bin -o old-link.bin \
@@ -627,7 +659,7 @@ expect_exit 0 "the package written to stdout is whole" "$OD" verify piped.otad -
 # ------------------------------------------------------------- --resume state
 expect_exit 1 "--resume naming the part file is refused" \
     "$OD" apply old.bin g.otad -o r.bin --resume r.bin.part
-expect_grep "--resume clash is explained" "names a file this command reads or writes"
+expect_grep "--resume clash is explained" "--resume 'r.bin.part' is the same file as the part file"
 for clash in g.otad old.bin r.bin; do
     [ "$clash" = r.bin ] && cp new.bin r.bin
     cp "$clash" clash.keep
@@ -651,11 +683,192 @@ expect_exit 0 "a state without its part file starts afresh" \
     "$OD" apply old.bin g.otad -o r2.bin --resume r2.state
 expect_true "it does not claim to resume" [ -z "$(grep -i resuming "$TMP/err")" ]
 expect_same "and restores the image" r2.bin new.bin
-# A failed write keeps the progress made, and says where.
+# A failed write keeps the progress made, and says where; when none was
+# saved (here the very first save fails) there is nothing to resume.
 expect_exit 5 "apply --resume with an unwritable state" \
     "$OD" apply old.bin g.otad -o r3.bin --resume /nonexistent/r3.state
 expect_grep "the failing file is named" "cannot write '/nonexistent/r3.state'"
-expect_grep "the kept progress is named" "progress kept in"
+expect_true "no progress is claimed when none was saved" [ -z "$(grep -i "progress kept" "$TMP/err")" ]
+expect_absent "nor is a part file left" r3.bin.part
+
+# --resume implies --check-source: a wrong OLD of the right size is refused
+# before it writes blocks that saved progress would vouch for, and saved
+# progress survives it for the run with the right OLD.
+cp old.bin old-wrong.bin
+gen 99 16 | dd of=old-wrong.bin bs=1 seek=100 conv=notrunc 2>/dev/null
+expect_true "the wrong OLD has OLD's size" [ "$(fsize old-wrong.bin)" = "$(fsize old.bin)" ]
+expect_true "but not its content" test -n "$(cmp old-wrong.bin old.bin)"
+expect_exit 4 "apply --resume with a wrong OLD of the right size" \
+    "$OD" apply old-wrong.bin g.otad -o rw.bin --resume rw.state
+expect_grep "it is refused as the wrong source" "not the package's source"
+expect_true "no progress is claimed" [ -z "$(grep -i "progress kept" "$TMP/err")" ]
+expect_absent "no state is left" rw.state
+expect_absent "no part file is left" rw.bin.part
+expect_absent "no image is left" rw.bin
+# Progress saved by an interrupted run: the part holds NEW's first blocks
+# (here all of NEW, padded to the package's 64-byte pages), the state says 2.
+cp new.bin rk.bin.part
+head -c $((($(fsize new.bin) + 63) / 64 * 64 - $(fsize new.bin))) /dev/zero >>rk.bin.part
+printf 'otadelta-resume 1 %s %s 2\n' "$tsha" "$psha" >rk.state
+expect_exit 4 "a resumed apply with a wrong OLD of the right size" \
+    "$OD" apply old-wrong.bin g.otad -o rk.bin --resume rk.state
+expect_grep "is refused before writing" "not the package's source"
+expect_grep "and keeps the saved progress" "progress kept in 'rk.state'"
+expect_exit 0 "the right OLD then resumes" "$OD" apply old.bin g.otad -o rk.bin --resume rk.state
+expect_grep "where the progress was" "resuming at block 2 of"
+expect_same "and restores the image" rk.bin new.bin
+# A wrong OLD of another size fails at the header: nothing was saved, so
+# nothing is said about resuming and nothing is left.
+expect_exit 4 "apply --resume with an OLD of the wrong size" \
+    "$OD" apply v1.bin g.otad -o r7.bin --resume r7.state
+expect_true "it claims no progress" [ -z "$(grep -i "progress kept" "$TMP/err")" ]
+expect_absent "and leaves no state" r7.state
+expect_absent "and no part file" r7.bin.part
+
+# STATE must be an otadelta state or a new name: the command replaces it
+# as it goes and deletes it at the end.
+expect_exit 0 "keygen for the tests below" "$OD" keygen -o ck -q
+cp ck.pub st-key.pub
+expect_exit 1 "--resume naming a file that is not a state" \
+    "$OD" apply old.bin g.otad -o rk2.bin --resume st-key.pub
+expect_grep "a foreign state is explained" "'st-key.pub' exists and is not an otadelta resume state"
+expect_same "the foreign file is untouched" st-key.pub ck.pub
+expect_absent "no image is written" rk2.bin
+expect_absent "no part file is made" rk2.bin.part
+mkdir st-dir
+expect_exit 1 "--resume naming a directory" "$OD" apply old.bin g.otad -o rk2.bin --resume st-dir
+expect_true "the directory stays" [ -d st-dir ]
+mkfifo st.fifo
+expect_exit 1 "--resume naming a FIFO" timeout 10 "$OD" apply old.bin g.otad -o rk2.bin --resume st.fifo
+expect_true "the FIFO stays" [ -p st.fifo ]
+cp ck.pub ck2.pub
+expect_exit 1 "--resume naming the --key" \
+    "$OD" apply old.bin g.otad --key ck2.pub -o rk2.bin --resume ck2.pub
+expect_grep "the key clash is explained" "--resume 'ck2.pub' is the same file as --key"
+expect_same "the key is untouched" ck2.pub ck.pub
+# NEW.part is written, truncated and renamed: it must not be an input.
+cp "$FILES/good-delta-lzma.otad" fw.part
+expect_exit 1 "a package named NEW.part with --resume" \
+    "$OD" apply v1.bin fw.part -o fw --resume fw.state
+expect_grep "the part clash is explained" "the part file 'fw.part' is the same file as PKG"
+expect_same "the package is untouched" fw.part "$FILES/good-delta-lzma.otad"
+expect_absent "no image is written" fw
+ln -sf v1.bin fw2.part
+expect_exit 1 "a link to OLD named NEW.part with --resume" \
+    "$OD" apply fw2.part "$FILES/good-delta-lzma.otad" -o fw2 --resume fw2.state
+expect_true "OLD is untouched" cmp -s fw2.part v1.bin
+
+# ------------------------------------------------- keys are never outputs
+# A key pair of their own: a regression here must not spoil the tests after.
+expect_exit 0 "keygen for the key clash tests" "$OD" keygen -o kc -q
+cp kc.pem kc.pem.orig
+cp kc.pub kc.pub.orig
+"$OD" sign d.otad --key kc.pem -o sd.otad -q
+expect_exit 1 "sign -o KEY" "$OD" sign d.otad --key kc.pem -o kc.pem
+expect_grep "the key clash is named" "-o 'kc.pem' is the same file as --key 'kc.pem'"
+ln -f kc.pem kc-hard.pem
+expect_exit 1 "sign -o a hard link to KEY" "$OD" sign d.otad --key kc.pem -o kc-hard.pem
+expect_exit 1 "diff -o KEY --sign KEY" "$OD" diff old.bin new.bin -o kc.pem --sign kc.pem \
+    --from-version 1 --to-version 2
+expect_exit 1 "full -o KEY --sign KEY" "$OD" full new.bin -o kc.pem --sign kc.pem --to-version 2
+ln -sf kc.pub kc-link.pub
+expect_exit 1 "apply -o a link to --key" "$OD" apply old.bin sd.otad --key kc.pub -o kc-link.pub
+expect_same "the private key is untouched" kc.pem kc.pem.orig
+expect_same "the public key is untouched" kc.pub kc.pub.orig
+expect_exit 0 "sign in place is still the default" "$OD" sign sd.otad --key kc.pem -q
+"$OD" sign d.otad --key ck.pem -o sd.otad -q
+
+# ---------------------------------- summaries stay out of the data stream
+# With -o /dev/stdout the data goes to stdout; a summary there would end up
+# inside the image or package.
+"$OD" apply v1.bin "$FILES/good-delta-lzma.otad" -o /dev/stdout 2>"$TMP/err" | cat >piped-apply.bin
+expect_same "apply -o /dev/stdout | cat is exactly the image" piped-apply.bin v2.bin
+expect_grep "apply's summary goes to stderr" "verified sha256 [0-9a-f]{64}"
+"$OD" diff old.bin new.bin -o /dev/stdout --from-version 1 --to-version 2 2>"$TMP/err" \
+    | cat >piped-diff.otad
+expect_exit 0 "diff -o /dev/stdout | cat is exactly the package" \
+    "$OD" verify piped-diff.otad --old old.bin --new new.bin
+"$OD" full new.bin -o /dev/stdout --to-version 2 2>"$TMP/err" | cat >piped-full.otad
+expect_grep "full's summary goes to stderr" "device RAM"
+expect_exit 0 "full -o /dev/stdout | cat is exactly the package" "$OD" verify piped-full.otad --new new.bin
+"$OD" sign d.otad --key ck.pem -o /dev/stdout 2>"$TMP/err" | cat >piped-sign.otad
+expect_grep "sign's summary goes to stderr" "signed \(ed25519\)"
+expect_exit 0 "sign -o /dev/stdout | cat is exactly the package" "$OD" verify piped-sign.otad --key ck.pub
+"$OD" apply v1.bin "$FILES/good-delta-lzma.otad" -o /dev/stdout >redirected.bin 2>"$TMP/err"
+expect_same "apply -o /dev/stdout >FILE is exactly the image" redirected.bin v2.bin
+expect_grep "with its summary on stderr" "verified sha256"
+expect_exit 0 "a regular -o keeps the summary on stdout" \
+    "$OD" apply v1.bin "$FILES/good-delta-lzma.otad" -o summary.bin
+expect_grep "the summary is on stdout" "verified sha256" "$TMP/out"
+
+# ----------------------------------------- FIFOs as inputs are refused
+# Opening or reading a FIFO waits for a writer: every input must be
+# refused as not a regular file instead (timeout: a hang fails the test).
+mkfifo in.fifo
+while read -r args; do
+    # shellcheck disable=SC2086 # word splitting is the point
+    expect_exit 2 "a FIFO as input: $args" timeout 10 "$OD" $args
+    expect_grep "a FIFO is not a regular file: $args" "'in.fifo' is not a regular file"
+done <<'FIFO_CASES'
+info in.fifo
+verify in.fifo
+verify d.otad --old in.fifo
+verify d.otad --new in.fifo
+verify sd.otad --key in.fifo
+diff in.fifo new.bin -o x.otad --from-version 1 --to-version 2
+diff old.bin in.fifo -o x.otad --from-version 1 --to-version 2
+diff old.bin new.bin -o x.otad --from-version 1 --to-version 2 --sign in.fifo
+full in.fifo -o x.otad --to-version 2
+apply in.fifo d.otad -o x.bin
+apply old.bin in.fifo -o x.bin
+apply old.bin sd.otad --key in.fifo -o x.bin
+sign in.fifo --key ck.pem -o x.otad
+sign d.otad --key in.fifo -o x.otad
+FIFO_CASES
+expect_absent "no FIFO input leaves an output" x.otad
+expect_absent "no FIFO input leaves an image" x.bin
+
+# ------------------------------------------ sign's input limit is 1 GiB
+truncate -s 1025M big.otad
+expect_exit 2 "sign refuses a package over 1 GiB" "$OD" sign big.otad --key ck.pem -o x.otad
+expect_grep "the limit is named" "'big.otad' is 1074790400 bytes; the limit is 1073741824 bytes"
+rm -f big.otad
+
+# ------------------ info finds the signature after many other records
+if command -v python3 >/dev/null 2>&1; then
+    # 20 notes after the records, then signed (the signature goes first),
+    # then the signature moved last: the header, and so the signature, stay
+    # valid.
+    tlv() {
+        python3 - "$@" <<'PY'
+import struct, sys, zlib
+d = bytearray(open(sys.argv[1], 'rb').read())
+hs = struct.unpack_from('<H', d, 10)[0]
+es = struct.unpack_from('<I', d, 36)[0]
+if sys.argv[3] == 'notes':
+    notes = b''.join(struct.pack('<HH', 2, 7) + b'note %02d' % i for i in range(20))
+    d[hs + es:hs + es] = notes
+    struct.pack_into('<I', d, 36, es + len(notes))
+    struct.pack_into('<I', d, hs - 4, zlib.crc32(bytes(d[:hs - 4])))
+else:  # move the first record to the end of the area
+    n = 4 + struct.unpack_from('<H', d, hs + 2)[0]
+    d[hs:hs + es] = d[hs + n:hs + es] + d[hs:hs + n]
+open(sys.argv[2], 'wb').write(d)
+PY
+    }
+    tlv "$FILES/good-delta-lzma.otad" notes.otad notes
+    expect_exit 0 "sign a package with 20 notes" "$OD" sign notes.otad --key ck.pem -q
+    tlv notes.otad sig-last.otad move
+    expect_exit 0 "a signature after 20 notes verifies" "$OD" verify sig-last.otad --key ck.pub
+    expect_exit 0 "info of a signature after 20 notes" "$OD" info sig-last.otad
+    expect_grep "info finds the signature" "^signature: +ed25519" "$TMP/out"
+    expect_grep "info says how many records there are" "\.\.\. \(21 in all" "$TMP/out"
+    expect_exit 0 "info --json of a signature after 20 notes" "$OD" info --json sig-last.otad
+    said=$(python3 -c 'import json,sys; j = json.load(sys.stdin); print(j["signature"], len(j["extensions"]), j["extensions"][-1]["name"])' <"$TMP/out" 2>&1)
+    expect_true "info --json finds the signature and lists all 21 records" [ "$said" = "ed25519 21 signature" ]
+else
+    skip "info finds the signature after many records" "python3 not found"
+fi
 
 echo
 if [ "$skipped" -gt 0 ]; then
