@@ -2178,8 +2178,8 @@ static int column_list(conn *c, const char *table, char *out, size_t n)
  * for the indexes that went with them. One transaction: all or nothing. */
 static int rebuild_autoincrement(conn *c, char **err)
 {
-    char sql[2600], cols[2048];
-    int todo[sizeof(no_reuse) / sizeof(no_reuse[0])], any = 0;
+    char cols[2048], sql[2 * sizeof(cols) + 256];
+    int todo[sizeof(no_reuse) / sizeof(no_reuse[0])], any = 0, n;
     size_t i;
 
     for (i = 0; i < sizeof(no_reuse) / sizeof(no_reuse[0]); i++) {
@@ -2213,9 +2213,10 @@ static int rebuild_autoincrement(conn *c, char **err)
         snprintf(old, sizeof(old), "%s_old", no_reuse[i]);
         if (column_list(c, old, cols, sizeof(cols)) != 0)
             goto fail;
-        snprintf(sql, sizeof(sql), "INSERT INTO %s(%s) SELECT %s FROM %s; DROP TABLE %s;",
-                 no_reuse[i], cols, cols, old, old);
-        if (sqlite3_exec(c->db, sql, NULL, NULL, err) != SQLITE_OK)
+        n = snprintf(sql, sizeof(sql), "INSERT INTO %s(%s) SELECT %s FROM %s; DROP TABLE %s;",
+                     no_reuse[i], cols, cols, old, old);
+        if (n < 0 || (size_t)n >= sizeof(sql) ||
+            sqlite3_exec(c->db, sql, NULL, NULL, err) != SQLITE_OK)
             goto fail;
         fprintf(stderr, "otadelta-server: database upgraded: %s ids are never reused\n",
                 no_reuse[i]);
