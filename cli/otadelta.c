@@ -511,11 +511,12 @@ static void fl_config(od_patch_config *cfg, flash *fl, uint8_t *work, uint32_t w
 }
 
 /*
- * Applies a package just generated, in memory, with the MCU applier fed
- * the whole package at once, and compares the image with NEW: the CLI
- * writes no package it has not seen restore its target. Returns 0, an
- * OD_PATCH_ERR_* (< 0), or 1 when the applier succeeded but the image
- * differs.
+ * Applies a package, in memory, with the MCU applier fed the whole package
+ * at once, and compares the image with NEW (nw NULL: the applier's own
+ * read-back check of the target hashes is enough): the CLI writes no
+ * package it has not seen restore its target, and verify with OLD decodes.
+ * Returns 0, an OD_PATCH_ERR_* (< 0), or 1 when the applier succeeded but
+ * the image differs or bytes follow the package.
  */
 static int roundtrip_check(const uint8_t *old, size_t old_size, const uint8_t *pkg,
                            size_t pkg_size, const uint8_t *nw, size_t new_size)
@@ -546,8 +547,10 @@ static int roundtrip_check(const uint8_t *old, size_t old_size, const uint8_t *p
     while (r == OD_PATCH_OK && at < pkg_size)
         r = od_patch_feed(&st, pkg, &at, pkg_size);
     if (r == OD_PATCH_DONE)
-        r = (at == pkg_size && new_size == h.target_size &&
-             (new_size == 0 || memcmp(fl.img, nw, new_size) == 0)) ? 0 : 1;
+        r = (at == pkg_size && (!nw || (new_size == h.target_size &&
+                                        (new_size == 0 || memcmp(fl.img, nw, new_size) == 0))))
+                ? 0
+                : 1;
     else if (r == OD_PATCH_OK)
         r = OD_PATCH_ERR_CORRUPT; /* wants more than the whole package */
 done:
@@ -1051,9 +1054,9 @@ static void print_info_json(const od_pkg_header *h, size_t size, const uint8_t *
 static int cmd_info(int argc, char **argv, int verify)
 {
     const char *path = NULL, *oldp = NULL, *newp = NULL, *keyp = NULL;
-    int json = 0, i, r;
-    uint8_t *pkg = NULL;
-    size_t size = 0;
+    int json = 0, i, r, d, decode;
+    uint8_t *pkg = NULL, *img[2] = {NULL, NULL};
+    size_t size = 0, isz[2] = {0, 0};
     od_pkg_header h;
 
     for (i = 0; i < argc; i++) {
@@ -1061,16 +1064,17 @@ static int cmd_info(int argc, char **argv, int verify)
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             if (verify)
                 fputs("usage: otadelta verify PKG [--old OLD] [--new NEW] [--key PUB]\n\n"
-                      "Checks a package's container without applying it: header CRC and\n"
-                      "fields, extensions, block index, every block CRC, payload SHA-256\n"
-                      "and exact size. --old / --new also check that the header names those\n"
-                      "images (size, MD5 and SHA-256); --key checks its signature with a\n"
-                      "public key from 'otadelta keygen' (refused if unsigned).\n\n"
-                      "verify does not decode the blocks, with or without --old/--new: a\n"
-                      "package it calls ok can still be refused by the applier (ops that\n"
-                      "reach outside OLD, a block the index misplaces, an image that does\n"
-                      "not match the target hash). Only 'otadelta apply' decodes a package\n"
-                      "and checks the image it produces.\n", stdout);
+                      "Checks a package's container: header CRC and fields, extensions,\n"
+                      "block index, every block CRC, payload SHA-256 and exact size.\n"
+                      "--old / --new also check that the header names those images (size,\n"
+                      "MD5 and SHA-256); --key checks its signature with a public key from\n"
+                      "'otadelta keygen' (refused if unsigned).\n\n"
+                      "With --old (a delta) or for a full package, verify then applies the\n"
+                      "package in memory with the MCU applier, as 'otadelta apply' would,\n"
+                      "and checks the image it restores (against NEW too, if given): a\n"
+                      "package it calls ok with OLD applies to OLD. A delta checked without\n"
+                      "--old is not decoded: the applier may still refuse it (ops that\n"
+                      "reach outside OLD, an image that does not match the target hash).\n", stdout);
             else
                 fputs("usage: otadelta info PKG [--json]\n\n"
                       "Prints what a package says about itself: kind, versions, sizes,\n"
@@ -1120,41 +1124,45 @@ static int cmd_info(int argc, char **argv, int verify)
         free(pkg);
         return EX_OK;
     }
-    for (i = 0; i < 2; i++) {
+    r = EX_OK;
+    for (i = 0; i < 2 && r == EX_OK; i++) {
         const char *ip = i ? newp : oldp;
-        uint8_t *img;
-        size_t isz;
         uint8_t md5[OD_MD5_LEN], sha[OD_SHA256_LEN];
         uint32_t want_size = i ? h.target_size : h.source_size;
         if (!ip)
             continue;
         if (!i && h.kind == OD_KIND_FULL) {
             od_cli_msg("'%s' is a full package: it has no source image to check", path);
-            free(pkg);
-            return EX_USAGE;
-        }
-        if ((r = od_cli_read_file(ip, OD_MAX_IMAGE_SIZE, &img, &isz))) {
-            free(pkg);
-            return r;
-        }
-        od_pkg_hash_image(img, isz, md5, sha);
-        free(img);
-        if (isz != want_size || memcmp(md5, i ? h.target_md5 : h.source_md5, OD_MD5_LEN) ||
-            memcmp(sha, i ? h.target_sha256 : h.source_sha256, OD_SHA256_LEN)) {
-            od_cli_msg("'%s' is not the package's %s image (version %s, %u bytes)", ip,
-                i ? "target" : "source", i ? h.target_version : h.source_version, want_size);
-            free(pkg);
-            return EX_MISMATCH;
+            r = EX_USAGE;
+        } else if ((r = od_cli_read_file(ip, OD_MAX_IMAGE_SIZE, &img[i], &isz[i])) == EX_OK) {
+            od_pkg_hash_image(img[i], isz[i], md5, sha);
+            if (isz[i] != want_size ||
+                memcmp(md5, i ? h.target_md5 : h.source_md5, OD_MD5_LEN) ||
+                memcmp(sha, i ? h.target_sha256 : h.source_sha256, OD_SHA256_LEN)) {
+                od_cli_msg("'%s' is not the package's %s image (version %s, %u bytes)", ip,
+                    i ? "target" : "source", i ? h.target_version : h.source_version, want_size);
+                r = EX_MISMATCH;
+            }
         }
     }
-    if (!quiet)
-        printf("%s: ok (%s package %s%s%s, %zu bytes%s%s%s)\n", path,
+    /* With the source at hand, decode: the container checks cannot see
+     * ops that reach outside OLD or an image that misses its hash. */
+    decode = r == EX_OK && (oldp || h.kind == OD_KIND_FULL);
+    if (decode && (d = roundtrip_check(img[0], isz[0], pkg, size, img[1], isz[1])) != 0) {
+        od_cli_msg("'%s' does not apply%s%s: %s", path, oldp ? " to " : "", oldp ? oldp : "",
+            d > 0 ? "the image it restores differs from NEW" : od_patch_strerror(d));
+        r = d > 0 ? EX_MISMATCH : patch_exit(d);
+    }
+    if (r == EX_OK && !quiet)
+        printf("%s: ok (%s package %s%s%s, %zu bytes%s%s%s%s)\n", path,
                h.kind == OD_KIND_FULL ? "full" : "delta", h.source_version,
                h.kind == OD_KIND_FULL ? "" : " -> ", h.target_version, size,
                oldp ? ", old matches" : "", newp ? ", new matches" : "",
-               keyp ? ", signature valid" : "");
+               decode ? ", applies" : "", keyp ? ", signature valid" : "");
+    free(img[0]);
+    free(img[1]);
     free(pkg);
-    return EX_OK;
+    return r;
 }
 
 static void usage(FILE *f)

@@ -178,8 +178,8 @@ expect_grep "full --help names its own options" "--to-version.*--codec" <(tr '\n
 expect_exit 0 "diff --help" "$OD" diff --help
 expect_grep "diff --help gives the geometry limits" "16 to 64K.*16M.*1024M" <(tr '\n' ' ' <"$TMP/out")
 expect_exit 0 "verify --help" "$OD" verify --help
-expect_grep "verify --help says it does not decode the blocks" \
-    "does not decode the blocks.*Only 'otadelta apply' decodes" <(tr '\n' ' ' <"$TMP/out")
+expect_grep "verify --help says when it decodes the blocks" \
+    "With --old .a delta. or for a full package, verify then applies.*without --old is not decoded" <(tr '\n' ' ' <"$TMP/out")
 expect_exit 0 "apply --help" "$OD" apply --help
 expect_grep "apply --help says --resume implies --check-source" \
     "--resume.*Implies --check-source" <(tr '\n' ' ' <"$TMP/out")
@@ -261,6 +261,11 @@ while read -r name old want_verify want_apply; do
     fi
     if [ "$want_apply" -ne 0 ]; then
         expect_absent "failed apply $name leaves no output" out.bin
+    fi
+    # With OLD, verify decodes: it answers as apply does (full packages
+    # are decoded by the plain verify above).
+    if [ "$old" != - ]; then
+        expect_exit "$want_apply" "verify --old $name answers as apply" "$OD" verify "$f" --old "$old"
     fi
 done <<'EOF'
 good-delta-lzma.otad v1.bin 0 0
