@@ -41,13 +41,21 @@ extern "C" {
  * the sanitizer build runs every test with the portable code.
  */
 #if defined(OD_HASH_OPENSSL) && OD_HASH_OPENSSL
-#include <openssl/md5.h>
-#include <openssl/sha.h>
+/* Storage for OpenSSL's SHA256_CTX and MD5_CTX (112 and 92 bytes), so
+ * that this header, and every user of struct od_patch, needs no OpenSSL
+ * header and none of its deprecated declarations; od_hash_openssl.c checks
+ * at compile time that the real contexts fit. */
+typedef struct od_ossl_sha256_ctx {
+    uint64_t opaque[14];
+} od_ossl_sha256_ctx;
+typedef struct od_ossl_md5_ctx {
+    uint64_t opaque[12];
+} od_ossl_md5_ctx;
 #define OD_SHA256_PORT 1
 #define OD_MD5_PORT 1
 #define OD_CRC32_PORT 1
-#define OD_SHA256_CTX_TYPE SHA256_CTX
-#define OD_MD5_CTX_TYPE MD5_CTX
+#define OD_SHA256_CTX_TYPE od_ossl_sha256_ctx
+#define OD_MD5_CTX_TYPE od_ossl_md5_ctx
 #endif
 #ifndef OD_SHA256_PORT
 #define OD_SHA256_PORT 0

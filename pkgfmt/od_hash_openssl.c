@@ -21,39 +21,50 @@
 #if defined(OD_HASH_OPENSSL) && OD_HASH_OPENSSL
 
 #include <limits.h>
+#include <stdalign.h>
 
+#include <openssl/md5.h>
+#include <openssl/sha.h>
 #include <zlib.h>
+
+/* od_hash.h holds the contexts as opaque storage: they must fit. The
+ * storage is only ever touched by OpenSSL through these casts (and zeroed
+ * or copied as bytes by its owners). */
+_Static_assert(sizeof(SHA256_CTX) <= sizeof(od_sha256_ctx), "SHA256_CTX outgrew od_hash.h");
+_Static_assert(alignof(SHA256_CTX) <= alignof(od_sha256_ctx), "SHA256_CTX alignment");
+_Static_assert(sizeof(MD5_CTX) <= sizeof(od_md5_ctx), "MD5_CTX outgrew od_hash.h");
+_Static_assert(alignof(MD5_CTX) <= alignof(od_md5_ctx), "MD5_CTX alignment");
 
 void od_sha256_init(od_sha256_ctx *c)
 {
-    SHA256_Init(c);
+    SHA256_Init((SHA256_CTX *)(void *)c);
 }
 
 void od_sha256_update(od_sha256_ctx *c, const void *data, size_t len)
 {
     if (len)
-        SHA256_Update(c, data, len);
+        SHA256_Update((SHA256_CTX *)(void *)c, data, len);
 }
 
 void od_sha256_final(od_sha256_ctx *c, uint8_t out[OD_SHA256_LEN])
 {
-    SHA256_Final(out, c);
+    SHA256_Final(out, (SHA256_CTX *)(void *)c);
 }
 
 void od_md5_init(od_md5_ctx *c)
 {
-    MD5_Init(c);
+    MD5_Init((MD5_CTX *)(void *)c);
 }
 
 void od_md5_update(od_md5_ctx *c, const void *data, size_t len)
 {
     if (len)
-        MD5_Update(c, data, len);
+        MD5_Update((MD5_CTX *)(void *)c, data, len);
 }
 
 void od_md5_final(od_md5_ctx *c, uint8_t out[OD_MD5_LEN])
 {
-    MD5_Final(out, c);
+    MD5_Final(out, (MD5_CTX *)(void *)c);
 }
 
 uint32_t od_crc32(uint32_t crc, const void *data, size_t len)

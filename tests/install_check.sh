@@ -54,6 +54,11 @@ want=$(sed -n 's/.*-DOD_HASH_OPENSSL=\([0-9]\).*/\1/p' "$pcdir/otadelta.pc")
 got=$(printf '#include "od_patch.h"\nOD_HASH_OPENSSL\n' | cc -E -P -I"$inc" - 2>/dev/null | tail -n 1)
 if [ "${want:-0}" = "${got/OD_HASH_OPENSSL/0}" ]; then pass=$((pass + 1))
 else fail=$((fail + 1)); echo "FAIL: headers alone give OD_HASH_OPENSSL=$got, libraries $want"; fi
+# The applier's and generator's headers pull in no OpenSSL header (so no
+# deprecated declaration a consumer's OPENSSL_NO_DEPRECATED would hide).
+deps=$(printf '#include "od_patch.h"\n#include "od_diff.h"\n' | cc -M -I"$inc" -x c - 2>&1)
+if [ -n "$deps" ] && ! grep -q openssl <<<"$deps"; then pass=$((pass + 1))
+else fail=$((fail + 1)); echo "FAIL: od_patch.h/od_diff.h include OpenSSL headers"; fi
 if cmake -S "$work/consumer" -B "$work/consumer/b" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null &&
    cmake --build "$work/consumer/b" >/dev/null && "$work/consumer/b/use"; then
     pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: find_package consumer"; fi
