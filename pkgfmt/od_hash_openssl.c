@@ -21,19 +21,30 @@
 #if defined(OD_HASH_OPENSSL) && OD_HASH_OPENSSL
 
 #include <limits.h>
-#include <stdalign.h>
+#include <stddef.h>
 
 #include <openssl/md5.h>
 #include <openssl/sha.h>
 #include <zlib.h>
 
-/* od_hash.h holds the contexts as opaque storage: they must fit. The
- * storage is only ever touched by OpenSSL through these casts (and zeroed
- * or copied as bytes by its owners). */
-_Static_assert(sizeof(SHA256_CTX) <= sizeof(od_sha256_ctx), "SHA256_CTX outgrew od_hash.h");
-_Static_assert(alignof(SHA256_CTX) <= alignof(od_sha256_ctx), "SHA256_CTX alignment");
-_Static_assert(sizeof(MD5_CTX) <= sizeof(od_md5_ctx), "MD5_CTX outgrew od_hash.h");
-_Static_assert(alignof(MD5_CTX) <= alignof(od_md5_ctx), "MD5_CTX alignment");
+/* od_hash.h holds the contexts as opaque storage: they must fit, size and
+ * alignment (C99 has no _Static_assert: a negative array size fails the
+ * build). The storage is only ever touched by OpenSSL through these casts
+ * (and zeroed or copied as bytes by its owners). */
+struct od_align_sha256 { char c; SHA256_CTX x; };
+struct od_align_sha256_store { char c; od_sha256_ctx x; };
+struct od_align_md5 { char c; MD5_CTX x; };
+struct od_align_md5_store { char c; od_md5_ctx x; };
+typedef char od_sha256_ctx_fits[sizeof(SHA256_CTX) <= sizeof(od_sha256_ctx) &&
+                                        offsetof(struct od_align_sha256, x) <=
+                                            offsetof(struct od_align_sha256_store, x)
+                                    ? 1
+                                    : -1];
+typedef char od_md5_ctx_fits[sizeof(MD5_CTX) <= sizeof(od_md5_ctx) &&
+                                     offsetof(struct od_align_md5, x) <=
+                                         offsetof(struct od_align_md5_store, x)
+                                 ? 1
+                                 : -1];
 
 void od_sha256_init(od_sha256_ctx *c)
 {
