@@ -167,7 +167,11 @@ static const char *full_help =
 
 /* The options diff and full share, after either's own. */
 static const char *package_options_help =
-    "  --codec C             lzma (default), deflate or none\n"
+"  --codec C             lzma (default), deflate or none\n"
+    "  --effort E            best (default) or fast. fast tries one matcher setting\n"
+    "                        instead of 13 and compresses with lighter settings:\n"
+    "                        about 3x quicker, packages about 9% larger; for\n"
+    "                        packages made often, not for one a fleet downloads\n"
     "  --ram BYTES           applier's total RAM budget (default 16K)\n"
     "  --page BYTES          flash write page: a power of two, 16 to 64K (default 256)\n"
     "  --erase BYTES         flash erase unit: a power of two, from --page to 16M\n"
@@ -219,6 +223,15 @@ static int cmd_diff(int argc, char **argv, int full)
                 return EX_USAGE;
             if ((p.codec = od_pkg_codec_from_name(v)) < 0) {
                 od_cli_msg("unknown codec '%s' (use lzma, deflate or none)", v);
+                return EX_USAGE;
+            }
+        } else if (!strcmp(a, "--effort")) {
+            if (!(v = od_cli_need_arg(argc, argv, &i)))
+                return EX_USAGE;
+            if (!strcmp(v, "best") || !strcmp(v, "fast")) {
+                p.effort = v[0] == 'b' ? OD_DIFF_EFFORT_BEST : OD_DIFF_EFFORT_FAST;
+            } else {
+                od_cli_msg("unknown effort '%s' (use best or fast)", v);
                 return EX_USAGE;
             }
         } else if (!strcmp(a, "--filter") && !full) {

@@ -100,6 +100,8 @@ const char *od_diff_param_problem(const od_diff_params *p, char *buf, size_t n)
         snprintf(buf, n, "block size %u is larger than 1 GiB", p->block_size);
     else if (!p->block_size && !p->restart_interval) /* blocks would be unbounded */
         snprintf(buf, n, "block size and restart interval cannot both be 0");
+    else if (p->effort != OD_DIFF_EFFORT_BEST && p->effort != OD_DIFF_EFFORT_FAST)
+        snprintf(buf, n, "effort %d is neither best nor fast", p->effort);
     else
         return NULL;
     return buf;
@@ -142,7 +144,7 @@ static int plan(const od_diff_params *p, size_t max_stream, od_codec_cfg *c,
     c->codec = p->codec;
     c->props = 0;
     c->dict_size = 0;
-    c->fast = 0;
+    c->level = p->effort == OD_DIFF_EFFORT_FAST ? OD_LEVEL_FAST : OD_LEVEL_MAX;
     if ((uint64_t)p->ram_budget < (uint64_t)OD_PATCH_STATE_RESERVE + p->page_size)
         return OD_DIFF_ERR_BUDGET;
     work = p->ram_budget - OD_PATCH_STATE_RESERVE - p->page_size;
@@ -511,12 +513,17 @@ static int meter_stopped(void *ctx)
  * Work items (candidates, blocks) are coarse and independent, so a plain
  * pool that hands out indices is enough. Each item writes only its own
  * slots and results are combined in index order afterwards, so the output
- * does not depend on the number of threads or on scheduling.
+ * does not depend on the number of threads or on scheduling. Each worker
+ * keeps one encoder for the items it runs: a new one costs more than a
+ * small stream's compression (its match-finder tables, about 0.5 MiB at
+ * every setting, faulted in and cleared).
  */
 #define MAX_THREADS 8
 
+typedef int (*par_fn)(void *ctx, size_t i, od_codec_state **enc);
+
 typedef struct par_job {
-    int (*fn)(void *ctx, size_t i);
+    par_fn fn;
     void *ctx;
     meter *m;
     size_t n, next;
@@ -526,15 +533,17 @@ typedef struct par_job {
 static void *par_worker(void *arg)
 {
     par_job *j = arg;
+    od_codec_state *enc = NULL;
     size_t i;
     while ((i = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED)) < j->n) {
         if (meter_stopped(j->m)) { /* skipped items do not count as progress */
             j->rs[i] = OD_DIFF_ERR_CANCELLED;
             continue;
         }
-        j->rs[i] = j->fn(j->ctx, i);
+        j->rs[i] = j->fn(j->ctx, i, &enc);
         meter_step(j->m);
     }
+    od__codec_state_free(enc);
     return NULL;
 }
 
@@ -561,7 +570,7 @@ static long thread_budget(const od_diff_params *p)
 /* Runs fn(ctx, 0..n-1) on up to thread_budget() threads, as the current
  * phase of m; returns the error of the lowest failing index, or
  * OD_DIFF_OK. */
-static int par_for(size_t n, int (*fn)(void *ctx, size_t i), void *ctx, meter *m)
+static int par_for(size_t n, par_fn fn, void *ctx, meter *m)
 {
     pthread_t th[MAX_THREADS - 1];
     par_job j;
@@ -601,14 +610,14 @@ typedef struct block_job {
     od_bytes *out;        /* variant * nblocks + block: stream + CRC-32 */
 } block_job;
 
-static int compress_one(void *ctx, size_t i)
+static int compress_one(void *ctx, size_t i, od_codec_state **enc)
 {
     block_job *j = ctx;
     size_t v = i / j->nblocks, b = i % j->nblocks;
     const size_t *offs = j->offs[v];
     od_bytes *o = &j->out[i];
     uint8_t crc[4];
-    int r = od__compress_block(j->codec, NULL, j->raw[v].p + offs[b], offs[b + 1] - offs[b], o);
+    int r = od__compress_block(j->codec, enc, j->raw[v].p + offs[b], offs[b + 1] - offs[b], o);
     if (r)
         return r;
     od_put_le32(crc, od_crc32(0, o->p, o->len));
@@ -644,19 +653,26 @@ static void free_outs(od_bytes *out, size_t n)
  * The variant whose blocks compress smallest with a quick setting (the
  * first of equal ones). On all 15 pairs of the shared corpus it picked
  * what compressing both variants in full would, at a fraction of the time
- * (uboot-arm: 0.71 s instead of 0.84 s for the whole diff).
+ * (uboot-arm: 0.71 s instead of 0.84 s for the whole diff). At
+ * OD_LEVEL_FAST the final setting is about as cheap as the quick one, so
+ * every variant is compressed with it and *kept is set: out then holds
+ * the blocks to use. Otherwise out is left empty.
  */
 static int pick_variant(const od_codec_cfg *codec, const od_bytes *raw, size_t *const *offs,
-                        size_t nvar, uint32_t nblocks, od_bytes *out, size_t *best, meter *m)
+                        size_t nvar, uint32_t nblocks, od_bytes *out, size_t *best, int *kept,
+                        meter *m)
 {
     od_codec_cfg quick = *codec;
     size_t total[MAX_VARIANTS] = {0}, v, i;
     int r;
-    quick.fast = 1;
+    *kept = codec->level == OD_LEVEL_FAST;
+    if (!*kept)
+        quick.level = OD_LEVEL_RANK;
     r = compress_variants(&quick, raw, offs, nvar, nblocks, out, m);
     for (i = 0; i < nvar * nblocks; i++)
         total[i / nblocks] += out[i].len;
-    free_outs(out, nvar * nblocks);
+    if (!*kept || r != OD_DIFF_OK)
+        free_outs(out, nvar * nblocks);
     *best = 0;
     for (v = 1; v < nvar; v++)
         if (total[v] < total[*best])
@@ -675,10 +691,10 @@ static int build_package(const od_diff_params *p, const od_op_list *ops, const u
     od_bytes raw[MAX_VARIANTS] = {{0}}, payload = {0}, *outb = NULL;
     od_pkg_header h;
     od_codec_cfg codec;
-    size_t *offs[MAX_VARIANTS] = {NULL}, max_stream = 0, nvar = 0, v, best = 0;
+    size_t *offs[MAX_VARIANTS] = {NULL}, max_stream = 0, nvar = 0, v, best = 0, first = 0;
     uint32_t *block_offs = NULL, *outs = NULL;
     uint32_t block_size, nblocks, b, ram_needed;
-    int filters[MAX_VARIANTS], r;
+    int filters[MAX_VARIANTS], kept = 0, r;
 
     /* The filter only makes difference bytes more compressible, so it is
      * tried where a codec could gain from it; the smaller variant wins. */
@@ -730,24 +746,29 @@ static int build_package(const od_diff_params *p, const od_op_list *ops, const u
         goto done;
     }
     if (nvar > 1) {
-        meter_phase(m, 700, 80, nvar * nblocks);
-        if ((r = pick_variant(&codec, raw, offs, nvar, nblocks, outb, &best, m)))
+        meter_phase(m, 700, codec.level == OD_LEVEL_FAST ? 280 : 80, nvar * nblocks);
+        if ((r = pick_variant(&codec, raw, offs, nvar, nblocks, outb, &best, &kept, m)))
             goto done;
     }
-    /* A full package is all compression. */
-    if (p->kind == OD_KIND_FULL)
-        meter_phase(m, 0, 980, nblocks);
-    else
-        meter_phase(m, 780, 200, nblocks);
-    if ((r = compress_variants(&codec, &raw[best], &offs[best], 1, nblocks, outb, m)))
-        goto done;
+    if (kept) {
+        first = best * nblocks;
+    } else {
+        /* A full package is all compression. */
+        if (p->kind == OD_KIND_FULL)
+            meter_phase(m, 0, 980, nblocks);
+        else
+            meter_phase(m, 780, 200, nblocks);
+        if ((r = compress_variants(&codec, &raw[best], &offs[best], 1, nblocks, outb, m)))
+            goto done;
+    }
     for (b = 0; b < nblocks; b++) {
-        if (payload.len > 0xFFFFFFFFu - outb[b].len) {
+        const od_bytes *o = &outb[first + b];
+        if (payload.len > 0xFFFFFFFFu - o->len) {
             r = OD_DIFF_ERR_TOO_LARGE;
             goto done;
         }
         block_offs[b] = (uint32_t)payload.len;
-        if ((r = od__bytes_put(&payload, outb[b].p, outb[b].len)))
+        if ((r = od__bytes_put(&payload, o->p, o->len)))
             goto done;
     }
 
@@ -821,6 +842,32 @@ static const struct {
 #define PRUNE_OP 400
 #define PRUNE_SEEK 16
 
+/* The one candidate OD_DIFF_EFFORT_FAST runs (4/16/60). Each of the 13
+ * run alone at that effort on the 15 corpus pairs: this one came closest
+ * to the best single candidate of each pair (0.7 % above it, geometric
+ * mean; 8/8/0 2.6 %, 4/12/80 1.4 % though best on 8 pairs). */
+#define FAST_CAND 10
+
+/* Prunes ops with candidate t's literal price, if it has one. */
+static void prune(size_t t, od_op_list *l, const uint8_t *old, const uint8_t *nw)
+{
+    if (candidates[t].lit) {
+        od_prune_cost c = {candidates[t].lit, PRUNE_DIFF, PRUNE_ZERO, PRUNE_OP, PRUNE_SEEK};
+        od__prune(l, old, nw, &c);
+    }
+}
+
+/* The ops of candidate t alone, into l (empty); m may be NULL. */
+static int match_one(size_t t, const uint8_t *old, size_t old_size, const int32_t *sa,
+                     const uint8_t *nw, size_t new_size, meter *m, od_op_list *l)
+{
+    int r = od__match(old, old_size, sa, nw, new_size, candidates[t].threshold,
+                      candidates[t].ext, NULL, l, m ? meter_stopped : NULL, m);
+    if (r == OD_DIFF_OK)
+        prune(t, l, old, nw);
+    return r;
+}
+
 /*
  * The best candidate differs between regions of one image (code that
  * moved a little next to code that was rewritten), so candidates are
@@ -852,7 +899,7 @@ typedef struct cand_job {
     uint64_t *memo;
     const uint32_t *segs; /* nsegs + 1 segment starts in new */
     uint32_t nsegs;
-    od_codec_cfg quick, fast;
+    od_codec_cfg quick, rank; /* deflate shortlist, LZMA ranking */
     od_op_list *ops;  /* one per candidate */
     uint64_t *hash;   /* nsegs per candidate: hash of the segment stream */
     size_t *qcost;    /* nsegs per candidate: deflate size, for the shortlist */
@@ -907,13 +954,14 @@ static int measure_candidate(cand_job *j, size_t t, od_bytes *raw, size_t *offs)
 }
 
 /* Scans once for candidate t and every later one it owns, then prunes. */
-static int match_candidate(void *ctx, size_t t)
+static int match_candidate(void *ctx, size_t t, od_codec_state **enc)
 {
     cand_job *j = ctx;
     od_bytes raw = {0};
     size_t *offs, s;
     int r;
 
+    (void)enc;
     if (scan_owner(t) != t)
         return OD_DIFF_OK;
     if (!(offs = malloc(sizeof(*offs) * (j->nsegs + 1))))
@@ -933,10 +981,7 @@ static int match_candidate(void *ctx, size_t t)
             }
             memcpy(l->ops, j->ops[t].ops, sizeof(*l->ops) * l->count);
         }
-        if (candidates[s].lit) {
-            od_prune_cost c = {candidates[s].lit, PRUNE_DIFF, PRUNE_ZERO, PRUNE_OP, PRUNE_SEEK};
-            od__prune(l, j->old, j->nw, &c);
-        }
+        prune(s, l, j->old, j->nw);
         r = measure_candidate(j, s, &raw, offs);
     }
     free(offs);
@@ -978,11 +1023,10 @@ static int near_count(const cand_job *j, uint32_t g)
 }
 
 /* Compresses candidate t's shortlisted segments with quick LZMA. */
-static int rank_candidate(void *ctx, size_t t)
+static int rank_candidate(void *ctx, size_t t, od_codec_state **enc)
 {
     cand_job *j = ctx;
     od_bytes raw = {0}, z = {0};
-    od_codec_state *st = NULL;
     size_t *offs = NULL, *cost = j->cost + t * j->nsegs;
     uint32_t g, todo = 0;
     int r = OD_DIFF_OK;
@@ -1002,10 +1046,9 @@ static int rank_candidate(void *ctx, size_t t)
         if (cost[g] != 1)
             continue;
         z.len = 0;
-        r = od__compress_block(&j->fast, &st, raw.p + offs[g], offs[g + 1] - offs[g], &z);
+        r = od__compress_block(&j->rank, enc, raw.p + offs[g], offs[g + 1] - offs[g], &z);
         cost[g] = z.len;
     }
-    od__codec_state_free(st);
     free(offs);
     free(raw.p);
     free(z.p);
@@ -1063,13 +1106,13 @@ static int choose_ops(const od_diff_params *p, const uint8_t *old, size_t old_si
     j.new_size = new_size;
     j.sa = sa;
     j.nsegs = (uint32_t)((new_size + SEGMENT - 1) / SEGMENT);
-    if ((r = plan(p, 0, &j.fast, &ram)) != OD_DIFF_OK)
+    if ((r = plan(p, 0, &j.rank, &ram)) != OD_DIFF_OK)
         return r;
-    j.fast.fast = 1;
+    j.rank.level = OD_LEVEL_RANK;
     /* A deflate window near the LZMA dictionary sees the same history. */
-    j.quick = j.fast;
+    j.quick = j.rank;
     j.quick.codec = OD_CODEC_DEFLATE;
-    for (j.quick.props = 9; j.quick.props < 15 && (1u << j.quick.props) < j.fast.dict_size;)
+    for (j.quick.props = 9; j.quick.props < 15 && (1u << j.quick.props) < j.rank.dict_size;)
         j.quick.props++;
     segs = malloc(sizeof(*segs) * (j.nsegs + 1));
     win = malloc(sizeof(*win) * (j.nsegs + 1));
@@ -1161,12 +1204,13 @@ int od_diff_create(const uint8_t *old, size_t old_size, const uint8_t *nw, size_
         meter_phase(&m, 0, 50, 1);
         if (old_size && new_size && !(sa = od__suffix_array(old, old_size)))
             r = OD_DIFF_ERR_NOMEM;
-        /* With nothing to match, every candidate gives the same ops. */
-        else if (sa)
+        else if (sa && p->effort == OD_DIFF_EFFORT_BEST)
             r = choose_ops(p, old, old_size, sa, nw, new_size, &m, &best);
-        else
-            r = od__match(old, old_size, sa, nw, new_size, candidates[0].threshold,
-                          candidates[0].ext, NULL, &best, NULL, NULL);
+        else if (sa) {
+            meter_phase(&m, 50, 650, 1);
+            r = match_one(FAST_CAND, old, old_size, sa, nw, new_size, &m, &best);
+        } else /* with nothing to match, every candidate gives the same ops */
+            r = match_one(0, old, old_size, sa, nw, new_size, NULL, &best);
         free(sa);
     }
     if (r == OD_DIFF_OK && !meter_stopped(&m))

@@ -52,6 +52,20 @@ const char *od_diff_strerror(int ret);
  * and keep the smaller package. */
 #define OD_DIFF_FILTER_AUTO (-1)
 
+/* od_diff_params.effort: how hard the generator works for a small package. */
+enum od_diff_effort {
+    /* Tries 13 matcher settings per 32 KiB of output and keeps the best of
+     * each, then compresses with LZMA's strongest settings: the smallest
+     * packages, at about 2.6x bsdiff's time on the shared corpus. */
+    OD_DIFF_EFFORT_BEST = 0,
+    /* One matcher setting, and lighter compression (liblzma preset 3,
+     * zlib level 6): on the shared corpus about 3x quicker than best and
+     * about 9 % larger (bench/RESULTS.md has both on every pair). For
+     * packages made often and downloaded little (tests, previews), not
+     * for one a fleet downloads. */
+    OD_DIFF_EFFORT_FAST = 1
+};
+
 /*
  * Progress of od_diff_create: done out of total (done <= total; the ratio
  * only grows, and a successful run ends with done == total). Calls never
@@ -101,6 +115,7 @@ typedef struct od_diff_params {
     void *progress_ctx;
     od_diff_cancel_fn cancel;     /* may be NULL: never stop early */
     void *cancel_ctx;
+    int effort;               /* OD_DIFF_EFFORT_BEST (default) or _FAST */
     unsigned threads;         /* threads this generation may use (the calling
                                  one included), at most 8; 0 (default) = one
                                  per CPU the process may run on (its affinity
@@ -111,8 +126,8 @@ typedef struct od_diff_params {
 
 /* Fills p with the defaults above: delta, LZMA, 16 KiB, 256 B pages,
  * 4 KiB erase units, blocks of at most 1 MiB output and about 128 KiB of
- * op stream, filter chosen automatically, no versions, no progress
- * or cancel callback, threads by CPU count. */
+ * op stream, filter chosen automatically, best effort, no versions, no
+ * progress or cancel callback, threads by CPU count. */
 void od_diff_params_init(od_diff_params *p);
 
 /*

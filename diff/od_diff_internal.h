@@ -74,8 +74,13 @@ typedef struct od_codec_cfg {
     int codec;
     uint8_t props;
     uint32_t dict_size;
-    int fast; /* quick low-effort compression, for ranking candidates */
+    int level; /* one of the OD_LEVEL_* below */
 } od_codec_cfg;
+
+/* Compression settings od_codec_cfg.level selects. */
+#define OD_LEVEL_MAX 0  /* the strongest: final blocks at best effort */
+#define OD_LEVEL_RANK 1 /* quick: only ranks candidates by their size */
+#define OD_LEVEL_FAST 2 /* final blocks at OD_DIFF_EFFORT_FAST */
 
 /* An encoder kept between calls with the same settings (LZMA only). */
 typedef struct od_codec_state od_codec_state;
