@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# bench/run.sh - run otadelta and the Debian peers (bsdiff, xdelta3, zstd) on the shared firmware
-# corpus in one run, apply every patch back, and write bench/RESULTS.md.
+# bench/run.sh - run otadelta (default and --effort fast) and the Debian peers (bsdiff, xdelta3,
+# zstd) on the shared firmware corpus in one run, apply every patch back, and write
+# bench/RESULTS.md.
 #
 # Usage: bench/run.sh [--corpus DIR] [--otadelta PATH] [--out FILE] [--runs N] [--synthetic-mib N]
 # See bench/README.md for what is measured and how to read the output.
@@ -11,9 +12,9 @@ usage() {
   cat <<'EOF'
 usage: bench/run.sh [options]
 
-Runs otadelta (LZMA and deflate) and bsdiff, xdelta3 -9 lzma, zstd -19 --patch-from on every pair
-of the corpus's pairs.tsv, applies every patch back and compares it byte for byte, measures sizes,
-wall times and peak RSS, and writes a Markdown report.
+Runs otadelta (LZMA, LZMA with --effort fast, and deflate) and bsdiff, xdelta3 -9 lzma,
+zstd -19 --patch-from on every pair of the corpus's pairs.tsv, applies every patch back and
+compares it byte for byte, measures sizes, wall times and peak RSS, and writes a Markdown report.
 
   --corpus DIR        corpus folder with pairs.tsv and peer-results.md
                       (default: shared/corpus beside the checkout, i.e. REPO/../shared/corpus)
@@ -200,7 +201,7 @@ timed _overhead otadelta-tiny-diff base 1 "$OTADELTA" diff "$TMP/w/tiny.old" "$T
 rm -f "$TMP/w/tiny.old" "$TMP/w/tiny.new" "$TMP/w/tiny.od"
 
 # --- per pair, per tool -------------------------------------------------------------------------
-TOOLS=(otadelta otadelta-deflate bsdiff xdelta3-lzma zstd19)
+TOOLS=(otadelta otadelta-fast otadelta-deflate bsdiff xdelta3-lzma zstd19)
 
 # bench_tool PAIR TOOL OLD NEW
 bench_tool() {
@@ -208,14 +209,16 @@ bench_tool() {
   local patch="$TMP/w/patch.$tool" out="$TMP/w/out.$tool"
   local -a enc dec
   local r rc size=- status=ok detail="" wl big
-  local -a zlong=()
+  local -a zlong=() odopt=()
   case $tool in
-    otadelta)
-      enc=("$OTADELTA" diff "$old" "$new" -o "$patch" --from-version old --to-version new -q)
-      dec=("$OTADELTA" apply "$old" "$patch" -o "$out" -q) ;;
-    otadelta-deflate)
+    otadelta | otadelta-fast | otadelta-deflate)
+      # One command: otadelta-fast adds --effort fast (still LZMA), otadelta-deflate --codec deflate
+      case $tool in
+        otadelta-fast) odopt=(--effort fast) ;;
+        otadelta-deflate) odopt=(--codec deflate) ;;
+      esac
       enc=("$OTADELTA" diff "$old" "$new" -o "$patch" --from-version old --to-version new -q
-        --codec deflate)
+        ${odopt[@]+"${odopt[@]}"})
       dec=("$OTADELTA" apply "$old" "$patch" -o "$out" -q) ;;
     bsdiff)
       enc=(bsdiff "$old" "$new" "$patch")

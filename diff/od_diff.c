@@ -509,6 +509,14 @@ static int meter_stopped(void *ctx)
     return stop;
 }
 
+/* meter_stopped for a scan that is a phase of its own: each poll (one per
+ * OD_MATCH_POLL bytes of the new image) is a step. */
+static int meter_scan_poll(void *ctx)
+{
+    meter_step(ctx);
+    return meter_stopped(ctx);
+}
+
 /*
  * Work items (candidates, blocks) are coarse and independent, so a plain
  * pool that hands out indices is enough. Each item writes only its own
@@ -862,7 +870,7 @@ static int match_one(size_t t, const uint8_t *old, size_t old_size, const int32_
                      const uint8_t *nw, size_t new_size, meter *m, od_op_list *l)
 {
     int r = od__match(old, old_size, sa, nw, new_size, candidates[t].threshold,
-                      candidates[t].ext, NULL, l, m ? meter_stopped : NULL, m);
+                      candidates[t].ext, NULL, l, m ? meter_scan_poll : NULL, m);
     if (r == OD_DIFF_OK)
         prune(t, l, old, nw);
     return r;
@@ -1207,7 +1215,7 @@ int od_diff_create(const uint8_t *old, size_t old_size, const uint8_t *nw, size_
         else if (sa && p->effort == OD_DIFF_EFFORT_BEST)
             r = choose_ops(p, old, old_size, sa, nw, new_size, &m, &best);
         else if (sa) {
-            meter_phase(&m, 50, 650, 1);
+            meter_phase(&m, 50, 650, new_size / OD_MATCH_POLL + 1);
             r = match_one(FAST_CAND, old, old_size, sa, nw, new_size, &m, &best);
         } else /* with nothing to match, every candidate gives the same ops */
             r = match_one(0, old, old_size, sa, nw, new_size, NULL, &best);

@@ -232,7 +232,7 @@ static enum MHD_Result product_create(od_srv_req *r, json_t *b)
 static enum MHD_Result package_create(od_srv_req *r, json_t *b)
 {
     od_srv_store *st = r->srv->store;
-    const char *type, *codec, *filter;
+    const char *type, *codec, *filter, *effort;
     int64_t src, dst, budget, block, pkg_id, job_id;
     od_srv_fw sfw, tfw;
     od_srv_pkg p;
@@ -266,6 +266,13 @@ static enum MHD_Result package_create(od_srv_req *r, json_t *b)
         BAD("filter: auto (default), none or thumb");
     if (p.kind == OD_KIND_FULL && p.filter == OD_FILTER_THUMB)
         BAD("filter thumb applies to diff packages only");
+    /* Generation time against package size. Unlike codec and filter the
+     * devices' applier cannot tell the two apart: either suits any device
+     * and both package kinds. */
+    if (get_str(b, "effort", &effort) != 0 ||
+        (effort && strcmp(effort, "best") && strcmp(effort, "fast")))
+        BAD("effort: best (default) or fast");
+    p.effort = effort && !strcmp(effort, "fast") ? OD_DIFF_EFFORT_FAST : OD_DIFF_EFFORT_BEST;
     rc = st->ops->fw_get(st, dst, &tfw);
     if (rc == OD_SRV_OK && tfw.product_id != r->ids[0])
         rc = OD_SRV_ERR_NOT_FOUND;

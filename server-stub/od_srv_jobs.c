@@ -95,6 +95,7 @@ static void run_job(od_srv *s, const od_srv_job *job)
     dp.kind = p.kind;
     dp.codec = p.codec;
     dp.filter = p.filter;
+    dp.effort = p.effort;
     dp.ram_budget = p.ram_budget;
     if (p.block_size)
         dp.block_size = p.block_size;

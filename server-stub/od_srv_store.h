@@ -67,6 +67,7 @@ typedef struct od_srv_pkg {
     uint32_t block_size; /* most output bytes per restart block; 0 = default */
     int codec;        /* OD_CODEC_* */
     int filter;       /* od_diff_params.filter: OD_DIFF_FILTER_AUTO or OD_FILTER_* */
+    int effort;       /* od_diff_params.effort: OD_DIFF_EFFORT_BEST (0) or _FAST */
     int status;       /* OD_SRV_PKG_* */
     int64_t size;
     char md5[33], sha256[65];

@@ -65,7 +65,7 @@ static const char schema[] =
     " md5 TEXT NOT NULL DEFAULT '', sha256 TEXT NOT NULL DEFAULT '',"
     " file TEXT NOT NULL DEFAULT '', error TEXT, created INTEGER NOT NULL,"
     " block_size INTEGER NOT NULL DEFAULT 0, codec INTEGER NOT NULL DEFAULT 2,"
-    " filter INTEGER NOT NULL DEFAULT -1);"
+    " filter INTEGER NOT NULL DEFAULT -1, effort INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE IF NOT EXISTS jobs(id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " package_id INTEGER NOT NULL, status TEXT NOT NULL, progress INTEGER NOT NULL DEFAULT 0,"
     " error TEXT, created INTEGER NOT NULL, updated INTEGER NOT NULL);"
@@ -502,13 +502,13 @@ static int pkg_create(od_srv_store *st, const od_srv_pkg *p, int64_t *pkg_id,
     q = run(c,
             "INSERT INTO packages(product_id, kind, component, source_fw, target_fw,"
             " source_version, target_version, ram_budget, status, created, block_size,"
-            " codec, filter)"
-            " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            &rc, "iiiiissiiiiii", p->product_id, (int64_t)p->kind,
+            " codec, filter, effort)"
+            " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            &rc, "iiiiissiiiiiii", p->product_id, (int64_t)p->kind,
             (int64_t)p->component, p->source_fw, p->target_fw,
             p->source_version, p->target_version, (int64_t)p->ram_budget,
             (int64_t)OD_SRV_PKG_GENERATING, now, (int64_t)p->block_size,
-            (int64_t)p->codec, (int64_t)p->filter);
+            (int64_t)p->codec, (int64_t)p->filter, (int64_t)p->effort);
     if (!q)
         goto fail;
     *pkg_id = sqlite3_last_insert_rowid(c->db);
@@ -545,12 +545,13 @@ static void pkg_from_row(sqlite3_stmt *q, od_srv_pkg *out)
     out->block_size = (uint32_t)sqlite3_column_int64(q, 14);
     out->codec = sqlite3_column_int(q, 15);
     out->filter = sqlite3_column_int(q, 16);
+    out->effort = sqlite3_column_int(q, 17);
 }
 
 #define PKG_COLS                                                              \
     "id, product_id, kind, component, source_fw, target_fw, source_version," \
     " target_version, ram_budget, status, size, md5, sha256, file, block_size," \
-    " codec, filter"
+    " codec, filter, effort"
 
 static int pkg_get(od_srv_store *st, int64_t id, od_srv_pkg *out)
 {
@@ -568,21 +569,25 @@ static int pkg_get(od_srv_store *st, int64_t id, od_srv_pkg *out)
     "SELECT p.id, p.product_id, CASE p.kind WHEN 1 THEN 'full' ELSE 'diff' END" \
     " AS type, p.component, p.source_fw, p.target_fw, p.source_version,"        \
     " p.target_version, p.ram_budget, p.block_size, p.codec, p.filter,"        \
+    " p.effort,"                                                                \
     " CASE p.status WHEN 0 THEN 'generating'"                                   \
     " WHEN 1 THEN 'ready' ELSE 'failed' END AS status, p.size, p.md5, p.sha256," \
     " p.error, p.created, j.id AS job_id, j.progress"                           \
     " FROM packages p LEFT JOIN jobs j ON j.package_id = p.id"
 
-/* Codec and filter ids of a PKG_JSON_SQL row as the names the API takes
- * (pkgfmt's, plus "auto" for a filter the generator chooses). */
+/* Codec, filter and effort ids of a PKG_JSON_SQL row as the names the API
+ * takes (pkgfmt's, plus "auto" for a filter the generator chooses). */
 static void pkg_finish_json(json_t *o)
 {
     int codec = (int)json_integer_value(json_object_get(o, "codec"));
     int filter = (int)json_integer_value(json_object_get(o, "filter"));
+    int effort = (int)json_integer_value(json_object_get(o, "effort"));
     json_object_set_new(o, "codec", json_string(od_pkg_codec_name(codec)));
     json_object_set_new(o, "filter", json_string(filter == OD_DIFF_FILTER_AUTO
                                                      ? "auto"
                                                      : od_pkg_filter_name(filter)));
+    json_object_set_new(o, "effort",
+                        json_string(effort == OD_DIFF_EFFORT_FAST ? "fast" : "best"));
 }
 
 static int pkg_info(od_srv_store *st, int64_t id, json_t **out)
@@ -2122,6 +2127,7 @@ static const struct {
 } added_columns[] = {
     {"packages", "codec", "INTEGER NOT NULL DEFAULT 2"},
     {"packages", "filter", "INTEGER NOT NULL DEFAULT -1"},
+    {"packages", "effort", "INTEGER NOT NULL DEFAULT 0"},
 };
 
 /*

@@ -1,7 +1,8 @@
 /*
  * test_roundtrip.c - generator + applier end to end: every corpus pair,
- * every codec, chunk sizes 1/7/1024/65536, resume from every block, edge
- * cases, RAM budgets, determinism, wrong source images, and a 64 MiB pair.
+ * every codec, chunk sizes 1/7/1024/65536, resume from every block, both
+ * efforts, edge cases, RAM budgets, determinism, wrong source images, and
+ * a 64 MiB pair.
  *
  * The applier runs exactly as on an MCU (od_test_flash.h): chunks in, page
  * writes out, read-back verification inside the applier. A test passes
@@ -69,20 +70,24 @@ static int apply_ok(const uint8_t *old, size_t old_size, const uint8_t *nw, size
     return ok;
 }
 
-/* Round trip one pair with every codec and chunk size, plus resume. */
+/*
+ * Round trip one pair with every codec and chunk size, plus resume. base:
+ * NULL for the defaults, else the parameters to start from. all_chunks 0
+ * skips 1-byte chunks for packages over 400 kB; -1 skips them always.
+ */
 static void roundtrip(const char *name, const uint8_t *old, size_t old_size, const uint8_t *nw,
-                      size_t new_size, int all_chunks)
+                      size_t new_size, int all_chunks, const od_diff_params *base)
 {
     size_t c, k;
     for (c = 0; c < sizeof(codecs) / sizeof(codecs[0]); c++) {
         size_t pkg_size;
         od_pkg_header h;
-        uint8_t *pkg = make_pkg(old, old_size, nw, new_size, codecs[c], &pkg_size, NULL);
+        uint8_t *pkg = make_pkg(old, old_size, nw, new_size, codecs[c], &pkg_size, base);
         OD_REQUIRE(pkg != NULL);
         OD_CHECK_EQ(od_pkg_check(pkg, pkg_size, &h), OD_PKG_OK);
         OD_CHECK_EQ(h.ram_needed + OD_PATCH_STATE_RESERVE <= OD_DIFF_DEFAULT_RAM, 1);
         for (k = 0; k < sizeof(chunks) / sizeof(chunks[0]); k++) {
-            if (!all_chunks && chunks[k] == 1 && pkg_size > 400000)
+            if (chunks[k] == 1 && (all_chunks < 0 || (!all_chunks && pkg_size > 400000)))
                 continue;
             if (!apply_ok(old, old_size, nw, new_size, pkg, pkg_size, chunks[k], 0, 256)) {
                 fprintf(stderr, "  %s codec %d chunk %zu\n", name, codecs[c], chunks[k]);
@@ -116,8 +121,11 @@ static void t_corpus(void)
 {
     od_test_corpus c;
     const char *why;
+    od_diff_params fast;
     int pairs = 0;
 
+    od_diff_params_init(&fast);
+    fast.effort = OD_DIFF_EFFORT_FAST;
     if (!od_test_corpus_open(&c, &why))
         OD_SKIP("%s: corpus round trips skipped", why);
     while (od_test_corpus_next(&c)) {
@@ -128,7 +136,10 @@ static void t_corpus(void)
         OD_CHECK(old && nw);
         if (old && nw) {
             fprintf(stderr, "  pair %s (%zu -> %zu)\n", c.id, os, ns);
-            roundtrip(c.id, old, os, nw, ns, 1);
+            roundtrip(c.id, old, os, nw, ns, 1, NULL);
+            /* Another matcher setting and other compression settings: the
+             * same contract, checked without the slow 1-byte feeding. */
+            roundtrip(c.id, old, os, nw, ns, -1, &fast);
             pairs++;
         }
         free(old);
@@ -177,27 +188,35 @@ static void t_edges(void)
     enum { N = 70000 };
     uint8_t *a = malloc(N), *b = malloc(N * 2);
     size_t bn;
+    od_diff_params fast;
+    const od_diff_params *base;
+    int e;
     OD_REQUIRE(a && b);
-    fill_firmware(a, N, 1);
-    bn = edit(a, N, b, 2);
+    od_diff_params_init(&fast);
+    fast.effort = OD_DIFF_EFFORT_FAST;
 
-    roundtrip("empty-old-empty-new", NULL, 0, NULL, 0, 1);
-    roundtrip("empty-old", NULL, 0, a, N, 1);
-    roundtrip("empty-new", a, N, NULL, 0, 1);
-    roundtrip("identical", a, N, a, N, 1);
-    roundtrip("edited", a, N, b, bn, 1);
-    roundtrip("one-byte", a, 1, b, 1, 1);
-    roundtrip("one-byte-old", a, 1, b, bn, 1);
-    roundtrip("one-byte-new", a, N, b, 1, 1);
-    roundtrip("shrinking", a, N, a + 1000, N / 2, 1);
-    memcpy(b, a, N);
-    fill_random(b + N, N, 3);
-    roundtrip("growing", a, N, b, 2 * N, 1);
-    fill_random(b, N, 4);
-    roundtrip("unrelated", a, N, b, N, 1);
-    /* Not a multiple of the page or erase size, and a 0xFF-filled image. */
-    memset(b, 0xFF, N);
-    roundtrip("erased", a, N, b, N - 3, 1);
+    for (e = 0; e < 2; e++) {
+        base = e ? &fast : NULL;
+        fill_firmware(a, N, 1);
+        bn = edit(a, N, b, 2);
+        roundtrip("empty-old-empty-new", NULL, 0, NULL, 0, 1, base);
+        roundtrip("empty-old", NULL, 0, a, N, 1, base);
+        roundtrip("empty-new", a, N, NULL, 0, 1, base);
+        roundtrip("identical", a, N, a, N, 1, base);
+        roundtrip("edited", a, N, b, bn, 1, base);
+        roundtrip("one-byte", a, 1, b, 1, 1, base);
+        roundtrip("one-byte-old", a, 1, b, bn, 1, base);
+        roundtrip("one-byte-new", a, N, b, 1, 1, base);
+        roundtrip("shrinking", a, N, a + 1000, N / 2, 1, base);
+        memcpy(b, a, N);
+        fill_random(b + N, N, 3);
+        roundtrip("growing", a, N, b, 2 * N, 1, base);
+        fill_random(b, N, 4);
+        roundtrip("unrelated", a, N, b, N, 1, base);
+        /* Not a multiple of the page or erase size, and a 0xFF-filled image. */
+        memset(b, 0xFF, N);
+        roundtrip("erased", a, N, b, N - 3, 1, base);
+    }
     free(a);
     free(b);
 }
@@ -212,9 +231,11 @@ static void t_full(void)
     fill_firmware(a, N, 7);
     od_diff_params_init(&p);
     p.kind = OD_KIND_FULL;
-    for (c = 0; c < 3; c++) {
+    for (c = 0; c < 6; c++) { /* every codec at both efforts */
         od_pkg_header h;
-        uint8_t *pkg = make_pkg(NULL, 0, a, N, codecs[c], &pkg_size, &p);
+        uint8_t *pkg;
+        p.effort = c < 3 ? OD_DIFF_EFFORT_BEST : OD_DIFF_EFFORT_FAST;
+        pkg = make_pkg(NULL, 0, a, N, codecs[c % 3], &pkg_size, &p);
         OD_REQUIRE(pkg != NULL);
         OD_CHECK_EQ(od_pkg_check(pkg, pkg_size, &h), OD_PKG_OK);
         OD_CHECK_EQ(h.kind, OD_KIND_FULL);
@@ -346,6 +367,51 @@ static void t_params(void)
     p.block_size = 0;
     p.restart_interval = 0;
     OD_CHECK_EQ(od_diff_create(&one, 1, &one, 1, &p, &pkg, &n), OD_DIFF_ERR_PARAM);
+    p.restart_interval = OD_DIFF_DEFAULT_RESTART;
+    p.effort = OD_DIFF_EFFORT_FAST;
+    OD_CHECK_EQ(od_diff_create(&one, 1, &one, 1, &p, &pkg, &n), OD_DIFF_OK);
+    free(pkg);
+    {
+        char why[96];
+        p.effort = 2;
+        OD_CHECK_EQ(od_diff_create(&one, 1, &one, 1, &p, &pkg, &n), OD_DIFF_ERR_PARAM);
+        OD_CHECK(od_diff_param_problem(&p, why, sizeof(why)) != NULL && strstr(why, "effort"));
+        p.effort = -1;
+        OD_CHECK_EQ(od_diff_create(&one, 1, &one, 1, &p, &pkg, &n), OD_DIFF_ERR_PARAM);
+    }
+}
+
+/*
+ * The effort setting reaches both the matching and the compression: on a
+ * firmware-like pair the two efforts give different packages with either
+ * codec (both restore the image: t_edges, t_corpus), and a full package,
+ * which has no matching, differs too.
+ */
+static void t_effort(void)
+{
+    enum { N = 100000 };
+    uint8_t *a = malloc(N), *b = malloc(2 * N), *best, *fast;
+    size_t bn, sb, sf, c;
+    od_diff_params p;
+    OD_REQUIRE(a && b);
+    fill_firmware(a, N, 41);
+    bn = edit(a, N, b, 42);
+    for (c = 0; c < 3; c++) { /* lzma, deflate, lzma full */
+        od_diff_params_init(&p);
+        if (c == 2)
+            p.kind = OD_KIND_FULL;
+        best = make_pkg(a, N, b, bn, codecs[c % 2], &sb, &p);
+        p.effort = OD_DIFF_EFFORT_FAST;
+        fast = make_pkg(a, N, b, bn, codecs[c % 2], &sf, &p);
+        OD_REQUIRE(best && fast);
+        OD_CHECK(sb != sf || memcmp(best, fast, sb) != 0);
+        OD_CHECK(apply_ok(p.kind == OD_KIND_FULL ? NULL : a, p.kind == OD_KIND_FULL ? 0 : N, b,
+                          bn, fast, sf, 1024, 0, 256));
+        free(best);
+        free(fast);
+    }
+    free(a);
+    free(b);
 }
 
 static void t_determinism(void)
@@ -356,23 +422,25 @@ static void t_determinism(void)
     OD_REQUIRE(a && b);
     fill_firmware(a, N, 31);
     bn = edit(a, N, b, 32);
-    for (c = 0; c < 3; c++) {
+    for (c = 0; c < 6; c++) { /* every codec at both efforts */
         /* Also across thread counts: one thread, eight, and the default. */
-        od_diff_params one, eight;
-        od_diff_params_init(&one);
+        od_diff_params dflt, one, eight;
+        od_diff_params_init(&dflt);
+        dflt.effort = c < 3 ? OD_DIFF_EFFORT_BEST : OD_DIFF_EFFORT_FAST;
+        one = dflt;
         one.threads = 1;
-        eight = one;
+        eight = dflt;
         eight.threads = 8;
-        p1 = make_pkg(a, N, b, bn, codecs[c], &s1, NULL);
-        p2 = make_pkg(a, N, b, bn, codecs[c], &s2, NULL);
+        p1 = make_pkg(a, N, b, bn, codecs[c % 3], &s1, &dflt);
+        p2 = make_pkg(a, N, b, bn, codecs[c % 3], &s2, &dflt);
         OD_REQUIRE(p1 && p2);
         OD_CHECK(s1 == s2 && memcmp(p1, p2, s1) == 0);
         free(p2);
-        p2 = make_pkg(a, N, b, bn, codecs[c], &s2, &one);
+        p2 = make_pkg(a, N, b, bn, codecs[c % 3], &s2, &one);
         OD_REQUIRE(p2);
         OD_CHECK(s1 == s2 && memcmp(p1, p2, s1) == 0);
         free(p2);
-        p2 = make_pkg(a, N, b, bn, codecs[c], &s2, &eight);
+        p2 = make_pkg(a, N, b, bn, codecs[c % 3], &s2, &eight);
         OD_REQUIRE(p2);
         OD_CHECK(s1 == s2 && memcmp(p1, p2, s1) == 0);
         free(p1);
@@ -693,9 +761,10 @@ static void t_progress_cancel(void)
     OD_REQUIRE(a && b);
     fill_firmware(a, N, 71);
     bn = edit(a, N, b, 72);
-    for (c = 0; c < 3; c++) {
+    for (c = 0; c < 6; c++) { /* every codec at both efforts */
         od_diff_params_init(&p);
-        p.codec = codecs[c];
+        p.codec = codecs[c % 3];
+        p.effort = c < 3 ? OD_DIFF_EFFORT_BEST : OD_DIFF_EFFORT_FAST;
         p.restart_interval = 32u << 10; /* several blocks */
         p.source_version = "1.0.0";
         p.target_version = "1.1.0";
@@ -768,6 +837,7 @@ int main(void)
     OD_RUN(t_full);
     OD_RUN(t_blocks);
     OD_RUN(t_budget);
+    OD_RUN(t_effort);
     OD_RUN(t_determinism);
     OD_RUN(t_progress_cancel);
     OD_RUN(t_wrong_source);

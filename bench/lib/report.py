@@ -16,7 +16,8 @@ import os
 import statistics
 import sys
 
-MEASURED_OD = ["otadelta", "otadelta-deflate"]
+FAST = "otadelta-fast"  # otadelta diff --effort fast: shown beside the default, never a target
+MEASURED_OD = ["otadelta", FAST, "otadelta-deflate"]
 MEASURED_PEERS = ["bsdiff", "xdelta3-lzma", "zstd19"]
 COPIED_PEERS = ["hdiffz-SD-lzma2", "hdiffi-tuz4k", "hdiffi-lzma2"]
 ALL_PEERS = MEASURED_PEERS + COPIED_PEERS
@@ -102,6 +103,33 @@ def fmt_ms(us):
 
 def fmt_int(x):
     return "n/a" if x is None else str(x)
+
+
+def gm_sizes(ids, num, den):
+    """Geometric mean and count of num(p) / den(p) over the pairs where both sizes exist."""
+    vals = []
+    for p in ids:
+        a, b = num(p), den(p)
+        if a and b:
+            vals.append(a / b)
+    return geomean(vals)
+
+
+def speed_vs_bsdiff(data, ids, tool):
+    """{pair: bsdiff diff time / tool diff time}, None where either is missing or tool failed."""
+    speed = {}
+    for p in ids:
+        to = data.t_med(p, tool, "diff")
+        tb = data.t_med(p, "bsdiff", "diff")
+        ok = data.status.get((p, tool), {}).get("ok")
+        speed[p] = tb / to if to and tb and ok else None
+    return speed
+
+
+def speed_summary(speed, ids):
+    """(pairs above 1, the ratios that exist, their geometric mean)"""
+    sp = [speed[p] for p in ids if speed[p] is not None]
+    return sum(1 for v in sp if v > 1.0), sp, geomean(sp)[0]
 
 
 def pass_fail(ok):
@@ -224,6 +252,8 @@ def write_report(data, out):
     add("| otadelta | `otadelta diff OLD NEW -o P --from-version old --to-version new -q` "
         "(defaults: LZMA, `--ram 16K`); check: `otadelta apply OLD P -o OUT -q` (default "
         "`--chunk 1024`) + `cmp OUT NEW` |")
+    add("| otadelta-fast | same with `--effort fast` (LZMA; one matcher setting instead of 13, "
+        "lighter compression) |")
     add("| otadelta-deflate | same with `--codec deflate` |")
     add("| bsdiff | `bsdiff OLD NEW P`; check: `bspatch OLD OUT P` + `cmp` |")
     add("| xdelta3-lzma | `xdelta3 -e -9 -S lzma -s OLD NEW P`; check: `xdelta3 -d -s OLD P OUT` "
@@ -254,12 +284,8 @@ def write_report(data, out):
     gm_hd, n_hd = geomean(ratio_hd.values())
     gm_best, n_best = geomean(ratio_best.values())
 
-    speed = {}
-    for p in ids:
-        to = data.t_med(p, "otadelta", "diff")
-        tb = data.t_med(p, "bsdiff", "diff")
-        ok = data.status.get((p, "otadelta"), {}).get("ok")
-        speed[p] = tb / to if to and tb and ok else None
+    speed = speed_vs_bsdiff(data, ids, "otadelta")
+    speed_fast = speed_vs_bsdiff(data, ids, FAST)
     mem_raw = {}
     mem_net = {}
     mem_fix = {}
@@ -294,10 +320,8 @@ def write_report(data, out):
     add("- %s Patch size smaller than the best peer on every pair: %d of %d pairs (geometric "
         "mean otadelta / best peer = %s)" % (pass_fail(nb == len(ids)), nb, len(ids),
                                              fmt_ratio(gm_best)))
-    nf = sum(1 for p in ids if speed[p] is not None and speed[p] > 1.0)
+    nf, sp, gm_sp = speed_summary(speed, ids)
     n5 = sum(1 for p in ids if speed[p] is not None and speed[p] >= SPEED_GOAL)
-    sp = [speed[p] for p in ids if speed[p] is not None]
-    gm_sp, _ = geomean(sp)
     add("- %s Generator faster than bsdiff on every pair: %d of %d pairs (bsdiff time / "
         "otadelta time: min %s, geometric mean %s, max %s)" % (
             pass_fail(nf == len(ids)), nf, len(ids), fmt_ratio(min(sp) if sp else None, 2),
@@ -325,6 +349,20 @@ def write_report(data, out):
         add("- %s Host apply >= %.0f MB/s uncompressed, %s: %s MB/s" % (
             pass_fail(mbps is not None and mbps >= MBPS_GOAL), MBPS_GOAL, tp["desc"],
             fmt_ratio(mbps, 1)))
+    nff, spf, gm_spf = speed_summary(speed_fast, ids)
+    bs = lambda p: data.size(p, "bsdiff")
+    fast_size = lambda p: data.size(p, FAST)
+    gmf_bs, nf_bs = gm_sizes(ids, fast_size, bs)
+    gmf_hd, nf_hd = gm_sizes(ids, fast_size, lambda p: data.size(p, HDIFFZ))
+    add("- info, not a target (the %s column, `otadelta diff --effort fast`; the lines above "
+        "judge the default):" % FAST)
+    add("  - Generator faster than bsdiff on every pair with --effort fast: %d of %d pairs (bsdiff "
+        "time / %s time: min %s, geometric mean %s, max %s)" % (
+            nff, len(ids), FAST, fmt_ratio(min(spf) if spf else None, 2), fmt_ratio(gm_spf, 2),
+            fmt_ratio(max(spf) if spf else None, 2)))
+    add("  - Patch size with --effort fast: geometric mean %s / bsdiff = %s over %d pairs, "
+        "%s / hdiffz-SD-lzma2%s = %s over %d pairs" % (FAST, fmt_ratio(gmf_bs), nf_bs, FAST,
+                                                       DAGGER, fmt_ratio(gmf_hd), nf_hd))
     add("")
     add("Failures in this run: %s" % ("none." if not fails else "%d (listed at the end)."
                                        % len(fails)))
@@ -333,10 +371,10 @@ def write_report(data, out):
     # ---- sizes ----
     add("## Patch sizes (bytes)")
     add("")
-    add("Measured in this run: otadelta, otadelta-deflate, bsdiff, xdelta3-lzma, zstd19 (each "
-        "patch applied back and compared byte for byte; **FAIL** marks a patch that failed). "
+    add("Measured in this run: %s (each patch applied back and compared byte for byte; "
+        "**FAIL** marks a patch that failed). "
         "Copied from `peer-results.md`: the columns marked %s. Best peer is taken over all six "
-        "peers." % DAGGER)
+        "peers." % (", ".join(MEASURED_OD + MEASURED_PEERS), DAGGER))
     add("")
     cols = ["pair", "arch", "step", "old \u2192 new B"] + MEASURED_OD + MEASURED_PEERS + \
         [c + DAGGER for c in COPIED_PEERS] + ["best peer", "otadelta / best peer",
@@ -362,15 +400,9 @@ def write_report(data, out):
     add("|---|---:|---:|")
 
     def gm_row(label, num, den):
-        vals = []
-        for p in ids:
-            a, b = num(p), den(p)
-            if a and b:
-                vals.append(a / b)
-        g, n = geomean(vals)
+        g, n = gm_sizes(ids, num, den)
         add("| %s | %s | %d |" % (label, fmt_ratio(g), n))
 
-    bs = lambda p: data.size(p, "bsdiff")
     for t in MEASURED_OD:
         gm_row("%s / bsdiff" % t, lambda p, t=t: data.size(p, t), bs)
     for t in ALL_PEERS:
@@ -382,6 +414,7 @@ def write_report(data, out):
                lambda p: best[p][1] if best[p] else None)
         gm_row("%s / hdiffz-SD-lzma2%s" % (t, DAGGER), lambda p, t=t: data.size(p, t),
                lambda p: data.size(p, HDIFFZ))
+    gm_row("%s / otadelta" % FAST, fast_size, lambda p: data.size(p, "otadelta"))
     add("")
 
     add("Cross-check of this run's Debian peers against the figures in `peer-results.md`:")
@@ -409,15 +442,17 @@ def write_report(data, out):
     add("## Generator: diff wall time and peak RSS (all measured in this run)")
     add("")
     add("Wall time: median of %s runs in milliseconds; peak RSS: largest GNU time `%%M` of those "
-        "runs, KiB. `bsdiff/od` is bsdiff time / otadelta time (above 1 means otadelta is faster). "
+        "runs, KiB. `bsdiff/od` is bsdiff time / otadelta time (above 1 means otadelta is faster), "
+        "`bsdiff/fast` the same for %s (`--effort fast`). "
         "`RSS/old` is otadelta's peak RSS over the old image size; `-proc` subtracts the bare "
         "process (%s KiB, peak RSS of `otadelta version`), `-fixed` the generator's fixed cost "
         "(%s KiB, peak RSS of a diff of two 4 KiB files)." % (
-            m.get("runs", "?"), fmt_int(base_rss), fmt_int(tiny_rss)))
+            m.get("runs", "?"), FAST, fmt_int(base_rss), fmt_int(tiny_rss)))
     add("")
-    cols = ["pair", "old B", "otadelta ms", "bsdiff ms", "bsdiff/od", "otadelta RSS KiB",
-            "RSS/old", "-proc", "-fixed", "bsdiff RSS KiB", "otadelta-deflate ms / KiB",
-            "xdelta3-lzma ms / KiB", "zstd19 ms / KiB"]
+    cols = ["pair", "old B", "otadelta ms", "bsdiff ms", "bsdiff/od", "bsdiff/fast",
+            "otadelta RSS KiB", "RSS/old", "-proc", "-fixed", "bsdiff RSS KiB",
+            "%s ms / KiB" % FAST, "otadelta-deflate ms / KiB", "xdelta3-lzma ms / KiB",
+            "zstd19 ms / KiB"]
     add("| " + " | ".join(cols) + " |")
     add("|---|" + "---:|" * (len(cols) - 1))
     for pp in pairs:
@@ -430,14 +465,15 @@ def write_report(data, out):
                                 fmt_int(data.rss_max(p, t, "diff")))
         row = [p, str(pp["old"]), data.ms_cell(p, "otadelta", "diff"),
                data.ms_cell(p, "bsdiff", "diff"), fmt_ratio(speed[p], 2),
-               data.rss_cell(p, "otadelta", "diff"), fmt_ratio(mem_raw[p], 2),
-               fmt_ratio(mem_net[p], 2), fmt_ratio(mem_fix[p], 2),
+               fmt_ratio(speed_fast[p], 2), data.rss_cell(p, "otadelta", "diff"),
+               fmt_ratio(mem_raw[p], 2), fmt_ratio(mem_net[p], 2), fmt_ratio(mem_fix[p], 2),
                data.rss_cell(p, "bsdiff", "diff"),
-               tk("otadelta-deflate"), tk("xdelta3-lzma"), tk("zstd19")]
+               tk(FAST), tk("otadelta-deflate"), tk("xdelta3-lzma"), tk("zstd19")]
         add("| " + " | ".join(row) + " |")
     add("")
-    add("Geometric mean of bsdiff time / otadelta time: %s over %d pairs. Geometric mean of "
-        "each tool's diff time relative to bsdiff's:" % (fmt_ratio(gm_sp, 2), len(sp)))
+    add("Geometric mean of bsdiff time / otadelta time: %s over %d pairs (/ %s time: %s over %d "
+        "pairs). Geometric mean of each tool's diff time relative to bsdiff's:" % (
+            fmt_ratio(gm_sp, 2), len(sp), FAST, fmt_ratio(gm_spf, 2), len(spf)))
     add("")
     add("| tool | diff time / bsdiff diff time | peak RSS / bsdiff peak RSS |")
     add("|---|---:|---:|")

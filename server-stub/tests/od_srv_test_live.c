@@ -3,6 +3,7 @@
  * 127.0.0.1 and an ephemeral port, driven by the fleet simulator.
  *
  *   od_srv_test_live SERVER_BIN flow     [N]  whole flow, N devices (200)
+ *   od_srv_test_live SERVER_BIN fast     [N]  flow on packages made with effort fast
  *   od_srv_test_live SERVER_BIN pause    [N]  pause and resume mid-flight
  *   od_srv_test_live SERVER_BIN crash    [N]  kill -9 mid-task, restart
  *   od_srv_test_live SERVER_BIN badinput      clean 4xx for bad requests
@@ -215,6 +216,27 @@ static int64_t data_int(json_t *j, const char *k)
     return json_integer_value(json_object_get(json_object_get(j, "data"), k));
 }
 
+static const char *dstr(json_t *data, const char *k)
+{
+    const char *v = json_string_value(json_object_get(data, k));
+    return v ? v : "";
+}
+
+/* 1 if package pkg's record has the string member k equal to want. */
+static int pkg_shows(int64_t pkg, const char *k, const char *want)
+{
+    char path[64];
+    json_t *j = NULL;
+    const char *v;
+    int ok;
+    snprintf(path, sizeof(path), "/api/v1/packages/%lld", (long long)pkg);
+    ok = admin("GET", path, NULL, 0, &j) == 200 &&
+         (v = json_string_value(json_object_get(json_object_get(j, "data"), k))) &&
+         !strcmp(v, want);
+    json_decref(j);
+    return ok;
+}
+
 /* Deterministic firmware-like images: a code-ish body, then a change set. */
 static void make_images(uint8_t *v0, uint8_t *v1, uint8_t *v2, size_t n)
 {
@@ -281,6 +303,11 @@ static int upload(scenario *s, const uint8_t *img, const char *ver, int64_t *id)
 }
 
 static void scenario_free(scenario *s);
+
+/* The effort setup asks its packages to be made with; NULL leaves it to
+ * the server's default. The applier must not care, which mode fast
+ * checks by running the whole flow on fast packages. */
+static const char *setup_effort;
 
 /* A delta from the scenario's target 1.1.0 to a new 1.2.0 (image v0),
  * with no full package of 1.2.0: its id, or 0. */
@@ -358,7 +385,7 @@ static int setup_steps(scenario *s, unsigned n)
 {
     json_t *j = NULL, *ids;
     int64_t fw0, fw1, fw2, job1, job2;
-    char path[160], body[256];
+    char path[160], body[256], effort[32] = "";
 
     memset(s, 0, sizeof(*s));
     s->len = 64 * 1024;
@@ -379,17 +406,19 @@ static int setup_steps(scenario *s, unsigned n)
         return -1;
     s->fw0 = fw0;
     snprintf(path, sizeof(path), "/api/v1/products/%lld/packages", (long long)s->pid);
+    if (setup_effort)
+        snprintf(effort, sizeof(effort), ",\"effort\":\"%s\"", setup_effort);
     /* Small blocks, so that power cuts resume mid-package. */
     snprintf(body, sizeof(body),
-             "{\"type\":\"diff\",\"source_fw\":%lld,\"target_fw\":%lld,\"block_size\":4096}",
-             (long long)fw1, (long long)fw2);
+             "{\"type\":\"diff\",\"source_fw\":%lld,\"target_fw\":%lld,\"block_size\":4096%s}",
+             (long long)fw1, (long long)fw2, effort);
     if (admin("POST", path, body, 0, &j) != 202)
         return -1;
     s->pkg_diff = data_int(j, "package_id");
     job1 = data_int(j, "job_id");
     json_decref(j);
-    snprintf(body, sizeof(body), "{\"type\":\"full\",\"target_fw\":%lld,\"block_size\":16384}",
-             (long long)fw2);
+    snprintf(body, sizeof(body), "{\"type\":\"full\",\"target_fw\":%lld,\"block_size\":16384%s}",
+             (long long)fw2, effort);
     if (admin("POST", path, body, 0, &j) != 202)
         return -1;
     s->pkg_full = data_int(j, "package_id");
@@ -397,6 +426,8 @@ static int setup_steps(scenario *s, unsigned n)
     json_decref(j);
     if (wait_job(job1) || wait_job(job2))
         return -1;
+    CHECK(pkg_shows(s->pkg_diff, "effort", setup_effort ? setup_effort : "best"));
+    CHECK(pkg_shows(s->pkg_full, "effort", setup_effort ? setup_effort : "best"));
 
     /* 10% of the fleet runs 0.9.0, for which only the full package fits. */
     s->nb = n / 10;
@@ -646,36 +677,44 @@ static int test_pause(unsigned n)
     return 0;
 }
 
-/* The packages table as the first release created it, before the codec
- * and filter columns: the server must add them when it opens the file. */
-static int make_old_db(const char *dir)
+/* Runs sql on the database in dir while no server has it open: 0, or -1. */
+static int db_exec(const char *dir, const char *sql)
 {
     char path[600];
     sqlite3 *db;
     int rc;
     snprintf(path, sizeof(path), "%s/otadelta.db", dir);
-    if (sqlite3_open(path, &db) != SQLITE_OK)
+    if (sqlite3_open(path, &db) != SQLITE_OK) {
+        sqlite3_close(db);
         return -1;
-    rc = sqlite3_exec(db,
-                      "CREATE TABLE packages(id INTEGER PRIMARY KEY,"
-                      " product_id INTEGER NOT NULL REFERENCES products(id), kind INTEGER NOT NULL,"
-                      " component INTEGER NOT NULL, source_fw INTEGER, target_fw INTEGER NOT NULL,"
-                      " source_version TEXT NOT NULL, target_version TEXT NOT NULL,"
-                      " ram_budget INTEGER NOT NULL, status INTEGER NOT NULL, size INTEGER NOT NULL"
-                      " DEFAULT 0, md5 TEXT NOT NULL DEFAULT '', sha256 TEXT NOT NULL DEFAULT '',"
-                      " file TEXT NOT NULL DEFAULT '', error TEXT, created INTEGER NOT NULL,"
-                      " block_size INTEGER NOT NULL DEFAULT 0);"
-                      /* A row of its own, which must survive the rebuild
-                       * that makes ids never reused. */
-                      "INSERT INTO packages(id, product_id, kind, component, target_fw,"
-                      " source_version, target_version, ram_budget, status, error, created)"
-                      " VALUES(50, 999, 1, 2, 999, '', '9.9', 16384, 2, 'old', 1);",
-                      NULL, NULL, NULL);
+    }
+    rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
     sqlite3_close(db);
     return rc == SQLITE_OK ? 0 : -1;
 }
 
-/* A database from before the codec/filter columns: the whole setup
+/* The packages table as the first release created it, before the codec,
+ * filter and effort columns: the server must add them when it opens the
+ * file. */
+static int make_old_db(const char *dir)
+{
+    return db_exec(dir,
+                   "CREATE TABLE packages(id INTEGER PRIMARY KEY,"
+                   " product_id INTEGER NOT NULL REFERENCES products(id), kind INTEGER NOT NULL,"
+                   " component INTEGER NOT NULL, source_fw INTEGER, target_fw INTEGER NOT NULL,"
+                   " source_version TEXT NOT NULL, target_version TEXT NOT NULL,"
+                   " ram_budget INTEGER NOT NULL, status INTEGER NOT NULL, size INTEGER NOT NULL"
+                   " DEFAULT 0, md5 TEXT NOT NULL DEFAULT '', sha256 TEXT NOT NULL DEFAULT '',"
+                   " file TEXT NOT NULL DEFAULT '', error TEXT, created INTEGER NOT NULL,"
+                   " block_size INTEGER NOT NULL DEFAULT 0);"
+                   /* A row of its own, which must survive the rebuild
+                    * that makes ids never reused. */
+                   "INSERT INTO packages(id, product_id, kind, component, target_fw,"
+                   " source_version, target_version, ram_budget, status, error, created)"
+                   " VALUES(50, 999, 1, 2, 999, '', '9.9', 16384, 2, 'old', 1);");
+}
+
+/* A database from before the codec/filter/effort columns: the whole setup
  * (uploads, package generation, a task) works on it. */
 static int test_migrate(void)
 {
@@ -686,19 +725,15 @@ static int test_migrate(void)
         fprintf(stderr, "setup on an old database failed\n");
         return 1;
     }
-    snprintf(path, sizeof(path), "/api/v1/packages/%lld", (long long)s.pkg_diff);
-    CHECK(admin("GET", path, NULL, 0, &j) == 200);
-    CHECK(!strcmp(json_string_value(json_object_get(json_object_get(j, "data"), "codec")),
-                  "lzma"));
-    json_decref(j);
+    CHECK(pkg_shows(s.pkg_diff, "codec", "lzma"));
     /* Tables added since (push notifications) exist too. */
     snprintf(path, sizeof(path), "/api/v1/products/%lld/push", (long long)s.pid);
     CHECK(admin("GET", path, NULL, 0, NULL) == 200);
-    /* The old row kept its id through the rebuild. */
-    CHECK(admin("GET", "/api/v1/packages/50", NULL, 0, &j) == 200);
-    CHECK(!strcmp(json_string_value(json_object_get(json_object_get(j, "data"),
-                                                    "target_version")), "9.9"));
-    json_decref(j);
+    /* The old row kept its id through the rebuild, and reads back with
+     * the added columns' defaults. */
+    CHECK(pkg_shows(50, "target_version", "9.9"));
+    CHECK(pkg_shows(50, "codec", "lzma") && pkg_shows(50, "filter", "auto"));
+    CHECK(pkg_shows(50, "effort", "best"));
     /* Ids are never reused: the newest package and task, deleted, do not
      * come back under their ids (push receivers key on the task id). */
     {
@@ -725,6 +760,34 @@ static int test_migrate(void)
         fprintf(stderr, "  ids after deletes: packages %lld then %lld, tasks %lld then %lld\n",
                 (long long)pkg[0], (long long)pkg[1], (long long)task[0], (long long)task[1]);
         CHECK(pkg[1] > pkg[0] && task[1] > task[0]);
+    }
+    /* A database of the release before effort: its tables already have
+     * AUTOINCREMENT, so no rebuild runs and the column must come from the
+     * added columns alone. That release's rows read back as best. */
+    CHECK(server_stop(SIGTERM) == 0);
+    CHECK(db_exec(data_dir,
+                  "ALTER TABLE packages DROP COLUMN effort;"
+                  "INSERT INTO packages(id, product_id, kind, component, target_fw,"
+                  " source_version, target_version, ram_budget, status, error, created,"
+                  " codec, filter) VALUES(60, 999, 1, 2, 999, '', '9.10', 16384, 2, 'old', 1,"
+                  " 1, 0);") == 0);
+    if (server_start(0) != 0) {
+        fprintf(stderr, "FAIL migrate: the server did not start on a database from before"
+                        " effort\n");
+        scenario_free(&s);
+        return 1;
+    }
+    CHECK(pkg_shows(60, "codec", "deflate") && pkg_shows(60, "filter", "none"));
+    CHECK(pkg_shows(60, "effort", "best") && pkg_shows(s.pkg_diff, "effort", "best"));
+    {
+        char body[120];
+        snprintf(body, sizeof(body), "{\"type\":\"full\",\"target_fw\":%lld,\"effort\":\"fast\"}",
+                 (long long)s.fw0);
+        snprintf(path, sizeof(path), "/api/v1/products/%lld/packages", (long long)s.pid);
+        CHECK(admin("POST", path, body, 0, &j) == 202);
+        CHECK(wait_job(data_int(j, "job_id")) == 0);
+        CHECK(pkg_shows(data_int(j, "package_id"), "effort", "fast"));
+        json_decref(j);
     }
     scenario_free(&s);
     return 0;
@@ -1144,12 +1207,20 @@ static int test_badinput(void)
     snprintf(path, sizeof(path), "/api/v1/products/%lld/firmware?version=3.0.0&component=sota",
              (long long)s.pid);
     CHECK(admin("POST", path, "abc", 0, NULL) == 201);
-    /* Package codec and filter: checked, stored, used. */
+    /* Package codec, filter and effort: checked, stored, used. */
     {
         int64_t fa, fb, pk, jb;
-        static const char *const want[3][2] = {{"none", "auto"}, {"lzma", "auto"},
-                                               {"lzma", "none"}};
-        int64_t size[3] = {0, 0, 0};
+        static const char *const key[3] = {"codec", "filter", "effort"};
+        /* Members added to a full package (k even) or a diff package (k
+         * odd), and what the package record must show. */
+        static const char *const extra[6] = {",\"codec\":\"none\"", "", ",\"codec\":\"lzma\"",
+                                             ",\"filter\":\"none\"", ",\"effort\":\"fast\"",
+                                             ",\"filter\":\"none\",\"effort\":\"fast\""};
+        static const char *const want[6][3] = {
+            {"none", "auto", "best"}, {"lzma", "auto", "best"}, {"lzma", "auto", "best"},
+            {"lzma", "none", "best"}, {"lzma", "auto", "fast"}, {"lzma", "none", "fast"}};
+        int64_t size[6] = {0};
+        char sha[6][65] = {""};
         CHECK(upload(&s, s.v1, "2.0.0", &fa) == 0 && upload(&s, s.v2, "2.1.0", &fb) == 0);
         snprintf(path, sizeof(path), "/api/v1/products/%lld/packages", (long long)s.pid);
         big = malloc(512);
@@ -1165,33 +1236,47 @@ static int test_badinput(void)
                  "{\"type\":\"diff\",\"source_fw\":%lld,\"target_fw\":%lld,\"filter\":\"arm\"}",
                  (long long)fa, (long long)fb);
         CHECK(admin("POST", path, big, 0, NULL) == 400);
-        for (int k = 0; k < 3; k++) {
-            if (k < 2)
-                snprintf(big, 512, "{\"type\":\"full\",\"target_fw\":%lld,\"codec\":\"%s\"}",
-                         (long long)fb, want[k][0]);
+        snprintf(big, 512,
+                 "{\"type\":\"diff\",\"source_fw\":%lld,\"target_fw\":%lld,\"effort\":\"slow\"}",
+                 (long long)fa, (long long)fb);
+        CHECK(admin("POST", path, big, 0, &j) == 400);
+        CHECK(strstr(dstr(j, "error"), "effort") != NULL);
+        json_decref(j);
+        j = NULL;
+        snprintf(big, 512, "{\"type\":\"full\",\"target_fw\":%lld,\"effort\":1}", (long long)fb);
+        CHECK(admin("POST", path, big, 0, NULL) == 400);
+        for (int k = 0; k < 6; k++) {
+            if (k % 2 == 0)
+                snprintf(big, 512, "{\"type\":\"full\",\"target_fw\":%lld%s}", (long long)fb,
+                         extra[k]);
             else
-                snprintf(big, 512, "{\"type\":\"diff\",\"source_fw\":%lld,\"target_fw\":%lld,"
-                         "\"filter\":\"none\"}", (long long)fa, (long long)fb);
+                snprintf(big, 512, "{\"type\":\"diff\",\"source_fw\":%lld,\"target_fw\":%lld%s}",
+                         (long long)fa, (long long)fb, extra[k]);
             CHECK(admin("POST", path, big, 0, &j) == 202);
             pk = data_int(j, "package_id");
             jb = data_int(j, "job_id");
             json_decref(j);
             j = NULL;
             CHECK(wait_job(jb) == 0);
+            for (int f = 0; f < 3; f++)
+                CHECK(pkg_shows(pk, key[f], want[k][f]));
             snprintf(big, 512, "/api/v1/packages/%lld", (long long)pk);
             CHECK(admin("GET", big, NULL, 0, &j) == 200);
-            for (int f = 0; f < 2; f++) {
-                const char *v = json_string_value(
-                    json_object_get(json_object_get(j, "data"), f ? "filter" : "codec"));
-                CHECK(v && !strcmp(v, want[k][f]));
-            }
             size[k] = data_int(j, "size");
+            snprintf(sha[k], sizeof(sha[k]), "%s",
+                     dstr(json_object_get(j, "data"), "sha256"));
             json_decref(j);
             j = NULL;
         }
         /* The codec was used: without one the full package is larger than
          * the image, with LZMA smaller. */
-        CHECK(size[0] > (int64_t)s.len && size[1] < size[0] && size[1] > 0);
+        CHECK(size[0] > (int64_t)s.len && size[2] < size[0] && size[2] > 0);
+        /* The effort reached the generator: its output is deterministic,
+         * so requests that differ in effort alone give other bytes only if
+         * it did. Sizes are not compared: od_diff.h's "fast is larger"
+         * is about the corpus, not a promise for every pair. */
+        CHECK(sha[2][0] && sha[4][0] && strcmp(sha[2], sha[4]) != 0);
+        CHECK(sha[3][0] && sha[5][0] && strcmp(sha[3], sha[5]) != 0);
         free(big);
     }
     /* Path traversal. */
@@ -1603,12 +1688,6 @@ static void md5_hex(const uint8_t *p, size_t n, char out[33])
         out[2 * i + 1] = hex[md[i] & 15];
     }
     out[32] = '\0';
-}
-
-static const char *dstr(json_t *data, const char *k)
-{
-    const char *v = json_string_value(json_object_get(data, k));
-    return v ? v : "";
 }
 
 /* GET /ota/south/tasking for dev, type 2: the HTTP status, *eno, and the
@@ -3198,7 +3277,7 @@ int main(int argc, char **argv)
     char tmpl[] = "/tmp/od_srv_test_XXXXXX";
 
     if (argc < 3) {
-        fprintf(stderr, "usage: %s SERVER_BIN flow|pause|crash|badinput|migrate|stop|conns|legacy|fuse|tls|push|bench [N]\n", argv[0]);
+        fprintf(stderr, "usage: %s SERVER_BIN flow|fast|pause|crash|badinput|migrate|stop|conns|legacy|fuse|tls|push|bench [N]\n", argv[0]);
         return 2;
     }
     server_bin = argv[1];
@@ -3241,6 +3320,10 @@ int main(int argc, char **argv)
     }
     if (!strcmp(mode, "flow"))
         rc = test_flow(n);
+    else if (!strcmp(mode, "fast")) {
+        setup_effort = "fast";
+        rc = test_flow(n);
+    }
     else if (!strcmp(mode, "pause"))
         rc = test_pause(n);
     else if (!strcmp(mode, "crash"))

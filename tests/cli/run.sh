@@ -434,6 +434,22 @@ expect_grep "unknown codec is named" "unknown codec 'zstd'"
 expect_exit 1 "unknown filter" "$OD" diff old.bin new.bin -o x.otad --from-version 1 --to-version 2 --filter arm
 expect_grep "unknown filter is named" "unknown filter 'arm'"
 expect_exit 1 "full takes no --filter" "$OD" full new.bin -o x.otad --to-version 2 --filter thumb
+expect_exit 1 "unknown effort" "$OD" diff old.bin new.bin -o x.otad --from-version 1 --to-version 2 --effort max
+expect_grep "unknown effort is named" "unknown effort 'max' \(use best or fast\)"
+expect_absent "unknown effort writes nothing" x.otad
+expect_exit 1 "--effort needs a value" "$OD" diff old.bin new.bin -o x.otad --from-version 1 --to-version 2 --effort
+expect_exit 0 "diff --effort fast" "$OD" diff old.bin new.bin -o ef.otad --from-version 1 --to-version 2 --effort fast -q
+expect_exit 0 "diff --effort best" "$OD" diff old.bin new.bin -o eb.otad --from-version 1 --to-version 2 --effort best -q
+expect_exit 0 "diff with the default effort" "$OD" diff old.bin new.bin -o ed.otad --from-version 1 --to-version 2 -q
+expect_same "best is the default effort" eb.otad ed.otad
+expect_true "--effort fast changes the package" sh -c '! cmp -s ef.otad eb.otad'
+expect_exit 0 "apply a fast-effort package" "$OD" apply old.bin ef.otad -o ef.bin -q
+expect_true "fast-effort package restores new.bin" cmp -s ef.bin new.bin
+expect_exit 0 "verify --old of a fast-effort package" "$OD" verify ef.otad --old old.bin --new new.bin
+expect_exit 0 "full --effort fast" "$OD" full new.bin -o eff.otad --to-version 2 --effort fast -q
+expect_exit 0 "apply a fast-effort full package" "$OD" apply eff.otad -o eff.bin -q
+expect_true "fast-effort full package restores new.bin" cmp -s eff.bin new.bin
+expect_grep "diff --help explains --effort" "--effort E +best \(default\) or fast" <("$OD" diff --help)
 expect_exit 0 "diff --filter thumb" "$OD" diff old.bin new.bin -o th.otad --from-version 1 --to-version 2 --filter thumb -q
 expect_exit 0 "info of a thumb package" "$OD" info th.otad
 expect_grep "info names the thumb filter" "^filter: *thumb$" "$TMP/out"
