@@ -742,6 +742,12 @@ static int build_package(const od_diff_params *p, const od_op_list *ops, const u
         if ((r = build_streams(p, ops, old, nw, outs, nblocks, filters[v], &raw[v], offs[v])))
             goto done;
     }
+    /* A filter that changed nothing (no branch or address word among the
+     * differences, as in non-Arm code) cannot win, as ties go to the
+     * unfiltered variant: it is dropped unmeasured. */
+    if (nvar == 2 && raw[1].len == raw[0].len &&
+        (!raw[0].len || !memcmp(raw[1].p, raw[0].p, raw[0].len)))
+        nvar = 1;
     /* A filter changes no stream length, so every variant plans alike. */
     for (b = 0; b < nblocks; b++)
         if (offs[0][b + 1] - offs[0][b] > max_stream)
