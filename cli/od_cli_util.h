@@ -55,8 +55,9 @@ typedef struct od_cli_file {
 /*
  * For a file a command writes (role and path): refuses it when it is the
  * same file as any of others[0..n) (the same string, or the same device
- * and inode, so links count; NULL paths are skipped), which the command
- * reads or writes for another purpose: writing it would destroy that one.
+ * and inode, so links count; a NULL path, here or in others, never
+ * matches), which the command reads or writes for another purpose:
+ * writing it would destroy that one.
  * Returns 0, or OD_CLI_EX_USAGE after naming both files and adding hint
  * (what to do instead).
  */

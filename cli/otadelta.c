@@ -693,21 +693,24 @@ static int cmd_apply(int argc, char **argv)
         sprintf(state_tmp, "%s.tmp", resume);
     }
     {
-        /* Each file written is checked against those before it: the part
-         * becomes NEW, the state is replaced by rename and deleted at the
-         * end; landing on another file of this command would lose it. */
+        /* Each file written (files[3] on) is checked against those before
+         * it: the part becomes NEW, the state is replaced by rename and
+         * deleted at the end; landing on another file of this command
+         * would lose it. Without --resume the last three are NULL, which
+         * od_cli_refuse_same() passes. */
         const od_cli_file files[] = {{"OLD", nin == 2 ? in[0] : NULL}, {"PKG", in[nin - 1]},
                                      {"--key", keyp}, {"-o", out}, {"the part file", part},
-                                     {"--resume", resume}};
-        if ((r = od_cli_refuse_same("-o", out, files, 3, "write the new image elsewhere (and "
-                 "move it once it is verified)")) ||
-            (resume && ((r = od_cli_refuse_same("the part file", part, files, 4, "choose "
-                             "another -o NEW (--resume builds it in NEW.part)")) ||
-                        (r = od_cli_refuse_same("--resume", resume, files, 5, "give the state "
-                             "a name of its own (for example NEW.state)")) ||
-                        (r = od_cli_refuse_same("the state's temporary file", state_tmp, files,
-                             6, "give --resume another name")))))
-            goto done;
+                                     {"--resume", resume},
+                                     {"the state's temporary file", state_tmp}};
+        static const char *const hints[] = {
+            "write the new image elsewhere (and move it once it is verified)",
+            "choose another -o NEW (--resume builds it in NEW.part)",
+            "give the state a name of its own (for example NEW.state)",
+            "give --resume another name"};
+        size_t k;
+        for (k = 3; k < sizeof(files) / sizeof(files[0]); k++)
+            if ((r = od_cli_refuse_same(files[k].role, files[k].path, files, k, hints[k - 3])))
+                goto done;
     }
     if ((r = od_cli_read_file(in[nin - 1], OD_MAX_IMAGE_SIZE, &pkg, &pkg_size)))
         goto done;

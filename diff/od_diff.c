@@ -663,23 +663,21 @@ static void free_outs(od_bytes *out, size_t n)
  * what compressing both variants in full would, at a fraction of the time
  * (uboot-arm: 0.71 s instead of 0.84 s for the whole diff). At
  * OD_LEVEL_FAST the final setting is about as cheap as the quick one, so
- * every variant is compressed with it and *kept is set: out then holds
- * the blocks to use. Otherwise out is left empty.
+ * every variant is compressed with it and out keeps the blocks to use
+ * (on success). Otherwise out is left empty.
  */
 static int pick_variant(const od_codec_cfg *codec, const od_bytes *raw, size_t *const *offs,
-                        size_t nvar, uint32_t nblocks, od_bytes *out, size_t *best, int *kept,
-                        meter *m)
+                        size_t nvar, uint32_t nblocks, od_bytes *out, size_t *best, meter *m)
 {
     od_codec_cfg quick = *codec;
     size_t total[MAX_VARIANTS] = {0}, v, i;
     int r;
-    *kept = codec->level == OD_LEVEL_FAST;
-    if (!*kept)
+    if (codec->level != OD_LEVEL_FAST)
         quick.level = OD_LEVEL_RANK;
     r = compress_variants(&quick, raw, offs, nvar, nblocks, out, m);
     for (i = 0; i < nvar * nblocks; i++)
         total[i / nblocks] += out[i].len;
-    if (!*kept || r != OD_DIFF_OK)
+    if (codec->level != OD_LEVEL_FAST || r != OD_DIFF_OK)
         free_outs(out, nvar * nblocks);
     *best = 0;
     for (v = 1; v < nvar; v++)
@@ -702,7 +700,7 @@ static int build_package(const od_diff_params *p, const od_op_list *ops, const u
     size_t *offs[MAX_VARIANTS] = {NULL}, max_stream = 0, nvar = 0, v, best = 0, first = 0;
     uint32_t *block_offs = NULL, *outs = NULL;
     uint32_t block_size, nblocks, b, ram_needed;
-    int filters[MAX_VARIANTS], kept = 0, r;
+    int filters[MAX_VARIANTS], r;
 
     /* The filter only makes difference bytes more compressible, so it is
      * tried where a codec could gain from it; the smaller variant wins. */
@@ -761,10 +759,10 @@ static int build_package(const od_diff_params *p, const od_op_list *ops, const u
     }
     if (nvar > 1) {
         meter_phase(m, 700, codec.level == OD_LEVEL_FAST ? 280 : 80, nvar * nblocks);
-        if ((r = pick_variant(&codec, raw, offs, nvar, nblocks, outb, &best, &kept, m)))
+        if ((r = pick_variant(&codec, raw, offs, nvar, nblocks, outb, &best, m)))
             goto done;
     }
-    if (kept) {
+    if (nvar > 1 && codec.level == OD_LEVEL_FAST) { /* pick_variant kept its blocks */
         first = best * nblocks;
     } else {
         /* A full package is all compression. */

@@ -94,7 +94,7 @@ void od_srv_waker_kick(od_srv_waker *w);
 void od_srv_waker_stop(od_srv_waker *w);
 /* 1 once od_srv_waker_stop() was called. */
 int od_srv_waker_stopping(od_srv_waker *w);
-/* Waits up to ms (whole seconds), or less when kicked or stopped. */
+/* Waits up to ms, or less when kicked or stopped. */
 void od_srv_waker_wait(od_srv_waker *w, unsigned ms);
 
 /* Starts n worker threads that claim queued jobs from the store. */

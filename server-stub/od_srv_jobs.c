@@ -285,6 +285,11 @@ void od_srv_waker_wait(od_srv_waker *w, unsigned ms)
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += ms / 1000;
+        ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
         pthread_cond_timedwait(&w->cv, &w->mu, &ts);
     }
     if (w->kicks)

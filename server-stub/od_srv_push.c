@@ -164,6 +164,12 @@ int od_srv_push_verify(od_srv *s, int64_t product_id, const char *url, const cha
     while (n && (reply.b[n - 1] == '\n' || reply.b[n - 1] == '\r' || reply.b[n - 1] == ' '))
         reply.b[--n] = '\0';
     if (strcmp(reply.b, "PASSED") != 0) {
+        /* The receiver's bytes go into a JSON error: jansson drops a
+         * string that is not UTF-8 (and %.40s may cut one mid-character),
+         * which would lose the whole message. Printable ASCII only. */
+        for (size_t i = 0; i < n; i++)
+            if ((unsigned char)reply.b[i] < 0x20 || (unsigned char)reply.b[i] > 0x7e)
+                reply.b[i] = '?';
         snprintf(msg, msg_size,
                  "push url verification failed: the url answered body \"%.40s\", want PASSED",
                  reply.b);
