@@ -504,6 +504,16 @@ static int state_read(const char *path, const od_pkg_header *h, uint32_t *blocks
     return EX_OK;
 }
 
+/* Says why the applier refuses pages of `page` bytes for h: they must
+ * divide its erase unit and, with the thumb filter, hold its pages. */
+static void page_msg(const od_pkg_header *h, uint32_t page, const char *pkg)
+{
+    od_cli_msg("--page %u does not suit '%s' (page %u, erase %u%s): a page must divide its erase "
+        "size%s; leave --page out to use the package's own", page, pkg, h->page_size,
+        h->erase_size, h->filter ? ", thumb filter" : "",
+        h->filter ? " and, with the thumb filter, be at least its page size" : "");
+}
+
 /* The applier over fl: memory or the --resume part file as flash, erased
  * pages reading 0xFF as on NOR flash. */
 static void fl_config(od_patch_config *cfg, flash *fl, uint8_t *work, uint32_t work_size,
@@ -738,6 +748,15 @@ static int cmd_apply(int argc, char **argv)
     fl.old_size = old_size;
     fl.cap = ((size_t)h.target_size + page - 1) / page * page;
     fl.h = &h;
+    /* The applier's own page rules, checked before --resume touches the
+     * part file (sized by our page) or the state: a wrong --page must
+     * leave the progress as it was. */
+    if (user_page && h.format_version &&
+        ((h.erase_size & (page - 1)) || (h.filter && page < h.page_size))) {
+        page_msg(&h, page, in[nin - 1]);
+        r = EX_USAGE;
+        goto done;
+    }
     if (resume && h.format_version) {
         struct stat sb;
         uint32_t recorded;
@@ -828,10 +847,7 @@ static int cmd_apply(int argc, char **argv)
             od_cli_msg("cannot apply '%s': cannot write '%s': %s", in[nin - 1], fl.failed,
                 strerror(fl.failed_errno));
         else if (geometry)
-            od_cli_msg("--page %u does not suit '%s' (page %u, erase %u%s): a page must divide "
-                "its erase size%s; leave --page out to use the package's own", page,
-                in[nin - 1], h.page_size, h.erase_size, h.filter ? ", thumb filter" : "",
-                h.filter ? " and, with the thumb filter, be at least its page size" : "");
+            page_msg(&h, page, in[nin - 1]);
         else
             od_cli_msg("cannot apply '%s': %s", in[nin - 1], od_patch_strerror(r));
         if (fl.fd >= 0) {

@@ -469,6 +469,25 @@ expect_exit 1 "apply --page larger than the package's erase unit" \
     "$OD" apply old.bin th.otad -o th.bin -q --page 8192
 expect_grep "a page that does not divide the erase unit blames --page" \
     "--page 8192 does not suit .*erase 4096.*divide its erase size"
+# ... and is refused before --resume touches anything: progress saved by
+# an earlier run (a state naming 2 blocks, the part file at full size)
+# survives it, and the right command then resumes from it.
+expect_exit 0 "diff with 64-byte pages and 4 KiB blocks" \
+    "$OD" diff old.bin new.bin -o pg.otad --from-version 1 --to-version 2 --page 64 --block 4096 \
+    --restart 0 -q
+pg_payload=$("$OD" info --json pg.otad | sed -n 's/.*"payload_sha256": "\([0-9a-f]*\)".*/\1/p')
+printf 'otadelta-resume 1 %s %s 2\n' "$(sha256sum new.bin | cut -c1-64)" "$pg_payload" >pg.state
+cp new.bin pg.bin.part
+truncate -s %64 pg.bin.part # whole pages: the part file's size
+cp pg.state pg.state.want
+cp pg.bin.part pg.part.want
+expect_exit 1 "a wrong --page with --resume" \
+    "$OD" apply old.bin pg.otad -o pg.bin --resume pg.state --page 8192 -q
+expect_same "a wrong --page leaves the saved state" pg.state pg.state.want
+expect_same "a wrong --page leaves the part file" pg.bin.part pg.part.want
+expect_exit 0 "the right command resumes" "$OD" apply old.bin pg.otad -o pg.bin --resume pg.state
+expect_grep "it resumes from the saved block" "resuming at block 2 of"
+expect_true "the resumed image is new.bin" cmp -s pg.bin new.bin
 expect_exit 1 "size that is not a number" "$OD" full new.bin -o x.otad --to-version 2 --ram lots
 expect_exit 1 "negative size" "$OD" full new.bin -o x.otad --to-version 2 --page -256
 # Values the generator cannot use are usage errors too, like an unparsable
