@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "od_cli_util.h"
+#include "od_pkgfmt_host.h"
 
 void od_cli_msg(const char *fmt, ...)
 {
@@ -130,101 +131,33 @@ FILE *od_cli_summary_stream(const char *out)
     return stdout;
 }
 
-/* Writes all of data to fd, retrying short writes; 0 or -1 (errno set). */
-static int write_all(int fd, const uint8_t *data, size_t size)
-{
-    size_t off = 0;
-    while (off < size) {
-        ssize_t w = write(fd, data + off, size - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            if (w == 0)
-                errno = EIO;
-            return -1;
-        }
-        off += (size_t)w;
-    }
-    return 0;
-}
-
 /* Plain write for outputs that are not regular files (a terminal, a pipe,
- * /dev/stdout): there is nothing to replace atomically. */
+ * /dev/stdout): there is nothing to replace atomically, and O_TRUNC, which
+ * "wb" adds, means nothing to them. */
 static int write_direct(const char *path, const uint8_t *data, size_t size)
 {
-    int fd = open(path, O_WRONLY);
-    if (fd < 0 || write_all(fd, data, size) != 0)
-        goto fail;
-    if (close(fd) != 0) {
-        fd = -1;
-        goto fail;
-    }
-    return OD_CLI_EX_OK;
-fail:
+    FILE *f = fopen(path, "wb");
+    int ok = f && fwrite(data, 1, size, f) == size;
+    if (f && fclose(f) != 0)
+        ok = 0;
+    if (ok)
+        return OD_CLI_EX_OK;
     od_cli_msg("cannot write '%s': %s", path, strerror(errno));
-    if (fd >= 0)
-        close(fd);
     return OD_CLI_EX_OUTPUT;
 }
 
-/*
- * Temp file + fsync + rename + fsync of the directory, as the server's
- * store does. The temporary name is unique (mkstemp) so that concurrent
- * runs writing beside the same output cannot collide.
- */
+/* Durable replace (od_pkg_write_file), with the CLI's messages. */
 static int write_regular(const char *path, const uint8_t *data, size_t size)
 {
-    size_t n = strlen(path);
-    char *tmp = malloc(n + 16);
-    int fd;
-
-    if (!tmp) {
-        od_cli_msg("out of memory");
-        return OD_CLI_EX_OUTPUT;
-    }
-    snprintf(tmp, n + 16, "%s.tmp.XXXXXX", path);
-    fd = mkstemp(tmp);
-    if (fd < 0) {
+    int r = od_pkg_write_file(path, data, size);
+    if (r == OD_PKG_OK)
+        return OD_CLI_EX_OK;
+    if (r == OD_PKG_ERR_IO_CREATE)
         od_cli_msg("cannot create a file next to '%s': %s", path, strerror(errno));
-        free(tmp);
-        return OD_CLI_EX_OUTPUT;
-    }
-    if (write_all(fd, data, size) != 0 || fchmod(fd, 0644) != 0 || fsync(fd) != 0)
-        goto fail;
-    if (close(fd) != 0) {
-        fd = -1;
-        goto fail;
-    }
-    fd = -1;
-    if (rename(tmp, path) != 0)
-        goto fail;
-    /* The rename is durable only once the directory entry is on disk: a
-     * power cut before that can bring back the old file, or none. Some
-     * file systems cannot sync a directory (EINVAL); then there is nothing
-     * more to do. */
-    {
-        char *slash = strrchr(tmp, '/');
-        int dfd;
-        if (slash)
-            slash[slash == tmp ? 1 : 0] = '\0';
-        dfd = open(slash ? tmp : ".", O_RDONLY | O_DIRECTORY);
-        if (dfd < 0 || (fsync(dfd) != 0 && errno != EINVAL)) {
-            od_cli_msg("wrote '%s' but cannot sync its directory: %s", path, strerror(errno));
-            if (dfd >= 0)
-                close(dfd);
-            free(tmp);
-            return OD_CLI_EX_OUTPUT;
-        }
-        close(dfd);
-    }
-    free(tmp);
-    return OD_CLI_EX_OK;
-fail:
-    od_cli_msg("cannot write '%s': %s", path, strerror(errno));
-    if (fd >= 0)
-        close(fd);
-    unlink(tmp);
-    free(tmp);
+    else if (r == OD_PKG_ERR_IO_DIR)
+        od_cli_msg("wrote '%s' but cannot sync its directory: %s", path, strerror(errno));
+    else
+        od_cli_msg("cannot write '%s': %s", path, strerror(errno));
     return OD_CLI_EX_OUTPUT;
 }
 

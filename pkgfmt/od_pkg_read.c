@@ -36,6 +36,9 @@ const char *od_pkg_strerror(int ret)
     case OD_PKG_ERR_TRUNCATED: return "package is shorter than its header says (incomplete download?)";
     case OD_PKG_ERR_PAYLOAD: return "package payload is damaged (block CRC or payload SHA-256 mismatch)";
     case OD_PKG_ERR_TRAILING: return "package has unexpected bytes after its end";
+    case OD_PKG_ERR_IO_CREATE: return "no file can be created in the target's directory";
+    case OD_PKG_ERR_IO: return "file could not be written";
+    case OD_PKG_ERR_IO_DIR: return "file written, but its directory could not be synced";
     default: return "unknown package error";
     }
 }

@@ -193,7 +193,13 @@ typedef enum od_pkg_ret {
     OD_PKG_ERR_INDEX_CRC = -8,    /* block index damaged */
     OD_PKG_ERR_TRUNCATED = -9,    /* fewer bytes than the header promises */
     OD_PKG_ERR_PAYLOAD = -10,     /* a block CRC or the payload SHA-256 fails */
-    OD_PKG_ERR_TRAILING = -11     /* bytes after the end the header implies */
+    OD_PKG_ERR_TRAILING = -11,    /* bytes after the end the header implies */
+    /* Host only (od_pkg_write_file); errno says why. */
+    OD_PKG_ERR_IO_CREATE = -12,   /* no new file can be made in the target's
+                                     directory; the old file is intact */
+    OD_PKG_ERR_IO = -13,          /* file not written; the old one is intact */
+    OD_PKG_ERR_IO_DIR = -14       /* file replaced, but its directory could
+                                     not be synced: a power cut may undo it */
 } od_pkg_ret;
 
 /* Returns a static English description of an od_pkg_ret value. */

@@ -83,6 +83,27 @@ const char *od_pkg_filter_name(int filter);
 int od_pkg_codec_from_name(const char *name);
 int od_pkg_filter_from_name(const char *name);
 
+/*
+ * Stores size bytes of data (a package, or any file a tool produces) at
+ * path so that a crash or power cut at any moment leaves either the file
+ * that was there or the complete new one, never a mix: the bytes go to a
+ * new temporary file beside path (path.tmp.<16 hex digits>, mode 0644 less
+ * the umask, close-on-exec), are flushed to disk, renamed over path, and
+ * then the directory is flushed so the rename itself survives. path must
+ * name a regular file or nothing; a symbolic link at path is replaced, not
+ * followed (resolve it first to write through it). Safe to call from
+ * several threads and processes at once, even for the same path: the
+ * last rename wins.
+ * Returns OD_PKG_OK; OD_PKG_ERR_IO_CREATE with errno set when the
+ * temporary file cannot be created (path's directory is missing or not
+ * writable, even if path itself is); OD_PKG_ERR_IO with errno set when it
+ * could not be written, flushed or renamed (path is unchanged and the
+ * temporary file removed); or OD_PKG_ERR_IO_DIR with errno set when
+ * path was replaced but its directory could not be flushed (file systems
+ * that cannot sync a directory, EINVAL, count as success).
+ */
+int od_pkg_write_file(const char *path, const void *data, size_t size);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,10 +1,10 @@
 /*
  * od_srv_files.c - package and firmware files under the data directory.
  *
- * Every file is written as temp + fsync + rename + fsync(dir) so that a
- * crash (or kill -9) never leaves a half-written package that the
- * database already points to: the database row is updated only after the
- * rename is durable.
+ * Every package is written with od_pkg_write_file (temp + fsync + rename
+ * + fsync of the directory) so that a crash (or kill -9) never leaves a
+ * half-written package that the database already points to: the database
+ * row is updated only after the rename is durable.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "od_srv_int.h"
@@ -21,6 +21,8 @@
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+
+#include "od_pkgfmt_host.h"
 
 void od_srv_hex(const uint8_t *in, size_t n, char *out)
 {
@@ -76,49 +78,13 @@ int od_srv_fsync_dir(const char *dir)
 int od_srv_file_write_atomic(const char *data_dir, const char *rel,
                              const void *buf, size_t len)
 {
-    char path[OD_SRV_PATH_MAX], tmp[OD_SRV_PATH_MAX + 40], dir[OD_SRV_PATH_MAX];
-    char rnd[17];
-    const uint8_t *p = buf;
-    char *slash;
-    int fd, n;
+    char path[OD_SRV_PATH_MAX];
 
-    if (od_srv_file_path(data_dir, rel, path, sizeof(path)) != OD_SRV_OK ||
-        od_srv_random_hex(rnd, 8) != OD_SRV_OK)
+    if (od_srv_file_path(data_dir, rel, path, sizeof(path)) != OD_SRV_OK)
         return OD_SRV_ERR_PARAM;
-    n = snprintf(tmp, sizeof(tmp), "%s.tmp-%s", path, rnd);
-    if (n < 0 || (size_t)n >= sizeof(tmp))
-        return OD_SRV_ERR_PARAM;
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return OD_SRV_ERR_IO;
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            goto fail;
-        p += w;
-        len -= (size_t)w;
-    }
-    if (fsync(fd) != 0)
-        goto fail;
-    if (close(fd) != 0) {
-        fd = -1;
-        goto fail;
-    }
-    fd = -1;
-    if (rename(tmp, path) != 0)
-        goto fail;
-    snprintf(dir, sizeof(dir), "%s", path);
-    slash = strrchr(dir, '/');
-    if (slash)
-        *slash = '\0';
-    return od_srv_fsync_dir(dir);
-fail:
-    if (fd >= 0)
-        close(fd);
-    unlink(tmp);
-    return OD_SRV_ERR_IO;
+    /* A directory that cannot be synced (OD_PKG_ERR_IO_DIR) means a power
+     * cut could lose the file after the row names it: an error too. */
+    return od_pkg_write_file(path, buf, len) == OD_PKG_OK ? OD_SRV_OK : OD_SRV_ERR_IO;
 }
 
 int od_srv_file_read_path(const char *path, size_t max, uint8_t **buf, size_t *len)

@@ -1,0 +1,120 @@
+/*
+ * od_pkg_file.c - durable, atomic file replacement for the host tools.
+ *
+ * The CLI writes packages and restored images with it, the server the
+ * packages it generates; both need "old file or complete new file" across
+ * crashes, kill -9 and power cuts, because a half-written package under
+ * its final name is what a device would download.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include "od_pkgfmt_host.h"
+
+/* A name collision needs another writer to pick the same 64 random bits;
+ * a few tries make failing for that reason practically impossible. */
+#define TMP_TRIES 4
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            if (w == 0)
+                errno = EIO;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Creates the temporary file: tmp gets its name (room for strlen(path) +
+ * 22 bytes). Returns its descriptor, or -1 with errno set. */
+static int create_tmp(const char *path, char *tmp, size_t tmp_size)
+{
+    int t;
+    for (t = 0; t < TMP_TRIES; t++) {
+        unsigned char rnd[8];
+        int fd;
+        if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+            errno = EAGAIN;
+            return -1;
+        }
+        snprintf(tmp, tmp_size, "%s.tmp.%02x%02x%02x%02x%02x%02x%02x%02x", path, rnd[0], rnd[1],
+                 rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd >= 0 || errno != EEXIST)
+            return fd;
+    }
+    return -1;
+}
+
+/* Flushes the directory holding path (tmp is scratch space as large). The
+ * rename is durable only once the directory entry is on disk: a power cut
+ * before that can bring back the old file, or none. */
+static int sync_dir(const char *path, char *tmp)
+{
+    char *slash;
+    int fd, r, err;
+
+    strcpy(tmp, path);
+    slash = strrchr(tmp, '/');
+    if (slash)
+        slash[slash == tmp ? 1 : 0] = '\0';
+    fd = open(slash ? tmp : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    r = fsync(fd) != 0 && errno != EINVAL ? -1 : 0;
+    err = errno;
+    close(fd);
+    errno = err;
+    return r;
+}
+
+int od_pkg_write_file(const char *path, const void *data, size_t size)
+{
+    size_t room = strlen(path) + 22;
+    char *tmp = malloc(room);
+    int fd, err, r;
+
+    if (!tmp) {
+        errno = ENOMEM;
+        return OD_PKG_ERR_IO_CREATE;
+    }
+    if ((fd = create_tmp(path, tmp, room)) < 0) {
+        err = errno;
+        free(tmp);
+        errno = err;
+        return OD_PKG_ERR_IO_CREATE;
+    }
+    if (write_all(fd, data, size) != 0 || fsync(fd) != 0)
+        goto fail;
+    err = close(fd);
+    fd = -1;
+    if (err != 0 || rename(tmp, path) != 0)
+        goto fail;
+    r = sync_dir(path, tmp) == 0 ? OD_PKG_OK : OD_PKG_ERR_IO_DIR;
+    err = errno;
+    free(tmp);
+    errno = err;
+    return r;
+fail:
+    err = errno;
+    if (fd >= 0)
+        close(fd);
+    unlink(tmp);
+    free(tmp);
+    errno = err;
+    return OD_PKG_ERR_IO;
+}
