@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "od_cli_sign.h"
@@ -22,14 +23,30 @@ const char *od_cli_alg_name(int alg)
     return alg == OD_SIG_ALG_ED25519 ? "ed25519" : alg == OD_SIG_ALG_P256 ? "p256" : "unknown";
 }
 
-/* The key in the PEM file at path, a private one if want_private, or NULL
- * after saying why. */
+/* A PEM key is a few hundred bytes; the cap only stops a wrong file (an
+ * image given as the key) from being read whole. */
+#define KEY_FILE_MAX (64u * 1024u)
+
+/*
+ * The key in the PEM file at path, a private one if want_private, or NULL
+ * after saying why. The file is opened and read once, and those bytes are
+ * parsed: checking it and then letting OpenSSL open it again by name would
+ * parse whatever was swapped in between, and block on a FIFO.
+ */
 static EVP_PKEY *load_key(const char *path, int want_private)
 {
+    uint8_t *pem;
+    size_t n;
     EVP_PKEY *k;
-    if (od_cli_check_input(path) != OD_CLI_EX_OK)
+
+    if (od_cli_read_file(path, KEY_FILE_MAX, &pem, &n) != OD_CLI_EX_OK)
         return NULL;
-    if (!(k = want_private ? od_pkg_load_private_key(path) : od_pkg_load_public_key(path)))
+    k = want_private ? od_pkg_parse_private_key(pem, n) : od_pkg_parse_public_key(pem, n);
+    /* A public key needs no wiping, but verify takes a private key file
+     * too. */
+    OPENSSL_cleanse(pem, n);
+    free(pem);
+    if (!k)
         od_cli_msg(want_private ? "'%s' is not an unencrypted Ed25519 or ECDSA P-256 private key "
                                   "in PEM form (create one with 'otadelta keygen -o NAME')"
                                 : "'%s' is not an Ed25519 or ECDSA P-256 key in PEM form (use the "
@@ -161,7 +178,7 @@ int od_cli_sign(int argc, char **argv)
     size_t size = 0, signed_size = 0;
     EVP_PKEY *key = NULL;
     FILE *summary;
-    int quiet = 0, i, r;
+    int quiet = 0, i, r, why;
 
     for (i = 0; i < argc; i++) {
         const char *a = argv[i];
@@ -200,17 +217,21 @@ int od_cli_sign(int argc, char **argv)
     }
     if ((r = od_cli_read_file(path, OD_MAX_IMAGE_SIZE, &pkg, &size)))
         return r;
-    if ((r = od_pkg_check(pkg, size, NULL)) != OD_PKG_OK) {
-        od_cli_msg("'%s': %s; not signing it (check it with 'otadelta verify')", path,
-            od_pkg_strerror(r));
-        r = OD_CLI_EX_PACKAGE;
-        goto done;
-    }
     if (!(key = od_cli_load_private_key(key_path))) {
         r = OD_CLI_EX_INPUT;
         goto done;
     }
+    /* od_pkg_sign runs od_pkg_check on the package itself (its contract:
+     * it never vouches for a damaged one), so checking here first would
+     * hash the payload twice. Only its failure is checked again, for the
+     * reason, which OD_SIGN_ERR_PACKAGE does not carry. */
     r = od_pkg_sign(pkg, size, key, &signed_pkg, &signed_size);
+    if (r == OD_SIGN_ERR_PACKAGE && (why = od_pkg_check(pkg, size, NULL)) != OD_PKG_OK) {
+        od_cli_msg("'%s': %s; not signing it (check it with 'otadelta verify')", path,
+            od_pkg_strerror(why));
+        r = OD_CLI_EX_PACKAGE;
+        goto done;
+    }
     if (r != OD_SIGN_OK) {
         od_cli_msg("cannot sign '%s': %s", path, od_sign_strerror(r));
         r = r == OD_SIGN_ERR_PACKAGE || r == OD_SIGN_ERR_TOO_BIG ? OD_CLI_EX_PACKAGE

@@ -53,7 +53,9 @@ int od_cli_verify_signature(const uint8_t *pkg, size_t size, const char *pubkey_
 /*
  * The private (signing) or public (verifying; a private key file works
  * too) key in the PEM file at path, for EVP_PKEY_free(); NULL after saying
- * why (the file is missing, not a regular file, or not such a key): exit 2.
+ * why (the file is missing, unreadable, not a regular file, over 64 KiB,
+ * or not such a key): exit 2. The file is read once, without blocking on
+ * a FIFO, and the copy of its bytes is wiped before it is freed.
  */
 struct evp_pkey_st *od_cli_load_private_key(const char *path);
 struct evp_pkey_st *od_cli_load_public_key(const char *path);

@@ -46,16 +46,6 @@ static int open_input(const char *path, struct stat *st)
     return fd;
 }
 
-int od_cli_check_input(const char *path)
-{
-    struct stat st;
-    int fd = open_input(path, &st);
-    if (fd < 0)
-        return OD_CLI_EX_INPUT;
-    close(fd);
-    return OD_CLI_EX_OK;
-}
-
 int od_cli_read_file(const char *path, size_t limit, uint8_t **out, size_t *size)
 {
     struct stat st;

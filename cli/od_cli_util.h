@@ -31,11 +31,6 @@ void od_cli_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  */
 int od_cli_read_file(const char *path, size_t limit, uint8_t **out, size_t *size);
 
-/* Checks that path opens for reading and is a regular file, as
- * od_cli_read_file() does, for files another library reads by name (keys):
- * their loaders would block on a FIFO. Returns an exit code (reported). */
-int od_cli_check_input(const char *path);
-
 /*
  * Writes data to path atomically: a temporary file beside it, fsync,
  * rename, so a failure or crash never leaves a partial file under the

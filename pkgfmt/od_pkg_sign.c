@@ -192,6 +192,7 @@ const char *od_pkg_policy_strerror(int ret)
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -400,21 +401,22 @@ done:
     return r;
 }
 
-static EVP_PKEY *load_key(const char *path, int want_private)
+/* The PEM key in b, which it frees (NULL: none): a private key, or with
+ * !want_private a public key or the public half of a private one. One
+ * reader for files and memory, so both accept exactly the same keys. */
+static EVP_PKEY *read_key(BIO *b, int want_private)
 {
-    FILE *f;
     EVP_PKEY *k = NULL;
-    if (!path || !(f = fopen(path, "rb")))
+    if (!b)
         return NULL;
     if (!want_private)
-        k = PEM_read_PUBKEY(f, NULL, NULL, NULL);
-    if (!k) {
-        rewind(f);
-        /* An empty passphrase callback: an encrypted key fails instead of
-         * prompting on the terminal from inside a library. */
-        k = PEM_read_PrivateKey(f, NULL, NULL, (void *)"");
-    }
-    fclose(f);
+        k = PEM_read_bio_PUBKEY(b, NULL, NULL, NULL);
+    /* BIO_reset rewinds a file BIO and a read-only memory BIO alike. An
+     * empty passphrase callback: an encrypted key fails instead of
+     * prompting on the terminal from inside a library. */
+    if (!k && BIO_reset(b) >= 0)
+        k = PEM_read_bio_PrivateKey(b, NULL, NULL, (void *)"");
+    BIO_free(b);
     if (k && od_pkg_key_alg(k) < 0) {
         EVP_PKEY_free(k);
         k = NULL;
@@ -422,14 +424,30 @@ static EVP_PKEY *load_key(const char *path, int want_private)
     return k;
 }
 
+/* A read-only memory BIO over pem, which it does not copy. */
+static BIO *mem_bio(const void *pem, size_t len)
+{
+    return pem && len <= INT_MAX ? BIO_new_mem_buf(pem, (int)len) : NULL;
+}
+
 struct evp_pkey_st *od_pkg_load_private_key(const char *path)
 {
-    return load_key(path, 1);
+    return path ? read_key(BIO_new_file(path, "rb"), 1) : NULL;
 }
 
 struct evp_pkey_st *od_pkg_load_public_key(const char *path)
 {
-    return load_key(path, 0);
+    return path ? read_key(BIO_new_file(path, "rb"), 0) : NULL;
+}
+
+struct evp_pkey_st *od_pkg_parse_private_key(const void *pem, size_t len)
+{
+    return read_key(mem_bio(pem, len), 1);
+}
+
+struct evp_pkey_st *od_pkg_parse_public_key(const void *pem, size_t len)
+{
+    return read_key(mem_bio(pem, len), 0);
 }
 
 /* ---- signing a header ---- */

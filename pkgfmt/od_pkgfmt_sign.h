@@ -173,9 +173,22 @@ int od_pkg_keygen(int alg, const char *priv_path, const char *pub_path, int forc
  * od_pkg_load_public_key reads a public key, or derives it from a private
  * key file. Returns a new EVP_PKEY (free with EVP_PKEY_free) or NULL when
  * the file is unreadable, not PEM, encrypted, or of an unsupported type.
+ * They open path as it is then and read whatever it is: a FIFO blocks
+ * them until a writer comes.
  */
 struct evp_pkey_st *od_pkg_load_private_key(const char *path);
 struct evp_pkey_st *od_pkg_load_public_key(const char *path);
+
+/*
+ * The same from a key file's bytes already in memory (pem: len bytes, need
+ * not end in a NUL; len at most INT_MAX), for a caller that reads the file
+ * itself, so that the bytes it checked are the bytes parsed and a FIFO
+ * cannot block inside OpenSSL (the CLI does). pem is only read, not kept:
+ * wiping a private key's bytes afterwards is the caller's job. Returns a
+ * new EVP_PKEY or NULL, as the loaders above (and for a NULL pem).
+ */
+struct evp_pkey_st *od_pkg_parse_private_key(const void *pem, size_t len);
+struct evp_pkey_st *od_pkg_parse_public_key(const void *pem, size_t len);
 
 /* OD_SIG_ALG_* of a key, or -1 for any other type (RSA, other curves). */
 int od_pkg_key_alg(const struct evp_pkey_st *key);

@@ -190,6 +190,32 @@ static void t_keygen(void)
         OD_CHECK_EQ(od_pkg_key_alg(b), algs[k]);
         /* A public key is not a private key. */
         OD_CHECK(od_pkg_load_private_key(pub) == NULL);
+        /* The same from the files' bytes in memory, as the CLI reads them. */
+        {
+            uint8_t *pp, *bp;
+            size_t np = 0, nb = 0;
+            EVP_PKEY *m;
+            pp = od_test_read_file(priv, &np);
+            bp = od_test_read_file(pub, &nb);
+            OD_REQUIRE(pp != NULL && bp != NULL);
+            m = od_pkg_parse_private_key(pp, np);
+            OD_CHECK(m && EVP_PKEY_eq(m, a) == 1);
+            EVP_PKEY_free(m);
+            m = od_pkg_parse_public_key(bp, nb);
+            OD_CHECK(m && EVP_PKEY_eq(m, b) == 1);
+            EVP_PKEY_free(m);
+            m = od_pkg_parse_public_key(pp, np); /* derived from the private key */
+            OD_CHECK(m && EVP_PKEY_eq(m, b) == 1);
+            EVP_PKEY_free(m);
+            OD_CHECK(od_pkg_parse_private_key(bp, nb) == NULL);
+            /* Only len bytes are read: the same bytes cut short fail. */
+            OD_CHECK(od_pkg_parse_private_key(pp, np / 2) == NULL);
+            OD_CHECK(od_pkg_parse_public_key(bp, nb / 2) == NULL);
+            OD_CHECK(od_pkg_parse_private_key(pp, 0) == NULL);
+            OD_CHECK(od_pkg_parse_public_key(NULL, nb) == NULL);
+            free(pp);
+            free(bp);
+        }
         /* No silent overwrite; --force replaces. */
         OD_CHECK_EQ(od_pkg_keygen(algs[k], priv, pub, 0), OD_SIGN_ERR_EXISTS);
         OD_CHECK_EQ(od_pkg_keygen(algs[k], priv, pub, 1), OD_SIGN_OK);

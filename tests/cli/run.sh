@@ -593,6 +593,15 @@ expect_grep "failed verification is explained" "does not match the target"
 expect_exit 4 "verify --old: wrong image" "$OD" verify "$FILES/good-delta-lzma.otad" --old v2.bin
 expect_grep "verify names the mismatch" "not the package's source image"
 expect_exit 4 "verify --new: wrong image" "$OD" verify "$FILES/good-delta-lzma.otad" --new v1.bin
+expect_grep "verify names the wrong NEW" "'v1.bin' is not the package's target image \(version 1\.1\.0, 10245 bytes\)"
+cp v2.bin v2-damaged.bin
+printf 'X' | dd of=v2-damaged.bin bs=1 seek=5000 conv=notrunc 2>/dev/null
+expect_exit 4 "verify --old --new: same size, other content" \
+    "$OD" verify "$FILES/good-delta-lzma.otad" --old v1.bin --new v2-damaged.bin
+expect_grep "the NEW that differs is named" "'v2-damaged.bin' is not the package's target image"
+expect_exit 4 "verify full --new: same size, other content" \
+    "$OD" verify "$FILES/good-full-lzma.otad" --new v2-damaged.bin
+expect_grep "the full package's NEW that differs is named" "'v2-damaged.bin' is not the package's target image"
 expect_exit 4 "verify --old: same size, other content" "$OD" verify "$FILES/good-delta-lzma.otad" --old v1-damaged.bin
 expect_absent "no wrong image leaves an output" x.bin
 
@@ -859,6 +868,7 @@ diff in.fifo new.bin -o x.otad --from-version 1 --to-version 2
 diff old.bin in.fifo -o x.otad --from-version 1 --to-version 2
 diff old.bin new.bin -o x.otad --from-version 1 --to-version 2 --sign in.fifo
 full in.fifo -o x.otad --to-version 2
+full new.bin -o x.otad --to-version 2 --sign in.fifo
 apply in.fifo d.otad -o x.bin
 apply old.bin in.fifo -o x.bin
 apply old.bin sd.otad --key in.fifo -o x.bin
@@ -867,6 +877,69 @@ sign d.otad --key in.fifo -o x.otad
 FIFO_CASES
 expect_absent "no FIFO input leaves an output" x.otad
 expect_absent "no FIFO input leaves an image" x.bin
+
+# ---------------------------------------- key files are opened once
+# A key file checked and then opened again by name (by OpenSSL) could be
+# swapped in between: every command must open it exactly once (counted
+# with strace where it runs).
+traced=0
+if command -v strace >/dev/null 2>&1 && strace -f -o /dev/null true 2>/dev/null; then
+    traced=1
+else
+    skip "key files are opened once" "strace not found or not permitted"
+fi
+while read -r key args; do
+    # shellcheck disable=SC2086 # word splitting is the point
+    expect_exit 0 "$args" "$OD" $args
+    [ "$traced" = 1 ] || continue
+    # LeakSanitizer cannot run under ptrace (sanitizer builds): the run
+    # above is the leak-checked one.
+    # shellcheck disable=SC2086
+    ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+        strace -f -e trace=/^open -o trace.txt "$OD" $args >"$TMP/out" 2>"$TMP/err"
+    opens=$(grep -c "\"$key\"" trace.txt)
+    expect_true "$args: opens $key once" [ "$opens" = 1 ]
+done <<'ONCE_CASES'
+ck.pem sign d.otad --key ck.pem -o once.otad -q
+ck.pub verify sd.otad --key ck.pub -q
+ck.pem verify sd.otad --key ck.pem -q
+ck.pub apply old.bin sd.otad --key ck.pub -o once.bin -q
+ck.pem diff old.bin new.bin -o once.otad --from-version 1 --to-version 2 --sign ck.pem -q
+ck.pem full new.bin -o once.otad --to-version 2 --sign ck.pem -q
+ONCE_CASES
+
+# The key's other failures keep their own messages.
+truncate -s 65537 big.pem
+expect_exit 2 "a private key file over 64 KiB" "$OD" sign d.otad --key big.pem -o x.otad
+expect_grep "its size and the limit are named" "'big.pem' is 65537 bytes; the limit is 65536 bytes"
+expect_exit 2 "a public key file over 64 KiB" "$OD" verify sd.otad --key big.pem
+expect_grep "its size and the limit are named" "'big.pem' is 65537 bytes; the limit is 65536 bytes"
+expect_exit 2 "a missing public key" "$OD" verify sd.otad --key nokey.pub
+expect_grep "the missing key is named" "cannot open 'nokey.pub'"
+expect_exit 2 "a file that is not a public key" "$OD" verify sd.otad --key new.bin
+expect_grep "a non-key is explained" "'new.bin' is not an Ed25519 or ECDSA P-256 key in PEM form"
+expect_exit 2 "a public key given to sign" "$OD" sign d.otad --key ck.pub -o x.otad
+expect_grep "a public key is not a private key" "'ck.pub' is not an unencrypted Ed25519 or ECDSA P-256 private key"
+if [ "$(id -u)" != 0 ]; then
+    cp ck.pem unreadable.pem
+    chmod 000 unreadable.pem
+    expect_exit 2 "an unreadable key" "$OD" sign d.otad --key unreadable.pem -o x.otad
+    expect_grep "the unreadable key is explained" "cannot open 'unreadable.pem': permission denied"
+    chmod 600 unreadable.pem
+else
+    skip "an unreadable key" "running as root, which reads any file"
+fi
+expect_absent "no key failure leaves an output" x.otad
+
+# sign leaves the package check to the library, but still says what is
+# wrong with a damaged package.
+expect_exit 3 "sign a package with a damaged block" "$OD" sign "$FILES/bad-block-crc.otad" \
+    --key ck.pem -o x.otad
+expect_grep "the damage is named" "bad-block-crc.otad': package payload is damaged .*; not signing it"
+expect_exit 3 "sign a package with a damaged header" "$OD" sign "$FILES/bad-header-crc.otad" \
+    --key ck.pem -o x.otad
+expect_grep "the header damage is named" "bad-header-crc.otad': package header is damaged"
+expect_absent "no damaged package is signed" x.otad
 
 # ------------------------------------------ sign's input limit is 1 GiB
 truncate -s 1025M big.otad
