@@ -8,10 +8,11 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 jobs=$(nproc)
 
 # Fuzzing needs clang and its libFuzzer runtime; the server its libraries
-# (HTTPS needs no more: Debian's libmicrohttpd is built with GnuTLS, and the
-# TLS test's client uses libssl from libssl-dev).
-OD_SETUP_EXTRA="clang libclang-rt-14-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev \
-  libcurl4-openssl-dev \
+# (HTTPS: GnuTLS, the library Debian's libmicrohttpd is built with, which
+# the server calls itself to reload its certificate; the TLS tests' client
+# uses libssl from libssl-dev).
+OD_SETUP_EXTRA="clang libclang-rt-14-dev libmicrohttpd-dev libgnutls28-dev libjansson-dev \
+  libsqlite3-dev libcurl4-openssl-dev \
   ${OD_SETUP_EXTRA:-}" "$root/scripts/setup.sh"
 fuzz_seconds=${OD_FUZZ_SECONDS:-60}
 

@@ -8,7 +8,7 @@
  * (docs/API.md has every route).
  *
  * This header holds the parts a program embedding the server needs (start,
- * stop) and the pure building blocks other tools and the tests use on
+ * stop, TLS reload) and the pure building blocks other tools and the tests use on
  * their own: the OneNET Authorization token, the Range parser and the task
  * and device state machines. Everything else is private to server-stub/.
  *
@@ -67,12 +67,14 @@ typedef struct od_srv_config {
                                 attempt up to 10 min; 0 = 2000 */
     /* HTTPS: both set, or both NULL for plain HTTP. With them the port
      * speaks TLS 1.2 and 1.3 only (OD_SRV_TLS_PRIORITIES), never plain
-     * HTTP. Read once by od_srv_start(). */
+     * HTTP. Read by od_srv_start(), and again by od_srv_tls_reload() (the
+     * paths are copied; a relative one is resolved against the working
+     * directory at each read). */
     const char *tls_cert_file; /* PEM: the server's certificate first, then
-                                  any intermediates */
+                                  any intermediates (16 in all at most) */
     const char *tls_key_file;  /* PEM private key of that certificate, not
-                                  passphrase-protected; wiped from the
-                                  server's memory once the daemon has it */
+                                  passphrase-protected; its text is wiped
+                                  from the server's memory once parsed */
     /* PEM file of the CA certificates an https push receiver's certificate
      * must chain to, instead of the system's store (a receiver with a
      * private CA); NULL = the system's store. Checked by od_srv_start()
@@ -113,6 +115,26 @@ int od_srv_start(const od_srv_config *cfg, od_srv **out);
 
 /* The TCP port actually bound (useful when cfg->port was 0). */
 uint16_t od_srv_port(const od_srv *s);
+
+/*
+ * Reads the TLS certificate and key again from the files od_srv_start()
+ * was given, for a certificate renewed in place. The new pair gets the
+ * start's checks (readable PEM, a certificate, an unencrypted key that
+ * matches it; an expired certificate is only a warning). If any fails,
+ * the reason is printed to stderr naming the file, and the server goes on
+ * with the pair it had. Otherwise the new pair serves every handshake
+ * that picks its certificate after the call (a handshake picks it on the
+ * client's first message); connections that have picked one already,
+ * open or still shaking hands, keep it.
+ * Returns OD_SRV_OK; OD_SRV_ERR_STATE for a server without TLS (nothing
+ * to reload) or a NULL s; OD_SRV_ERR_IO (a file unreadable) or
+ * OD_SRV_ERR_PARAM (wrong content); OD_SRV_ERR_NOMEM.
+ * Thread-safety: may run while the server serves, from any thread, but
+ * not concurrently with od_srv_stop() on the same handle. Not from a
+ * signal handler: it reads files and allocates (otadelta-server calls it
+ * from its main loop after SIGHUP).
+ */
+int od_srv_tls_reload(od_srv *s);
 
 /*
  * Stops accepting requests, stops running generation jobs and frees

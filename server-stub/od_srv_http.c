@@ -461,19 +461,14 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
     *con_cls = NULL;
 }
 
-int od_srv_http_start(od_srv *s, const od_srv_config *cfg, const od_srv_tls_pem *tls)
+int od_srv_http_start(od_srv *s, const od_srv_config *cfg)
 {
     struct sockaddr_in sin;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
     unsigned threads = cfg->http_threads;
     const union MHD_DaemonInfo *info;
     /* Passed as an option array so plain HTTP passes an empty one. */
-    struct MHD_OptionItem tls_opts[] = {
-        {MHD_OPTION_HTTPS_MEM_CERT, 0, NULL},
-        {MHD_OPTION_HTTPS_MEM_KEY, 0, NULL},
-        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)(uintptr_t)OD_SRV_TLS_PRIORITIES},
-        {MHD_OPTION_END, 0, NULL}};
-    struct MHD_OptionItem *opts = tls_opts + 3; /* just the END */
+    struct MHD_OptionItem tls_opts[OD_SRV_TLS_MHD_OPTS] = {{MHD_OPTION_END, 0, NULL}};
 
     memset(&sin, 0, sizeof(sin));
     sin.sin_family = AF_INET;
@@ -489,11 +484,9 @@ int od_srv_http_start(od_srv *s, const od_srv_config *cfg, const od_srv_tls_pem 
     }
     if (threads > 64)
         threads = 64;
-    if (tls && tls->cert) {
+    if (s->tls) {
         flags |= MHD_USE_TLS;
-        tls_opts[0].ptr_value = tls->cert;
-        tls_opts[1].ptr_value = tls->key;
-        opts = tls_opts;
+        od_srv_tls_mhd_options(s->tls, tls_opts);
     }
     s->mhd = MHD_start_daemon(
         flags, cfg->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &sin,
@@ -503,7 +496,7 @@ int od_srv_http_start(od_srv *s, const od_srv_config *cfg, const od_srv_tls_pem 
         cfg->conn_timeout_s ? cfg->conn_timeout_s : 30u,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, s, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+        on_completed, s, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (!s->mhd) {
         fprintf(stderr, "otadelta-server: cannot listen on %s:%u (libmicrohttpd says why above:"
                         " the port taken by another program? ports below 1024 need privileges)\n",

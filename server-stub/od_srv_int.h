@@ -13,6 +13,7 @@
 #include "od_srv_store.h"
 
 struct MHD_Daemon;
+struct MHD_OptionItem;
 
 /* Hard limits on what a request may make us hold. */
 #define OD_SRV_JSON_MAX (1u << 20)          /* management JSON bodies */
@@ -22,6 +23,7 @@ struct MHD_Daemon;
 
 typedef struct od_srv_jobs od_srv_jobs;
 typedef struct od_srv_pusher od_srv_pusher;
+typedef struct od_srv_tls od_srv_tls;
 
 struct od_srv {
     char data_dir[OD_SRV_PATH_MAX];
@@ -31,6 +33,7 @@ struct od_srv {
     uint16_t port;
     od_srv_jobs *jobs;
     od_srv_pusher *push;
+    od_srv_tls *tls; /* HTTPS certificate and key; NULL: plain HTTP */
     int lock_fd; /* data_dir/lock, held while the server runs; -1 none */
 };
 
@@ -74,7 +77,7 @@ void od_srv_hex(const uint8_t *in, size_t n, char *out);
 /* 2*nbytes random lower-case hex characters plus NUL into out. */
 int od_srv_random_hex(char *out, size_t nbytes);
 
-/* ---- generation workers (od_srv_jobs.c) ---- */
+/* ---- background thread wake-ups (od_srv_waker.c) ---- */
 
 /* How the server's background threads (generation workers, push delivery)
  * are woken and stopped: a stop flag, and wake-ups counted so that one
@@ -96,6 +99,8 @@ void od_srv_waker_stop(od_srv_waker *w);
 int od_srv_waker_stopping(od_srv_waker *w);
 /* Waits up to ms, or less when kicked or stopped. */
 void od_srv_waker_wait(od_srv_waker *w, unsigned ms);
+
+/* ---- generation workers (od_srv_jobs.c) ---- */
 
 /* Starts n worker threads that claim queued jobs from the store. */
 int od_srv_jobs_start(od_srv *s, unsigned n);
@@ -133,26 +138,32 @@ void od_srv_push_stop(od_srv *s);
 
 /* ---- TLS certificate and key (od_srv_tls.c) ---- */
 
-/* The PEM text MHD is given, NUL-terminated (MHD measures it with strlen). */
-typedef struct od_srv_tls_pem {
-    char *cert;     /* NULL: plain HTTP */
-    char *key;
-    size_t key_len; /* bytes to wipe */
-} od_srv_tls_pem;
-
 /*
- * Reads cfg->tls_cert_file and cfg->tls_key_file, if given, and checks
- * them with OpenSSL (a certificate, an unencrypted private key, the key
- * matching the certificate) and that libmicrohttpd has TLS. Prints what
- * is wrong, naming the file, to stderr. Returns OD_SRV_OK (pem->cert NULL
- * when neither file is set), PARAM (one file without the other, wrong
- * content, no TLS in libmicrohttpd), IO (unreadable) or NOMEM; on error
- * nothing is held.
+ * Checks cfg's TLS options and, when set, reads cfg->tls_cert_file and
+ * cfg->tls_key_file, checks them with OpenSSL (a certificate, an
+ * unencrypted private key, the key matching the certificate; an expired
+ * certificate only warns) and has GnuTLS parse them; also that
+ * libmicrohttpd has TLS. Prints what is wrong, naming the file, to
+ * stderr. *out: the server's HTTPS credentials, or NULL when neither file
+ * is set (plain HTTP); free with od_srv_tls_close(). Returns OD_SRV_OK,
+ * PARAM (one file without the other, wrong content, no TLS in
+ * libmicrohttpd), IO (unreadable) or NOMEM; on error nothing is held.
+ * od_srv_tls_reload() (od_srv.h) reads the same paths again.
  */
-int od_srv_tls_load(const od_srv_config *cfg, od_srv_tls_pem *pem);
+int od_srv_tls_open(const od_srv_config *cfg, od_srv_tls **out);
 
-/* Wipes the key, frees both. Safe on a zeroed or freed pem. */
-void od_srv_tls_free(od_srv_tls_pem *pem);
+/* Frees t (NULL is a no-op). Only once no handshake can run: after the
+ * daemon has stopped. */
+void od_srv_tls_close(od_srv_tls *t);
+
+/* Entries od_srv_tls_mhd_options() fills, MHD_OPTION_END included. */
+#define OD_SRV_TLS_MHD_OPTS 4
+
+/* Fills opts[0 .. OD_SRV_TLS_MHD_OPTS - 1] with the options an HTTPS
+ * daemon needs to take its certificate from t at each handshake, and the
+ * protocol versions (OD_SRV_TLS_PRIORITIES); the last is MHD_OPTION_END.
+ * t must outlive the daemon. */
+void od_srv_tls_mhd_options(od_srv_tls *t, struct MHD_OptionItem *opts);
 
 /* Checks cfg->push_ca_file, if given: readable PEM holding at least one
  * certificate. Prints what is wrong, naming the file. OD_SRV_OK, PARAM,
@@ -161,9 +172,8 @@ int od_srv_tls_check_ca(const od_srv_config *cfg);
 
 /* ---- HTTP (od_srv_http.c) ---- */
 
-/* Starts the MHD daemon; HTTPS when tls->cert is set. MHD reads tls only
- * during this call (od_srv_tls.c), so the caller may free it after. */
-int od_srv_http_start(od_srv *s, const od_srv_config *cfg, const od_srv_tls_pem *tls);
+/* Starts the MHD daemon; HTTPS when s->tls is set. */
+int od_srv_http_start(od_srv *s, const od_srv_config *cfg);
 void od_srv_http_stop(od_srv *s);
 
 #endif /* OD_SRV_INT_H */

@@ -10,12 +10,28 @@
 #include <string.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t stop_flag;
+static volatile sig_atomic_t stop_flag, reload_flag;
 
+/* Only flags: the main loop does the work, outside the handler. */
 static void on_signal(int sig)
 {
-    (void)sig;
-    stop_flag = 1;
+    if (sig == SIGHUP)
+        reload_flag = 1;
+    else
+        stop_flag = 1;
+}
+
+/* SIGHUP: the renewed certificate, or a reason to keep the current one. */
+static void reload_tls(od_srv *s, const od_srv_config *cfg)
+{
+    if (!cfg->tls_cert_file)
+        fprintf(stderr, "otadelta-server: SIGHUP: plain HTTP, no TLS certificate to reload\n");
+    else if (od_srv_tls_reload(s) == OD_SRV_OK)
+        fprintf(stderr, "otadelta-server: SIGHUP: reloaded TLS certificate %s and key %s;"
+                        " new connections use them\n", cfg->tls_cert_file, cfg->tls_key_file);
+    else
+        fprintf(stderr, "otadelta-server: SIGHUP: TLS reload failed (see above): still serving"
+                        " the previous certificate\n");
 }
 
 static void usage(void)
@@ -31,6 +47,9 @@ static void usage(void)
             "  --workers      package generation threads (default 2)\n"
             "  --tls-cert     PEM certificate (chain): serve HTTPS only, TLS 1.2+\n"
             "  --tls-key      its PEM private key (unencrypted)\n"
+            "                 SIGHUP reads both files again, checked as at start: if\n"
+            "                 they are good, new connections use them; if not, the\n"
+            "                 reason goes to stderr and the previous pair stays\n"
             "  --push-attempts    tries per push delivery before it fails (1..100, default 6)\n"
             "  --push-backoff-ms  wait before the first retry, doubling (default 2000)\n"
             "  --push-ca          PEM CA certificates for https push receivers, instead of\n"
@@ -54,6 +73,7 @@ int main(int argc, char **argv)
 {
     od_srv_config cfg;
     od_srv *s;
+    struct sigaction hup;
     const char *listen = "127.0.0.1:8080", *port_file = NULL;
     char addr[64];
     unsigned port = 0;
@@ -125,6 +145,17 @@ int main(int argc, char **argv)
             fprintf(stderr, "otadelta-server: not started: %s\n", od_srv_strerror(rc));
         return 1;
     }
+    /* Before the port file, which tells a supervisor or test that the
+     * server is up: a SIGHUP from then on must not kill it. In strict C
+     * mode glibc's signal() restores the default action once the handler
+     * ran: right for SIGINT and SIGTERM (a second one ends a slow stop at
+     * once), wrong for SIGHUP, which must reload every time. */
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    memset(&hup, 0, sizeof(hup));
+    hup.sa_handler = on_signal;
+    sigemptyset(&hup.sa_mask);
+    sigaction(SIGHUP, &hup, NULL);
     if (port_file) {
         /* Written atomically so a test polling for it never reads half. */
         char tmp[4200];
@@ -146,10 +177,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "otadelta-server: warning: plain HTTP on %s: the admin token and device "
                 "traffic cross the network in clear; use --tls-cert/--tls-key or a TLS proxy "
                 "unless this network is trusted\n", addr);
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    while (!stop_flag)
+    while (!stop_flag) {
+        if (reload_flag) {
+            reload_flag = 0;
+            reload_tls(s, &cfg);
+        }
         sleep(1); /* a signal cuts the sleep short */
+    }
     od_srv_stop(s);
     return 0;
 }

@@ -14,7 +14,7 @@
 int od_srv_start(const od_srv_config *cfg, od_srv **out)
 {
     od_srv *s;
-    od_srv_tls_pem tls;
+    od_srv_tls *tls;
     struct in_addr addr;
     int rc;
     size_t tl;
@@ -41,17 +41,18 @@ int od_srv_start(const od_srv_config *cfg, od_srv **out)
     /* First, so a wrong file is reported before anything is changed. */
     rc = od_srv_tls_check_ca(cfg);
     if (rc == OD_SRV_OK)
-        rc = od_srv_tls_load(cfg, &tls);
+        rc = od_srv_tls_open(cfg, &tls);
     if (rc != OD_SRV_OK)
         return rc;
     /* A device that hangs up mid-download must not kill the server. */
     signal(SIGPIPE, SIG_IGN);
     s = calloc(1, sizeof(*s));
     if (!s) {
-        od_srv_tls_free(&tls);
+        od_srv_tls_close(tls);
         return OD_SRV_ERR_NOMEM;
     }
     s->lock_fd = -1;
+    s->tls = tls;
     snprintf(s->data_dir, sizeof(s->data_dir), "%s", cfg->data_dir);
     snprintf(s->admin_token, sizeof(s->admin_token), "%s", cfg->admin_token);
     rc = od_srv_files_init(s->data_dir, &s->lock_fd);
@@ -63,9 +64,7 @@ int od_srv_start(const od_srv_config *cfg, od_srv **out)
         rc = od_srv_push_start(s, cfg->push_attempts, cfg->push_backoff_ms,
                                cfg->push_ca_file);
     if (rc == OD_SRV_OK)
-        rc = od_srv_http_start(s, cfg, &tls);
-    /* GnuTLS has its own copy now (od_srv_tls.c): ours goes. */
-    od_srv_tls_free(&tls);
+        rc = od_srv_http_start(s, cfg);
     if (rc != OD_SRV_OK) {
         od_srv_stop(s);
         return rc;
@@ -84,6 +83,7 @@ void od_srv_stop(od_srv *s)
     if (!s)
         return;
     od_srv_http_stop(s);
+    od_srv_tls_close(s->tls); /* no handshake runs now */
     od_srv_jobs_stop(s);
     od_srv_push_stop(s);
     if (s->store)

@@ -1192,16 +1192,18 @@ static int maybe_complete(conn *c, int64_t task_id)
 /*
  * Queues the push of task id, just resolved, to its product's push URL if
  * one is set (else nothing): OneNET's {dids, startTime, version} plus what
- * a receiver needs to come back to us. startTime is the task's start time,
- * or now for a task without one (it starts now). Inside task_op's
- * transaction, so a started task and its push are one commit.
+ * a receiver needs to come back to us. start and version are the task's,
+ * as task_op read them; startTime is start, or now for a task without one
+ * (it starts now). Inside task_op's transaction, so a started task and its
+ * push are one commit.
  */
-static int push_enqueue(conn *c, int64_t id, int64_t pid, int component)
+static int push_enqueue(conn *c, int64_t id, int64_t pid, int component, int64_t start,
+                        const char *version)
 {
     int rc = 0, r = OD_SRV_ERR_DB;
     sqlite3_stmt *q;
-    char url[OD_SRV_PUSH_URL_MAX + 1], version[OD_SRV_VER_MAX + 1];
-    int64_t start, now = now_s();
+    char url[OD_SRV_PUSH_URL_MAX + 1];
+    int64_t now = now_s();
     json_t *dids = NULL, *body = NULL;
     char *txt = NULL;
 
@@ -1211,11 +1213,6 @@ static int push_enqueue(conn *c, int64_t id, int64_t pid, int component)
     if (rc != SQLITE_ROW)
         return OD_SRV_OK;
     copy_col(url, sizeof(url), q, 0);
-    q = run(c, "SELECT start_time, target_version FROM tasks WHERE id=?", &rc, "i", id);
-    if (!q || rc != SQLITE_ROW)
-        return OD_SRV_ERR_DB;
-    start = sqlite3_column_int64(q, 0);
-    copy_col(version, sizeof(version), q, 1);
     if (!(dids = json_array()))
         return OD_SRV_ERR_NOMEM;
     q = run(c, "SELECT device_id FROM task_devices WHERE task_id=? ORDER BY device_id", &rc,
@@ -1253,7 +1250,8 @@ static int task_op(od_srv_store *st, int64_t id, int op, char *msg,
 {
     CONN(st);
     int state, r, resolved, component;
-    int64_t pid;
+    int64_t pid, start, deadline;
+    char version[OD_SRV_VER_MAX + 1];
     if (msg_size)
         msg[0] = '\0';
     if (begin(c) != OD_SRV_OK)
@@ -1279,16 +1277,21 @@ static int task_op(od_srv_store *st, int64_t id, int op, char *msg,
         r = OD_SRV_OK;
         goto out;
     }
-    q = run(c, "SELECT resolved, component, deadline FROM tasks WHERE id=?", &rc, "i", id);
+    q = run(c, "SELECT resolved, component, deadline, start_time, target_version FROM tasks"
+               " WHERE id=?", &rc, "i", id);
     if (!q || rc != SQLITE_ROW)
         goto out;
     resolved = sqlite3_column_int(q, 0);
     component = sqlite3_column_int(q, 1);
+    deadline = sqlite3_column_int64(q, 2);
+    start = sqlite3_column_int64(q, 3);
+    copy_col(version, sizeof(version), q, 4);
     /* A first start past the deadline would fail every device at once and
      * still announce the task to the push receiver. (A paused task past
-     * it resumes only to complete, as documented.) */
-    if (op == OD_SRV_OP_START && !resolved && sqlite3_column_int64(q, 2) != 0 &&
-        sqlite3_column_int64(q, 2) <= now_s()) {
+     * it resumes only to complete, as documented.) The deadline's own
+     * second is still open, as for the devices (past_deadline) and the
+     * sweep. */
+    if (op == OD_SRV_OP_START && !resolved && deadline != 0 && deadline < now_s()) {
         snprintf(msg, msg_size, "the task's deadline has passed: edit it (PUT) first");
         r = OD_SRV_ERR_STATE;
         goto out;
@@ -1296,7 +1299,7 @@ static int task_op(od_srv_store *st, int64_t id, int op, char *msg,
     if (op == OD_SRV_OP_START && !resolved) {
         r = resolve(c, id, pid, component, msg, msg_size);
         if (r == OD_SRV_OK)
-            r = push_enqueue(c, id, pid, component);
+            r = push_enqueue(c, id, pid, component, start, version);
         if (r != OD_SRV_OK)
             goto out;
         r = OD_SRV_ERR_DB;
@@ -1986,13 +1989,11 @@ static int push_get(od_srv_store *st, int64_t product_id, int limit, json_t **ou
     if (rc != SQLITE_ROW)
         return OD_SRV_ERR_NOT_FOUND;
     /* Never the token: it is the receiver's secret, written once. */
-    q = run(c,
-            "SELECT 1 AS configured, url, updated FROM push_config WHERE product_id=?",
-            &rc, "i", product_id);
+    q = run(c, "SELECT url, updated FROM push_config WHERE product_id=?", &rc, "i",
+            product_id);
     if (!q)
         return OD_SRV_ERR_DB;
-    o = rc == SQLITE_ROW ? row_json(q)
-                         : json_pack("{sb,sn,sn}", "configured", 0, "url", "updated");
+    o = rc == SQLITE_ROW ? row_json(q) : json_pack("{sn,sn}", "url", "updated");
     if (!o)
         return OD_SRV_ERR_NOMEM;
     json_object_set_new(o, "configured", json_boolean(rc == SQLITE_ROW));
