@@ -187,9 +187,14 @@ enum MHD_Result od_srv_api_upload_done(od_srv_req *r)
         return od_srv_reply_err(r, OD_SRV_ERR_IO, NULL);
     r->tmp_path[0] = '\0';
     {
+        /* Without the directory on disk a power cut could lose the file
+         * that the row below names. */
         char dir[OD_SRV_PATH_MAX + 8];
         snprintf(dir, sizeof(dir), "%s/fw", r->srv->data_dir);
-        od_srv_fsync_dir(dir);
+        if (od_srv_fsync_dir(dir) != OD_SRV_OK) {
+            unlink(final);
+            return od_srv_reply_err(r, OD_SRV_ERR_IO, NULL);
+        }
     }
     rc = st->ops->fw_insert(st, &fw, &id);
     if (rc != OD_SRV_OK) {
