@@ -62,6 +62,14 @@ else fail=$((fail + 1)); echo "FAIL: od_patch.h/od_diff.h include OpenSSL header
 if cmake -S "$work/consumer" -B "$work/consumer/b" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null &&
    cmake --build "$work/consumer/b" >/dev/null && "$work/consumer/b/use"; then
     pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: find_package consumer"; fi
+# Every symbol the installed libraries define for others to link starts
+# with od_ (od__ marks a library's internals), so none can collide with a
+# consumer's own names.
+strays=$(for a in "$prefix"/lib*/libod_*.a; do nm -g --defined-only "$a"; done 2>/dev/null |
+         awk 'NF == 3 && $3 !~ /^od_/ { print $3 }' | sort -u)
+nlibs=$(ls "$prefix"/lib*/libod_*.a 2>/dev/null | wc -l)
+if [ "$nlibs" -ge 4 ] && [ -z "$strays" ]; then pass=$((pass + 1))
+else fail=$((fail + 1)); echo "FAIL: $nlibs libraries; symbols outside od_:" $strays; fi
 [ -x "$prefix/bin/otadelta" ] && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL: no CLI installed"; }
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
