@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "od_cli_util.h"
 #include "od_pkgfmt_host.h"
 
@@ -72,6 +74,9 @@ int od_cli_read_file(const char *path, size_t limit, uint8_t **out, size_t *size
         if (n <= 0) {
             od_cli_msg("cannot read '%s': %s", path,
                 n ? strerror(errno) : "it shrank while being read");
+            /* It may have been a private key (od_cli_sign.c wipes the
+             * bytes of one it reads whole). */
+            OPENSSL_cleanse(buf, got);
             free(buf);
             close(fd);
             return OD_CLI_EX_INPUT;

@@ -18,9 +18,12 @@
 
 #include "od_pkgfmt_host.h"
 
-/* A name collision needs another writer to pick the same 64 random bits;
- * a few tries make failing for that reason practically impossible. */
-#define TMP_TRIES 4
+/* The random part is as long as mkstemp's (6 of 62 characters, about 36
+ * bits), so a name that fits NAME_MAX with the usual ".tmp.XXXXXX" still
+ * fits; O_EXCL turns a collision into another try. */
+#define TMP_RANDOM 6
+#define TMP_TRIES 16
+#define TMP_ROOM (5 + TMP_RANDOM + 1) /* ".tmp." + random + NUL */
 
 static int write_all(int fd, const uint8_t *p, size_t n)
 {
@@ -40,19 +43,28 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 }
 
 /* Creates the temporary file: tmp gets its name (room for strlen(path) +
- * 22 bytes). Returns its descriptor, or -1 with errno set. */
-static int create_tmp(const char *path, char *tmp, size_t tmp_size)
+ * TMP_ROOM bytes). Returns its descriptor, or -1 with errno set. */
+static int create_tmp(const char *path, char *tmp)
 {
+    static const char chars[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    size_t n = strlen(path), i;
     int t;
+
+    memcpy(tmp, path, n);
+    memcpy(tmp + n, ".tmp.", 5);
+    tmp[n + 5 + TMP_RANDOM] = '\0';
     for (t = 0; t < TMP_TRIES; t++) {
-        unsigned char rnd[8];
+        unsigned char rnd[TMP_RANDOM];
         int fd;
         if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
             errno = EAGAIN;
             return -1;
         }
-        snprintf(tmp, tmp_size, "%s.tmp.%02x%02x%02x%02x%02x%02x%02x%02x", path, rnd[0], rnd[1],
-                 rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+        /* 256 % 62 = 8: the first 8 characters come up a little more
+         * often, which costs uniqueness nothing that O_EXCL does not catch. */
+        for (i = 0; i < TMP_RANDOM; i++)
+            tmp[n + 5 + i] = chars[rnd[i] % 62];
         fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
         if (fd >= 0 || errno != EEXIST)
             return fd;
@@ -84,7 +96,7 @@ static int sync_dir(const char *path, char *tmp)
 
 int od_pkg_write_file(const char *path, const void *data, size_t size)
 {
-    size_t room = strlen(path) + 22;
+    size_t room = strlen(path) + TMP_ROOM;
     char *tmp = malloc(room);
     int fd, err, r;
 
@@ -92,7 +104,7 @@ int od_pkg_write_file(const char *path, const void *data, size_t size)
         errno = ENOMEM;
         return OD_PKG_ERR_IO_CREATE;
     }
-    if ((fd = create_tmp(path, tmp, room)) < 0) {
+    if ((fd = create_tmp(path, tmp)) < 0) {
         err = errno;
         free(tmp);
         errno = err;

@@ -87,7 +87,8 @@ int od_pkg_filter_from_name(const char *name);
  * Stores size bytes of data (a package, or any file a tool produces) at
  * path so that a crash or power cut at any moment leaves either the file
  * that was there or the complete new one, never a mix: the bytes go to a
- * new temporary file beside path (path.tmp.<16 hex digits>, mode 0644 less
+ * new temporary file beside path (path.tmp.XXXXXX, 6 random letters and
+ * digits as mkstemp makes them, mode 0644 less
  * the umask, close-on-exec), are flushed to disk, renamed over path, and
  * then the directory is flushed so the rename itself survives. path must
  * name a regular file or nothing; a symbolic link at path is replaced, not

@@ -174,11 +174,13 @@ enum MHD_Result od_srv_api_upload_done(od_srv_req *r)
 
     /* Make the bytes durable under their final name before the row that
      * names them exists. */
-    if (fsync(r->fd) != 0 || close(r->fd) != 0) {
+    {
+        int synced = fsync(r->fd) == 0;
+        int closed = close(r->fd) == 0; /* whatever fsync said */
         r->fd = -1;
-        return od_srv_reply_err(r, OD_SRV_ERR_IO, NULL);
+        if (!synced || !closed)
+            return od_srv_reply_err(r, OD_SRV_ERR_IO, NULL);
     }
-    r->fd = -1;
     if (od_srv_random_hex(rnd, 8) != OD_SRV_OK)
         return od_srv_reply_err(r, OD_SRV_ERR_INTERNAL, NULL);
     snprintf(fw.file, sizeof(fw.file), "fw/%s-%s.bin", fw.sha256, rnd);

@@ -84,9 +84,17 @@ int od_srv_file_write_atomic(const char *data_dir, const char *rel,
 
     if (od_srv_file_path(data_dir, rel, path, sizeof(path)) != OD_SRV_OK)
         return OD_SRV_ERR_PARAM;
-    /* A directory that cannot be synced (OD_PKG_ERR_IO_DIR) means a power
-     * cut could lose the file after the row names it: an error too. */
-    return od_pkg_write_file(path, buf, len) == OD_PKG_OK ? OD_SRV_OK : OD_SRV_ERR_IO;
+    switch (od_pkg_write_file(path, buf, len)) {
+    case OD_PKG_OK:
+        return OD_SRV_OK;
+    case OD_PKG_ERR_IO_DIR:
+        /* A power cut could lose the file after a row names it, so no row
+         * will: remove it rather than leave it unreferenced. */
+        unlink(path);
+        return OD_SRV_ERR_IO;
+    default:
+        return OD_SRV_ERR_IO;
+    }
 }
 
 int od_srv_file_read_path(const char *path, size_t max, uint8_t **buf, size_t *len)

@@ -24,14 +24,16 @@ static void on_signal(int sig)
 /* SIGHUP: the renewed certificate, or a reason to keep the current one. */
 static void reload_tls(od_srv *s, const od_srv_config *cfg)
 {
+    int rc;
     if (!cfg->tls_cert_file)
         fprintf(stderr, "otadelta-server: SIGHUP: plain HTTP, no TLS certificate to reload\n");
-    else if (od_srv_tls_reload(s) == OD_SRV_OK)
+    else if ((rc = od_srv_tls_reload(s)) == OD_SRV_OK)
         fprintf(stderr, "otadelta-server: SIGHUP: reloaded TLS certificate %s and key %s;"
                         " new connections use them\n", cfg->tls_cert_file, cfg->tls_key_file);
-    else
-        fprintf(stderr, "otadelta-server: SIGHUP: TLS reload failed (see above): still serving"
-                        " the previous certificate\n");
+    else /* the file checks say what they refused; memory is not a file's fault */
+        fprintf(stderr, "otadelta-server: SIGHUP: TLS reload failed (%s): still serving"
+                        " the previous certificate\n",
+                rc == OD_SRV_ERR_NOMEM ? "out of memory" : "see above");
 }
 
 static void usage(void)

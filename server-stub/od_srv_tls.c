@@ -250,6 +250,12 @@ int od_srv_tls_open(const od_srv_config *cfg, od_srv_tls **out)
                         " built with GnuTLS (Debian's is), or serve plain HTTP behind a TLS proxy\n");
         return OD_SRV_ERR_PARAM;
     }
+    if (MHD_is_feature_supported(MHD_FEATURE_HTTPS_CERT_CALLBACK2) != MHD_YES) {
+        fprintf(stderr, "otadelta-server: this libmicrohttpd cannot ask for the certificate per"
+                        " handshake (MHD_FEATURE_HTTPS_CERT_CALLBACK2: libmicrohttpd 0.9.71+ with"
+                        " GnuTLS 3.6.3+), which HTTPS and its reload need\n");
+        return OD_SRV_ERR_PARAM;
+    }
     t = calloc(1, sizeof(*t));
     if (!t)
         return OD_SRV_ERR_NOMEM;

@@ -76,6 +76,21 @@ static void t_new_and_replace(void)
     OD_CHECK_EQ(leftovers(), 0);
 }
 
+/* The temporary name adds as much as mkstemp's ".tmp.XXXXXX" (11 bytes):
+ * a name component up to NAME_MAX - 11 (244 on Linux) still works. */
+static void t_long_name(void)
+{
+    char name[245], p[400];
+    uint8_t got[8];
+    memset(name, 'n', sizeof(name) - 1);
+    name[sizeof(name) - 1] = '\0';
+    path_in(p, sizeof(p), name);
+    OD_CHECK_EQ(od_pkg_write_file(p, "long", 4), OD_PKG_OK);
+    OD_CHECK_EQ(slurp(p, got, sizeof(got)), 4);
+    OD_CHECK(unlink(p) == 0);
+    OD_CHECK_EQ(leftovers(), 0);
+}
+
 static void t_relative_path(void)
 {
     char cwd[512];
@@ -182,6 +197,7 @@ int main(void)
         return 1;
     }
     OD_RUN(t_new_and_replace);
+    OD_RUN(t_long_name);
     OD_RUN(t_relative_path);
     OD_RUN(t_symlink_replaced);
     OD_RUN(t_failures);
