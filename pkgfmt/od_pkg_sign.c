@@ -200,6 +200,7 @@ const char *od_pkg_policy_strerror(int ret)
 #include <unistd.h>
 
 #include <openssl/bio.h>
+#include <openssl/crypto.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
@@ -430,14 +431,50 @@ static BIO *mem_bio(const void *pem, size_t len)
     return pem && len <= INT_MAX ? BIO_new_mem_buf(pem, (int)len) : NULL;
 }
 
+/* A PEM key is a few hundred bytes; the cap only stops a wrong file (an
+ * image given as the key) from being read whole. */
+#define KEY_FILE_MAX (64u * 1024u)
+
+/* Reads the key file at path once, as it is at open time, and parses those
+ * bytes: O_NONBLOCK and the regular-file check keep a FIFO or device from
+ * blocking or feeding it, and what is parsed is what was checked. */
+static EVP_PKEY *load_key_file(const char *path, int want_private)
+{
+    struct stat st;
+    uint8_t *pem = NULL;
+    size_t got = 0;
+    EVP_PKEY *k = NULL;
+    int fd;
+
+    if (!path || (fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0)
+        return NULL;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= (off_t)KEY_FILE_MAX &&
+        (pem = malloc((size_t)st.st_size + 1)) != NULL) {
+        while (got < (size_t)st.st_size) {
+            ssize_t n = read(fd, pem + got, (size_t)st.st_size - got);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            got += (size_t)n;
+        }
+        if (got == (size_t)st.st_size)
+            k = read_key(mem_bio(pem, got), want_private);
+        OPENSSL_cleanse(pem, got);
+        free(pem);
+    }
+    close(fd);
+    return k;
+}
+
 struct evp_pkey_st *od_pkg_load_private_key(const char *path)
 {
-    return path ? read_key(BIO_new_file(path, "rb"), 1) : NULL;
+    return load_key_file(path, 1);
 }
 
 struct evp_pkey_st *od_pkg_load_public_key(const char *path)
 {
-    return path ? read_key(BIO_new_file(path, "rb"), 0) : NULL;
+    return load_key_file(path, 0);
 }
 
 struct evp_pkey_st *od_pkg_parse_private_key(const void *pem, size_t len)

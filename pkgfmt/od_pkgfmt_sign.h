@@ -172,9 +172,10 @@ int od_pkg_keygen(int alg, const char *priv_path, const char *pub_path, int forc
  * Loads a PEM key. od_pkg_load_private_key reads a private key;
  * od_pkg_load_public_key reads a public key, or derives it from a private
  * key file. Returns a new EVP_PKEY (free with EVP_PKEY_free) or NULL when
- * the file is unreadable, not PEM, encrypted, or of an unsupported type.
- * They open path as it is then and read whatever it is: a FIFO blocks
- * them until a writer comes.
+ * the file is unreadable, not a regular file (a FIFO or device is refused
+ * at once, never waited on), over 64 KiB, not PEM, encrypted, or of an
+ * unsupported type. The file is read once and the bytes parsed are the
+ * bytes read; they are wiped before being freed.
  */
 struct evp_pkey_st *od_pkg_load_private_key(const char *path);
 struct evp_pkey_st *od_pkg_load_public_key(const char *path);

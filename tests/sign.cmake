@@ -10,3 +10,5 @@ endif()
 od_add_test(test_sign ${_od_sign_srcs})
 target_include_directories(test_sign PRIVATE ${PROJECT_SOURCE_DIR}/cli)
 target_link_libraries(test_sign PRIVATE od_diff od_patch od_pkgfmt OpenSSL::Crypto)
+# A key loader that waited on a FIFO would hang, not fail: bound it.
+set_tests_properties(test_sign PROPERTIES TIMEOUT 300)

@@ -242,6 +242,18 @@ static void t_keygen(void)
     OD_CHECK_EQ(od_pkg_keygen(OD_SIG_ALG_ED25519, "/nonexistent/a", "/nonexistent/b", 0),
                 OD_SIGN_ERR_IO);
     OD_CHECK(od_pkg_load_public_key("/nonexistent/key.pub") == NULL);
+    {
+        /* A FIFO is refused at once: opened without O_NONBLOCK it would
+         * wait here for a writer that never comes. */
+        char fifo[600];
+        snprintf(fifo, sizeof(fifo), "%s/key.fifo", dir);
+        OD_REQUIRE(mkfifo(fifo, 0600) == 0);
+        OD_CHECK(od_pkg_load_private_key(fifo) == NULL);
+        OD_CHECK(od_pkg_load_public_key(fifo) == NULL);
+        unlink(fifo);
+        /* A directory is not a key either. */
+        OD_CHECK(od_pkg_load_public_key(dir) == NULL);
+    }
 }
 
 /* Sign, check, verify, apply; and every forgery refused before writing. */
