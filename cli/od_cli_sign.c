@@ -23,10 +23,6 @@ const char *od_cli_alg_name(int alg)
     return alg == OD_SIG_ALG_ED25519 ? "ed25519" : alg == OD_SIG_ALG_P256 ? "p256" : "unknown";
 }
 
-/* A PEM key is a few hundred bytes; the cap only stops a wrong file (an
- * image given as the key) from being read whole. */
-#define KEY_FILE_MAX (64u * 1024u)
-
 /*
  * The key in the PEM file at path, a private one if want_private, or NULL
  * after saying why. The file is opened and read once, and those bytes are
@@ -39,7 +35,7 @@ static EVP_PKEY *load_key(const char *path, int want_private)
     size_t n;
     EVP_PKEY *k;
 
-    if (od_cli_read_file(path, KEY_FILE_MAX, &pem, &n) != OD_CLI_EX_OK)
+    if (od_cli_read_file(path, OD_KEY_FILE_MAX, &pem, &n) != OD_CLI_EX_OK)
         return NULL;
     k = want_private ? od_pkg_parse_private_key(pem, n) : od_pkg_parse_public_key(pem, n);
     /* A public key needs no wiping, but verify takes a private key file

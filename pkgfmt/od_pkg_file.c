@@ -2,7 +2,8 @@
  * od_pkg_file.c - durable, atomic file replacement for the host tools.
  *
  * The CLI writes packages and restored images with it, the server the
- * packages it generates; both need "old file or complete new file" across
+ * packages it generates, keygen its key files (od_pkg_sign.c, through
+ * od__pkg_write_temp); both need "old file or complete new file" across
  * crashes, kill -9 and power cuts, because a half-written package under
  * its final name is what a device would download.
  */
@@ -12,11 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/rand.h>
 
 #include "od_pkgfmt_host.h"
+#include "od_pkgfmt_internal.h"
 
 /* The random part is as long as mkstemp's (6 of 62 characters, about 36
  * bits), so a name that fits NAME_MAX with the usual ".tmp.XXXXXX" still
@@ -44,7 +47,7 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 
 /* Creates the temporary file: tmp gets its name (room for strlen(path) +
  * TMP_ROOM bytes). Returns its descriptor, or -1 with errno set. */
-static int create_tmp(const char *path, char *tmp)
+static int create_tmp(const char *path, char *tmp, mode_t mode)
 {
     static const char chars[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -65,7 +68,7 @@ static int create_tmp(const char *path, char *tmp)
          * often, which costs uniqueness nothing that O_EXCL does not catch. */
         for (i = 0; i < TMP_RANDOM; i++)
             tmp[n + 5 + i] = chars[rnd[i] % 62];
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
         if (fd >= 0 || errno != EEXIST)
             return fd;
     }
@@ -94,39 +97,55 @@ static int sync_dir(const char *path, char *tmp)
     return r;
 }
 
-int od_pkg_write_file(const char *path, const void *data, size_t size)
+int od__pkg_write_temp(const char *path, const void *data, size_t size, unsigned create_mode,
+                       unsigned set_mode, char **tmp)
 {
-    size_t room = strlen(path) + TMP_ROOM;
-    char *tmp = malloc(room);
-    int fd, err, r;
+    char *name = malloc(strlen(path) + TMP_ROOM);
+    int fd, err;
 
-    if (!tmp) {
+    *tmp = NULL;
+    if (!name) {
         errno = ENOMEM;
         return OD_PKG_ERR_IO_CREATE;
     }
-    if ((fd = create_tmp(path, tmp)) < 0) {
+    if ((fd = create_tmp(path, name, (mode_t)create_mode)) < 0) {
         err = errno;
-        free(tmp);
+        free(name);
         errno = err;
         return OD_PKG_ERR_IO_CREATE;
     }
-    if (write_all(fd, data, size) != 0 || fsync(fd) != 0)
-        goto fail;
-    err = close(fd);
-    fd = -1;
-    if (err != 0 || rename(tmp, path) != 0)
-        goto fail;
-    r = sync_dir(path, tmp) == 0 ? OD_PKG_OK : OD_PKG_ERR_IO_DIR;
-    err = errno;
+    if (write_all(fd, data, size) != 0 || (set_mode && fchmod(fd, (mode_t)set_mode) != 0) ||
+        fsync(fd) != 0) {
+        err = errno;
+        close(fd);
+    } else if (close(fd) != 0) {
+        err = errno;
+    } else {
+        *tmp = name;
+        return OD_PKG_OK;
+    }
+    unlink(name);
+    free(name);
+    errno = err;
+    return OD_PKG_ERR_IO;
+}
+
+int od_pkg_write_file(const char *path, const void *data, size_t size)
+{
+    char *tmp;
+    int err, r = od__pkg_write_temp(path, data, size, 0644, 0, &tmp);
+
+    if (r != OD_PKG_OK)
+        return r;
+    if (rename(tmp, path) != 0) {
+        err = errno;
+        unlink(tmp);
+        r = OD_PKG_ERR_IO;
+    } else {
+        r = sync_dir(path, tmp) == 0 ? OD_PKG_OK : OD_PKG_ERR_IO_DIR;
+        err = errno;
+    }
     free(tmp);
     errno = err;
     return r;
-fail:
-    err = errno;
-    if (fd >= 0)
-        close(fd);
-    unlink(tmp);
-    free(tmp);
-    errno = err;
-    return OD_PKG_ERR_IO;
 }

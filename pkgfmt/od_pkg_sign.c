@@ -208,6 +208,7 @@ const char *od_pkg_policy_strerror(int ret)
 #include <openssl/pem.h>
 
 #include "od_pkgfmt_host.h"
+#include "od_pkgfmt_internal.h"
 
 #define P256_COORD 32 /* bytes of r and of s */
 
@@ -255,40 +256,20 @@ int od_pkg_key_alg(const struct evp_pkey_st *key)
 /* ---- keys ---- */
 
 /*
- * Writes a key file: a temporary file beside path (mkstemp makes it 0600
- * from the start, so a private key is never readable by others, not even
- * briefly), synced, given its final mode, then moved into place. Without
- * force the move is link(), which fails atomically if path exists.
+ * Writes a key file: a temporary file beside path (created 0600, so a
+ * private key is never readable by others, not even briefly), synced,
+ * given its final mode, then moved into place. Without force the move is
+ * link(), which fails atomically if path exists.
  */
 static int write_key_file(const char *path, const uint8_t *data, size_t size, mode_t mode,
                           int force)
 {
-    size_t n = strlen(path), off = 0;
-    char *tmp = malloc(n + 16);
-    int fd, r = OD_SIGN_ERR_IO, saved;
+    char *tmp;
+    int r = od__pkg_write_temp(path, data, size, 0600, (unsigned)mode, &tmp), saved;
 
-    if (!tmp)
-        return OD_SIGN_ERR_NOMEM;
-    snprintf(tmp, n + 16, "%s.tmp.XXXXXX", path);
-    fd = mkstemp(tmp);
-    if (fd < 0) {
-        free(tmp);
-        return OD_SIGN_ERR_IO;
-    }
-    while (off < size) {
-        ssize_t w = write(fd, data + off, size - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            goto out;
-        off += (size_t)w;
-    }
-    if (fchmod(fd, mode) != 0 || fsync(fd) != 0)
-        goto out;
-    saved = close(fd);
-    fd = -1;
-    if (saved != 0)
-        goto out;
+    if (r != OD_PKG_OK)
+        return r == OD_PKG_ERR_IO_CREATE && errno == ENOMEM ? OD_SIGN_ERR_NOMEM : OD_SIGN_ERR_IO;
+    r = OD_SIGN_ERR_IO;
     if (force) {
         if (rename(tmp, path) == 0) {
             free(tmp);
@@ -305,10 +286,7 @@ static int write_key_file(const char *path, const uint8_t *data, size_t size, mo
         free(tmp);
         return OD_SIGN_OK;
     }
-out:
     saved = errno;
-    if (fd >= 0)
-        close(fd);
     unlink(tmp);
     free(tmp);
     errno = saved;
@@ -431,10 +409,6 @@ static BIO *mem_bio(const void *pem, size_t len)
     return pem && len <= INT_MAX ? BIO_new_mem_buf(pem, (int)len) : NULL;
 }
 
-/* A PEM key is a few hundred bytes; the cap only stops a wrong file (an
- * image given as the key) from being read whole. */
-#define KEY_FILE_MAX (64u * 1024u)
-
 /* Reads the key file at path once, as it is at open time, and parses those
  * bytes: O_NONBLOCK and the regular-file check keep a FIFO or device from
  * blocking or feeding it, and what is parsed is what was checked. */
@@ -448,7 +422,7 @@ static EVP_PKEY *load_key_file(const char *path, int want_private)
 
     if (!path || (fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0)
         return NULL;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= (off_t)KEY_FILE_MAX &&
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= (off_t)OD_KEY_FILE_MAX &&
         (pem = malloc((size_t)st.st_size + 1)) != NULL) {
         while (got < (size_t)st.st_size) {
             ssize_t n = read(fd, pem + got, (size_t)st.st_size - got);

@@ -168,12 +168,17 @@ struct evp_pkey_st; /* OpenSSL's EVP_PKEY */
  */
 int od_pkg_keygen(int alg, const char *priv_path, const char *pub_path, int force);
 
+/* Largest key file the loaders read. A PEM key is a few hundred bytes; the
+ * cap only stops a wrong file (an image given as the key) from being read
+ * whole. */
+#define OD_KEY_FILE_MAX (64u * 1024u)
+
 /*
  * Loads a PEM key. od_pkg_load_private_key reads a private key;
  * od_pkg_load_public_key reads a public key, or derives it from a private
  * key file. Returns a new EVP_PKEY (free with EVP_PKEY_free) or NULL when
  * the file is unreadable, not a regular file (a FIFO or device is refused
- * at once, never waited on), over 64 KiB, not PEM, encrypted, or of an
+ * at once, never waited on), over OD_KEY_FILE_MAX, not PEM, encrypted, or of an
  * unsupported type. The file is read once and the bytes parsed are the
  * bytes read; they are wiped before being freed.
  */
