@@ -920,38 +920,50 @@ done:
 
 /* ---- info / verify ---- */
 
-/* One extension record as `info` shows it. */
-typedef struct ext_rec {
-    uint16_t type, len;
-    const uint8_t *value;
-} ext_rec;
-
 #define EXT_SHOWN 16 /* records the text form lists; --json lists them all */
 
+/* A walk over a package's extension records, as `info` shows them. */
+typedef struct ext_walk {
+    const uint8_t *area;
+    uint32_t size, pos;
+    uint16_t type, len;
+    const uint8_t *value;
+} ext_walk;
+
 /*
- * All extension records of pkg, malloc'd into *recs (NULL when there are
- * none), their count in *count. Returns 0, or -1 when the file ends inside
- * the area, a record runs past it (info reads only the header's part of a
- * file) or memory runs out. The area is at most 65536 bytes, so at most
- * 16384 records.
+ * Checks that pkg holds the whole extension area and that its records
+ * tile it; *count gets their number. Returns 0, or -1 when the file ends
+ * inside the area (info reads only the header's part of a file) or a
+ * record runs past it. Nothing is allocated: the records are read in
+ * place, as often as they are needed (ext_next).
  */
-static int ext_records(const uint8_t *pkg, size_t size, const od_pkg_header *h, ext_rec **recs,
-                       unsigned *count)
+static int ext_check(const uint8_t *pkg, size_t size, const od_pkg_header *h, unsigned *count)
 {
     uint32_t pos = 0;
+    uint16_t type, len;
+    const uint8_t *value;
     int r;
-    ext_rec e;
-    *recs = NULL;
     *count = 0;
     if (size < (size_t)h->header_size + h->ext_size)
         return -1;
-    /* Every record takes at least 4 bytes of the area. */
-    if (h->ext_size >= 4 && !(*recs = malloc(h->ext_size / 4 * sizeof(**recs))))
-        return -1;
-    while ((r = od_pkg_next_tlv(pkg + h->header_size, h->ext_size, &pos, &e.type, &e.value,
-                                &e.len)) == OD_PKG_OK)
-        (*recs)[(*count)++] = e;
+    while ((r = od_pkg_next_tlv(pkg + h->header_size, h->ext_size, &pos, &type, &value, &len)) ==
+           OD_PKG_OK)
+        (*count)++;
     return r < 0 ? -1 : 0;
+}
+
+/* Starts a walk over a package that passed ext_check. */
+static void ext_begin(ext_walk *w, const uint8_t *pkg, const od_pkg_header *h)
+{
+    w->area = pkg + h->header_size;
+    w->size = h->ext_size;
+    w->pos = 0;
+}
+
+/* The next record into w; 0 past the last one. */
+static int ext_next(ext_walk *w)
+{
+    return od_pkg_next_tlv(w->area, w->size, &w->pos, &w->type, &w->value, &w->len) == OD_PKG_OK;
 }
 
 static const char *ext_name(uint16_t type)
@@ -962,22 +974,23 @@ static const char *ext_name(uint16_t type)
 
 /* The signature record's algorithm name, "none", or "invalid" for one a
  * verifier would refuse outright (wrong length, unknown id). Not verified. */
-static const char *sig_state(const ext_rec *recs, unsigned n)
+static const char *sig_state(const uint8_t *pkg, const od_pkg_header *h)
 {
-    unsigned i;
-    for (i = 0; i < n; i++)
-        if (recs[i].type == OD_TLV_SIGNATURE)
-            return recs[i].len == OD_SIG_VALUE_LEN &&
-                   (recs[i].value[0] == OD_SIG_ALG_ED25519 || recs[i].value[0] == OD_SIG_ALG_P256)
-                       ? od_cli_alg_name(recs[i].value[0]) : "invalid";
+    ext_walk w;
+    ext_begin(&w, pkg, h);
+    while (ext_next(&w))
+        if (w.type == OD_TLV_SIGNATURE)
+            return w.len == OD_SIG_VALUE_LEN &&
+                   (w.value[0] == OD_SIG_ALG_ED25519 || w.value[0] == OD_SIG_ALG_P256)
+                       ? od_cli_alg_name(w.value[0]) : "invalid";
     return "none";
 }
 
 static void print_info_text(const od_pkg_header *h, size_t size, const uint8_t *pkg)
 {
-    ext_rec *recs;
+    ext_walk w;
     unsigned n, i;
-    int ext_ok = ext_records(pkg, size, h, &recs, &n);
+    int ext_ok = ext_check(pkg, size, h, &n);
 
     printf("kind:            %s\n", h->kind == OD_KIND_FULL ? "full" : "delta");
     printf("format version:  %u\n", h->format_version);
@@ -999,18 +1012,17 @@ static void print_info_text(const od_pkg_header *h, size_t size, const uint8_t *
     if (ext_ok != 0) {
         printf("extensions:      %u bytes, unreadable (file cut short or damaged)\n", h->ext_size);
     } else {
-        const char *sig = sig_state(recs, n);
+        const char *sig = sig_state(pkg, h);
         printf("signature:       %s%s\n", sig,
                strcmp(sig, "none") ? " (not checked here: otadelta verify PKG --key PUB)" : "");
         printf("extensions:      %s", n ? "" : "none");
-        for (i = 0; i < n && i < EXT_SHOWN; i++)
-            printf("%s%s 0x%04x (%u bytes)", i ? ", " : "", ext_name(recs[i].type), recs[i].type,
-                   recs[i].len);
+        ext_begin(&w, pkg, h);
+        for (i = 0; i < EXT_SHOWN && ext_next(&w); i++)
+            printf("%s%s 0x%04x (%u bytes)", i ? ", " : "", ext_name(w.type), w.type, w.len);
         if (n > EXT_SHOWN)
             printf(", ... (%u in all; --json lists them)", n);
         printf("\n");
     }
-    free(recs);
     if (h->kind == OD_KIND_DELTA) {
         printf("source md5:      "); hex(stdout, h->source_md5, OD_MD5_LEN);
         printf("\nsource sha256:   "); hex(stdout, h->source_sha256, OD_SHA256_LEN);
@@ -1056,23 +1068,23 @@ static void print_info_json(const od_pkg_header *h, size_t size, const uint8_t *
     printf("  \"block_count\": %u,\n", h->block_count);
     printf("  \"ext_size\": %u,\n", h->ext_size);
     {
-        ext_rec *recs;
+        ext_walk w;
         unsigned n, i;
-        if (ext_records(pkg, size, h, &recs, &n) == 0) {
-            const char *sig = sig_state(recs, n);
+        if (ext_check(pkg, size, h, &n) == 0) {
+            const char *sig = sig_state(pkg, h);
             if (strcmp(sig, "none"))
                 printf("  \"signature\": \"%s\",\n", sig);
             else
                 printf("  \"signature\": null,\n");
             printf("  \"extensions\": [");
-            for (i = 0; i < n; i++)
+            ext_begin(&w, pkg, h);
+            for (i = 0; ext_next(&w); i++)
                 printf("%s{\"type\": %u, \"name\": \"%s\", \"length\": %u}", i ? ", " : "",
-                       recs[i].type, ext_name(recs[i].type), recs[i].len);
+                       w.type, ext_name(w.type), w.len);
             printf("],\n");
         } else { /* the file ends inside the area, or it is damaged */
             printf("  \"signature\": null,\n  \"extensions\": null,\n");
         }
-        free(recs);
     }
     printf("  \"payload_size\": %u,\n", h->payload_size);
     json_hex("source_md5", h->source_md5, OD_MD5_LEN, 1);
