@@ -17,7 +17,7 @@
 #define OD_CLI_EX_PACKAGE 3  /* package invalid, damaged, unsupported or badly signed */
 #define OD_CLI_EX_MISMATCH 4 /* wrong old image, or the result does not verify */
 #define OD_CLI_EX_OUTPUT 5   /* an output cannot be written */
-#define OD_CLI_EX_GENERATE 6 /* generation failed (budget too small, parameters) */
+#define OD_CLI_EX_GENERATE 6 /* generation failed (RAM budget too small, out of memory, self-check) */
 
 /* Prints "otadelta: <message>" and a newline on stderr. */
 void od_cli_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -8,8 +8,9 @@
  * Thread-safety: every function is reentrant; separate calls share nothing.
  * od_diff_create runs its work on up to one thread per core (at most 8);
  * the output does not depend on how many.
- * Memory: about 5x the old image plus 3x the new image at the peak (suffix
- * array of the old image, op streams, compressed blocks).
+ * Memory at the peak (suffix array of the old image, op streams,
+ * compressed blocks), measured in bench/RESULTS.md: 6.1x the old image for
+ * a 64 MiB pair; 13-48x on the corpus images, the fixed cost subtracted.
  */
 #ifndef OD_DIFF_H
 #define OD_DIFF_H
@@ -56,7 +57,7 @@ const char *od_diff_strerror(int ret);
 enum od_diff_effort {
     /* Tries 13 matcher settings per 32 KiB of output and keeps the best of
      * each, then compresses with LZMA's strongest settings: the smallest
-     * packages, at about 2.6x bsdiff's time on the shared corpus. */
+     * packages, at about 2.5x bsdiff's time on the shared corpus. */
     OD_DIFF_EFFORT_BEST = 0,
     /* One matcher setting, and lighter compression (liblzma preset 3,
      * zlib level 6): on the shared corpus about 3x quicker than best and
@@ -100,7 +101,8 @@ typedef struct od_diff_params {
                                  its op stream reaches this many bytes;
                                  0 = only block_size decides. Each restart
                                  costs some compression: on the shared corpus
-                                 128 KiB cost ~1 % less than 32 KiB. */
+                                 packages were 2.3 % smaller with 128 KiB
+                                 than with 32 KiB (geometric mean). */
     int filter;               /* OD_DIFF_FILTER_AUTO (default), OD_FILTER_NONE,
                                  or OD_FILTER_THUMB (deltas only). Auto never
                                  picks thumb with OD_CODEC_NONE, where it
