@@ -12,7 +12,7 @@ usage() {
   cat <<'EOF'
 usage: bench/run.sh [options]
 
-Runs otadelta (LZMA, LZMA with --effort fast, and deflate) and bsdiff, xdelta3 -9 lzma,
+Runs otadelta (LZMA, LZMA with --effort fast, deflate, and none) and bsdiff, xdelta3 -9 lzma,
 zstd -19 --patch-from on every pair of the corpus's pairs.tsv, applies every patch back and
 compares it byte for byte, measures sizes, wall times and peak RSS, and writes a Markdown report.
 
@@ -201,7 +201,7 @@ timed _overhead otadelta-tiny-diff base 1 "$OTADELTA" diff "$TMP/w/tiny.old" "$T
 rm -f "$TMP/w/tiny.old" "$TMP/w/tiny.new" "$TMP/w/tiny.od"
 
 # --- per pair, per tool -------------------------------------------------------------------------
-TOOLS=(otadelta otadelta-fast otadelta-deflate bsdiff xdelta3-lzma zstd19)
+TOOLS=(otadelta otadelta-fast otadelta-deflate otadelta-none bsdiff xdelta3-lzma zstd19)
 
 # bench_tool PAIR TOOL OLD NEW
 bench_tool() {
@@ -211,11 +211,13 @@ bench_tool() {
   local r rc size=- status=ok detail="" wl big
   local -a zlong=() odopt=()
   case $tool in
-    otadelta | otadelta-fast | otadelta-deflate)
-      # One command: otadelta-fast adds --effort fast (still LZMA), otadelta-deflate --codec deflate
+    otadelta | otadelta-fast | otadelta-deflate | otadelta-none)
+      # One command: otadelta-fast adds --effort fast (still LZMA), otadelta-deflate --codec
+      # deflate, otadelta-none --codec none (what the tiny applier profile takes)
       case $tool in
         otadelta-fast) odopt=(--effort fast) ;;
         otadelta-deflate) odopt=(--codec deflate) ;;
+        otadelta-none) odopt=(--codec none) ;;
       esac
       enc=("$OTADELTA" diff "$old" "$new" -o "$patch" --from-version old --to-version new -q
         ${odopt[@]+"${odopt[@]}"})

@@ -17,7 +17,8 @@ import statistics
 import sys
 
 FAST = "otadelta-fast"  # otadelta diff --effort fast: shown beside the default, never a target
-MEASURED_OD = ["otadelta", FAST, "otadelta-deflate"]
+NONE = "otadelta-none"  # --codec none: the packages the tiny applier profile takes
+MEASURED_OD = ["otadelta", FAST, "otadelta-deflate", NONE]
 MEASURED_PEERS = ["bsdiff", "xdelta3-lzma", "zstd19"]
 COPIED_PEERS = ["hdiffz-SD-lzma2", "hdiffi-tuz4k", "hdiffi-lzma2"]
 ALL_PEERS = MEASURED_PEERS + COPIED_PEERS
@@ -255,6 +256,8 @@ def write_report(data, out):
     add("| otadelta-fast | same with `--effort fast` (LZMA; one matcher setting instead of 13, "
         "lighter compression) |")
     add("| otadelta-deflate | same with `--codec deflate` |")
+    add("| otadelta-none | same with `--codec none` (uncompressed: what the tiny applier profile "
+        "takes) |")
     add("| bsdiff | `bsdiff OLD NEW P`; check: `bspatch OLD OUT P` + `cmp` |")
     add("| xdelta3-lzma | `xdelta3 -e -9 -S lzma -s OLD NEW P`; check: `xdelta3 -d -s OLD P OUT` "
         "+ `cmp` |")
@@ -415,6 +418,9 @@ def write_report(data, out):
         gm_row("%s / hdiffz-SD-lzma2%s" % (t, DAGGER), lambda p, t=t: data.size(p, t),
                lambda p: data.size(p, HDIFFZ))
     gm_row("%s / otadelta" % FAST, fast_size, lambda p: data.size(p, "otadelta"))
+    gm_row("%s / otadelta" % NONE, lambda p: data.size(p, NONE), lambda p: data.size(p, "otadelta"))
+    new_size = {pp["id"]: pp["new"] for pp in pairs}
+    gm_row("%s / new image" % NONE, lambda p: data.size(p, NONE), lambda p: new_size[p])
     add("")
 
     add("Cross-check of this run's Debian peers against the figures in `peer-results.md`:")
