@@ -1141,7 +1141,8 @@ static int choose_ops(const od_diff_params *p, const uint8_t *old, size_t old_si
     j.rank.level = OD_LEVEL_RANK;
     /* A deflate window near the LZMA dictionary sees the same history.
      * Without a codec the raw size is the package's size, and the cheapest
-     * measure too, so it shortlists as well. */
+     * measure too, so it shortlists as well (measured against the deflate
+     * shortlist: none packages 0.5 % smaller, uboot-arm 4.6 %). */
     j.quick = j.rank;
     if (j.rank.codec != OD_CODEC_NONE) {
         j.quick.codec = OD_CODEC_DEFLATE;
