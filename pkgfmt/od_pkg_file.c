@@ -75,26 +75,32 @@ static int create_tmp(const char *path, char *tmp, mode_t mode)
     return -1;
 }
 
+int od_pkg_sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r, err;
+
+    if (fd < 0)
+        return OD_PKG_ERR_IO_DIR;
+    r = fsync(fd) != 0 && errno != EINVAL ? OD_PKG_ERR_IO_DIR : OD_PKG_OK;
+    err = errno;
+    close(fd);
+    errno = err;
+    return r;
+}
+
 /* Flushes the directory holding path (tmp is scratch space as large). The
  * rename is durable only once the directory entry is on disk: a power cut
- * before that can bring back the old file, or none. */
+ * before that can bring back the old file, or none. Returns as
+ * od_pkg_sync_dir. */
 static int sync_dir(const char *path, char *tmp)
 {
     char *slash;
-    int fd, r, err;
 
     strcpy(tmp, path);
     slash = strrchr(tmp, '/');
     if (slash)
         slash[slash == tmp ? 1 : 0] = '\0';
-    fd = open(slash ? tmp : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    r = fsync(fd) != 0 && errno != EINVAL ? -1 : 0;
-    err = errno;
-    close(fd);
-    errno = err;
-    return r;
+    return od_pkg_sync_dir(slash ? tmp : ".");
 }
 
 int od__pkg_write_temp(const char *path, const void *data, size_t size, unsigned create_mode,
@@ -142,7 +148,7 @@ int od_pkg_write_file(const char *path, const void *data, size_t size)
         unlink(tmp);
         r = OD_PKG_ERR_IO;
     } else {
-        r = sync_dir(path, tmp) == 0 ? OD_PKG_OK : OD_PKG_ERR_IO_DIR;
+        r = sync_dir(path, tmp);
         err = errno;
     }
     free(tmp);

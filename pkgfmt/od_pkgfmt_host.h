@@ -105,6 +105,16 @@ int od_pkg_filter_from_name(const char *name);
  */
 int od_pkg_write_file(const char *path, const void *data, size_t size);
 
+/*
+ * Flushes the directory dir to disk, so that a rename or new file in it
+ * survives a power cut (od_pkg_write_file does this for its own rename;
+ * this is for a caller that renames a file into place itself). File
+ * systems that cannot sync a directory (EINVAL) count as success.
+ * Returns OD_PKG_OK, or OD_PKG_ERR_IO_DIR with errno set (dir cannot be
+ * opened as a directory, or the flush failed).
+ */
+int od_pkg_sync_dir(const char *dir);
+
 #ifdef __cplusplus
 }
 #endif

@@ -193,7 +193,7 @@ enum MHD_Result od_srv_api_upload_done(od_srv_req *r)
          * that the row below names. */
         char dir[OD_SRV_PATH_MAX + 8];
         snprintf(dir, sizeof(dir), "%s/fw", r->srv->data_dir);
-        if (od_srv_fsync_dir(dir) != OD_SRV_OK) {
+        if (od_pkg_sync_dir(dir) != OD_PKG_OK) {
             unlink(final);
             return od_srv_reply_err(r, OD_SRV_ERR_IO, NULL);
         }

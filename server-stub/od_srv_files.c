@@ -64,19 +64,6 @@ int od_srv_file_path(const char *data_dir, const char *rel, char *out,
     return OD_SRV_OK;
 }
 
-int od_srv_fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    int rc;
-    if (fd < 0)
-        return OD_SRV_ERR_IO;
-    /* Some file systems cannot sync a directory (EINVAL): nothing more
-     * can be done there, as od_pkg_write_file also decides. */
-    rc = fsync(fd) == 0 || errno == EINVAL;
-    close(fd);
-    return rc ? OD_SRV_OK : OD_SRV_ERR_IO;
-}
-
 int od_srv_file_write_atomic(const char *data_dir, const char *rel,
                              const void *buf, size_t len)
 {

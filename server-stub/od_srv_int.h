@@ -68,9 +68,6 @@ int od_srv_file_path(const char *data_dir, const char *rel, char *out,
  * what failed. BUSY: another server holds the directory; IO. */
 int od_srv_files_init(const char *data_dir, int *lock_fd);
 
-/* fsyncs a directory so a rename in it is durable. Returns OD_SRV_OK (also
- * where the file system cannot sync directories, EINVAL) or OD_SRV_ERR_IO. */
-int od_srv_fsync_dir(const char *dir);
 
 /* Lower-case hex of n bytes into out (2n+1 bytes). */
 void od_srv_hex(const uint8_t *in, size_t n, char *out);
