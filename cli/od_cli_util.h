@@ -13,7 +13,7 @@
 /* Exit codes, documented in `otadelta --help`, README.md and docs. */
 #define OD_CLI_EX_OK 0
 #define OD_CLI_EX_USAGE 1    /* bad command line */
-#define OD_CLI_EX_INPUT 2    /* an input file missing, unreadable or too large */
+#define OD_CLI_EX_INPUT 2    /* an input file missing, unreadable, too large or not a raw image */
 #define OD_CLI_EX_PACKAGE 3  /* package invalid, damaged, unsupported or badly signed */
 #define OD_CLI_EX_MISMATCH 4 /* wrong old image, or the result does not verify */
 #define OD_CLI_EX_OUTPUT 5   /* an output cannot be written */

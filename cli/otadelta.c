@@ -184,6 +184,10 @@ static const char *package_options_help =
     "  --no-check            skip applying the package in memory before writing it\n"
     "                        (by default every package is applied with the MCU\n"
     "                        applier and must restore NEW exactly)\n"
+    "  --as-is               take images that look like ELF, Intel HEX, S-record,\n"
+    "                        UF2 or an otadelta package as they are (by default\n"
+    "                        they are refused: the device would store the file,\n"
+    "                        not the flash image inside it)\n"
     "  -q, --quiet           no progress bar or summary\n"
     "\n"
     "Sizes are in bytes, or with a K, M, KiB or MiB suffix.\n";
@@ -191,11 +195,28 @@ static const char *package_options_help =
 static int roundtrip_check(const uint8_t *old, size_t old_size, const uint8_t *pkg,
                            size_t pkg_size, const uint8_t *nw, size_t new_size);
 
+/* Refuses (EX_INPUT) an image that is a build output or a package rather
+ * than flash bytes, saying how to convert it; 0 for a raw image. The
+ * hint's IN placeholder becomes the file's name. */
+static int refuse_non_raw(const char *path, const uint8_t *img, size_t size)
+{
+    const char *hint, *name, *in;
+    int kind = od_diff_image_kind(img, size);
+    if (kind == OD_IMAGE_RAW)
+        return EX_OK;
+    name = od_diff_image_kind_name(kind, &hint);
+    in = strstr(hint, " IN ");
+    od_cli_msg("'%s' is %s, not a raw flash image: the device would store the file itself; "
+        "%.*s%s%s (or pass --as-is if these bytes are what the device must hold)", path, name,
+        in ? (int)(in - hint + 1) : (int)strlen(hint), hint, in ? path : "", in ? in + 3 : "");
+    return EX_INPUT;
+}
+
 static int cmd_diff(int argc, char **argv, int full)
 {
     od_diff_params p;
     const char *in[2] = {NULL, NULL}, *out = NULL, *v, *sign_key = NULL;
-    int nin = 0, i, r, need = full ? 1 : 2, check = 1;
+    int nin = 0, i, r, need = full ? 1 : 2, check = 1, as_is = 0;
     uint8_t *old = NULL, *nw = NULL, *pkg = NULL;
     size_t old_size = 0, new_size = 0, pkg_size = 0;
     EVP_PKEY *key = NULL;
@@ -257,6 +278,8 @@ static int cmd_diff(int argc, char **argv, int full)
                 return EX_USAGE;
         } else if (!strcmp(a, "--no-check")) {
             check = 0;
+        } else if (!strcmp(a, "--as-is")) {
+            as_is = 1;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             quiet = 1;
         } else if (a[0] == '-' && a[1]) {
@@ -320,6 +343,9 @@ static int cmd_diff(int argc, char **argv, int full)
     if (!full && (r = od_cli_read_file(in[0], OD_MAX_IMAGE_SIZE, &old, &old_size)))
         goto done;
     if ((r = od_cli_read_file(in[full ? 0 : 1], OD_MAX_IMAGE_SIZE, &nw, &new_size)))
+        goto done;
+    if (!as_is && ((!full && (r = refuse_non_raw(in[0], old, old_size))) ||
+                   (r = refuse_non_raw(in[full ? 0 : 1], nw, new_size))))
         goto done;
 
     p.progress = diff_progress;

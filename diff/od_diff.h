@@ -171,6 +171,49 @@ int od_diff_plan(const od_diff_params *p, uint8_t *props, uint32_t *dict,
  */
 const char *od_diff_param_problem(const od_diff_params *p, char *buf, size_t n);
 
+/*
+ * What an input file is, as far as its first bytes tell. The generator
+ * takes every image as the exact bytes the device must hold, so a build
+ * output meant for a programmer (ELF, Intel HEX, S-record, UF2) or a
+ * package given in place of an image would be stored on the device as it
+ * is: its SHA-256 would verify, and the device would boot its text. Tools
+ * that take images from people (the CLI, the server's upload) check with
+ * od_diff_image_kind() first.
+ */
+typedef enum od_image_kind {
+    OD_IMAGE_RAW = 0, /* none of the below: the flash bytes themselves */
+    OD_IMAGE_ELF,     /* ELF object or executable (identification bytes valid) */
+    OD_IMAGE_IHEX,    /* Intel HEX text: a whole valid first record */
+    OD_IMAGE_SREC,    /* Motorola S-record text: a whole valid first record */
+    OD_IMAGE_UF2,     /* UF2 (USB flashing format): a first 512-byte block's magics */
+    OD_IMAGE_PACKAGE  /* an otadelta package (its magic) */
+} od_image_kind;
+
+/* The most bytes od_diff_image_kind() looks at: a whole Intel HEX or
+ * S-record record, a UF2 block. */
+#define OD_IMAGE_PROBE 1024u
+
+/*
+ * Classifies an input by its first len bytes (head may be NULL when len
+ * is 0). Pass at least the first OD_IMAGE_PROBE bytes of the file, or all
+ * of it when it is shorter; more are ignored. Text formats count only when
+ * their first record is complete and its checksum right, and ELF only with
+ * valid identification bytes, so a raw image is not mistaken for one in
+ * practice; callers should still offer a way to use a file as it is (an
+ * ELF file updated on a device's file system is a legitimate image).
+ * Returns an od_image_kind. Reads nothing beyond head[len - 1].
+ */
+int od_diff_image_kind(const uint8_t *head, size_t len);
+
+/*
+ * For an od_image_kind other than OD_IMAGE_RAW: a static string naming it
+ * ("an ELF file", ...) and, through *hint, a static sentence saying how
+ * to make a raw image of it (a command line with IN and OUT placeholders).
+ * OD_IMAGE_RAW and unknown values give "a raw image" and an empty hint.
+ * hint may be NULL.
+ */
+const char *od_diff_image_kind_name(int kind, const char **hint);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,12 +1,15 @@
 /*
  * fuzz_header.c - the package reader on hostile bytes: header parsing,
  * TLV iteration, block-index parsing and the whole-package check, plus the
- * version comparison and policy helpers that read header strings.
+ * version comparison and policy helpers that read header strings; and
+ * od_diff_image_kind(), which the CLI and the server's upload run on the
+ * images people give them, on the same bytes.
  *
  * Input: one mode byte (OD_FUZZ_FIX_*), then the package.
  */
 #include <string.h>
 
+#include "od_diff.h"
 #include "od_fuzz.h"
 #include "od_pkgfmt_host.h"
 #include "od_pkgfmt_sign.h"
@@ -27,6 +30,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     memcpy(pkg, data, size);
     od_fuzz_fix_crcs(pkg, size, mode);
+
+    r = od_diff_image_kind(pkg, size); /* exactly size bytes: ASan sees any read past */
+    OD_FUZZ_ASSERT(r >= OD_IMAGE_RAW && r <= OD_IMAGE_PACKAGE);
 
     r = od_pkg_parse_header(pkg, size, &h);
     if (r == OD_PKG_OK) {

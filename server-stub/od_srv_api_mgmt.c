@@ -147,6 +147,7 @@ enum MHD_Result od_srv_api_upload_done(od_srv_req *r)
     const char *comp = od_srv_arg(r, "component");
     const char *manuf = od_srv_arg(r, "manuf");
     const char *model = od_srv_arg(r, "model");
+    const char *as_is = od_srv_arg(r, "as_is");
     char rnd[17], final[OD_SRV_PATH_MAX];
     int64_t id;
     int rc, c;
@@ -162,6 +163,26 @@ enum MHD_Result od_srv_api_upload_done(od_srv_req *r)
         BAD("manuf and model are up to 32 letters or digits");
     if (r->up_len == 0)
         BAD("empty image");
+    if (as_is && strcmp(as_is, "0") && strcmp(as_is, "1"))
+        BAD("as_is must be 0 or 1");
+    if (!as_is || !strcmp(as_is, "0")) {
+        /* A build output stored as firmware would reach devices as it is,
+         * and verify there: its hash is the file's. */
+        uint8_t head[OD_IMAGE_PROBE];
+        ssize_t n = pread(r->fd, head, sizeof(head), 0);
+        int kind = n < 0 ? OD_IMAGE_RAW : od_diff_image_kind(head, (size_t)n);
+        if (n < 0)
+            return od_srv_reply_err(r, OD_SRV_ERR_IO, NULL);
+        if (kind != OD_IMAGE_RAW) {
+            char msg[400];
+            const char *hint, *name = od_diff_image_kind_name(kind, &hint);
+            snprintf(msg, sizeof(msg),
+                     "the body is %s, not a raw flash image: devices would store the file"
+                     " itself; %s (or add as_is=1 if these bytes are what devices must hold)",
+                     name, hint);
+            return od_srv_reply(r, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, OD_SRV_ERR_PARAM, msg, NULL);
+        }
+    }
     snprintf(fw.version, sizeof(fw.version), "%s", version);
     fw.component = c;
     snprintf(fw.manuf, sizeof(fw.manuf), "%s", manuf ? manuf : "");

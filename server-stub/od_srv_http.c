@@ -261,7 +261,9 @@ static int upload_open(od_srv_req *r)
                  r->srv->data_dir, rnd);
     if (n < 0 || (size_t)n >= sizeof(r->tmp_path))
         return -1;
-    r->fd = open(r->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    /* Read-write: od_srv_api_upload_done() reads the first bytes back to
+     * tell what kind of file it is. */
+    r->fd = open(r->tmp_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (r->fd < 0) {
         r->tmp_path[0] = '\0';
         return -1;

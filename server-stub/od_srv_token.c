@@ -148,17 +148,6 @@ int od_srv_token_build(const char *key_b64, const char *version,
     return OD_SRV_OK;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes in[0..n) into out; refuses NULs, bad escapes and overflow. */
 static int url_decode(const char *in, size_t n, char *out, size_t out_size)
 {
@@ -169,8 +158,8 @@ static int url_decode(const char *in, size_t n, char *out, size_t out_size)
             int hi, lo;
             if (i + 2 >= n)
                 return -1;
-            hi = hexval(in[i + 1]);
-            lo = hexval(in[i + 2]);
+            hi = OPENSSL_hexchar2int((unsigned char)in[i + 1]);
+            lo = OPENSSL_hexchar2int((unsigned char)in[i + 2]);
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
                 return -1;
             c = (char)(hi * 16 + lo);

@@ -1238,6 +1238,41 @@ static int test_badinput(void)
         CHECK(admin("DELETE", up, NULL, 0, NULL) == 404);
         CHECK(upload(&s, s.v1, "9.0", &fw) == 0);
     }
+    /* Build outputs are refused with how to convert them, and leave the
+     * version free; as_is=1 stores them as they are. */
+    {
+        static const char hex[] = ":04000000004000209C\n:00000001FF\n";
+        static const char elf[] = "\177ELF\001\001\001\0\0\0\0\0\0\0\0\0";
+        static const struct {
+            const char *body;
+            size_t len;
+            const char *query, *name;
+            int status;
+        } ups[] = {{hex, sizeof(hex) - 1, "", "Intel HEX", 415},
+                   {elf, sizeof(elf) - 1, "&as_is=0", "ELF", 415},
+                   {hex, sizeof(hex) - 1, "&as_is=yes", "as_is must be 0 or 1", 400},
+                   {hex, sizeof(hex) - 1, "&as_is=1", "\"size\":", 201}};
+        size_t i;
+        for (i = 0; i < sizeof(ups) / sizeof(ups[0]); i++) {
+            char up[200];
+            od_srv_hcli c;
+            od_srv_hresp r;
+            int got;
+            snprintf(up, sizeof(up), "/api/v1/products/%lld/firmware?version=9.1&component=sota%s",
+                     (long long)s.pid, ups[i].query);
+            cli_init(&c);
+            got = od_srv_hcli_request(&c, "POST", up,
+                                      "Authorization: Bearer " ADMIN "\r\n"
+                                      "Content-Type: application/octet-stream\r\n",
+                                      ups[i].body, ups[i].len, &r);
+            CHECK(got == 0 && r.status == ups[i].status && strstr((const char *)r.body, ups[i].name));
+            if (got == 0 && ups[i].status == 415)
+                CHECK(strstr((const char *)r.body, "as_is=1") != NULL);
+            if (got == 0)
+                od_srv_hresp_free(&r);
+            od_srv_hcli_close(&c);
+        }
+    }
     /* Malformed and wrong-shaped JSON. */
     CHECK(admin("POST", "/api/v1/products", "{\"name\":", 0, NULL) == 400);
     CHECK(admin("POST", "/api/v1/products", "[1,2]", 0, NULL) == 400);

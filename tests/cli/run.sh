@@ -539,6 +539,43 @@ else
 fi
 expect_absent "no input error leaves an output" x.otad
 
+# Build outputs and packages given as images: refused with the command
+# that converts them, which is run here to check that it gives the image
+# back. The files come from GNU objcopy (binutils, which the compiler
+# needs anyway), as a release engineer's build would make them.
+expect_exit 2 "diff: a package as NEW" "$OD" diff old.bin d.otad -o x.otad --from-version 1 --to-version 2
+expect_grep "package as image is explained" "'d.otad' is an otadelta package, not a raw flash image"
+if command -v objcopy >/dev/null 2>&1; then
+    objcopy -I binary -O ihex new.bin new.hex
+    objcopy -I binary -O srec new.bin new.s19
+    objcopy -I binary -O elf32-little new.bin new.elf
+    for f in new.hex new.s19 new.elf; do
+        expect_exit 2 "diff: $f as NEW" "$OD" diff old.bin $f -o x.otad --from-version 1 --to-version 2
+        expect_grep "$f: --as-is is offered" "or pass --as-is"
+    done
+    expect_exit 2 "diff: Intel HEX as OLD" "$OD" diff new.hex new.bin -o x.otad --from-version 1 --to-version 2
+    expect_grep "Intel HEX is named" "'new.hex' is an Intel HEX file"
+    # The hint, with OUT.bin renamed, converts the file back to the image.
+    cmd=$(sed -n 's/.*erased flash: \(objcopy -I ihex [^(]*\) (or pass.*/\1/p' "$TMP/err")
+    expect_true "hint names new.hex" [ "$cmd" = "objcopy -I ihex -O binary --gap-fill 0xFF new.hex OUT.bin" ]
+    ${cmd/OUT.bin/from-hex.bin}
+    expect_same "the Intel HEX hint restores the image" new.bin from-hex.bin
+    expect_exit 2 "full: S-record" "$OD" full new.s19 -o x.otad --to-version 2
+    expect_grep "S-record is named" "'new.s19' is a Motorola S-record file"
+    cmd=$(sed -n 's/.*erased flash: \(objcopy -I srec [^(]*\) (or pass.*/\1/p' "$TMP/err")
+    ${cmd/OUT.bin/from-srec.bin}
+    expect_same "the S-record hint restores the image" new.bin from-srec.bin
+    expect_absent "a refused build output leaves no output" x.otad
+    expect_exit 0 "diff --as-is takes an Intel HEX file" "$OD" diff old.bin new.hex -o x.otad \
+        --from-version 1 --to-version 2 -q --as-is
+    expect_exit 0 "full --as-is takes an ELF file" "$OD" full new.elf -o y.otad --to-version 2 -q --as-is
+    expect_exit 0 "the --as-is package restores the ELF file" "$OD" apply y.otad -o y.elf -q
+    expect_same "ELF restored byte for byte" new.elf y.elf
+    rm -f x.otad y.otad y.elf
+else
+    skip "build outputs as images" "no objcopy"
+fi
+
 # ------------------------------------------- exit 3: bad package
 expect_exit 3 "info: bad magic" "$OD" info "$FILES/bad-magic.otad"
 expect_grep "bad magic is explained" "not an otadelta package"
