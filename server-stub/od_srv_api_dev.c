@@ -494,7 +494,8 @@ static enum MHD_Result dev_id_lookup(od_srv_req *r)
  * in the status and the Ota-Errno header as well. */
 int od_srv_is_download(od_srv_req *r)
 {
-    return od_srv_route(r, "fuse-ota/*/*/*/download") || od_srv_route(r, "ota/south/download/*");
+    return od_srv_route(r, "fuse-ota/*/*/*/download") || od_srv_route(r, "ota/south/download/*") ||
+           od_srv_route(r, "ota/download/*");
 }
 
 enum MHD_Result od_srv_dl_error(od_srv_req *r, unsigned status, char byte, int eno)
@@ -514,7 +515,7 @@ enum MHD_Result od_srv_dl_error(od_srv_req *r, unsigned status, char byte, int e
     return ret;
 }
 
-/* GET /ota/south/download/{token} (any device of the token's product
+/* GET /ota/south/download/{token} or /ota/download/{token} (any device of the token's product
  * may fetch it: the token names the row) and GET
  * /fuse-ota/{pro_id}/{dev_name}/{tid}/download (the path's device, its
  * row in task tid; the Range also from a range= query argument). */
@@ -629,7 +630,9 @@ enum MHD_Result od_srv_api_dev(od_srv_req *r)
         return row_check(r);
     if (post && od_srv_route(r, "fuse-ota/*/*/*/status"))
         return progress(r);
-    if (od_srv_route(r, "ota/south/download/*"))
+    /* OneNET's notes put the file at ipPort/ota/download/{token}, its
+     * route table at /ota/south/download/{token}: both serve it. */
+    if (od_srv_route(r, "ota/south/download/*") || od_srv_route(r, "ota/download/*"))
         return download(r);
     if (post && od_srv_route(r, "ota/device/version"))
         return report_version(r);

@@ -1526,6 +1526,20 @@ static int test_badinput(void)
         CHECK(dev_get(dl, tok, "Range: 0-9", NULL, cr, sizeof(cr)) == 206);
         snprintf(path, sizeof(path), "bytes 0-9/%lld", (long long)size);
         CHECK(!strcmp(cr, path));
+        /* The path OneNET's notes give (ipPort/ota/download/{token}) is
+         * the same download, errors in the byte form included. */
+        snprintf(dl, sizeof(dl), "/ota/download/%s", t);
+        cr[0] = '\0';
+        CHECK(dev_get(dl, tok, "Range: 0-9", NULL, cr, sizeof(cr)) == 206);
+        CHECK(!strcmp(cr, path));
+        {
+            od_srv_hresp er;
+            int st = dev_send("GET", "/ota/download/nosuchtoken", tok, NULL, NULL, &er);
+            CHECK(st >= 400 && er.body_len == 1 && er.body[0] >= '1' && er.body[0] <= '5');
+            if (st >= 0)
+                od_srv_hresp_free(&er);
+        }
+        snprintf(dl, sizeof(dl), "/ota/south/download/%s", t);
         CHECK(dev_get(dl, tok, "Range: bytes=10-", NULL, cr, sizeof(cr)) == 206);
         CHECK(dev_get(dl, tok, "Range: -5", NULL, cr, sizeof(cr)) == 206);
         snprintf(path, sizeof(path), "bytes %lld-%lld/%lld", (long long)size - 5,
