@@ -489,23 +489,42 @@ static enum MHD_Result dev_id_lookup(od_srv_req *r)
     return dev_reply(r, OD_SRV_ENO_OK, json_pack("{ss}", "dev_id", id));
 }
 
-/* OneNET's download error signalling: one ASCII byte. We still send a
- * Content-Length (HTTP/1.1 keep-alive needs framing) and say which error
- * in the status and the Ota-Errno header as well. */
+/* OneNET's download error signalling: one ASCII byte, and no
+ * Content-Length, which is how its devices tell an error from a piece of
+ * the file. The body is therefore delimited by closing the connection
+ * (HTTP/1.0 framing; chunked coding would hide the byte from such a
+ * device), and the status and the Ota-Errno header say which error as
+ * well, for devices that look there. */
 int od_srv_is_download(od_srv_req *r)
 {
     return od_srv_route(r, "fuse-ota/*/*/*/download") || od_srv_route(r, "ota/south/download/*") ||
            od_srv_route(r, "ota/download/*");
 }
 
+static ssize_t dl_error_byte(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)max; /* at least 1 */
+    if (pos > 0)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    buf[0] = *(const char *)cls;
+    return 1;
+}
+
 enum MHD_Result od_srv_dl_error(od_srv_req *r, unsigned status, char byte, int eno)
 {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(1, &byte,
-                                                                MHD_RESPMEM_MUST_COPY);
+    /* The reader's closure outlives this call: point into a constant. */
+    static const char bytes[] = "0123456789";
+    const char *b = byte >= '0' && byte <= '9' ? &bytes[byte - '0'] : &bytes[5];
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 1, dl_error_byte, (void *)(uintptr_t)b, NULL);
     char num[16];
     enum MHD_Result ret;
     if (!resp)
         return MHD_NO;
+    if (MHD_set_response_options(resp, MHD_RF_HTTP_VERSION_1_0_ONLY, MHD_RO_END) != MHD_YES) {
+        MHD_destroy_response(resp);
+        return MHD_NO;
+    }
     snprintf(num, sizeof(num), "%d", eno);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain");
     MHD_add_response_header(resp, "Ota-Errno", num);
