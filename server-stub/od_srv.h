@@ -297,7 +297,7 @@ typedef struct od_srv_dev_fsm {
 #define OD_SRV_ENO_TOKEN_OWNER 4
 #define OD_SRV_ENO_INTERNAL 7
 #define OD_SRV_ENO_MANUF 8
-#define OD_SRV_ENO_VERSION_MISMATCH 9
+#define OD_SRV_ENO_VERSION_MISMATCH 9 /* OneNET's; never sent: 32 instead (API.md) */
 #define OD_SRV_ENO_NO_TASK 11
 #define OD_SRV_ENO_EXPIRED 12
 #define OD_SRV_ENO_STATE 17
