@@ -10,6 +10,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,20 +196,35 @@ static const char *package_options_help =
 static int roundtrip_check(const uint8_t *old, size_t old_size, const uint8_t *pkg,
                            size_t pkg_size, const uint8_t *nw, size_t new_size);
 
-/* Refuses (EX_INPUT) an image that is a build output or a package rather
- * than flash bytes, saying how to convert it; 0 for a raw image. The
- * hint's IN placeholder becomes the file's name. */
-static int refuse_non_raw(const char *path, const uint8_t *img, size_t size)
+/* What kind of build output or package path is, and how to make a raw
+ * image of it, with the hint's IN placeholder replaced by path (in buf);
+ * NULL for a raw image. */
+static const char *convert_hint(const char *path, const uint8_t *img, size_t size,
+                                const char **name, char *buf, size_t n)
 {
-    const char *hint, *name, *in;
+    const char *hint, *in;
     int kind = od_diff_image_kind(img, size);
     if (kind == OD_IMAGE_RAW)
-        return EX_OK;
-    name = od_diff_image_kind_name(kind, &hint);
+        return NULL;
+    *name = od_diff_image_kind_name(kind, &hint);
     in = strstr(hint, " IN ");
+    if (in)
+        snprintf(buf, n, "%.*s%s%s", (int)(in - hint + 1), hint, path, in + 3);
+    else
+        snprintf(buf, n, "%s", hint);
+    return buf;
+}
+
+/* Refuses (EX_INPUT) an image that is a build output or a package rather
+ * than flash bytes, saying how to convert it; 0 for a raw image. */
+static int refuse_non_raw(const char *path, const uint8_t *img, size_t size)
+{
+    const char *name;
+    char buf[PATH_MAX + 200];
+    if (!convert_hint(path, img, size, &name, buf, sizeof(buf)))
+        return EX_OK;
     od_cli_msg("'%s' is %s, not a raw flash image: the device would store the file itself; "
-        "%.*s%s%s (or pass --as-is if these bytes are what the device must hold)", path, name,
-        in ? (int)(in - hint + 1) : (int)strlen(hint), hint, in ? path : "", in ? in + 3 : "");
+        "%s (or pass --as-is if these bytes are what the device must hold)", path, name, buf);
     return EX_INPUT;
 }
 
@@ -887,9 +903,16 @@ static int cmd_apply(int argc, char **argv)
                 unlink(resume);
             }
         }
-        if (r == OD_PATCH_ERR_WRONG_SOURCE)
+        if (r == OD_PATCH_ERR_WRONG_SOURCE) {
             od_cli_msg("the package expects a source image of %u bytes (version %s)", st.h.source_size,
                 st.h.source_version);
+            /* The likeliest cause when OLD is a build output: say so. */
+            const char *name;
+            char buf[PATH_MAX + 200];
+            if (convert_hint(in[0], old, old_size, &name, buf, sizeof(buf)))
+                od_cli_msg("'%s' is %s, not the raw flash image the package was made from; %s",
+                    in[0], name, buf);
+        }
         r = geometry ? EX_USAGE : patch_exit(r);
         goto done;
     }

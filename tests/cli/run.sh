@@ -560,6 +560,11 @@ if command -v objcopy >/dev/null 2>&1; then
     expect_true "hint names new.hex" [ "$cmd" = "objcopy -I ihex -O binary --gap-fill 0xFF new.hex OUT.bin" ]
     ${cmd/OUT.bin/from-hex.bin}
     expect_same "the Intel HEX hint restores the image" new.bin from-hex.bin
+    # apply with an Intel HEX OLD: the wrong-source error says why.
+    objcopy -I binary -O ihex old.bin old.hex
+    expect_exit 4 "apply: Intel HEX as OLD" "$OD" apply old.hex d.otad -o x.bin
+    expect_grep "apply names the HEX OLD and its conversion" \
+        "'old.hex' is an Intel HEX file, not the raw flash image the package was made from; .*--gap-fill 0xFF old.hex OUT.bin"
     expect_exit 2 "full: S-record" "$OD" full new.s19 -o x.otad --to-version 2
     expect_grep "S-record is named" "'new.s19' is a Motorola S-record file"
     cmd=$(sed -n 's/.*erased flash: \(objcopy -I srec [^(]*\) (or pass.*/\1/p' "$TMP/err")
