@@ -768,6 +768,15 @@ static int cmd_apply(int argc, char **argv)
         goto done;
     if (nin == 2 && (r = od_cli_read_file(in[0], OD_MAX_IMAGE_SIZE, &old, &old_size)))
         goto done;
+    /* OLD and PKG the wrong way round is the usual slip: name it rather
+     * than call the image a damaged package. */
+    if (nin == 2 && od_diff_image_kind(old, old_size) == OD_IMAGE_PACKAGE &&
+        od_diff_image_kind(pkg, pkg_size) != OD_IMAGE_PACKAGE) {
+        od_cli_msg("'%s' is a package and '%s' is not: the order is OLD PKG (otadelta apply %s %s "
+            "-o NEW)", in[0], in[1], in[1], in[0]);
+        r = EX_USAGE;
+        goto done;
+    }
     if (keyp && !(fl.pub = od_cli_load_public_key(keyp))) {
         r = EX_INPUT;
         goto done;

@@ -545,6 +545,8 @@ expect_absent "no input error leaves an output" x.otad
 # needs anyway), as a release engineer's build would make them.
 expect_exit 2 "diff: a package as NEW" "$OD" diff old.bin d.otad -o x.otad --from-version 1 --to-version 2
 expect_grep "package as image is explained" "'d.otad' is an otadelta package, not a raw flash image"
+expect_exit 1 "apply: OLD and PKG swapped" "$OD" apply d.otad old.bin -o x.bin
+expect_grep "swapped arguments are named" "'d.otad' is a package and 'old.bin' is not: the order is OLD PKG"
 if command -v objcopy >/dev/null 2>&1; then
     objcopy -I binary -O ihex new.bin new.hex
     objcopy -I binary -O srec new.bin new.s19
