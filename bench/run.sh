@@ -108,6 +108,7 @@ mkdir -p "$TMP/w"
 : >"$TMP/status.tsv"
 : >"$TMP/pairs.tsv"
 : >"$TMP/tp.tsv"
+: >"$TMP/container.tsv"
 : >"$TMP/meta.tsv"
 
 meta() { # KEY VALUE... (tabs and newlines in values become spaces)
@@ -259,6 +260,12 @@ bench_tool() {
   done
   if [[ $status == ok ]]; then
     size=$(stat -c %s "$patch")
+    # The container's share of a default package (header, extensions,
+    # index): fixed bytes that carry the hashes FORMAT.md requires.
+    if [[ $tool == otadelta ]]; then
+      payload=$("$OTADELTA" info --json "$patch" | sed -n 's/^ *"payload_size": *\([0-9]*\).*/\1/p')
+      [[ -n $payload ]] && printf '%s\t%s\n' "$pair" "$((size - payload))" >>"$TMP/container.tsv"
+    fi
     for ((r = 1; r <= RUNS; r++)); do
       rm -f "$out"
       rc=0
