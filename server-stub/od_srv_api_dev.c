@@ -99,56 +99,67 @@ typedef struct who {
     int64_t product_id;
     int device_form; /* res = products/{pid}/devices/{name} */
     od_srv_dev dev;  /* that device, when device_form */
+    int64_t user_id; /* res = userid/{uid} (fuse routes): product_id is 0
+                        until reach_named() finds the path's product is
+                        the user's */
 } who;
 
+/* The key that signs a token for resource res, filling *w with the
+ * identity res names: buf (the product's or the user's key) or the
+ * device's key in w->dev; NULL if res names nothing that exists, or a
+ * user outside the fuse routes (fuse 0). */
+static const char *res_key(od_srv_store *st, int fuse, const char *res, who *w,
+                           char buf[OD_SRV_KEY_MAX + 1])
+{
+    char num[20];
+    size_t n;
+    if (fuse && strncmp(res, "userid/", 7) == 0) {
+        w->user_id = od_srv_parse_id(res + 7);
+        return w->user_id && st->ops->user_key(st, w->user_id, buf) == OD_SRV_OK ? buf : NULL;
+    }
+    if (strncmp(res, "products/", 9) != 0)
+        return NULL;
+    res += 9;
+    n = strcspn(res, "/");
+    if (n == 0 || n >= sizeof(num))
+        return NULL;
+    memcpy(num, res, n);
+    num[n] = '\0';
+    w->product_id = od_srv_parse_id(num);
+    if (!w->product_id)
+        return NULL;
+    res += n;
+    if (*res == '\0')
+        return st->ops->product_key(st, w->product_id, buf) == OD_SRV_OK ? buf : NULL;
+    if (strncmp(res, "/devices/", 9) != 0 || !res[9] || strlen(res + 9) > OD_SRV_NAME_MAX)
+        return NULL;
+    w->device_form = 1;
+    return st->ops->dev_find(st, w->product_id, res + 9, &w->dev) == OD_SRV_OK ? w->dev.dev_key
+                                                                               : NULL;
+}
+
 /* Parses the Authorization header and checks its signature: with the
- * product's key, or with the key of the device a device-key token names.
- * Every failure looks the same, so an unauthenticated caller learns
- * nothing about which products or devices exist. A userid/{uid} token
- * fails too: this server has no user accounts, so no user key to check
- * it with. Returns 0 or -1. */
+ * product's key, with the key of the device a device-key token names,
+ * or, on the fuse routes, with the key of the user a userid/{uid} token
+ * names. Every failure looks the same, so an unauthenticated caller
+ * learns nothing about which users, products or devices exist. The
+ * legacy routes refuse userid/ tokens: they name a device by dev_id and
+ * a download by its token, with no product in the path to match the
+ * user's products against, and OneNET's legacy API is product-based.
+ * Returns 0 or -1. */
 static int auth_parse(od_srv_req *r, who *w)
 {
     const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
                                                 MHD_HTTP_HEADER_AUTHORIZATION);
-    const char *p;
-    char key[OD_SRV_KEY_MAX + 1];
-    od_srv_store *st = r->srv->store;
+    const char *key;
+    char buf[OD_SRV_KEY_MAX + 1];
     od_srv_token tok;
 
     memset(w, 0, sizeof(*w));
-    if (od_srv_token_parse(h, &tok) != OD_SRV_OK)
+    if (od_srv_token_parse(h, &tok) != OD_SRV_OK ||
+        !(key = res_key(r->srv->store, r->fuse, tok.res, w, buf)))
         return -1;
-    if (strncmp(tok.res, "products/", 9) != 0)
-        return -1;
-    p = tok.res + 9;
-    {
-        char num[20];
-        size_t n = strcspn(p, "/");
-        if (n == 0 || n >= sizeof(num))
-            return -1;
-        memcpy(num, p, n);
-        num[n] = '\0';
-        w->product_id = od_srv_parse_id(num);
-        if (!w->product_id)
-            return -1;
-        p += n;
-    }
-    if (*p == '\0') {
-        if (st->ops->product_key(st, w->product_id, key) != OD_SRV_OK)
-            return -1;
-        return od_srv_token_verify(&tok, key, (int64_t)time(NULL)) == OD_SRV_OK
-                   ? 0
-                   : -1;
-    }
-    if (strncmp(p, "/devices/", 9) != 0 || !p[9] || strlen(p + 9) > OD_SRV_NAME_MAX)
-        return -1;
-    w->device_form = 1;
-    if (st->ops->dev_find(st, w->product_id, p + 9, &w->dev) != OD_SRV_OK)
-        return -1;
-    return od_srv_token_verify(&tok, w->dev.dev_key, (int64_t)time(NULL)) == OD_SRV_OK
-               ? 0
-               : -1;
+    return od_srv_token_verify(&tok, key, (int64_t)time(NULL)) == OD_SRV_OK ? 0 : -1;
 }
 
 static enum MHD_Result auth_fail(od_srv_req *r)
@@ -158,11 +169,23 @@ static enum MHD_Result auth_fail(od_srv_req *r)
 }
 
 /* The device called name in product pid into *d, if the authenticated
- * token reaches it: a product token of pid, or that device's own
- * device-key token. Returns 0 or -1 (no such device within reach). */
-static int reach_named(od_srv_store *st, const who *w, int64_t pid, const char *name,
+ * token reaches it: a product token of pid, that device's own device-key
+ * token, or a user token of the user who owns pid. A user reaches what
+ * the product key of each product it owns reaches, no more: once pid is
+ * found to be the user's, the token is a product token of pid from here
+ * on (download() hands w->product_id to the store). Whose pid is comes
+ * from the path, so it is only looked up after the signature held.
+ * Returns 0 or -1 (no such device within reach; a product not the
+ * user's, or without an owner, is no product). */
+static int reach_named(od_srv_store *st, who *w, int64_t pid, const char *name,
                        od_srv_dev *d)
 {
+    int64_t owner;
+    if (w->user_id) {
+        if (st->ops->product_owner(st, pid, &owner) != OD_SRV_OK || owner != w->user_id)
+            return -1;
+        w->product_id = pid;
+    }
     if (w->product_id != pid)
         return -1;
     if (w->device_form) {
@@ -177,8 +200,9 @@ static int reach_named(od_srv_store *st, const who *w, int64_t pid, const char *
 /* Identifies and authenticates the device a request is for: dev_id in
  * the query (legacy), or {pro_id}/{dev_name} in the path (fuse:
  * r->strs[0], r->strs[1]). The token's signature is checked before any
- * lookup, and a device outside the token's reach (another product, or
- * another device than a device-key token's) looks like no device at all.
+ * lookup, and a device outside the token's reach (another product, a
+ * product the user does not own, or another device than a device-key
+ * token's) looks like no device at all.
  * Returns 0 and *d, else the HTTP status of the failure: 400 malformed
  * id or name, 401 token missing, forged or expired, 404 no such device
  * within the token's reach. */

@@ -1,6 +1,7 @@
 /*
- * od_srv_api_mgmt.c - the management API (/api/v1/...): products,
- * firmware, packages and generation jobs, devices, groups and tasks.
+ * od_srv_api_mgmt.c - the management API (/api/v1/...): users,
+ * products, firmware, packages and generation jobs, devices, groups and
+ * tasks.
  * Every field is validated here, before the store sees it; docs/API.md
  * lists the routes and their fields.
  */
@@ -134,6 +135,8 @@ static int random_key(char out[OD_SRV_KEY_MAX + 1])
 
 #define PUSH_LIST_MAX 50 /* deliveries GET .../push shows, newest first */
 
+#define OWNER_MSG "user_id: a user id, or null for no owner"
+
 /* ------------------------------------------------------------------ */
 /* Firmware upload (body already streamed to a temp file)               */
 
@@ -239,22 +242,47 @@ enum MHD_Result od_srv_api_upload_done(od_srv_req *r)
 /* ------------------------------------------------------------------ */
 /* Handlers                                                             */
 
-static enum MHD_Result product_create(od_srv_req *r, json_t *b)
+/* POST /api/v1/products (user 0) and POST /api/v1/users (user 1): a name
+ * and a new access key; a product may also name its owner. */
+static enum MHD_Result keyed_create(od_srv_req *r, json_t *b, int user)
 {
+    od_srv_store *st = r->srv->store;
     const char *name;
     char key[OD_SRV_KEY_MAX + 1];
-    int64_t id;
+    int64_t id, owner = 0;
     int rc;
     if (get_str(b, "name", &name) != 0 || !name_ok(name, OD_SRV_NAME_MAX))
         BAD("name: 1..64 printable characters");
+    if (!user && get_int(b, "user_id", 1, INT64_MAX, 0, &owner) != 0)
+        BAD(OWNER_MSG);
     if (random_key(key) != 0)
         return od_srv_reply_err(r, OD_SRV_ERR_INTERNAL, NULL);
-    rc = r->srv->store->ops->product_create(r->srv->store, name, key, &id);
+    rc = user ? st->ops->user_create(st, name, key, &id)
+              : st->ops->product_create(st, name, key, owner, &id);
     if (rc != OD_SRV_OK)
-        return od_srv_reply_err(r, rc, NULL);
+        return od_srv_reply_err(r, rc, rc == OD_SRV_ERR_NOT_FOUND ? "user_id: no such user" : NULL);
     return ok_json(r, MHD_HTTP_CREATED,
                    json_pack("{sI,ss,ss}", "id", (json_int_t)id, "name", name,
                              "access_key", key));
+}
+
+/* PUT /api/v1/products/{pid}/owner {"user_id": uid or null}: the user
+ * whose userid/ tokens reach the product from now on, or nobody. The
+ * member is required, so that a typo in its name does not clear it. */
+static enum MHD_Result owner_put(od_srv_req *r, json_t *b)
+{
+    int64_t owner;
+    int rc;
+    if (!json_object_get(b, "user_id") || get_int(b, "user_id", 1, INT64_MAX, 0, &owner) != 0)
+        BAD(OWNER_MSG);
+    rc = r->srv->store->ops->product_set_owner(r->srv->store, r->ids[0], owner);
+    if (rc != OD_SRV_OK)
+        return od_srv_reply_err(r, rc,
+                                rc != OD_SRV_ERR_NOT_FOUND ? NULL
+                                : owner ? "no such product, or user_id names no user"
+                                        : "no such product");
+    return ok_json(r, MHD_HTTP_OK,
+                   json_pack("{so}", "user_id", owner ? json_integer(owner) : json_null()));
 }
 
 static enum MHD_Result package_create(od_srv_req *r, json_t *b)
@@ -686,8 +714,16 @@ enum MHD_Result od_srv_api_mgmt(od_srv_req *r)
                                     "body must be a JSON object");
     }
 #define ROUTE(cond, pat) ((cond) && od_srv_route(r, pat))
-    if (ROUTE(post, "api/v1/products"))
-        ret = product_create(r, b);
+    if (ROUTE(post, "api/v1/users"))
+        ret = keyed_create(r, b, 1);
+    else if (ROUTE(get, "api/v1/users"))
+        ret = store_reply(r, st->ops->user_list(st, &out), &out);
+    else if (ROUTE(get, "api/v1/users/#"))
+        ret = store_reply(r, st->ops->user_get(st, r->ids[0], &out), &out);
+    else if (ROUTE(put, "api/v1/products/#/owner"))
+        ret = owner_put(r, b);
+    else if (ROUTE(post, "api/v1/products"))
+        ret = keyed_create(r, b, 0);
     else if (ROUTE(get, "api/v1/products"))
         ret = store_reply(r, st->ops->product_list(st, &out), &out);
     else if (ROUTE(get, "api/v1/products/#"))

@@ -1,10 +1,11 @@
 /*
  * od_srv_store.h - the storage interface of otadelta-server (private).
  *
- * Everything the server keeps (products, firmware and package metadata,
- * generation jobs, devices, groups, tasks and per-device task rows) goes
- * through this table of operations, so a PostgreSQL backend can replace
- * the SQLite one (od_srv_store_sqlite.c) without touching the HTTP layer.
+ * Everything the server keeps (users, products, firmware and package
+ * metadata, generation jobs, devices, groups, tasks and per-device task
+ * rows) goes through this table of operations, so a PostgreSQL backend
+ * can replace the SQLite one (od_srv_store_sqlite.c) without touching
+ * the HTTP layer.
  * Package and firmware bytes are files under the data directory; the
  * store only keeps their names relative to it.
  *
@@ -157,14 +158,39 @@ typedef struct od_srv_store_ops {
     /* Frees the backend; no operation may be running. */
     void (*close)(od_srv_store *st);
 
-    /* Products. key_b64 is the product access key (base64 of 32 bytes). */
+    /* Products. key_b64 is the product access key (base64 of 32 bytes);
+     * owner the id of the user who owns the product, 0 for none.
+     * product_create: EXISTS if the name is taken, NOT_FOUND if owner
+     * names no user. product_get answers {id, name, access_key, user_id,
+     * created}, product_list [{id, name, user_id, created}]; user_id is
+     * null for a product without an owner. */
     int (*product_create)(od_srv_store *st, const char *name,
-                          const char *key_b64, int64_t *id);
+                          const char *key_b64, int64_t owner, int64_t *id);
     int (*product_get)(od_srv_store *st, int64_t id, json_t **out);
     int (*product_list)(od_srv_store *st, json_t **out);
     /* Hot path of device authentication: copies the key into key_b64. */
     int (*product_key)(od_srv_store *st, int64_t id,
                        char key_b64[OD_SRV_KEY_MAX + 1]);
+    /* Hot path of a user token's reach: the owner's id into *owner, 0 for
+     * none. NOT_FOUND: no such product. */
+    int (*product_owner)(od_srv_store *st, int64_t id, int64_t *owner);
+    /* Gives the product to user owner, or to nobody (owner 0). NOT_FOUND:
+     * no such product, or owner names no user. */
+    int (*product_set_owner)(od_srv_store *st, int64_t id, int64_t owner);
+
+    /* Users: OneNET's user accounts. A user's access key signs userid/{uid}
+     * tokens, which reach the products the user owns (docs/API.md, fuse
+     * device API). Like products, users are never deleted, so an owner
+     * id stays valid. user_create: EXISTS if the name is taken; key_b64 as
+     * for products. user_get answers {id, name, access_key, created},
+     * user_list [{id, name, created}]. */
+    int (*user_create)(od_srv_store *st, const char *name,
+                       const char *key_b64, int64_t *id);
+    int (*user_get)(od_srv_store *st, int64_t id, json_t **out);
+    int (*user_list)(od_srv_store *st, json_t **out);
+    /* Hot path of user-token authentication, as product_key. */
+    int (*user_key)(od_srv_store *st, int64_t id,
+                    char key_b64[OD_SRV_KEY_MAX + 1]);
 
     /* Firmware images; EXISTS if (product, component, version) is taken. */
     int (*fw_insert)(od_srv_store *st, const od_srv_fw *fw, int64_t *id);

@@ -23,7 +23,6 @@
 
 #include <openssl/rand.h>
 
-#define STMT_CACHE 48
 #define BUSY_MS 15000
 #define TOKEN_LIFE (48 * 3600) /* OneNET: a download token lives 2 days */
 
@@ -34,8 +33,8 @@ typedef struct conn {
     struct {
         const char *sql; /* identity: the static string's address */
         sqlite3_stmt *st;
-    } cache[STMT_CACHE];
-    int n;
+    } *cache; /* grows, never evicts: see prep() */
+    int n, cap;
     sq *owner;
     struct conn *next;
 } conn;
@@ -49,8 +48,11 @@ struct sq {
 };
 
 static const char schema[] =
-    "CREATE TABLE IF NOT EXISTS products(id INTEGER PRIMARY KEY,"
+    "CREATE TABLE IF NOT EXISTS users(id INTEGER PRIMARY KEY,"
     " name TEXT NOT NULL UNIQUE, access_key TEXT NOT NULL, created INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS products(id INTEGER PRIMARY KEY,"
+    " name TEXT NOT NULL UNIQUE, access_key TEXT NOT NULL, created INTEGER NOT NULL,"
+    " user_id INTEGER REFERENCES users(id));"
     "CREATE TABLE IF NOT EXISTS firmware(id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " product_id INTEGER NOT NULL REFERENCES products(id), version TEXT NOT NULL,"
     " component INTEGER NOT NULL, manuf TEXT NOT NULL, model TEXT NOT NULL,"
@@ -129,6 +131,7 @@ static void conn_free(conn *c)
     for (int i = 0; i < c->n; i++)
         sqlite3_finalize(c->cache[i].st);
     sqlite3_close(c->db);
+    free(c->cache);
     free(c);
 }
 
@@ -183,7 +186,11 @@ static conn *get_conn(sq *s)
 }
 
 /* Cached prepare keyed by the SQL string's address: every SQL text here
- * is a literal, so the pointer identifies it and lookup is a short scan. */
+ * is a literal, so the pointer identifies it and lookup is a short scan.
+ * The cache holds every statement the connection has used (there are
+ * about a hundred) and never evicts one: a caller may still be reading
+ * the rows of a statement when it runs another, and finalizing the first
+ * then would free what it reads. */
 static sqlite3_stmt *prep(conn *c, const char *sql)
 {
     sqlite3_stmt *st = NULL;
@@ -200,16 +207,19 @@ static sqlite3_stmt *prep(conn *c, const char *sql)
                 sqlite3_errmsg(c->db));
         return NULL;
     }
-    if (c->n < STMT_CACHE) {
-        c->cache[c->n].sql = sql;
-        c->cache[c->n].st = st;
-        c->n++;
-    } else {
-        /* Should not happen (fewer statements than slots); stay correct. */
-        sqlite3_finalize(c->cache[0].st);
-        c->cache[0].sql = sql;
-        c->cache[0].st = st;
+    if (c->n == c->cap) {
+        int cap = c->cap ? 2 * c->cap : 64;
+        void *grown = realloc(c->cache, (size_t)cap * sizeof(*c->cache));
+        if (!grown) {
+            sqlite3_finalize(st);
+            return NULL;
+        }
+        c->cache = grown;
+        c->cap = cap;
     }
+    c->cache[c->n].sql = sql;
+    c->cache[c->n].st = st;
+    c->n++;
     return st;
 }
 
@@ -357,48 +367,137 @@ static int one_json(sqlite3_stmt *st, int rc, json_t **out)
     (void)rc;                             \
     (void)q
 
-/* ------------------------------------------------------------------ */
-/* Products                                                             */
-
-static int product_create(od_srv_store *st, const char *name,
-                          const char *key_b64, int64_t *id)
+/* What a write that run() refused (rc) means. The schema's foreign keys
+ * (products.user_id) make a reference to a missing row fail the statement
+ * itself, so no separate lookup can race it: that is NOT_FOUND, any other
+ * constraint (a UNIQUE name) EXISTS. */
+static int write_err(conn *c, int rc)
 {
-    CONN(st);
-    q = run(c, "INSERT INTO products(name, access_key, created) VALUES(?,?,?)",
-            &rc, "ssi", name, key_b64, now_s());
+    if (rc != SQLITE_CONSTRAINT)
+        return OD_SRV_ERR_DB;
+    return sqlite3_extended_errcode(c->db) == SQLITE_CONSTRAINT_FOREIGNKEY
+               ? OD_SRV_ERR_NOT_FOUND
+               : OD_SRV_ERR_EXISTS;
+}
+
+/* The outcome of an INSERT run() made (q, rc from it): the new row's id. */
+static int inserted(conn *c, sqlite3_stmt *q, int rc, int64_t *id)
+{
     if (!q)
-        return rc == SQLITE_CONSTRAINT ? OD_SRV_ERR_EXISTS : OD_SRV_ERR_DB;
+        return write_err(c, rc);
     *id = sqlite3_last_insert_rowid(c->db);
     return OD_SRV_OK;
 }
 
-static int product_get(od_srv_store *st, int64_t id, json_t **out)
+/* The row sql selects by id (a parameter), positioned on it: NULL and *r
+ * NOT_FOUND or DB when there is none. */
+static sqlite3_stmt *row_by_id(conn *c, const char *sql, int64_t id, int *r)
+{
+    int rc = 0;
+    sqlite3_stmt *q = run(c, sql, &rc, "i", id);
+    *r = !q ? OD_SRV_ERR_DB : rc != SQLITE_ROW ? OD_SRV_ERR_NOT_FOUND : OD_SRV_OK;
+    return *r == OD_SRV_OK ? q : NULL;
+}
+
+/* The row sql selects by id, as a JSON object: product_get, user_get. */
+static int id_json(od_srv_store *st, const char *sql, int64_t id, json_t **out)
 {
     CONN(st);
-    q = run(c, "SELECT id, name, access_key, created FROM products WHERE id=?",
-            &rc, "i", id);
+    q = run(c, sql, &rc, "i", id);
     return one_json(q, rc, out);
 }
 
-static int product_list(od_srv_store *st, json_t **out)
+/* Every row sql (without parameters) selects, as a JSON array. */
+static int all_json(od_srv_store *st, const char *sql, json_t **out)
 {
     CONN(st);
-    q = run(c, "SELECT id, name, created FROM products ORDER BY id", &rc, "");
+    q = run(c, sql, &rc, "");
     if (!q)
         return OD_SRV_ERR_DB;
     return rows_json(c, q, rc, out);
 }
 
-static int product_key(od_srv_store *st, int64_t id, char key_b64[OD_SRV_KEY_MAX + 1])
+/* The access key that sql selects by id: product_key and user_key. */
+static int key_by_id(od_srv_store *st, const char *sql, int64_t id,
+                     char key_b64[OD_SRV_KEY_MAX + 1])
 {
     CONN(st);
-    q = run(c, "SELECT access_key FROM products WHERE id=?", &rc, "i", id);
-    if (!q)
-        return OD_SRV_ERR_DB;
-    if (rc != SQLITE_ROW)
-        return OD_SRV_ERR_NOT_FOUND;
+    if (!(q = row_by_id(c, sql, id, &rc)))
+        return rc;
     copy_col(key_b64, OD_SRV_KEY_MAX + 1, q, 0);
     return OD_SRV_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Users and products                                                   */
+
+static int user_create(od_srv_store *st, const char *name, const char *key_b64, int64_t *id)
+{
+    CONN(st);
+    q = run(c, "INSERT INTO users(name, access_key, created) VALUES(?,?,?)", &rc, "ssi", name,
+            key_b64, now_s());
+    return inserted(c, q, rc, id);
+}
+
+static int user_get(od_srv_store *st, int64_t id, json_t **out)
+{
+    return id_json(st, "SELECT id, name, access_key, created FROM users WHERE id=?", id, out);
+}
+
+static int user_list(od_srv_store *st, json_t **out)
+{
+    return all_json(st, "SELECT id, name, created FROM users ORDER BY id", out);
+}
+
+static int user_key(od_srv_store *st, int64_t id, char key_b64[OD_SRV_KEY_MAX + 1])
+{
+    return key_by_id(st, "SELECT access_key FROM users WHERE id=?", id, key_b64);
+}
+
+/* Owner 0 is stored as NULL (NULLIF), which the foreign key lets pass. */
+static int product_create(od_srv_store *st, const char *name,
+                          const char *key_b64, int64_t owner, int64_t *id)
+{
+    CONN(st);
+    q = run(c,
+            "INSERT INTO products(name, access_key, user_id, created)"
+            " VALUES(?,?,NULLIF(?,0),?)",
+            &rc, "ssii", name, key_b64, owner, now_s());
+    return inserted(c, q, rc, id);
+}
+
+static int product_get(od_srv_store *st, int64_t id, json_t **out)
+{
+    return id_json(st, "SELECT id, name, access_key, user_id, created FROM products WHERE id=?",
+                   id, out);
+}
+
+static int product_list(od_srv_store *st, json_t **out)
+{
+    return all_json(st, "SELECT id, name, user_id, created FROM products ORDER BY id", out);
+}
+
+static int product_key(od_srv_store *st, int64_t id, char key_b64[OD_SRV_KEY_MAX + 1])
+{
+    return key_by_id(st, "SELECT access_key FROM products WHERE id=?", id, key_b64);
+}
+
+static int product_owner(od_srv_store *st, int64_t id, int64_t *owner)
+{
+    CONN(st);
+    if (!(q = row_by_id(c, "SELECT user_id FROM products WHERE id=?", id, &rc)))
+        return rc;
+    *owner = sqlite3_column_int64(q, 0); /* NULL reads as 0: no owner */
+    return OD_SRV_OK;
+}
+
+static int product_set_owner(od_srv_store *st, int64_t id, int64_t owner)
+{
+    CONN(st);
+    q = run(c, "UPDATE products SET user_id=NULLIF(?,0) WHERE id=?", &rc, "ii", owner, id);
+    if (!q)
+        return write_err(c, rc);
+    return sqlite3_changes(c->db) ? OD_SRV_OK : OD_SRV_ERR_NOT_FOUND;
 }
 
 /*
@@ -427,11 +526,11 @@ static int begin_for_product(conn *c, int64_t product_id)
  * run()): commits and returns the new row's id, or rolls back. */
 static int end_insert(conn *c, sqlite3_stmt *q, int rc, int64_t *id)
 {
-    if (!q) {
+    int r = inserted(c, q, rc, id);
+    if (r != OD_SRV_OK) {
         rollback(c);
-        return rc == SQLITE_CONSTRAINT ? OD_SRV_ERR_EXISTS : OD_SRV_ERR_DB;
+        return r;
     }
-    *id = sqlite3_last_insert_rowid(c->db);
     return commit(c);
 }
 
@@ -2104,7 +2203,9 @@ static void sq_close(od_srv_store *st)
 
 static const od_srv_store_ops sqlite_ops = {
     sq_close,
-    product_create, product_get, product_list, product_key,
+    product_create, product_get, product_list, product_key, product_owner,
+    product_set_owner,
+    user_create, user_get, user_list, user_key,
     fw_insert, fw_get, fw_list, fw_delete,
     pkg_create, pkg_get, pkg_info, pkg_list, pkg_delete,
     job_claim, job_requeue_running, job_progress, job_finish, job_get,
@@ -2120,7 +2221,7 @@ static const od_srv_store_ops sqlite_ops = {
  * Columns added to a table after its first release, with the default an
  * older database's rows get. CREATE TABLE IF NOT EXISTS leaves an existing
  * table as it was, so each missing column is added here. Tables added
- * since (push_config, push_deliveries) need no entry: the schema's
+ * since (push_config, push_deliveries, users) need no entry: the schema's
  * CREATE TABLE IF NOT EXISTS creates them in an older database.
  */
 static const struct {
@@ -2129,6 +2230,9 @@ static const struct {
     {"packages", "codec", "INTEGER NOT NULL DEFAULT 2"},
     {"packages", "filter", "INTEGER NOT NULL DEFAULT -1"},
     {"packages", "effort", "INTEGER NOT NULL DEFAULT 0"},
+    /* No default: an older product has no owner (NULL). SQLite only adds
+     * a column with a foreign key if its default is NULL. */
+    {"products", "user_id", "INTEGER REFERENCES users(id)"},
 };
 
 /*

@@ -11,7 +11,8 @@
  *   od_srv_test_live SERVER_BIN stop          SIGTERM during generation
  *   od_srv_test_live SERVER_BIN conns         generation leaves no database connection
  *   od_srv_test_live SERVER_BIN legacy        devInfo, tasking and report
- *   od_srv_test_live SERVER_BIN fuse          the new OneNET /fuse-ota/ routes
+ *   od_srv_test_live SERVER_BIN fuse          the new OneNET /fuse-ota/ routes,
+ *                                             users and their userid/ tokens
  *   od_srv_test_live SERVER_BIN tls      [N]  HTTPS: handshake and start-up
  *                                             checks, then flow over TLS
  *   od_srv_test_live SERVER_BIN tlsreload     SIGHUP: a renewed certificate,
@@ -257,6 +258,43 @@ static int pkg_shows(int64_t pkg, const char *k, const char *want)
          !strcmp(v, want);
     json_decref(j);
     return ok;
+}
+
+/* 1 if product pid's record shows user_id uid (0: null, but present). */
+static int owner_shows(int64_t pid, int64_t uid)
+{
+    char path[64];
+    json_t *j = NULL, *v;
+    int ok;
+    snprintf(path, sizeof(path), "/api/v1/products/%lld", (long long)pid);
+    ok = admin("GET", path, NULL, 0, &j) == 200 &&
+         (v = json_object_get(json_object_get(j, "data"), "user_id")) &&
+         (uid ? json_integer_value(v) == uid : json_is_null(v));
+    json_decref(j);
+    return ok;
+}
+
+/* PUT /api/v1/products/{pid}/owner with body: the HTTP status. */
+static int owner_put(int64_t pid, const char *body)
+{
+    char path[80];
+    snprintf(path, sizeof(path), "/api/v1/products/%lld/owner", (long long)pid);
+    return admin("PUT", path, body, 0, NULL);
+}
+
+/* POST path body, answered 201: the new object's id, and its access_key
+ * into key (80 bytes) if key; 0 for any other answer. */
+static int64_t create_keyed(const char *path, const char *body, char *key)
+{
+    json_t *j = NULL;
+    int64_t id = 0;
+    if (admin("POST", path, body, 0, &j) == 201) {
+        id = data_int(j, "id");
+        if (key)
+            snprintf(key, 80, "%s", dstr(json_object_get(j, "data"), "access_key"));
+    }
+    json_decref(j);
+    return id;
 }
 
 /* Deterministic firmware-like images: a code-ish body, then a change set. */
@@ -716,11 +754,17 @@ static int db_exec(const char *dir, const char *sql)
 }
 
 /* The packages table as the first release created it, before the codec,
- * filter and effort columns: the server must add them when it opens the
- * file. */
+ * filter and effort columns, and the products table as it was before
+ * users: the server must add the columns and the users table when it
+ * opens the file. */
 static int make_old_db(const char *dir)
 {
     return db_exec(dir,
+                   "CREATE TABLE products(id INTEGER PRIMARY KEY,"
+                   " name TEXT NOT NULL UNIQUE, access_key TEXT NOT NULL,"
+                   " created INTEGER NOT NULL);"
+                   "INSERT INTO products VALUES(40, 'old-product',"
+                   " 'KuF3NT/jUBJ62LNBB/A8XZA9CqS3Cu79B/ABmfA1UCw=', 1);"
                    "CREATE TABLE packages(id INTEGER PRIMARY KEY,"
                    " product_id INTEGER NOT NULL REFERENCES products(id), kind INTEGER NOT NULL,"
                    " component INTEGER NOT NULL, source_fw INTEGER, target_fw INTEGER NOT NULL,"
@@ -801,6 +845,21 @@ static int test_migrate(void)
     }
     CHECK(pkg_shows(60, "codec", "deflate") && pkg_shows(60, "filter", "none"));
     CHECK(pkg_shows(60, "effort", "best") && pkg_shows(s.pkg_diff, "effort", "best"));
+    /* The product from before users kept its row, without an owner, and
+     * can be given to a user of the users table the server added. */
+    CHECK(admin("GET", "/api/v1/products/40", NULL, 0, &j) == 200);
+    CHECK(!strcmp(dstr(json_object_get(j, "data"), "name"), "old-product"));
+    json_decref(j);
+    j = NULL;
+    CHECK(owner_shows(40, 0) && owner_shows(s.pid, 0));
+    {
+        char body[64];
+        int64_t uid = create_keyed("/api/v1/users", "{\"name\":\"old-owner\"}", NULL);
+        CHECK(uid > 0);
+        snprintf(body, sizeof(body), "{\"user_id\":%lld}", (long long)uid);
+        CHECK(owner_put(40, body) == 200 && owner_shows(40, uid));
+        CHECK(owner_put(40, "{\"user_id\":999999}") == 404 && owner_shows(40, uid));
+    }
     {
         char body[120];
         snprintf(body, sizeof(body), "{\"type\":\"full\",\"target_fw\":%lld,\"effort\":\"fast\"}",
@@ -2241,7 +2300,8 @@ static void fuse_auth(const scenario *s, const char *tok, int64_t dev0)
     snprintf(res, sizeof(res), "products/%lld", (long long)s->pid);
     od_srv_token_build(s->key, "2022-05-01", res, time(NULL) - 10, OD_SRV_SIG_SHA1, t, sizeof(t));
     CHECK(fuse_call("GET", path, t, NULL, &code, NULL) == 401 && code == 1); /* expired */
-    /* userid/ tokens: this server has no users, hence no key to check. */
+    /* A userid/ token of a user that does not exist (fuse_user has the
+     * rest). */
     od_srv_token_build(s->key, "2022-05-01", "userid/1", time(NULL) + 600, OD_SRV_SIG_SHA1, t,
                        sizeof(t));
     CHECK(fuse_call("GET", path, t, NULL, &code, NULL) == 401 && code == 1);
@@ -2386,6 +2446,244 @@ static void fuse_badinput(const scenario *s, const char *tok)
               od_srv_hresp_header(&r, "Ota-Errno", h, sizeof(h)) == 0 && !strcmp(h, "2"));
         od_srv_hresp_free(&r);
     }
+}
+
+/* A userid/{uid} token signed with key, expiring at et, into out
+ * (OD_SRV_TOKEN_MAX bytes). */
+static void user_token(const char *key, int64_t uid, int64_t et, char *out)
+{
+    char res[40];
+    snprintf(res, sizeof(res), "userid/%lld", (long long)uid);
+    CHECK(od_srv_token_build(key, "2022-05-01", res, et, OD_SRV_SIG_SHA1, out,
+                             OD_SRV_TOKEN_MAX) == OD_SRV_OK);
+}
+
+/* The management routes of users and product owners. Makes users alice
+ * (*alice, key akey) and bob (*bob, key bkey), bob's product *bobs and a
+ * product without an owner *bare, each with a device dev-00000, and gives
+ * s's product to alice. */
+static void users_admin(const scenario *s, int64_t *alice, char *akey, int64_t *bob, char *bkey,
+                        int64_t *bobs, int64_t *bare)
+{
+    static const char *const bad[] = {"\"1\"", "0", "-1", "1.5", "true", "[1]"};
+    char path[96], body[200], name[70];
+    json_t *j = NULL, *row;
+    size_t i;
+    int seen = 0;
+
+    *alice = create_keyed("/api/v1/users", "{\"name\":\"alice\"}", akey);
+    *bob = create_keyed("/api/v1/users", "{\"name\":\"bob\"}", bkey);
+    CHECK(*alice > 0 && *bob > 0 && *bob != *alice);
+    CHECK(strlen(akey) == 44 && strcmp(akey, bkey) != 0); /* base64 of 32 random bytes */
+    /* Names as for products: unique, 1..64 printable characters. */
+    CHECK(admin("POST", "/api/v1/users", "{\"name\":\"alice\"}", 0, NULL) == 409);
+    CHECK(admin("POST", "/api/v1/users", "{\"name\":\"\"}", 0, NULL) == 400);
+    CHECK(admin("POST", "/api/v1/users", "{\"name\":7}", 0, NULL) == 400);
+    CHECK(admin("POST", "/api/v1/users", "{}", 0, NULL) == 400);
+    CHECK(admin("POST", "/api/v1/users", "{\"name\":\"a\\u0001b\"}", 0, NULL) == 400);
+    memset(name, 'u', 65);
+    name[65] = '\0';
+    snprintf(body, sizeof(body), "{\"name\":\"%s\"}", name);
+    CHECK(admin("POST", "/api/v1/users", body, 0, NULL) == 400);
+    name[64] = '\0';
+    snprintf(body, sizeof(body), "{\"name\":\"%s\"}", name);
+    CHECK(create_keyed("/api/v1/users", body, NULL) > 0);
+    /* The record shows the key; the list does not. */
+    snprintf(path, sizeof(path), "/api/v1/users/%lld", (long long)*alice);
+    CHECK(admin("GET", path, NULL, 0, &j) == 200);
+    CHECK(!strcmp(dstr(json_object_get(j, "data"), "name"), "alice") &&
+          !strcmp(dstr(json_object_get(j, "data"), "access_key"), akey));
+    json_decref(j);
+    j = NULL;
+    CHECK(admin("GET", "/api/v1/users/999999", NULL, 0, NULL) == 404);
+    CHECK(admin("GET", "/api/v1/users", NULL, 0, &j) == 200);
+    json_array_foreach(json_object_get(j, "data"), i, row) {
+        CHECK(!json_object_get(row, "access_key"));
+        seen += json_integer_value(json_object_get(row, "id")) == *bob &&
+                !strcmp(dstr(row, "name"), "bob");
+    }
+    CHECK(seen == 1 && json_array_size(json_object_get(j, "data")) == 3);
+    json_decref(j);
+    j = NULL;
+
+    /* A product's owner: a user id, or null; anything else is 400, an
+     * unknown user 404 (and the name stays free). */
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(body, sizeof(body), "{\"name\":\"bob-meter\",\"user_id\":%s}", bad[i]);
+        CHECK(admin("POST", "/api/v1/products", body, 0, NULL) == 400);
+        snprintf(body, sizeof(body), "{\"user_id\":%s}", bad[i]);
+        CHECK(owner_put(s->pid, body) == 400);
+    }
+    CHECK(admin("POST", "/api/v1/products", "{\"name\":\"bob-meter\",\"user_id\":999999}", 0,
+                &j) == 404);
+    CHECK(strstr(dstr(j, "error"), "user_id") != NULL);
+    json_decref(j);
+    j = NULL;
+    snprintf(body, sizeof(body), "{\"name\":\"bob-meter\",\"user_id\":%lld}", (long long)*bob);
+    *bobs = create_keyed("/api/v1/products", body, NULL);
+    *bare = create_keyed("/api/v1/products", "{\"name\":\"bare\",\"user_id\":null}", NULL);
+    CHECK(*bobs > 0 && *bare > 0);
+    CHECK(owner_shows(*bobs, *bob) && owner_shows(*bare, 0) && owner_shows(s->pid, 0));
+    CHECK(admin("GET", "/api/v1/products", NULL, 0, &j) == 200);
+    json_array_foreach(json_object_get(j, "data"), i, row) {
+        json_t *v = json_object_get(row, "user_id");
+        CHECK(v && (json_integer_value(json_object_get(row, "id")) == *bobs
+                        ? json_integer_value(v) == *bob
+                        : json_is_null(v)));
+    }
+    json_decref(j);
+    j = NULL;
+    for (int k = 0; k < 2; k++) {
+        snprintf(path, sizeof(path), "/api/v1/products/%lld/devices",
+                 (long long)(k ? *bare : *bobs));
+        CHECK(admin("POST", path, "{\"name\":\"dev-00000\"}", 0, NULL) == 201);
+    }
+    /* The owner route: the member is required; unknown user or product,
+     * 404; otherwise the owner changes. */
+    CHECK(owner_put(s->pid, "{}") == 400);
+    CHECK(owner_put(s->pid, "{\"owner\":1}") == 400);
+    CHECK(owner_put(s->pid, "x") == 400);
+    CHECK(owner_put(s->pid, "{\"user_id\":999999}") == 404 && owner_shows(s->pid, 0));
+    snprintf(body, sizeof(body), "{\"user_id\":%lld}", (long long)*alice);
+    CHECK(owner_put(999999, body) == 404);
+    CHECK(owner_put(s->pid, body) == 200 && owner_shows(s->pid, *alice));
+}
+
+/* userid/{uid} tokens on the fuse routes: verified with the user's key,
+ * they reach exactly the products the user owns, as those products' own
+ * tokens would; every authentication failure is 401, a product not the
+ * user's 404 as a device out of reach. The legacy routes refuse them.
+ * Runs after the rest of test_fuse, when s's extra device is in no
+ * active task. */
+static void fuse_user(const scenario *s, const char *tok)
+{
+    char akey[80], bkey[80], t[OD_SRV_TOKEN_MAX], bt[OD_SRV_TOKEN_MAX], x[OD_SRV_TOKEN_MAX];
+    char path[256], md5[33], cr[96], st[32];
+    const char *db = "dev-00002";
+    int64_t alice, bob, bobs, bare, task, tid, size;
+    json_t *cd = NULL, *d = NULL;
+    uint8_t *buf;
+    size_t got = 0;
+    int code, status, eno;
+
+    users_admin(s, &alice, akey, &bob, bkey, &bobs, &bare);
+    user_token(akey, alice, time(NULL) + 600, t);
+    user_token(bkey, bob, time(NULL) + 600, bt);
+
+    /* Authentication: the user's key, unexpired; a uid as path ids are
+     * written. Each failure 401 with code 1, like a forged token. */
+    fpath(path, s->pid, db, "version");
+    CHECK(fuse_call("GET", path, t, NULL, &code, &d) == 200 && code == 0);
+    json_decref(d);
+    user_token(bkey, alice, time(NULL) + 600, x); /* bob's key */
+    CHECK(fuse_call("GET", path, x, NULL, &code, NULL) == 401 && code == 1);
+    user_token(s->key, alice, time(NULL) + 600, x); /* the product's key */
+    CHECK(fuse_call("GET", path, x, NULL, &code, NULL) == 401 && code == 1);
+    forge(t, x);
+    CHECK(fuse_call("GET", path, x, NULL, &code, NULL) == 401 && code == 1);
+    user_token(akey, alice, time(NULL) - 10, x);
+    CHECK(fuse_call("GET", path, x, NULL, &code, NULL) == 401 && code == 1);
+    user_token(akey, 999999, time(NULL) + 600, x);
+    CHECK(fuse_call("GET", path, x, NULL, &code, NULL) == 401 && code == 1);
+    {
+        static const char *const res[] = {"userid/", "userid/0", "userid/x", "userid/1/x",
+                                          "userid/00000000000000000001"};
+        char r0[64];
+        for (size_t i = 0; i < sizeof(res) / sizeof(res[0]); i++) {
+            CHECK(od_srv_token_build(akey, "2022-05-01", res[i], time(NULL) + 600,
+                                     OD_SRV_SIG_SHA1, x, sizeof(x)) == OD_SRV_OK);
+            CHECK(fuse_call("GET", path, x, NULL, &code, NULL) == 401 && code == 1);
+        }
+        snprintf(r0, sizeof(r0), "userid/0%lld", (long long)alice);
+        CHECK(od_srv_token_build(akey, "2022-05-01", r0, time(NULL) + 600, OD_SRV_SIG_SHA1, x,
+                                 sizeof(x)) == OD_SRV_OK);
+        CHECK(fuse_call("GET", path, x, NULL, &code, NULL) == 401 && code == 1);
+    }
+
+    /* Reach: the user's products alone. Another user's product, a product
+     * without an owner, one that does not exist: 404, code 1, as a
+     * product token of another product gets. */
+    CHECK(fuse_call("GET", fpath(path, bobs, "dev-00000", "version"), bt, NULL, &code, NULL) ==
+              200 && code == 0);
+    CHECK(fuse_call("GET", fpath(path, bobs, "dev-00000", "version"), t, NULL, &code, NULL) ==
+              404 && code == 1);
+    CHECK(fuse_call("GET", fpath(path, s->pid, db, "version"), bt, NULL, &code, NULL) == 404 &&
+          code == 1);
+    CHECK(fuse_call("GET", fpath(path, bare, "dev-00000", "version"), t, NULL, &code, NULL) ==
+              404 && code == 1);
+    CHECK(fuse_call("GET", fpath(path, 999999, "dev-00000", "version"), t, NULL, &code, NULL) ==
+              404 && code == 1);
+    CHECK(fuse_call("GET", fpath(path, s->pid, "nobody", "version"), t, NULL, &code, NULL) ==
+              404 && code == 1);
+    CHECK(fuse_dl(s->pid, db, s->task, NULL, bt, NULL, NULL, 0, NULL, &code, NULL, 0) == 404 &&
+          code == 1);
+    CHECK(fuse_dl(s->pid, db, s->task, NULL, x, NULL, NULL, 0, NULL, &code, NULL, 0) == 401 &&
+          code == 1); /* x: a malformed uid */
+
+    /* The legacy routes refuse a user token, valid as it is (401, errno
+     * 1): dev_id, a download token, devInfo. */
+    snprintf(path, sizeof(path), "/ota/device/version?dev_id=%lld", (long long)s->black);
+    CHECK(dev_call("GET", path, t, NULL, &eno, NULL) == 401 && eno == 1);
+    CHECK(dev_call("GET", path, tok, NULL, &eno, NULL) == 200 && eno == 0);
+    snprintf(path, sizeof(path), "/ota/south/check?dev_id=%lld&type=2&version=1.0.0",
+             (long long)s->black);
+    CHECK(dev_call("GET", path, t, NULL, &eno, NULL) == 401 && eno == 1);
+    snprintf(path, sizeof(path), "{\"pid\":%lld,\"authInfo\":\"%s\"}", (long long)s->pid, db);
+    CHECK(dev_call("POST", "/ota/devInfo", t, path, &eno, NULL) == 401 && eno == 1);
+    {
+        od_srv_hresp r;
+        CHECK(dev_send("GET", "/ota/south/download/0123456789abcdef0123456789abcdef", t, NULL,
+                       NULL, &r) == 401 &&
+              r.body_len == 1 && r.body[0] == '3');
+        od_srv_hresp_free(&r);
+    }
+
+    /* A whole upgrade with the user's token: version, check, the package
+     * in two Range pieces, steps, the row and the device's version. */
+    task = task_for(s, s->pkg_full, s->black);
+    CHECK(task > 0 && task_do(task, "start") == 0);
+    CHECK(fuse_call("POST", fpath(path, s->pid, db, "version"), t, "{\"s_version\":\"1.0.0\"}",
+                    &code, NULL) == 200 && code == 0);
+    CHECK(fuse_call("GET", fpath(path, s->pid, db, "check?type=2&version=1.0.0"), t, NULL, &code,
+                    &cd) == 200 && code == 0);
+    tid = json_integer_value(json_object_get(cd, "tid"));
+    size = json_integer_value(json_object_get(cd, "size"));
+    CHECK(tid == task && size > 2);
+    buf = size > 2 ? malloc((size_t)size) : NULL;
+    if (buf) {
+        snprintf(path, sizeof(path), "Range: 0-%lld", (long long)size / 2 - 1);
+        CHECK(fuse_dl(s->pid, db, tid, NULL, t, path, buf, (size_t)size, &got, &code, cr,
+                      sizeof(cr)) == 206 && code == 0 && got == (size_t)size / 2);
+        CHECK(!strcmp(row_state(task, s->black, st, sizeof(st)), "downloading"));
+        snprintf(path, sizeof(path), "range=%lld-", (long long)got);
+        CHECK(fuse_dl(s->pid, db, tid, path, t, NULL, buf, (size_t)size, &got, &code, cr,
+                      sizeof(cr)) == 206 && code == 0 && got == (size_t)size);
+        md5_hex(buf, got, md5);
+        CHECK(!strcmp(md5, dstr(cd, "md5")));
+        free(buf);
+    }
+    CHECK(fuse_status(s->pid, db, tid, t, &code, &status) == 200 && code == 0 && status == 2);
+    CHECK(fuse_step(s->pid, db, tid, t, 100, &code) == 200 && code == 0);
+    CHECK(fuse_step(s->pid, db, tid, t, 201, &code) == 200 && code == 0);
+    CHECK(fuse_status(s->pid, db, tid, t, &code, &status) == 200 && code == 0 && status == 4);
+    CHECK(!strcmp(row_state(task, s->black, st, sizeof(st)), "succeeded"));
+    CHECK(fuse_call("GET", fpath(path, s->pid, db, "version"), t, NULL, &code, &d) == 200 &&
+          code == 0 && !strcmp(dstr(d, "s_version"), "1.1.0"));
+    json_decref(d);
+    json_decref(cd);
+
+    /* The product taken from alice: her token no longer reaches it, on
+     * any route; given to bob, his does. */
+    CHECK(owner_put(s->pid, "{\"user_id\":null}") == 200 && owner_shows(s->pid, 0));
+    CHECK(fuse_call("GET", fpath(path, s->pid, db, "version"), t, NULL, &code, NULL) == 404 &&
+          code == 1);
+    CHECK(fuse_status(s->pid, db, tid, t, &code, &status) == 404 && code == 1);
+    CHECK(fuse_dl(s->pid, db, tid, NULL, t, NULL, NULL, 0, NULL, &code, NULL, 0) == 404 &&
+          code == 1);
+    snprintf(path, sizeof(path), "{\"user_id\":%lld}", (long long)bob);
+    CHECK(owner_put(s->pid, path) == 200 && owner_shows(s->pid, bob));
+    CHECK(fuse_status(s->pid, db, tid, bt, &code, &status) == 200 && code == 0 && status == 4);
+    CHECK(fuse_status(s->pid, db, tid, t, &code, &status) == 404 && code == 1);
 }
 
 static int test_fuse(void)
@@ -2654,6 +2952,7 @@ static int test_fuse(void)
     /* The legacy routes keep their own form. */
     snprintf(path, sizeof(path), "/ota/device/version?dev_id=%lld", (long long)dev0);
     CHECK(dev_call("GET", path, tok, NULL, &eno, NULL) == 200 && eno == 0);
+    fuse_user(&s, tok);
 
     free(buf);
     json_decref(cd);

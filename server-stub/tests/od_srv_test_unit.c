@@ -72,6 +72,10 @@ static void test_token_header(void)
     OD_REQUIRE(od_srv_token_build(sample_key, "2022-05-01", "userid/123", 1537255523,
                                   OD_SRV_SIG_SHA1, hdr, sizeof(hdr)) == OD_SRV_OK);
     OD_CHECK(strstr(hdr, "sign=b3PZb6EXM%2FPEuOW%2BehcI7WUbY8w%3D") != NULL);
+    /* and back: the server reads res as userid/123 and verifies it. */
+    OD_REQUIRE(od_srv_token_parse(hdr, &t) == OD_SRV_OK);
+    OD_CHECK(!strcmp(t.res, "userid/123") && !strcmp(t.version, "2022-05-01"));
+    OD_CHECK_EQ(od_srv_token_verify(&t, sample_key, 1537255523), OD_SRV_OK);
 }
 
 static void test_token_malformed(void)
