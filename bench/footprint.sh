@@ -164,6 +164,20 @@ if [[ -n $OTADELTA ]] && command -v qemu-system-arm >/dev/null 2>&1 &&
             echo "warning: QEMU port failed for $codec (see below)" >&2
             cat "$log.txt" >&2
         fi
+        # The same update on the other cores' builds: Cortex-M4 (mps2-an386)
+        # and ARMv6-M (Stellaris board with -cpu cortex-m0).
+        for board in mps2-an386:m4 lm3s6965evb-m0:m0; do
+            blog=$work/qemu-$codec-${board#*:}
+            if BOARD=${board%:*} OTADELTA=$OTADELTA OUTDIR=$blog "$root/examples/qemu-mps2/run.sh" \
+                   "$fw/fw-v1.bin" "$fw/fw-v2.bin" "$codec" >"$blog.txt" 2>&1; then
+                sed -n 's/^stack: [0-9]* B high-water in all, \([0-9]*\) B below.*/stack_feed \1/p;
+                        s/^instructions: [0-9]* total, \([0-9]*\) per output byte.*/insn_per_byte \1/p' \
+                    "$blog.txt" | sed "s/^/$codec ${board#*:}_/" >>"$measured"
+            else
+                echo "warning: QEMU port failed for $codec on ${board%:*} (see below)" >&2
+                cat "$blog.txt" >&2
+            fi
+        done
     done
 else
     echo "note: otadelta CLI, qemu-system-arm or the firmware build missing: no measured stack" >&2
@@ -336,6 +350,21 @@ if measured:
 else:
     w("Not measured in this run (qemu-system-arm, the otadelta CLI or the firmware build missing).")
 w("")
+if any("m0_insn_per_byte" in m or "m4_insn_per_byte" in m for m in measured.values()):
+    w("The same update built for the other cores and run on QEMU boards that have them: "
+      "Cortex-M4 on mps2-an386 (hard-float ABI, FPU enabled at reset) and ARMv6-M on the "
+      "Stellaris lm3s6965evb board with `-cpu cortex-m0` (the instruction set of Cortex-M0 "
+      "and M0+ parts; no 32-bit Thumb-2, no hardware divide), each verified by SHA-256 "
+      "like the M3 run. Instructions per output byte, and stack below the update loop:")
+    w("")
+    w("| profile | Cortex-M0 (ARMv6-M) | Cortex-M3 | Cortex-M4 |")
+    w("|---|---:|---:|---:|")
+    for p in profiles:
+        m = measured.get(codec_of[p], {})
+        cell = lambda pre: ("%s (%s B)" % (m[pre + "insn_per_byte"], m[pre + "stack_feed"])
+                            if pre + "insn_per_byte" in m and pre + "stack_feed" in m else "n/a")
+        w("| %s | %s | %s | %s |" % (p, cell("m0_"), cell(""), cell("m4_")))
+    w("")
 
 w("## Against the targets")
 w("")

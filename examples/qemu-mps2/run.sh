@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs otadelta's applier on an emulated Cortex-M3 (QEMU mps2-an385).
+# Runs otadelta's applier on an emulated Cortex-M3 (QEMU mps2-an385), or
+# with BOARD on a Cortex-M4 or an ARMv6-M Cortex-M0.
 #
 #   examples/qemu-mps2/run.sh OLD NEW [CODEC]
 #
@@ -21,6 +22,12 @@
 #   RESETS        see RESET_AFTER
 #   DIFF_ARGS     extra arguments for otadelta diff (e.g. "--block 8192")
 #   QEMU_TIMEOUT  seconds (default 60)
+#   BOARD         mps2-an385 (default: Cortex-M3), mps2-an386 (Cortex-M4,
+#                 built as the footprint's M4 is, hard-float ABI; the same
+#                 memory map) or lm3s6965evb-m0 (QEMU's Stellaris board run
+#                 with -cpu cortex-m0: ARMv6-M, as Cortex-M0/M0+ parts are;
+#                 256 KiB flash, 64 KiB RAM, so the new-image slot is the
+#                 top 28 KiB of RAM and images must fit it)
 #   CROSS_COMPILE tool prefix (default arm-none-eabi-)
 set -euo pipefail
 
@@ -65,7 +72,21 @@ pkg=$out/update-$codec.otad
     --codec "$codec" ${DIFF_ARGS:-}
 
 # 2. The device program: port + applier sources + profile + blobs.
-cpu=(-mcpu=cortex-m3 -mthumb -mfloat-abi=soft)
+board=() ldsyms=()
+case ${BOARD:=mps2-an385} in
+mps2-an385) cpu=(-mcpu=cortex-m3 -mthumb -mfloat-abi=soft) machine=(-M mps2-an385) ;;
+mps2-an386) cpu=(-mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16)
+    machine=(-M mps2-an386) ;;
+lm3s6965evb-m0)
+    cpu=(-mcpu=cortex-m0 -mthumb -mfloat-abi=soft) machine=(-M lm3s6965evb -cpu cortex-m0)
+    # RAM: 32 KiB for the program, then the progress cell and the slot,
+    # which the ELF does not cover, so a reset leaves them as they were.
+    board=(-DPORT_CELL_ADDR=0x20008000u -DPORT_SLOT_ADDR=0x20009000u
+           "-DPORT_SLOT_SIZE=(28u << 10)" -DOD_PORT_SYSTICK_HZ=12500000u)
+    ldsyms=(-Wl,--defsym=OD_PORT_FLASH_LEN=256K -Wl,--defsym=OD_PORT_RAM_LEN=32K
+            -Wl,--defsym=OD_PORT_STACK=4K) ;;
+*) echo "error: BOARD must be mps2-an385, mps2-an386 or lm3s6965evb-m0" >&2; exit 2 ;;
+esac
 cflags=(
     "${cpu[@]}" -std=c99 -Os -g -ffreestanding -ffunction-sections -fdata-sections
     -Wall -Wextra -Werror -pedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes
@@ -73,6 +94,7 @@ cflags=(
     -I"$root/patch/profiles" -I"$root/patch" -I"$root/pkgfmt" -I"$here/src"
     "-DOD_CONFIG=\"od_profile_$profile.h\""
     "-DOD_PORT_RESET_AFTER=${RESET_AFTER:-0}" "-DOD_PORT_RESETS=${RESETS:-1}"
+    ${board[@]+"${board[@]}"}
 )
 srcs=(
     "$here/src/startup.c" "$here/src/port.c" "$here/src/main.c"
@@ -87,13 +109,13 @@ elf=$out/port-$codec.elf
 "$CC" "${cflags[@]}" "${srcs[@]}" \
     -x assembler-with-cpp "$here/src/blobs.S" \
     "-DOD_OLD_BIN=\"$(realpath "$old")\"" "-DOD_PKG_BIN=\"$pkg\"" \
-    -T "$here/link.ld" --specs=nano.specs -nostartfiles -Wl,--gc-sections \
+    -T "$here/link.ld" ${ldsyms[@]+"${ldsyms[@]}"} --specs=nano.specs -nostartfiles -Wl,--gc-sections \
     -Wl,--no-warn-rwx-segments -Wl,-Map="$out/port-$codec.map" -o "$elf"
 
 # 3. Run it.
 log=$out/qemu-$codec.log
 set +e
-timeout -k 5 "$QEMU_TIMEOUT" "$QEMU" -M mps2-an385 -nographic -monitor none -serial none \
+timeout -k 5 "$QEMU_TIMEOUT" "$QEMU" "${machine[@]}" -nographic -monitor none -serial none \
     -semihosting -icount shift=0 -kernel "$elf" </dev/null 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e

@@ -15,6 +15,12 @@ void SysTick_Handler(void);
 
 void Reset_Handler(void)
 {
+#ifdef __ARM_FP
+    /* A hard-float build may keep values in FPU registers: give the FPU
+     * full access (CPACR CP10/CP11) before any C code runs. */
+    *(volatile uint32_t *)0xE000ED88u |= 0xFu << 20;
+    __asm__ volatile("dsb\n\tisb" ::: "memory");
+#endif
     memcpy(_sdata, _sidata, (size_t)((char *)_edata - (char *)_sdata));
     memset(_sbss, 0, (size_t)((char *)_ebss - (char *)_sbss));
     port_exit(main());
