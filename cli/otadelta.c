@@ -1210,7 +1210,11 @@ static int cmd_info(int argc, char **argv, int verify)
         return r;
     r = verify ? od_pkg_check(pkg, size, &h) : od_pkg_parse_header(pkg, size, &h);
     if (r != OD_PKG_OK) {
+        int kind = od_diff_image_kind(pkg, size);
         od_cli_msg("'%s': %s", path, od_pkg_strerror(r));
+        if (r == OD_PKG_ERR_MAGIC && kind != OD_IMAGE_RAW)
+            od_cli_msg("'%s' is %s: a build output, not a package", path,
+                od_diff_image_kind_name(kind, NULL));
         free(pkg);
         return EX_PACKAGE;
     }

@@ -567,6 +567,8 @@ if command -v objcopy >/dev/null 2>&1; then
     expect_exit 4 "apply: Intel HEX as OLD" "$OD" apply old.hex d.otad -o x.bin
     expect_grep "apply names the HEX OLD and its conversion" \
         "'old.hex' is an Intel HEX file, not the raw flash image the package was made from; .*--gap-fill 0xFF old.hex OUT.bin"
+    expect_exit 3 "info: an Intel HEX file" "$OD" info new.hex
+    expect_grep "info names the HEX file" "'new.hex' is an Intel HEX file: a build output, not a package"
     expect_exit 2 "full: S-record" "$OD" full new.s19 -o x.otad --to-version 2
     expect_grep "S-record is named" "'new.s19' is a Motorola S-record file"
     cmd=$(sed -n 's/.*erased flash: \(objcopy -I srec [^(]*\) (or pass.*/\1/p' "$TMP/err")
