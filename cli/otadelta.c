@@ -196,6 +196,33 @@ static const char *package_options_help =
 static int roundtrip_check(const uint8_t *old, size_t old_size, const uint8_t *pkg,
                            size_t pkg_size, const uint8_t *nw, size_t new_size);
 
+/* path as one shell word, for a command the user may paste: as it is if
+ * it has only characters no shell treats specially, else in single
+ * quotes (an embedded quote becomes '\''). Written to buf (n bytes). */
+static const char *shell_word(const char *path, char *buf, size_t n)
+{
+    size_t i, k = 0;
+    if (path[0] && strspn(path, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                "0123456789._/+-=@%:,") == strlen(path)) {
+        snprintf(buf, n, "%s", path);
+        return buf;
+    }
+    if (n < 3)
+        return "''";
+    buf[k++] = '\'';
+    for (i = 0; path[i] && k + 5 < n; i++) {
+        if (path[i] == '\'') {
+            memcpy(buf + k, "'\\''", 4);
+            k += 4;
+        } else {
+            buf[k++] = path[i];
+        }
+    }
+    buf[k++] = '\'';
+    buf[k] = '\0';
+    return buf;
+}
+
 /* What kind of build output or package path is, and how to make a raw
  * image of it, with the hint's IN placeholder replaced by path (in buf);
  * NULL for a raw image. */
@@ -203,13 +230,15 @@ static const char *convert_hint(const char *path, const uint8_t *img, size_t siz
                                 const char **name, char *buf, size_t n)
 {
     const char *hint, *in;
+    char word[2 * PATH_MAX + 3];
     int kind = od_diff_image_kind(img, size);
     if (kind == OD_IMAGE_RAW)
         return NULL;
     *name = od_diff_image_kind_name(kind, &hint);
     in = strstr(hint, " IN ");
     if (in)
-        snprintf(buf, n, "%.*s%s%s", (int)(in - hint + 1), hint, path, in + 3);
+        snprintf(buf, n, "%.*s%s%s", (int)(in - hint + 1), hint,
+                 shell_word(path, word, sizeof(word)), in + 3);
     else
         snprintf(buf, n, "%s", hint);
     return buf;
@@ -220,7 +249,7 @@ static const char *convert_hint(const char *path, const uint8_t *img, size_t siz
 static int refuse_non_raw(const char *path, const uint8_t *img, size_t size)
 {
     const char *name;
-    char buf[PATH_MAX + 200];
+    char buf[2 * PATH_MAX + 300];
     if (!convert_hint(path, img, size, &name, buf, sizeof(buf)))
         return EX_OK;
     od_cli_msg("'%s' is %s, not a raw flash image: the device would store the file itself; "
@@ -772,8 +801,10 @@ static int cmd_apply(int argc, char **argv)
      * than call the image a damaged package. */
     if (nin == 2 && od_diff_image_kind(old, old_size) == OD_IMAGE_PACKAGE &&
         od_diff_image_kind(pkg, pkg_size) != OD_IMAGE_PACKAGE) {
+        char w0[2 * PATH_MAX + 3], w1[2 * PATH_MAX + 3];
         od_cli_msg("'%s' is a package and '%s' is not: the order is OLD PKG (otadelta apply %s %s "
-            "-o NEW)", in[0], in[1], in[1], in[0]);
+            "-o NEW)", in[0], in[1], shell_word(in[1], w1, sizeof(w1)),
+            shell_word(in[0], w0, sizeof(w0)));
         r = EX_USAGE;
         goto done;
     }
@@ -917,7 +948,7 @@ static int cmd_apply(int argc, char **argv)
                 st.h.source_version);
             /* The likeliest cause when OLD is a build output: say so. */
             const char *name;
-            char buf[PATH_MAX + 200];
+            char buf[2 * PATH_MAX + 300];
             if (convert_hint(in[0], old, old_size, &name, buf, sizeof(buf)))
                 od_cli_msg("'%s' is %s, not the raw flash image the package was made from; %s",
                     in[0], name, buf);

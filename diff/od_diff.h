@@ -183,20 +183,23 @@ const char *od_diff_param_problem(const od_diff_params *p, char *buf, size_t n);
 typedef enum od_image_kind {
     OD_IMAGE_RAW = 0, /* none of the below: the flash bytes themselves */
     OD_IMAGE_ELF,     /* ELF object or executable (identification bytes valid) */
-    OD_IMAGE_IHEX,    /* Intel HEX text: a whole valid first record */
-    OD_IMAGE_SREC,    /* Motorola S-record text: a whole valid first record */
+    OD_IMAGE_IHEX,    /* Intel HEX text: a whole valid first record (after an
+                         optional UTF-8 BOM and blank space) */
+    OD_IMAGE_SREC,    /* Motorola S-record text: the same */
     OD_IMAGE_UF2,     /* UF2 (USB flashing format): a first 512-byte block's magics */
     OD_IMAGE_PACKAGE  /* an otadelta package (its magic) */
 } od_image_kind;
 
 /* The most bytes od_diff_image_kind() looks at: a whole Intel HEX or
- * S-record record, a UF2 block. */
+ * S-record record (521 characters at most) after some blank space, a UF2
+ * block. */
 #define OD_IMAGE_PROBE 1024u
 
 /*
  * Classifies an input by its first len bytes (head may be NULL when len
  * is 0). Pass at least the first OD_IMAGE_PROBE bytes of the file, or all
- * of it when it is shorter; more are ignored. Text formats count only when
+ * of it when it is shorter; bytes beyond OD_IMAGE_PROBE are ignored, so a
+ * text record that ends there is not seen. Text formats count only when
  * their first record is complete and its checksum right, and ELF only with
  * valid identification bytes, so a raw image is not mistaken for one in
  * practice; callers should still offer a way to use a file as it is (an

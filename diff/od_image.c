@@ -74,10 +74,14 @@ static uint32_t le32(const uint8_t *p)
 
 int od_diff_image_kind(const uint8_t *head, size_t len)
 {
-    /* No check reaches past OD_IMAGE_PROBE: a text record is at most
-     * 1 + 2 * (5 + 255) characters and its line end, a UF2 block 512. */
+    size_t t = 0;
+    /* Only the first OD_IMAGE_PROBE bytes count, so that a caller holding
+     * the whole file (the CLI) and one holding its start (the server's
+     * upload) agree. */
     if (!head)
         return OD_IMAGE_RAW;
+    if (len > OD_IMAGE_PROBE)
+        len = OD_IMAGE_PROBE;
     /* ELF identification: class 32/64-bit, either byte order, version 1. */
     if (len >= 7 && !memcmp(head, "\177ELF", 4) && (head[4] == 1 || head[4] == 2) &&
         (head[5] == 1 || head[5] == 2) && head[6] == 1)
@@ -87,9 +91,15 @@ int od_diff_image_kind(const uint8_t *head, size_t len)
         return OD_IMAGE_UF2;
     if (len >= OD_MAGIC_LEN && !memcmp(head, od_pkg_magic, OD_MAGIC_LEN))
         return OD_IMAGE_PACKAGE;
-    if (is_ihex(head, len))
+    /* Text as editors and Windows tools save it: a UTF-8 byte order mark,
+     * blank lines or indentation before the first record. */
+    if (len >= 3 && head[0] == 0xEF && head[1] == 0xBB && head[2] == 0xBF)
+        t = 3;
+    while (t < len && (head[t] == ' ' || head[t] == '\t' || head[t] == '\r' || head[t] == '\n'))
+        t++;
+    if (is_ihex(head + t, len - t))
         return OD_IMAGE_IHEX;
-    if (is_srec(head, len))
+    if (is_srec(head + t, len - t))
         return OD_IMAGE_SREC;
     return OD_IMAGE_RAW;
 }
@@ -100,8 +110,8 @@ const char *od_diff_image_kind_name(int kind, const char **hint)
     switch (kind) {
     case OD_IMAGE_ELF:
         name = "an ELF file";
-        h = "extract the flash image with the toolchain's objcopy: "
-            "arm-none-eabi-objcopy -O binary IN OUT.bin";
+        h = "extract the flash image with the objcopy of the toolchain that built it "
+            "(ESP32: esptool.py elf2image), for Arm: arm-none-eabi-objcopy -O binary IN OUT.bin";
         break;
     case OD_IMAGE_IHEX:
         name = "an Intel HEX file";

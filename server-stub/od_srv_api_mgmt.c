@@ -150,7 +150,11 @@ enum MHD_Result od_srv_api_upload_done(od_srv_req *r)
     const char *comp = od_srv_arg(r, "component");
     const char *manuf = od_srv_arg(r, "manuf");
     const char *model = od_srv_arg(r, "model");
-    const char *as_is = od_srv_arg(r, "as_is");
+    const char *as_is = NULL;
+    size_t as_is_len = 0;
+    /* Present without a value ("?as_is") is as wrong as any other value. */
+    int has_as_is = MHD_lookup_connection_value_n(r->conn, MHD_GET_ARGUMENT_KIND, "as_is", 5,
+                                                  &as_is, &as_is_len) == MHD_YES;
     char rnd[17], final[OD_SRV_PATH_MAX];
     int64_t id;
     int rc, c;
@@ -166,9 +170,16 @@ enum MHD_Result od_srv_api_upload_done(od_srv_req *r)
         BAD("manuf and model are up to 32 letters or digits");
     if (r->up_len == 0)
         BAD("empty image");
-    if (as_is && strcmp(as_is, "0") && strcmp(as_is, "1"))
+    if (has_as_is && (!as_is || (strcmp(as_is, "0") && strcmp(as_is, "1"))))
         BAD("as_is must be 0 or 1");
-    if (!as_is || !strcmp(as_is, "0")) {
+    {
+        /* A missing product is the first thing to say, before the file's
+         * contents are judged. */
+        int64_t owner;
+        if ((rc = st->ops->product_owner(st, fw.product_id, &owner)) != OD_SRV_OK)
+            return od_srv_reply_err(r, rc, NULL);
+    }
+    if (!has_as_is || !strcmp(as_is, "0")) {
         /* A build output stored as firmware would reach devices as it is,
          * and verify there: its hash is the file's. */
         uint8_t head[OD_IMAGE_PROBE];

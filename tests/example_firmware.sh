@@ -22,9 +22,9 @@ done
 hint=$("$otadelta" diff "$out/fw/fw-v1.elf" "$out/fw/fw-v2.bin" -o "$out/elf.otad" \
            --from-version 1.0.3 --to-version 1.1.0 2>&1 >/dev/null)
 rc=$?
-cmd=$(printf '%s\n' "$hint" | sed -n 's/.*objcopy: \(arm-none-eabi-objcopy -O binary [^ ]* OUT.bin\) (or pass.*/\1/p')
+cmd=$(printf '%s\n' "$hint" | sed -n 's/.*for Arm: \(arm-none-eabi-objcopy -O binary .*\) OUT.bin (or pass.*/\1/p')
 if [ "$rc" = 2 ] && [ -n "$cmd" ] && [ ! -e "$out/elf.otad" ] &&
-   ${cmd/OUT.bin/$out/from-elf.bin} && cmp -s "$out/from-elf.bin" "$out/fw/fw-v1.bin"; then
+   eval "$cmd \"\$out/from-elf.bin\"" && cmp -s "$out/from-elf.bin" "$out/fw/fw-v1.bin"; then
     pass=$((pass + 1)); echo "ok: an ELF as OLD is refused, and its hint makes fw-v1.bin"
 else
     fail=$((fail + 1)); echo "FAIL: ELF as OLD (exit $rc): $hint"

@@ -128,8 +128,31 @@ static void t_ihex(void)
     text[n] = '\n';
     OD_CHECK_EQ(kind_exact(text, n + 1), OD_IMAGE_IHEX);
 
-    /* Damage, one way at a time. */
+    /* As editors and Windows tools save text: a UTF-8 byte order mark,
+     * blank lines, indentation. */
     n = ihex_record(rec, 0, 0x0100, vec, 16);
+    snprintf(text, sizeof(text), "\xEF\xBB\xBF%s\r\n", rec);
+    OD_CHECK_EQ(kind_exact(text, strlen(text)), OD_IMAGE_IHEX);
+    snprintf(text, sizeof(text), "\r\n\n  \t%s\n", rec);
+    OD_CHECK_EQ(kind_exact(text, strlen(text)), OD_IMAGE_IHEX);
+    snprintf(text, sizeof(text), "\xEF\xBB%s\n", rec); /* half a mark: not text */
+    OD_CHECK_EQ(kind_exact(text, strlen(text)), OD_IMAGE_RAW);
+    /* Only the first OD_IMAGE_PROBE bytes count: a record whose last
+     * character lies past them is not seen, whether or not the caller
+     * passes more; one that ends exactly there is whole. */
+    {
+        static char pad[OD_IMAGE_PROBE + 64];
+        size_t lead;
+        for (lead = OD_IMAGE_PROBE - n; lead <= OD_IMAGE_PROBE - n + 1; lead++) {
+            memset(pad, ' ', lead);
+            memcpy(pad + lead, rec, n);
+            pad[lead + n] = '\n';
+            OD_CHECK_EQ(kind_exact(pad, lead + n + 1),
+                        lead + n <= OD_IMAGE_PROBE ? OD_IMAGE_IHEX : OD_IMAGE_RAW);
+        }
+    }
+
+    /* Damage, one way at a time. */
     for (k = 1; k < n; k++) { /* any digit changed: checksum or digit fails */
         memcpy(text, rec, n + 1);
         text[k] = text[k] == '0' ? '1' : '0';

@@ -383,10 +383,11 @@ def write_report(data, out):
         add("- info, not a target (the container: header, extensions and block index, %s B "
             "here, carrying the five MD5/SHA-256 digests FORMAT.md requires): the package without "
             "it is smaller than the best peer's whole patch on %d of %d pairs (%d of %d Cortex-M "
-            "pairs; geometric mean %s), where the whole package is on %d" % (
+            "pairs; geometric mean %s), where the whole package is on %d of them" % (
                 span, sum(1 for v in pay_best.values() if v < 1.0), len(pay_best),
                 sum(1 for p in cm if pay_best[p] < 1.0), len(cm),
-                fmt_ratio(geomean(list(pay_best.values()))[0]), nb))
+                fmt_ratio(geomean(list(pay_best.values()))[0]),
+                sum(1 for p in pay_best if ratio_best[p] is not None and ratio_best[p] < 1.0)))
     add("")
     add("Failures in this run: %s" % ("none." if not fails else "%d (listed at the end)."
                                        % len(fails)))

@@ -94,6 +94,7 @@ cflags=(
     -I"$root/patch/profiles" -I"$root/patch" -I"$root/pkgfmt" -I"$here/src"
     "-DOD_CONFIG=\"od_profile_$profile.h\""
     "-DOD_PORT_RESET_AFTER=${RESET_AFTER:-0}" "-DOD_PORT_RESETS=${RESETS:-1}"
+    "-DOD_PORT_BOARD=\"$BOARD\""
     ${board[@]+"${board[@]}"}
 )
 srcs=(

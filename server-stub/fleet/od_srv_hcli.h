@@ -3,7 +3,8 @@
  * the fleet simulator and the server tests (no libcurl dependency).
  *
  * One keep-alive connection per handle, to 127.0.0.1 only; responses must
- * carry Content-Length (the server always sends it) or end at close.
+ * carry Content-Length (the server sends it everywhere but on download
+ * errors, which end at close as OneNET's do) or end at close.
  * Bodies are capped at OD_SRV_HCLI_BODY_MAX.
  * Thread-safety: one handle per thread.
  */

@@ -1307,10 +1307,14 @@ static int test_badinput(void)
             size_t len;
             const char *query, *name;
             int status;
-        } ups[] = {{hex, sizeof(hex) - 1, "", "Intel HEX", 415},
-                   {elf, sizeof(elf) - 1, "&as_is=0", "ELF", 415},
-                   {hex, sizeof(hex) - 1, "&as_is=yes", "as_is must be 0 or 1", 400},
-                   {hex, sizeof(hex) - 1, "&as_is=1", "\"size\":", 201}};
+            int64_t pid; /* 0: the test's product */
+        } ups[] = {{hex, sizeof(hex) - 1, "", "Intel HEX", 415, 0},
+                   /* no such product: said before the contents are judged */
+                   {hex, sizeof(hex) - 1, "", "errno", 404, 999999},
+                   {elf, sizeof(elf) - 1, "&as_is=0", "ELF", 415, 0},
+                   {hex, sizeof(hex) - 1, "&as_is=yes", "as_is must be 0 or 1", 400, 0},
+                   {hex, sizeof(hex) - 1, "&as_is", "as_is must be 0 or 1", 400, 0},
+                   {hex, sizeof(hex) - 1, "&as_is=1", "\"size\":", 201, 0}};
         size_t i;
         for (i = 0; i < sizeof(ups) / sizeof(ups[0]); i++) {
             char up[200];
@@ -1318,7 +1322,7 @@ static int test_badinput(void)
             od_srv_hresp r;
             int got;
             snprintf(up, sizeof(up), "/api/v1/products/%lld/firmware?version=9.1&component=sota%s",
-                     (long long)s.pid, ups[i].query);
+                     (long long)(ups[i].pid ? ups[i].pid : s.pid), ups[i].query);
             cli_init(&c);
             got = od_srv_hcli_request(&c, "POST", up,
                                       "Authorization: Bearer " ADMIN "\r\n"

@@ -562,6 +562,13 @@ if command -v objcopy >/dev/null 2>&1; then
     expect_true "hint names new.hex" [ "$cmd" = "objcopy -I ihex -O binary --gap-fill 0xFF new.hex OUT.bin" ]
     ${cmd/OUT.bin/from-hex.bin}
     expect_same "the Intel HEX hint restores the image" new.bin from-hex.bin
+    # A name a shell would split is quoted in the hint, so it can be pasted.
+    cp new.hex "my fw's.hex"
+    expect_exit 2 "diff: a HEX file with a space and a quote in its name" "$OD" diff old.bin \
+        "my fw's.hex" -o x.otad --from-version 1 --to-version 2
+    cmd=$(sed -n 's/.*erased flash: \(objcopy -I ihex .*\) OUT.bin (or pass.*/\1/p' "$TMP/err")
+    eval "$cmd quoted.bin"
+    expect_same "the quoted hint restores the image" new.bin quoted.bin
     # apply with an Intel HEX OLD: the wrong-source error says why.
     objcopy -I binary -O ihex old.bin old.hex
     expect_exit 4 "apply: Intel HEX as OLD" "$OD" apply old.hex d.otad -o x.bin

@@ -45,6 +45,9 @@
 #ifndef OD_PORT_ERASE
 #define OD_PORT_ERASE 4096u
 #endif
+#ifndef OD_PORT_BOARD /* the QEMU board, for the banner (run.sh's BOARD) */
+#define OD_PORT_BOARD "mps2-an385"
+#endif
 #ifndef OD_PORT_SYSTICK_HZ /* SysTick's clock: 25 MHz on mps2, 12.5 MHz on Stellaris */
 #define OD_PORT_SYSTICK_HZ 25000000u
 #endif
@@ -305,7 +308,7 @@ int main(void)
     }
     CELL->boots++;
     start = CELL->blocks_done;
-    port_puts("otadelta mps2-an385 port: profile " OD_PROFILE_NAME);
+    port_puts("otadelta " OD_PORT_BOARD " port: profile " OD_PROFILE_NAME);
     say_kv(", boot ", CELL->boots, "");
     say_kv(", old image ", old_size(), " B");
     say_kv(", package ", pkg_size(), " B");

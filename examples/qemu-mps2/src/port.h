@@ -1,5 +1,6 @@
 /*
- * port.h - the board side of the otadelta QEMU mps2-an385 port: console,
+ * port.h - the board side of the otadelta QEMU port (mps2-an385 by
+ * default; run.sh's BOARD moves the slot for boards without PSRAM): console,
  * exit status, timing and the memory map the bootloader uses.
  */
 #ifndef PORT_H

@@ -1,5 +1,6 @@
 /*
- * startup.c - vector table and reset handler for the mps2-an385 port.
+ * startup.c - vector table and reset handler of the QEMU port (mps2-an385,
+ * and the boards run.sh's BOARD selects).
  */
 #include <stdint.h>
 #include <string.h>
