@@ -2635,11 +2635,16 @@ static void fuse_user(const scenario *s, const char *tok)
     snprintf(path, sizeof(path), "{\"pid\":%lld,\"authInfo\":\"%s\"}", (long long)s->pid, db);
     CHECK(dev_call("POST", "/ota/devInfo", t, path, &eno, NULL) == 401 && eno == 1);
     {
-        od_srv_hresp r;
-        CHECK(dev_send("GET", "/ota/south/download/0123456789abcdef0123456789abcdef", t, NULL,
-                       NULL, &r) == 401 &&
-              r.body_len == 1 && r.body[0] == '3');
-        od_srv_hresp_free(&r);
+        /* Both legacy download paths (OneNET's table and its notes). */
+        static const char *const dl[] = {"/ota/south/download/0123456789abcdef0123456789abcdef",
+                                         "/ota/download/0123456789abcdef0123456789abcdef"};
+        size_t i;
+        for (i = 0; i < 2; i++) {
+            od_srv_hresp r;
+            CHECK(dev_send("GET", dl[i], t, NULL, NULL, &r) == 401 && r.body_len == 1 &&
+                  r.body[0] == '3');
+            od_srv_hresp_free(&r);
+        }
     }
 
     /* A whole upgrade with the user's token: version, check, the package
