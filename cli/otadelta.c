@@ -198,7 +198,8 @@ static int roundtrip_check(const uint8_t *old, size_t old_size, const uint8_t *p
 
 /* path as one shell word, for a command the user may paste: as it is if
  * it has only characters no shell treats specially, else in single
- * quotes (an embedded quote becomes '\''). Written to buf (n bytes). */
+ * quotes (an embedded quote becomes '\''). Written to buf (n >= 3 bytes;
+ * a longer word is cut short, still quoted). */
 static const char *shell_word(const char *path, char *buf, size_t n)
 {
     size_t i, k = 0;
@@ -207,8 +208,6 @@ static const char *shell_word(const char *path, char *buf, size_t n)
         snprintf(buf, n, "%s", path);
         return buf;
     }
-    if (n < 3)
-        return "''";
     buf[k++] = '\'';
     for (i = 0; path[i] && k + 5 < n; i++) {
         if (path[i] == '\'') {

@@ -521,6 +521,8 @@ static enum MHD_Result dev_id_lookup(od_srv_req *r)
  * well, for devices that look there. */
 int od_srv_is_download(od_srv_req *r)
 {
+    /* OneNET's notes put the file at ipPort/ota/download/{token}, its
+     * route table at /ota/south/download/{token}: both serve it. */
     return od_srv_route(r, "fuse-ota/*/*/*/download") || od_srv_route(r, "ota/south/download/*") ||
            od_srv_route(r, "ota/download/*");
 }
@@ -661,7 +663,7 @@ enum MHD_Result od_srv_api_dev(od_srv_req *r)
 {
     int get = !strcmp(r->method, "GET"), post = !strcmp(r->method, "POST");
     /* /fuse-ota/{pro_id}/{dev_name}[/{tid}]/...: the same handlers. */
-    if (od_srv_route(r, "fuse-ota/*/*/*/download"))
+    if (od_srv_is_download(r))
         return download(r);
     if (post && od_srv_route(r, "fuse-ota/*/*/version"))
         return report_version(r);
@@ -673,10 +675,6 @@ enum MHD_Result od_srv_api_dev(od_srv_req *r)
         return row_check(r);
     if (post && od_srv_route(r, "fuse-ota/*/*/*/status"))
         return progress(r);
-    /* OneNET's notes put the file at ipPort/ota/download/{token}, its
-     * route table at /ota/south/download/{token}: both serve it. */
-    if (od_srv_route(r, "ota/south/download/*") || od_srv_route(r, "ota/download/*"))
-        return download(r);
     if (post && od_srv_route(r, "ota/device/version"))
         return report_version(r);
     if (get && od_srv_route(r, "ota/device/version"))

@@ -184,10 +184,10 @@ enum MHD_Result od_srv_api_upload_done(od_srv_req *r)
          * and verify there: its hash is the file's. */
         uint8_t head[OD_IMAGE_PROBE];
         ssize_t n = pread(r->fd, head, sizeof(head), 0);
-        int kind = n < 0 ? OD_IMAGE_RAW : od_diff_image_kind(head, (size_t)n);
+        int kind;
         if (n < 0)
             return od_srv_reply_err(r, OD_SRV_ERR_IO, NULL);
-        if (kind != OD_IMAGE_RAW) {
+        if ((kind = od_diff_image_kind(head, (size_t)n)) != OD_IMAGE_RAW) {
             char msg[400];
             const char *hint, *name = od_diff_image_kind_name(kind, &hint);
             snprintf(msg, sizeof(msg),

@@ -12,7 +12,8 @@
 # 3. runs it under qemu-system-arm -M mps2-an385 -semihosting with
 #    -icount shift=0 (so instructions can be counted) and a timeout;
 # 4. checks that the SHA-256 the device printed is sha256sum NEW, and exits
-#    with the device's status (0 = written and verified; 124 = timeout).
+#    with the device's status (0 = written and verified; 124 = timeout;
+#    77 = this QEMU has no such board or CPU, nothing was run).
 #
 # Environment:
 #   OTADELTA      the CLI (default: otadelta in PATH, else ./build/cli/otadelta)
@@ -57,21 +58,7 @@ for tool in "$CC" "$QEMU" "$OTADELTA" timeout sha256sum; do
 done
 [[ -f $old && -f $new ]] || { echo "error: $old or $new missing" >&2; exit 2; }
 
-if [[ -n ${OUTDIR:-} ]]; then
-    out=$OUTDIR
-    mkdir -p "$out"
-else
-    out=$(mktemp -d)
-    trap 'rm -rf "$out"' EXIT
-fi
-
-# 1. The package, as a release engineer would make it.
-pkg=$out/update-$codec.otad
-# shellcheck disable=SC2086  # DIFF_ARGS is a word list
-"$OTADELTA" diff "$old" "$new" -o "$pkg" -q --from-version 1.0.0 --to-version 2.0.0 \
-    --codec "$codec" ${DIFF_ARGS:-}
-
-# 2. The device program: port + applier sources + profile + blobs.
+# The board: how to build for its core and how QEMU runs it.
 board=() ldsyms=()
 case ${BOARD:=mps2-an385} in
 mps2-an385) cpu=(-mcpu=cortex-m3 -mthumb -mfloat-abi=soft) machine=(-M mps2-an385) ;;
@@ -87,6 +74,28 @@ lm3s6965evb-m0)
             -Wl,--defsym=OD_PORT_STACK=4K) ;;
 *) echo "error: BOARD must be mps2-an385, mps2-an386 or lm3s6965evb-m0" >&2; exit 2 ;;
 esac
+# An older QEMU may lack the board (mps2-an386 came in 6.0) or the CPU.
+if ! "$QEMU" -M help 2>/dev/null | grep -q "^${machine[1]} " ||
+   { [[ ${#machine[@]} -gt 2 ]] && ! "$QEMU" -cpu help 2>/dev/null | grep -qw "${machine[3]}"; }; then
+    echo "SKIP: $QEMU cannot run BOARD=$BOARD (${machine[*]})"
+    exit 77
+fi
+
+if [[ -n ${OUTDIR:-} ]]; then
+    out=$OUTDIR
+    mkdir -p "$out"
+else
+    out=$(mktemp -d)
+    trap 'rm -rf "$out"' EXIT
+fi
+
+# 1. The package, as a release engineer would make it.
+pkg=$out/update-$codec.otad
+# shellcheck disable=SC2086  # DIFF_ARGS is a word list
+"$OTADELTA" diff "$old" "$new" -o "$pkg" -q --from-version 1.0.0 --to-version 2.0.0 \
+    --codec "$codec" ${DIFF_ARGS:-}
+
+# 2. The device program: port + applier sources + profile + blobs.
 cflags=(
     "${cpu[@]}" -std=c99 -Os -g -ffreestanding -ffunction-sections -fdata-sections
     -Wall -Wextra -Werror -pedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes

@@ -17,17 +17,6 @@ root=$(cd "$here/../.." && pwd -P)
 for tool in arm-none-eabi-gcc qemu-system-arm; do
     command -v "$tool" >/dev/null 2>&1 || { echo "SKIP: $tool not installed"; exit 77; }
 done
-# The other boards need a QEMU that has them (mps2-an386 since 6.0).
-case ${BOARD:-mps2-an385} in
-mps2-an386) machine=mps2-an386 cpu= ;;
-lm3s6965evb-m0) machine=lm3s6965evb cpu=cortex-m0 ;;
-*) machine=mps2-an385 cpu= ;;
-esac
-qemu-system-arm -M help 2>/dev/null | grep -q "^$machine " ||
-    { echo "SKIP: this qemu-system-arm has no $machine board"; exit 77; }
-if [[ -n $cpu ]] && ! qemu-system-arm -cpu help 2>/dev/null | grep -qw "$cpu"; then
-    echo "SKIP: this qemu-system-arm has no $cpu CPU"; exit 77
-fi
 if [[ $1 == --pair ]]; then
     id=$2 corpus=$3
     [[ -f $corpus/pairs.tsv ]] || { echo "SKIP: no corpus at $corpus"; exit 77; }
