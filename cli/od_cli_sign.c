@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -69,7 +70,8 @@ static const char *keygen_help =
     "secret, off the build servers if you can) and NAME.pub (public key: build\n"
     "it into the device's verify hook, pass it to 'otadelta verify --key').\n"
     "\n"
-    "  -o, --output NAME     file name stem for NAME.pem and NAME.pub\n"
+    "  -o, --output NAME     file name stem for NAME.pem and NAME.pub (a NAME\n"
+    "                        ending in .pem or .pub counts without it)\n"
     "  --type T              ed25519 (default) or p256 (ECDSA P-256 with SHA-256,\n"
     "                        for devices with a P-256 accelerator)\n"
     "  --force               overwrite existing key files\n"
@@ -79,6 +81,7 @@ int od_cli_keygen(int argc, char **argv)
 {
     const char *name = NULL, *v;
     char *priv = NULL, *pub = NULL;
+    struct stat st;
     int alg = OD_SIG_ALG_ED25519, force = 0, quiet = 0, i, r;
     size_t n;
 
@@ -114,16 +117,26 @@ int od_cli_keygen(int argc, char **argv)
         od_cli_msg("need -o NAME (see 'otadelta keygen --help')");
         return OD_CLI_EX_USAGE;
     }
-    n = strlen(name) + 5;
-    priv = malloc(n);
-    pub = malloc(n);
+    /* NAME is a stem. Someone giving the private key's file name means
+     * that name, not NAME.pem.pem; a directory is no stem at all (it
+     * would make the hidden files DIR/.pem and DIR/.pub). */
+    n = strlen(name);
+    if (n > 4 && (!strcmp(name + n - 4, ".pem") || !strcmp(name + n - 4, ".pub")))
+        n -= 4;
+    if (name[n - 1] == '/' || (stat(name, &st) == 0 && S_ISDIR(st.st_mode))) {
+        od_cli_msg("-o '%s' is a directory; give a name for the key files, e.g. '%s%skey'", name,
+            name, name[strlen(name) - 1] == '/' ? "" : "/");
+        return OD_CLI_EX_USAGE;
+    }
+    priv = malloc(n + 5);
+    pub = malloc(n + 5);
     if (!priv || !pub) {
         od_cli_msg("out of memory");
         r = OD_CLI_EX_OUTPUT;
         goto done;
     }
-    snprintf(priv, n, "%s.pem", name);
-    snprintf(pub, n, "%s.pub", name);
+    snprintf(priv, n + 5, "%.*s.pem", (int)n, name);
+    snprintf(pub, n + 5, "%.*s.pub", (int)n, name);
     r = od_pkg_keygen(alg, priv, pub, force);
     switch (r) {
     case OD_SIGN_OK:
@@ -208,7 +221,8 @@ int od_cli_sign(int argc, char **argv)
     {
         /* Signing in place (out is PKG) is what sign does by default. */
         const od_cli_file reads[] = {{"--key", key_path}};
-        if ((r = od_cli_refuse_same("-o", out, reads, 1, "write the signed package elsewhere")))
+        if ((r = od_cli_refuse_same("-o", out, reads, 1, "write the signed package elsewhere")) ||
+            (r = od_cli_check_output(out, 0)))
             return r;
     }
     if ((r = od_cli_read_file(path, OD_MAX_IMAGE_SIZE, &pkg, &size)))

@@ -126,6 +126,110 @@ FILE *od_cli_summary_stream(const char *out)
     return stdout;
 }
 
+int od_cli_fd_name(const char *path)
+{
+    static const char *const std[] = {"/dev/stdin", "/dev/stdout", "/dev/stderr"};
+    static const char *const dirs[] = {"/dev/fd/", "/proc/self/fd/"};
+    size_t i, n;
+    for (i = 0; i < 3; i++)
+        if (!strcmp(path, std[i]))
+            return (int)i;
+    for (i = 0; i < 2; i++) {
+        const char *d;
+        long v = 0;
+        n = strlen(dirs[i]);
+        if (strncmp(path, dirs[i], n) != 0 || !path[n])
+            continue;
+        for (d = path + n; *d >= '0' && *d <= '9' && v <= 65535; d++)
+            v = v * 10 + (*d - '0');
+        return *d || v > 65535 ? -1 : (int)v;
+    }
+    return -1;
+}
+
+int od_cli_check_output(const char *path, int resume)
+{
+    struct stat st;
+    size_t n = strlen(path);
+    int fd = od_cli_fd_name(path);
+    char *dir, *slash;
+
+    if (fd >= 0) {
+        if (resume) {
+            od_cli_msg("--resume builds NEW in a file beside it: '%s' is a descriptor, not a file; "
+                "write to a file, or drop --resume", path);
+            return OD_CLI_EX_USAGE;
+        }
+        if (fcntl(fd, F_GETFL) < 0) {
+            od_cli_msg("cannot write '%s': %s", path, strerror(errno));
+            return OD_CLI_EX_OUTPUT;
+        }
+        return OD_CLI_EX_OK;
+    }
+    if (n == 0 || path[n - 1] == '/') {
+        od_cli_msg("cannot write '%s': give a file name, not a directory", path);
+        return OD_CLI_EX_OUTPUT;
+    }
+    if (stat(path, &st) == 0) {
+        if (S_ISDIR(st.st_mode)) {
+            od_cli_msg("cannot write '%s': it is a directory", path);
+            return OD_CLI_EX_OUTPUT;
+        }
+        if (resume && !S_ISREG(st.st_mode)) {
+            od_cli_msg("--resume builds NEW in a file beside it and then renames it: '%s' is not a "
+                "regular file (a pipe or a device); drop --resume to write to it directly", path);
+            return OD_CLI_EX_USAGE;
+        }
+        return OD_CLI_EX_OK;
+    }
+    if (errno != ENOENT) {
+        od_cli_msg("cannot write '%s': %s", path, strerror(errno));
+        return OD_CLI_EX_OUTPUT;
+    }
+    if (lstat(path, &st) == 0) {
+        od_cli_msg("cannot write '%s': it is a symbolic link to a missing file", path);
+        return OD_CLI_EX_OUTPUT;
+    }
+    /* A missing file is fine if the directory it goes in exists. */
+    if (!(dir = strdup(path))) {
+        od_cli_msg("out of memory");
+        return OD_CLI_EX_OUTPUT;
+    }
+    slash = strrchr(dir, '/');
+    if (slash)
+        slash[slash == dir ? 1 : 0] = '\0';
+    if (slash) {
+        int e = stat(dir, &st) != 0 ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+        if (e) {
+            od_cli_msg("cannot write '%s': '%s': %s", path, dir, strerror(e));
+            free(dir);
+            return OD_CLI_EX_OUTPUT;
+        }
+    }
+    free(dir);
+    return OD_CLI_EX_OK;
+}
+
+/* Writes all of data to an open descriptor that the command did not open
+ * (standard output through /dev/stdout): in place, at its offset, as a
+ * shell redirection set it up, never truncated or replaced. */
+static int write_fd(const char *path, int fd, const uint8_t *data, size_t size)
+{
+    fflush(NULL); /* anything printed before goes first */
+    while (size > 0) {
+        ssize_t w = write(fd, data, size);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            od_cli_msg("cannot write '%s': %s", path, w ? strerror(errno) : "nothing written");
+            return OD_CLI_EX_OUTPUT;
+        }
+        data += w;
+        size -= (size_t)w;
+    }
+    return OD_CLI_EX_OK;
+}
+
 /* Plain write for outputs that are not regular files (a terminal, a pipe,
  * /dev/stdout): there is nothing to replace atomically, and O_TRUNC, which
  * "wb" adds, means nothing to them. */
@@ -162,6 +266,10 @@ int od_cli_write_atomic(const char *path, const uint8_t *data, size_t size)
     char *real;
     int r;
 
+    int fd = od_cli_fd_name(path);
+
+    if (fd >= 0)
+        return write_fd(path, fd, data, size);
     if (lstat(path, &ls) != 0)
         return write_regular(path, data, size);
     if (stat(path, &st) != 0) {

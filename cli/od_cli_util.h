@@ -35,11 +35,32 @@ int od_cli_read_file(const char *path, size_t limit, uint8_t **out, size_t *size
  * Writes data to path atomically: a temporary file beside it, fsync,
  * rename, so a failure or crash never leaves a partial file under the
  * final name. A symbolic link is followed (the file it names is replaced,
- * the link stays); a path that is neither a regular file nor a directory
- * (a terminal, a pipe, /dev/stdout) is written directly. Returns an exit
+ * the link stays); a descriptor's name (od_cli_fd_name) is written to that
+ * descriptor in place; any other path that is neither a regular file nor a
+ * directory (a terminal, a FIFO, /dev/null) is written directly. Returns an exit
  * code; on failure the reason was printed.
  */
 int od_cli_write_atomic(const char *path, const uint8_t *data, size_t size);
+
+/*
+ * The descriptor that path names by itself: 0, 1, 2 for /dev/stdin,
+ * /dev/stdout, /dev/stderr, N for /dev/fd/N and /proc/self/fd/N; -1 for
+ * any other path. Outputs so named are written to that descriptor, in
+ * place: replacing the file behind it would throw away what a shell
+ * redirection (`>> log`) meant to keep.
+ */
+int od_cli_fd_name(const char *path);
+
+/*
+ * Checks, before any work is done, that path can take a command's output:
+ * not a directory (nor a name ending in '/'), in a directory that exists,
+ * not a link to a missing file, an open descriptor if it names one. With
+ * resume set (apply --resume, which builds NEW in a file beside it and
+ * renames it over NEW) it must also be a regular file or not exist yet.
+ * Returns an exit code (OD_CLI_EX_OUTPUT, or OD_CLI_EX_USAGE for what
+ * --resume cannot do); on failure the reason was printed.
+ */
+int od_cli_check_output(const char *path, int resume);
 
 /* A file a command uses, and how its message names it ("OLD", "--key"). */
 typedef struct od_cli_file {

@@ -7,7 +7,7 @@
  * read-back verification is the applier's own. The output file appears
  * under its final name only once the applier has verified it.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -178,7 +178,8 @@ static const char *package_options_help =
     "  --erase BYTES         flash erase unit: a power of two, from --page to 16M\n"
     "                        (default 4096)\n"
     "  --block BYTES         most output bytes per restart block: a multiple of\n"
-    "                        --erase, at most 1024M (default 1M; 0 = no limit)\n"
+    "                        --erase, at most 1024M (default 1M, or the erase unit\n"
+    "                        if larger; 0 = no limit)\n"
     "  --restart BYTES       end a block once its op stream reaches this (default 128K;\n"
     "                        0 = only --block decides); fewer restarts compress better\n"
     "  --sign KEY.pem        sign the package (see 'otadelta keygen')\n"
@@ -260,7 +261,7 @@ static int cmd_diff(int argc, char **argv, int full)
 {
     od_diff_params p;
     const char *in[2] = {NULL, NULL}, *out = NULL, *v, *sign_key = NULL;
-    int nin = 0, i, r, need = full ? 1 : 2, check = 1, as_is = 0;
+    int nin = 0, i, r, need = full ? 1 : 2, check = 1, as_is = 0, block_given = 0;
     uint8_t *old = NULL, *nw = NULL, *pkg = NULL;
     size_t old_size = 0, new_size = 0, pkg_size = 0;
     EVP_PKEY *key = NULL;
@@ -317,6 +318,7 @@ static int cmd_diff(int argc, char **argv, int full)
                 od_cli_msg("'%s' is not a size in bytes for %s", v, a);
                 return EX_USAGE;
             }
+            block_given |= dst == &p.block_size;
         } else if (!strcmp(a, "--sign")) {
             if (!(sign_key = od_cli_need_arg(argc, argv, &i)))
                 return EX_USAGE;
@@ -336,6 +338,11 @@ static int cmd_diff(int argc, char **argv, int full)
             return EX_USAGE;
         }
     }
+    /* The default block (1M) holds whole erase units of up to 1M; a
+     * larger --erase alone gets blocks of one unit instead of a refusal
+     * about a --block never given. */
+    if (!block_given && p.block_size && p.erase_size > p.block_size)
+        p.block_size = p.erase_size;
     if (nin != need || !out) {
         od_cli_msg(full ? "need NEW and -o PKG (see 'otadelta full --help')"
                  : "need OLD, NEW and -o PKG (see 'otadelta diff --help')");
@@ -378,7 +385,8 @@ static int cmd_diff(int argc, char **argv, int full)
     {
         const od_cli_file reads[] = {{full ? "NEW" : "OLD", in[0]}, {"NEW", in[1]},
                                      {"--sign", sign_key}};
-        if ((r = od_cli_refuse_same("-o", out, reads, 3, "write the package elsewhere")))
+        if ((r = od_cli_refuse_same("-o", out, reads, 3, "write the package elsewhere")) ||
+            (r = od_cli_check_output(out, 0)))
             return r;
     }
     /* A bad key fails now, not after a generation that may take minutes. */
@@ -416,9 +424,14 @@ static int cmd_diff(int argc, char **argv, int full)
     if (!quiet) {
         od_pkg_header h;
         od_pkg_parse_header(pkg, pkg_size, &h);
-        fprintf(summary, "%s: %zu -> %zu bytes, package %zu bytes (%.2f%% of new), %s%s, "
+        char sizes[64];
+        if (full)
+            snprintf(sizes, sizeof(sizes), "%zu bytes", new_size);
+        else
+            snprintf(sizes, sizeof(sizes), "%zu -> %zu bytes", old_size, new_size);
+        fprintf(summary, "%s: %s, package %zu bytes (%.2f%% of new), %s%s, "
                "device RAM %u bytes + %u state%s\n",
-               out, old_size, new_size, pkg_size, new_size ? 100.0 * pkg_size / new_size : 0.0,
+               out, sizes, pkg_size, new_size ? 100.0 * pkg_size / new_size : 0.0,
                od_pkg_codec_name(h.codec), h.filter ? " with the thumb filter" : "",
                h.ram_needed, OD_PATCH_STATE_RESERVE, check ? ", checked by applying it" : "");
     }
@@ -488,6 +501,9 @@ static int fl_read_new(void *ctx, uint32_t off, uint8_t *buf, uint32_t len)
     return 0;
 }
 
+/* How a --resume state file starts; see state_line. */
+static const char state_magic[] = "otadelta-resume ";
+
 /*
  * --resume state file: one line naming the package (its target and payload
  * SHA-256, so a state never applies to another package) and the blocks
@@ -497,7 +513,7 @@ static void state_line(const od_pkg_header *h, uint32_t blocks, char *out, size_
 {
     char *p = out;
     size_t i;
-    p += snprintf(p, n, "otadelta-resume 1 ");
+    p += snprintf(p, n, "%s1 ", state_magic);
     for (i = 0; i < OD_SHA256_LEN; i++)
         p += sprintf(p, "%02x", h->target_sha256[i]);
     *p++ = ' ';
@@ -507,18 +523,16 @@ static void state_line(const od_pkg_header *h, uint32_t blocks, char *out, size_
 }
 
 /*
- * Records blocks_done once the blocks it counts are on disk. The state has
- * one writer, so a fixed temporary name suffices: a kill leaves at most
- * that one file, which the next save overwrites.
+ * Replaces the state with one recording blocks_done. The state has one
+ * writer (the part file's lock, cmd_apply), so a fixed temporary name
+ * suffices: a kill leaves at most that one file, which the next save
+ * overwrites (state_tmp_ok lets it). Returns 0, or -1 (fl_fail).
  */
-static int fl_save_progress(void *ctx, uint32_t blocks_done)
+static int state_write(flash *f, uint32_t blocks_done)
 {
-    flash *f = ctx;
     char line[200];
     int fd, ok;
     size_t n;
-    if (fsync(f->fd) != 0)
-        return fl_fail(f, f->part);
     state_line(f->h, blocks_done, line, sizeof(line));
     n = strlen(line);
     fd = open(f->state_tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -528,19 +542,56 @@ static int fl_save_progress(void *ctx, uint32_t blocks_done)
     ok = close(fd) == 0 && ok;
     if (!ok || rename(f->state_tmp, f->state) != 0)
         return fl_fail(f, f->state);
+    return 0;
+}
+
+/* Records blocks_done once the blocks it counts are on disk. */
+static int fl_save_progress(void *ctx, uint32_t blocks_done)
+{
+    flash *f = ctx;
+    if (fsync(f->fd) != 0)
+        return fl_fail(f, f->part);
+    if (state_write(f, blocks_done) != 0)
+        return -1;
     f->saved = 1;
     return 0;
 }
 
 /*
+ * The state's temporary file may be replaced only if it is missing or one
+ * of ours that a kill left behind (empty, or starting as a state does);
+ * anything else at that name is someone's file. Returns an exit code,
+ * reported.
+ */
+static int state_tmp_ok(const char *tmp, const char *state)
+{
+    char have[sizeof(state_magic)];
+    struct stat sb;
+    ssize_t n = -1;
+    int fd;
+    if (lstat(tmp, &sb) != 0)
+        return EX_OK;
+    if (S_ISREG(sb.st_mode) && (fd = open(tmp, O_RDONLY | O_NONBLOCK | O_NOCTTY)) >= 0) {
+        n = read(fd, have, sizeof(have) - 1);
+        close(fd);
+    }
+    if (n >= 0 && memcmp(have, state_magic, (size_t)n) == 0)
+        return EX_OK;
+    od_cli_msg("'%s' exists and is not otadelta's: --resume '%s' keeps its temporary file "
+        "there; move it away or give --resume another name", tmp, state);
+    return EX_USAGE;
+}
+
+/*
  * Reads the state file at path into *blocks: the blocks done it records
- * for this package, else 0 (absent, or another package's). A file that is
+ * for this package, else 0 (absent, or another package's); *exists says
+ * whether an otadelta state (of any package) is there. A file that is
  * not an otadelta state is refused (EX_USAGE, reported): the command
  * would replace it and delete it at the end.
  */
-static int state_read(const char *path, const od_pkg_header *h, uint32_t *blocks)
+static int state_read(const char *path, const od_pkg_header *h, uint32_t *blocks, int *exists)
 {
-    static const char magic[] = "otadelta-resume ";
+    const char *magic = state_magic;
     char want[200], have[200];
     struct stat sb;
     ssize_t n = -1;
@@ -549,6 +600,7 @@ static int state_read(const char *path, const od_pkg_header *h, uint32_t *blocks
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
 
     *blocks = 0;
+    *exists = 0;
     if (fd < 0 && errno == ENOENT)
         return EX_OK;
     if (fd < 0) {
@@ -558,12 +610,13 @@ static int state_read(const char *path, const od_pkg_header *h, uint32_t *blocks
     if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode))
         n = read(fd, have, sizeof(have) - 1);
     close(fd);
-    if (n < (ssize_t)sizeof(magic) - 1 || memcmp(have, magic, sizeof(magic) - 1) != 0) {
+    if (n < (ssize_t)sizeof(state_magic) - 1 || memcmp(have, magic, sizeof(state_magic) - 1) != 0) {
         od_cli_msg("--resume '%s' exists and is not an otadelta resume state; not replacing "
             "it: give the state a name of its own (for example NEW.state)", path);
         return EX_USAGE;
     }
     have[n] = '\0';
+    *exists = 1;
     state_line(h, 0, want, sizeof(want));
     /* Compare everything but the trailing count. */
     n = (ssize_t)strlen(want) - 2;
@@ -703,7 +756,7 @@ static const char *apply_help =
 static int cmd_apply(int argc, char **argv)
 {
     const char *in[2] = {NULL, NULL}, *out = NULL, *v, *resume = NULL, *keyp = NULL;
-    char *part = NULL, *state_tmp = NULL;
+    char *part = NULL, *state_tmp = NULL, *real_out = NULL;
     int nin = 0, i, r, check_src = 0, user_page;
     uint32_t start = 0;
     uint32_t chunk = 1024, page = 0; /* 0: the package's page size */
@@ -761,7 +814,20 @@ static int cmd_apply(int argc, char **argv)
     }
     user_page = page != 0;
     fl.fd = -1;
+    if ((r = od_cli_check_output(out, resume != NULL)))
+        return r;
     if (resume) {
+        struct stat ls;
+        /* The part file is renamed over NEW at the end: through a link,
+         * the file it names is replaced (as without --resume), not the
+         * link, so the part goes beside that file. */
+        if (lstat(out, &ls) == 0 && S_ISLNK(ls.st_mode)) {
+            if (!(real_out = realpath(out, NULL))) {
+                od_cli_msg("cannot resolve '%s': %s", out, strerror(errno));
+                return EX_OUTPUT;
+            }
+            out = real_out;
+        }
         part = malloc(strlen(out) + 6);
         state_tmp = malloc(strlen(resume) + 5);
         if (!part || !state_tmp) {
@@ -823,6 +889,8 @@ static int cmd_apply(int argc, char **argv)
         r = EX_USAGE;
         goto done;
     }
+    if (h.kind == OD_KIND_FULL && nin == 2 && !quiet)
+        od_cli_msg("note: '%s' is a full package; '%s' is not used", in[1], in[0]);
     if (!page)
         page = h.page_size ? h.page_size : OD_DIFF_DEFAULT_PAGE;
     fl.old = old;
@@ -841,31 +909,55 @@ static int cmd_apply(int argc, char **argv)
     if (resume && h.format_version) {
         struct stat sb;
         uint32_t recorded;
-        if ((r = state_read(resume, &h, &recorded)))
+        int have_state;
+        if ((r = state_read(resume, &h, &recorded, &have_state)) ||
+            (r = state_tmp_ok(state_tmp, resume)))
             goto done;
         fl.state = resume;
         fl.state_tmp = state_tmp;
         fl.part = part;
-        /* Blocks recorded in the state are only in a part file that was
-         * already there at full size; otherwise start afresh. */
-        fl.fd = open(part, O_RDWR);
-        if (fl.fd >= 0 && (fstat(fl.fd, &sb) != 0 || (uint64_t)sb.st_size < fl.cap)) {
-            close(fl.fd);
-            fl.fd = -1;
-            unlink(part);
+        /* A part file is ours only with a state beside it: the state is
+         * written before the part file is created, so even a kill right
+         * after that leaves both. */
+        if (lstat(part, &sb) == 0 && (!have_state || !S_ISREG(sb.st_mode))) {
+            od_cli_msg("'%s' exists but no --resume state '%s' vouches for it, so it is not "
+                "otadelta's to overwrite; move it away, or choose another -o", part, resume);
+            r = EX_USAGE;
+            goto done;
         }
-        if (fl.fd >= 0)
-            start = recorded;
-        else
-            fl.fd = open(part, O_RDWR | O_CREAT | O_TRUNC, 0644);
-        /* Starting afresh, drop the state before the first write: after a
-         * kill it would vouch for blocks this part file does not hold. */
-        if (!start && unlink(resume) != 0 && errno != ENOENT) {
-            od_cli_msg("cannot remove the old state '%s': %s", resume, strerror(errno));
+        if ((!have_state && state_write(&fl, 0) != 0) ||
+            (fl.fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0) {
+            od_cli_msg("cannot %s '%s': %s", fl.failed ? "write" : "use",
+                fl.failed ? fl.failed : part, strerror(fl.failed ? fl.failed_errno : errno));
             r = EX_OUTPUT;
             goto done;
         }
-        if (fl.fd < 0 || ftruncate(fl.fd, (off_t)fl.cap) != 0) {
+        /* One run at a time: a second would interleave writes to the part
+         * file and the state. The lock goes with the process. */
+        struct flock lk;
+        memset(&lk, 0, sizeof(lk));
+        lk.l_type = F_WRLCK;
+        lk.l_whence = SEEK_SET;
+        if (fcntl(fl.fd, F_SETLK, &lk) != 0) {
+            od_cli_msg("'%s' is being written by another 'otadelta apply --resume' (%s); let it "
+                "finish", part, strerror(errno));
+            close(fl.fd);
+            fl.fd = -1;
+            r = EX_OUTPUT;
+            goto done;
+        }
+        /* Blocks recorded in the state are only in a part file that was
+         * already there at full size; otherwise start afresh, and reset
+         * the state before the first write: after a kill it would vouch
+         * for blocks this part file does not hold. */
+        if (recorded && fstat(fl.fd, &sb) == 0 && (uint64_t)sb.st_size >= fl.cap)
+            start = recorded;
+        if (!start && have_state && state_write(&fl, 0) != 0) {
+            od_cli_msg("cannot reset the state '%s': %s", resume, strerror(fl.failed_errno));
+            r = EX_OUTPUT;
+            goto done;
+        }
+        if ((!start && ftruncate(fl.fd, 0) != 0) || ftruncate(fl.fd, (off_t)fl.cap) != 0) {
             od_cli_msg("cannot use '%s': %s", part, strerror(errno));
             r = EX_OUTPUT;
             goto done;
@@ -942,6 +1034,19 @@ static int cmd_apply(int argc, char **argv)
                 unlink(resume);
             }
         }
+        /* The applier only knows the hook said no; say why. */
+        if (r == OD_PATCH_ERR_SIGNATURE && keyp)
+            (void)od_cli_verify_signature(pkg, pkg_size, keyp);
+        /* Without --check-source a wrong OLD of the right size shows only
+         * at the end, as a target mismatch; name the likelier cause. */
+        if (r == OD_PATCH_ERR_VERIFY && nin == 2) {
+            uint8_t md5[OD_MD5_LEN], sha[OD_SHA256_LEN];
+            od_pkg_hash_image(old, old_size, md5, sha);
+            if (memcmp(sha, st.h.source_sha256, OD_SHA256_LEN) != 0)
+                od_cli_msg("'%s' is not the package's source image (version %s): its SHA-256 "
+                    "differs (--check-source refuses such an image before writing)", in[0],
+                    st.h.source_version);
+        }
         if (r == OD_PATCH_ERR_WRONG_SOURCE) {
             od_cli_msg("the package expects a source image of %u bytes (version %s)", st.h.source_size,
                 st.h.source_version);
@@ -974,15 +1079,18 @@ static int cmd_apply(int argc, char **argv)
             goto done;
         }
         /* The part file holds whole pages; the image ends at target_size.
-         * The state goes first: a kill between the two steps then leaves
-         * a complete part and no state, which the next run redoes, never
-         * a state that claims blocks a missing part file held. */
+         * NEW goes first: a kill before the state is gone leaves a state
+         * without its part file, which vouches for nothing (the next run
+         * starts afresh). */
         if (ftruncate(fl.fd, (off_t)st.h.target_size) != 0 || fsync(fl.fd) != 0 ||
-            (unlink(resume) != 0 && errno != ENOENT) || rename(part, out) != 0) {
-            od_cli_msg("cannot write '%s': %s", out, strerror(errno));
+            rename(part, out) != 0) {
+            od_cli_msg("cannot write '%s': %s; the verified image is in '%s'", out,
+                strerror(errno), part);
             r = EX_OUTPUT;
             goto done;
         }
+        unlink(resume);
+        unlink(state_tmp);
         r = EX_OK;
     } else if ((r = od_cli_write_atomic(out, fl.img, st.h.target_size))) {
         goto done;
@@ -997,6 +1105,7 @@ done:
     if (fl.fd >= 0)
         close(fl.fd);
     EVP_PKEY_free(fl.pub);
+    free(real_out);
     free(part);
     free(state_tmp);
     free(old);
@@ -1082,7 +1191,13 @@ static void print_info_text(const od_pkg_header *h, size_t size, const uint8_t *
 
     printf("kind:            %s\n", h->kind == OD_KIND_FULL ? "full" : "delta");
     printf("format version:  %u\n", h->format_version);
-    printf("package size:    %zu\n", size);
+    printf("package size:    %zu", size);
+    /* info reads whatever it is given; a download cut short or with
+     * something appended is worth a word before anyone publishes it. */
+    if (size != od_pkg_total_size(h))
+        printf(" (%s: the header describes %u bytes)", size < od_pkg_total_size(h) ? "incomplete"
+               : "bytes follow the package", od_pkg_total_size(h));
+    putchar('\n');
     if (h->kind == OD_KIND_DELTA)
         printf("source:          %s, %u bytes\n", h->source_version, h->source_size);
     printf("target:          %s, %u bytes\n", h->target_version, h->target_size);
@@ -1137,6 +1252,7 @@ static void print_info_json(const od_pkg_header *h, size_t size, const uint8_t *
     printf("  \"kind\": \"%s\",\n", h->kind == OD_KIND_FULL ? "full" : "delta");
     printf("  \"format_version\": %u,\n", h->format_version);
     printf("  \"package_size\": %zu,\n", size);
+    printf("  \"expected_size\": %u,\n", od_pkg_total_size(h));
     json_hex("package_md5", md5, OD_MD5_LEN, 1);
     json_hex("package_sha256", sha, OD_SHA256_LEN, 1);
     /* Version strings are restricted to A-Za-z0-9._- so need no escaping. */
@@ -1325,7 +1441,13 @@ static void usage(FILE *f)
             OD_VERSION_STRING);
 }
 
-int main(int argc, char **argv)
+/*
+ * Runs the command. What a command printed on standard output (info
+ * --json, help, summaries) is only as good as its delivery: a full disk
+ * or a closed descriptor there is an output failure (exit 5), not a
+ * success that leaves `info --json > meta.json` empty.
+ */
+static int run(int argc, char **argv)
 {
     const char *cmd;
     if (argc < 2) {
@@ -1357,4 +1479,15 @@ int main(int argc, char **argv)
         return od_cli_sign(argc - 2, argv + 2);
     od_cli_msg("unknown command '%s' (try '%s --help')", cmd, prog);
     return EX_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    int r = run(argc, argv);
+    if ((fflush(stdout) != 0 || ferror(stdout))) {
+        od_cli_msg("cannot write to standard output: %s", strerror(errno));
+        if (r == EX_OK)
+            r = EX_OUTPUT;
+    }
+    return r;
 }

@@ -7,7 +7,7 @@
  * crashes, kill -9 and power cuts, because a half-written package under
  * its final name is what a device would download.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* O_TMPFILE, linkat */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -45,35 +45,106 @@ static int write_all(int fd, const uint8_t *p, size_t n)
     return 0;
 }
 
-/* Creates the temporary file: tmp gets its name (room for strlen(path) +
- * TMP_ROOM bytes). Returns its descriptor, or -1 with errno set. */
-static int create_tmp(const char *path, char *tmp, mode_t mode)
+/* Puts a fresh temporary name for path in tmp (room for strlen(path) +
+ * TMP_ROOM bytes). Returns 0, or -1 with errno set. */
+static int tmp_name(const char *path, char *tmp)
 {
     static const char chars[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    size_t n = strlen(path), i;
-    int t;
+    const char *slash = strrchr(path, '/');
+    size_t n = strlen(path), dir = slash ? (size_t)(slash - path) + 1 : 0, i;
+    unsigned char rnd[TMP_RANDOM];
 
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+        errno = EAGAIN;
+        return -1;
+    }
     memcpy(tmp, path, n);
+    /* A name too long to take the suffix within NAME_MAX (255 on Linux)
+     * is still a valid output: its temporary file is DIR/.od.tmp.XXXXXX. */
+    if (n - dir + 5 + TMP_RANDOM > 255) {
+        memcpy(tmp + dir, ".od", 3);
+        n = dir + 3;
+    }
     memcpy(tmp + n, ".tmp.", 5);
+    /* 256 % 62 = 8: the first 8 characters come up a little more often,
+     * which costs uniqueness nothing that O_EXCL (or link) does not catch. */
+    for (i = 0; i < TMP_RANDOM; i++)
+        tmp[n + 5 + i] = chars[rnd[i] % 62];
     tmp[n + 5 + TMP_RANDOM] = '\0';
+    return 0;
+}
+
+/* Creates the temporary file: tmp gets its name. Returns its descriptor,
+ * or -1 with errno set. */
+static int create_tmp(const char *path, char *tmp, mode_t mode)
+{
+    int t;
     for (t = 0; t < TMP_TRIES; t++) {
-        unsigned char rnd[TMP_RANDOM];
         int fd;
-        if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
-            errno = EAGAIN;
+        if (tmp_name(path, tmp) != 0)
             return -1;
-        }
-        /* 256 % 62 = 8: the first 8 characters come up a little more
-         * often, which costs uniqueness nothing that O_EXCL does not catch. */
-        for (i = 0; i < TMP_RANDOM; i++)
-            tmp[n + 5 + i] = chars[rnd[i] % 62];
         fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
         if (fd >= 0 || errno != EEXIST)
             return fd;
     }
     return -1;
 }
+
+/* Writes data, sets the mode (if set_mode) and flushes. 0, or -1 with
+ * errno set. */
+static int fill(int fd, const void *data, size_t size, unsigned set_mode)
+{
+    if (write_all(fd, data, size) != 0 || (set_mode && fchmod(fd, (mode_t)set_mode) != 0) ||
+        fsync(fd) != 0)
+        return -1;
+    return 0;
+}
+
+#ifdef O_TMPFILE
+/*
+ * Linux: the bytes go to an unnamed file in path's directory, which gets
+ * its temporary name only once complete and flushed, so a kill or crash
+ * while writing (a package can take seconds) leaves no stray file. tmp is
+ * scratch space as for tmp_name. Returns 0 with the name in tmp, -1 with
+ * errno set when writing failed, or 1 when the file system or the lack of
+ * /proc rules it out (the caller writes a named file instead).
+ */
+static int write_unnamed(const char *path, const void *data, size_t size, unsigned create_mode,
+                         unsigned set_mode, char *tmp)
+{
+    char proc[40];
+    char *slash;
+    int fd, t, err;
+
+    strcpy(tmp, path);
+    slash = strrchr(tmp, '/');
+    if (slash)
+        slash[slash == tmp ? 1 : 0] = '\0';
+    fd = open(slash ? tmp : ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, (mode_t)create_mode);
+    if (fd < 0)
+        return 1;
+    if (fill(fd, data, size, set_mode) != 0) {
+        err = errno;
+        close(fd);
+        errno = err;
+        return -1;
+    }
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+    for (t = 0; t < TMP_TRIES; t++) {
+        if (tmp_name(path, tmp) != 0)
+            break;
+        if (linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) == 0) {
+            close(fd);
+            return 0;
+        }
+        if (errno != EEXIST)
+            break;
+    }
+    close(fd);
+    return 1;
+}
+#endif
 
 int od_pkg_sync_dir(const char *dir)
 {
@@ -114,14 +185,27 @@ int od__pkg_write_temp(const char *path, const void *data, size_t size, unsigned
         errno = ENOMEM;
         return OD_PKG_ERR_IO_CREATE;
     }
+#ifdef O_TMPFILE
+    switch (write_unnamed(path, data, size, create_mode, set_mode, name)) {
+    case 0:
+        *tmp = name;
+        return OD_PKG_OK;
+    case -1:
+        err = errno;
+        free(name);
+        errno = err;
+        return OD_PKG_ERR_IO;
+    default:
+        break;
+    }
+#endif
     if ((fd = create_tmp(path, name, (mode_t)create_mode)) < 0) {
         err = errno;
         free(name);
         errno = err;
         return OD_PKG_ERR_IO_CREATE;
     }
-    if (write_all(fd, data, size) != 0 || (set_mode && fchmod(fd, (mode_t)set_mode) != 0) ||
-        fsync(fd) != 0) {
+    if (fill(fd, data, size, set_mode) != 0) {
         err = errno;
         close(fd);
     } else if (close(fd) != 0) {
@@ -138,8 +222,16 @@ int od__pkg_write_temp(const char *path, const void *data, size_t size, unsigned
 
 int od_pkg_write_file(const char *path, const void *data, size_t size)
 {
+    struct stat st;
     char *tmp;
-    int err, r = od__pkg_write_temp(path, data, size, 0644, 0, &tmp);
+    int err, r;
+
+    /* A replaced file keeps its permissions: a package someone made
+     * private (or group-writable) should not change that by being
+     * regenerated. lstat: a link at path is replaced, not read through. */
+    r = od__pkg_write_temp(path, data, size, 0644,
+                           lstat(path, &st) == 0 && S_ISREG(st.st_mode) ? st.st_mode & 07777 : 0,
+                           &tmp);
 
     if (r != OD_PKG_OK)
         return r;

@@ -88,9 +88,15 @@ int od_pkg_filter_from_name(const char *name);
  * path so that a crash or power cut at any moment leaves either the file
  * that was there or the complete new one, never a mix: the bytes go to a
  * new temporary file beside path (path.tmp.XXXXXX, 6 random letters and
- * digits as mkstemp makes them, mode 0644 less
- * the umask, close-on-exec), are flushed to disk, renamed over path, and
- * then the directory is flushed so the rename itself survives. path must
+ * digits as mkstemp makes them, or DIR/.od.tmp.XXXXXX for a name too long
+ * to take the suffix, close-on-exec; mode 0644 less the umask
+ * for a new file, while a regular file it replaces keeps its permission
+ * bits unless they are all clear; hard links to it keep the old
+ * contents), are flushed to disk, renamed over path, and
+ * then the directory is flushed so the rename itself survives. Where the
+ * system allows (Linux O_TMPFILE with /proc), the bytes first go to an
+ * unnamed file that gets the temporary name only once flushed, so a kill
+ * while writing leaves no stray file either. path must
  * name a regular file or nothing; a symbolic link at path is replaced, not
  * followed (resolve it first to write through it). Safe to call from
  * several threads and processes at once, even for the same path: the

@@ -11,7 +11,9 @@
  * data to a new file beside path, named path.tmp.XXXXXX (6 random letters
  * and digits, as mkstemp makes them), created close-on-exec with
  * create_mode less the umask, then given exactly set_mode if that is
- * nonzero, flushed to disk and closed. The caller ends it with rename()
+ * nonzero, flushed to disk and closed (on Linux written unnamed first,
+ * O_TMPFILE, and linked to that name once flushed, so a kill mid-write
+ * leaves nothing behind). The caller ends it with rename()
  * (replace) or link() (never overwrite) and removes the temporary name.
  * Returns OD_PKG_OK with *tmp set to the name (malloc'd, for free());
  * OD_PKG_ERR_IO_CREATE when no file could be created beside path (errno

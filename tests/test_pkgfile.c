@@ -66,6 +66,15 @@ static void t_new_and_replace(void)
     OD_CHECK(memcmp(got, "v2", 2) == 0);
     OD_CHECK_EQ(od_pkg_write_file(p, "", 0), OD_PKG_OK);
     OD_CHECK_EQ(slurp(p, got, sizeof(got)), 0);
+    /* A file made private, or group-writable, stays so when replaced. */
+    OD_REQUIRE(chmod(p, 0600) == 0);
+    OD_CHECK_EQ(od_pkg_write_file(p, "v3", 2), OD_PKG_OK);
+    OD_REQUIRE(stat(p, &st) == 0);
+    OD_CHECK_EQ(st.st_mode & 07777, 0600);
+    OD_REQUIRE(chmod(p, 0664) == 0);
+    OD_CHECK_EQ(od_pkg_write_file(p, "v4", 2), OD_PKG_OK);
+    OD_REQUIRE(stat(p, &st) == 0);
+    OD_CHECK_EQ(st.st_mode & 07777, 0664);
     /* The umask decides, as for any new file. */
     umask(077);
     path_in(p, sizeof(p), "private.bin");
@@ -76,19 +85,24 @@ static void t_new_and_replace(void)
     OD_CHECK_EQ(leftovers(), 0);
 }
 
-/* The temporary name adds as much as mkstemp's ".tmp.XXXXXX" (11 bytes):
- * a name component up to NAME_MAX - 11 (244 on Linux) still works. */
+/* The temporary name adds as much as mkstemp's ".tmp.XXXXXX" (11 bytes)
+ * to a name component up to NAME_MAX - 11 (244 on Linux); a longer one,
+ * up to NAME_MAX itself, gets a short temporary name and works too. */
 static void t_long_name(void)
 {
-    char name[245], p[400];
+    static const size_t lens[] = {244, 245, 255};
+    char name[256], p[400];
     uint8_t got[8];
-    memset(name, 'n', sizeof(name) - 1);
-    name[sizeof(name) - 1] = '\0';
-    path_in(p, sizeof(p), name);
-    OD_CHECK_EQ(od_pkg_write_file(p, "long", 4), OD_PKG_OK);
-    OD_CHECK_EQ(slurp(p, got, sizeof(got)), 4);
-    OD_CHECK(unlink(p) == 0);
-    OD_CHECK_EQ(leftovers(), 0);
+    size_t i;
+    for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+        memset(name, 'n', lens[i]);
+        name[lens[i]] = '\0';
+        path_in(p, sizeof(p), name);
+        OD_CHECK_EQ(od_pkg_write_file(p, "long", 4), OD_PKG_OK);
+        OD_CHECK_EQ(slurp(p, got, sizeof(got)), 4);
+        OD_CHECK(unlink(p) == 0);
+        OD_CHECK_EQ(leftovers(), 0);
+    }
 }
 
 static void t_relative_path(void)

@@ -501,6 +501,15 @@ expect_grep "the broken rule is named with both values" "page size 65536 is larg
 expect_exit 1 "erase unit above 16 MiB" "$OD" full new.bin -o x.otad --to-version 2 --erase 32M --block 0
 expect_grep "the erase limit is named" "erase size 33554432 is larger than 16 MiB"
 expect_grep "full's help is pointed to" "see 'otadelta full --help'"
+# An erase unit above the default 1M block gets blocks of one unit, not a
+# complaint about a --block nobody gave; a --block given is still checked.
+expect_exit 0 "--erase 2M alone" "$OD" diff old.bin new.bin -o e2m.otad --from-version 1 \
+    --to-version 2 --erase 2M -q
+expect_grep "its blocks are one erase unit" '"block_size": 2097152' <("$OD" info --json e2m.otad)
+expect_exit 0 "and it applies" "$OD" verify e2m.otad --old old.bin --new new.bin
+expect_exit 1 "--erase 2M with --block 1M" "$OD" full new.bin -o x.otad --to-version 2 --erase 2M \
+    --block 1M
+expect_grep "the given block is named" "block size 1048576 is not a multiple of the erase size 2097152"
 expect_exit 1 "block and restart both 0" "$OD" full new.bin -o x.otad --to-version 2 --block 0 --restart 0
 expect_grep "block/restart rule is explained" "cannot both be 0"
 expect_exit 1 "apply without -o" "$OD" apply old.bin d.otad
@@ -601,6 +610,10 @@ expect_exit 3 "verify: truncated" "$OD" verify "$FILES/bad-truncated.otad"
 expect_grep "truncation is explained" "shorter than its header says"
 expect_exit 3 "apply: truncated" "$OD" apply v1.bin "$FILES/bad-truncated.otad" -o x.bin
 expect_grep "apply explains truncation" "incomplete download"
+expect_exit 0 "info: truncated (the header is whole)" "$OD" info "$FILES/bad-truncated.otad"
+expect_grep "info says the package is incomplete" "package size: +[0-9]+ \(incomplete: the header describes [0-9]+ bytes\)" "$TMP/out"
+expect_exit 0 "info: trailing bytes" "$OD" info "$FILES/bad-trailing-bytes.otad"
+expect_grep "info says bytes follow" "\(bytes follow the package: the header describes" "$TMP/out"
 expect_exit 3 "apply: trailing bytes" "$OD" apply v1.bin "$FILES/bad-trailing-bytes.otad" -o x.bin
 expect_grep "apply explains trailing bytes" "unexpected bytes after the package"
 # A header whose payload_size claims more than the blocks use: the applier
@@ -643,6 +656,12 @@ expect_exit 4 "apply --check-source: same size, other content" \
     "$OD" apply --check-source v1-damaged.bin "$FILES/good-delta-lzma.otad" -o x.bin
 expect_exit 4 "apply: target does not verify" "$OD" apply v1.bin "$FILES/bad-wrong-target-hash.otad" -o x.bin
 expect_grep "failed verification is explained" "does not match the target"
+expect_true "the right OLD is not blamed for it" [ -z "$(grep "source image" "$TMP/err")" ]
+# Without --check-source a wrong OLD of the right size shows only at the
+# end; the message then names OLD rather than leave a bare hash mismatch.
+expect_exit 4 "apply: same size, other content" \
+    "$OD" apply v1-damaged.bin "$FILES/good-delta-lzma.otad" -o x.bin
+expect_grep "the wrong OLD is named" "'v1-damaged.bin' is not the package's source image \(version 1\.0\.0\)"
 expect_exit 4 "verify --old: wrong image" "$OD" verify "$FILES/good-delta-lzma.otad" --old v2.bin
 expect_grep "verify names the mismatch" "not the package's source image"
 expect_exit 4 "verify --new: wrong image" "$OD" verify "$FILES/good-delta-lzma.otad" --new v1.bin
@@ -661,7 +680,7 @@ expect_absent "no wrong image leaves an output" x.bin
 # ------------------------------------------- exit 5: output
 expect_exit 5 "diff: output directory missing" "$OD" diff old.bin new.bin -o /nonexistent/dir/x.otad \
     --from-version 1 --to-version 2
-expect_grep "unwritable output is explained" "cannot create a file next to '/nonexistent/dir/x.otad'"
+expect_grep "unwritable output is explained" "cannot write '/nonexistent/dir/x.otad': '/nonexistent/dir'"
 expect_exit 5 "full: output directory missing" "$OD" full new.bin -o /nonexistent/dir/x.otad --to-version 2
 expect_exit 5 "apply: output directory missing" "$OD" apply old.bin d.otad -o /nonexistent/dir/x.bin
 mkdir outdir
@@ -676,6 +695,26 @@ if [ "$(id -u)" != 0 ]; then
 else
     skip "read-only output directory" "running as root"
 fi
+# Output checks come before any work: a directory name or a missing
+# directory is refused at once, and nothing is left behind.
+expect_exit 5 "diff -o DIR/" "$OD" diff old.bin new.bin -o outdir/ --from-version 1 --to-version 2
+expect_grep "a directory name is refused" "give a file name, not a directory"
+expect_exit 5 "apply -o DIR/" "$OD" apply old.bin d.otad -o outdir/
+expect_exit 5 "sign -o a missing directory" "$OD" sign d.otad --key infokey.pem -o /nonexistent/s.otad
+expect_true "nothing is left in DIR" [ -z "$(ls -A outdir)" ]
+# What info, verify and --help print is their output: a full disk or a
+# closed stdout is a failure, not an empty success.
+if [ -w /dev/full ]; then
+    run sh -c "'$OD' info --json '$FILES/good-delta-lzma.otad' >/dev/full"
+    expect_true "info --json >/dev/full exits 5" [ "$rc" = 5 ]
+    expect_grep "and says why" "cannot write to standard output"
+    run sh -c "'$OD' verify '$FILES/good-delta-lzma.otad' >/dev/full"
+    expect_true "verify >/dev/full exits 5" [ "$rc" = 5 ]
+else
+    skip "info --json >/dev/full" "no writable /dev/full"
+fi
+run sh -c "'$OD' info '$FILES/good-delta-lzma.otad' >&-"
+expect_true "info with stdout closed exits 5" [ "$rc" = 5 ]
 
 # ------------------------------------------- exit 6: generation
 expect_exit 6 "diff: --ram 1024" "$OD" diff old.bin new.bin -o x.otad --from-version 1 --to-version 2 --ram 1024
@@ -769,9 +808,8 @@ for clash in g.otad old.bin r.bin; do
     expect_same "--resume $clash keeps it" "$clash" clash.keep
 done
 rm -f r.bin
-# A state left without its part file (a kill after the part became NEW,
-# which the command now prevents by removing the state first, or a part
-# deleted by hand) is not trusted.
+# A state left without its part file (a kill after the part became NEW and
+# before the state was removed, or a part deleted by hand) is not trusted.
 expect_exit 0 "apply --resume" "$OD" apply old.bin g.otad -o r.bin --resume r.state -q
 expect_same "apply --resume round trip" r.bin new.bin
 expect_true "the state is gone after success" [ ! -e r.state ]
@@ -830,6 +868,15 @@ expect_absent "and no part file" r7.bin.part
 # STATE must be an otadelta state or a new name: the command replaces it
 # as it goes and deletes it at the end.
 expect_exit 0 "keygen for the tests below" "$OD" keygen -o ck -q
+# NAME is a stem: the private key's own file name means that name, and a
+# directory is refused rather than filled with hidden .pem/.pub files.
+expect_exit 0 "keygen -o NAME.pem" "$OD" keygen -o kn.pem -q
+expect_true "makes NAME.pem and NAME.pub" [ -f kn.pem ] && [ -f kn.pub ] && [ ! -e kn.pem.pem ]
+mkdir kdir
+expect_exit 1 "keygen -o DIR/" "$OD" keygen -o kdir/
+expect_grep "a directory is explained" "is a directory; give a name for the key files"
+expect_exit 1 "keygen -o DIR" "$OD" keygen -o kdir
+expect_true "nothing is made in it" [ -z "$(ls -A kdir)" ]
 cp ck.pub st-key.pub
 expect_exit 1 "--resume naming a file that is not a state" \
     "$OD" apply old.bin g.otad -o rk2.bin --resume st-key.pub
@@ -860,6 +907,82 @@ expect_exit 1 "a link to OLD named NEW.part with --resume" \
     "$OD" apply fw2.part "$FILES/good-delta-lzma.otad" -o fw2 --resume fw2.state
 expect_true "OLD is untouched" cmp -s fw2.part v1.bin
 
+# NEW.part and STATE.tmp are otadelta's only when it made them: a file at
+# either name with no state vouching for it (or, for the temporary file,
+# not a state's start) is someone else's and is refused, untouched.
+cp ck.pub ow.bin.part
+expect_exit 1 "a NEW.part that no state vouches for" \
+    "$OD" apply old.bin g.otad -o ow.bin --resume ow.state
+expect_grep "the foreign part file is explained" "'ow.bin.part' exists but no --resume state"
+expect_same "the foreign part file is untouched" ow.bin.part ck.pub
+expect_absent "no state is made for it" ow.state
+rm -f ow.bin.part
+cp ck.pub ow.state.tmp
+expect_exit 1 "a STATE.tmp that is not otadelta's" \
+    "$OD" apply old.bin g.otad -o ow.bin --resume ow.state
+expect_grep "the foreign temporary file is explained" "'ow.state.tmp' exists and is not otadelta's"
+expect_same "the foreign temporary file is untouched" ow.state.tmp ck.pub
+expect_absent "no part file is made for it" ow.bin.part
+# ... while a temporary file a kill left mid-save is taken over.
+printf 'otadelta-res' >ow.state.tmp
+expect_exit 0 "a STATE.tmp cut short by a kill is ours" \
+    "$OD" apply old.bin g.otad -o ow.bin --resume ow.state -q
+expect_same "and the image is restored" ow.bin new.bin
+expect_absent "nothing is left behind" ow.state.tmp
+# A kill between writing the state and the first block leaves a state of 0
+# blocks and a part file: the rerun takes both over.
+printf 'otadelta-resume 1 %s %s 0\n' "$tsha" "$psha" >o0.state
+printf 'junk' >o0.bin.part
+expect_exit 0 "a part file with a 0-block state is ours" \
+    "$OD" apply old.bin g.otad -o o0.bin --resume o0.state -q
+expect_same "and the image is restored" o0.bin new.bin
+# Two runs at once would interleave writes: the second is refused while
+# the first holds the part file's lock (a POSIX lock, as the CLI takes).
+if command -v python3 >/dev/null 2>&1; then
+    printf 'otadelta-resume 1 %s %s 0\n' "$tsha" "$psha" >lk.state
+    : >lk.bin.part
+    python3 -c 'import fcntl,sys,time
+f=open(sys.argv[1],"r+"); fcntl.lockf(f,fcntl.LOCK_EX); open(sys.argv[2],"w").close(); time.sleep(30)' \
+        lk.bin.part lk.locked &
+    holder=$!
+    for _ in $(seq 100); do [ -e lk.locked ] && break; sleep 0.1; done
+    expect_exit 5 "a second apply --resume on the same NEW" \
+        "$OD" apply old.bin g.otad -o lk.bin --resume lk.state
+    expect_grep "the other run is named" "is being written by another 'otadelta apply --resume'"
+    expect_true "the state is left as it was" grep -q " 0\$" lk.state
+    kill "$holder" 2>/dev/null
+    wait "$holder" 2>/dev/null
+    expect_exit 0 "once it is gone, the same command runs" \
+        "$OD" apply old.bin g.otad -o lk.bin --resume lk.state -q
+    expect_same "and restores the image" lk.bin new.bin
+else
+    skip "a second apply --resume on the same NEW" "python3 not found"
+fi
+
+# --resume renames its part file over NEW, so NEW must be a file: through a
+# link the file it names is replaced (the link stays); a FIFO, a device or
+# a descriptor name is refused before any work.
+printf 'stale' >rl-target.bin
+ln -sf rl-target.bin rl.bin
+expect_exit 0 "apply --resume -o a link" "$OD" apply old.bin g.otad -o rl.bin --resume rl.state -q
+expect_true "the link stays a link" [ -L rl.bin ]
+expect_same "the file it names is the image" rl-target.bin new.bin
+mkfifo rf.fifo
+expect_exit 1 "apply --resume -o a FIFO" timeout 10 "$OD" apply old.bin g.otad -o rf.fifo --resume rf.state
+expect_grep "the FIFO is explained" "'rf.fifo' is not a regular file"
+expect_true "the FIFO stays" [ -p rf.fifo ]
+expect_absent "no state is made" rf.state
+expect_exit 1 "apply --resume -o /dev/stdout" "$OD" apply old.bin g.otad -o /dev/stdout --resume rs.state
+expect_grep "the descriptor is explained" "'/dev/stdout' is a descriptor, not a file"
+mkdir -p rd
+expect_exit 5 "apply --resume -o DIR/ fails before any work" \
+    "$OD" apply old.bin g.otad -o rd/ --resume rd.state
+expect_grep "a directory name is explained" "give a file name, not a directory"
+expect_absent "no hidden part file is left in it" rd/.part
+expect_absent "nor a state" rd.state
+expect_exit 5 "apply --resume -o DIR" "$OD" apply old.bin g.otad -o rd --resume rd.state
+expect_absent "leaves no DIR.part" rd.part
+
 # ------------------------------------------------- keys are never outputs
 # A key pair of their own: a regression here must not spoil the tests after.
 expect_exit 0 "keygen for the key clash tests" "$OD" keygen -o kc -q
@@ -875,6 +998,12 @@ expect_exit 1 "diff -o KEY --sign KEY" "$OD" diff old.bin new.bin -o kc.pem --si
 expect_exit 1 "full -o KEY --sign KEY" "$OD" full new.bin -o kc.pem --sign kc.pem --to-version 2
 ln -sf kc.pub kc-link.pub
 expect_exit 1 "apply -o a link to --key" "$OD" apply old.bin sd.otad --key kc.pub -o kc-link.pub
+# apply --key says which way the signature fails, as verify --key does.
+expect_exit 3 "apply --key: unsigned package" "$OD" apply old.bin d.otad --key kc.pub -o x.bin
+expect_grep "an unsigned package is named so" "the package is not signed"
+expect_exit 3 "apply --key: another key" "$OD" apply old.bin sd.otad --key ck.pub -o x.bin
+expect_grep "another key is named so" "does not verify with 'ck.pub'"
+expect_absent "neither leaves an image" x.bin
 expect_same "the private key is untouched" kc.pem kc.pem.orig
 expect_same "the public key is untouched" kc.pub kc.pub.orig
 expect_exit 0 "sign in place is still the default" "$OD" sign sd.otad --key kc.pem -q
@@ -899,6 +1028,16 @@ expect_exit 0 "sign -o /dev/stdout | cat is exactly the package" "$OD" verify pi
 "$OD" apply v1.bin "$FILES/good-delta-lzma.otad" -o /dev/stdout >redirected.bin 2>"$TMP/err"
 expect_same "apply -o /dev/stdout >FILE is exactly the image" redirected.bin v2.bin
 expect_grep "with its summary on stderr" "verified sha256"
+# /dev/stdout names the descriptor the shell set up: written in place, so
+# what the shell already put in the file (or puts after) stays.
+{ echo HEAD; "$OD" apply v1.bin "$FILES/good-delta-lzma.otad" -o /dev/stdout -q; echo TAIL; } \
+    >framed.bin 2>"$TMP/err"
+{ echo HEAD; cat v2.bin; echo TAIL; } >framed.want
+expect_same "apply -o /dev/stdout inside a redirected group keeps the rest" framed.bin framed.want
+echo "log line" >log.txt
+"$OD" apply v1.bin "$FILES/good-delta-lzma.otad" -o /dev/stdout -q >>log.txt 2>"$TMP/err"
+{ echo "log line"; cat v2.bin; } >log.want
+expect_same "apply -o /dev/stdout >>FILE appends" log.txt log.want
 expect_exit 0 "a regular -o keeps the summary on stdout" \
     "$OD" apply v1.bin "$FILES/good-delta-lzma.otad" -o summary.bin
 expect_grep "the summary is on stdout" "verified sha256" "$TMP/out"
