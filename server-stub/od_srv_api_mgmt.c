@@ -277,6 +277,39 @@ static enum MHD_Result keyed_create(od_srv_req *r, json_t *b, int user)
                              "access_key", key));
 }
 
+/* POST /api/v1/products/{pid}/access_key, /api/v1/devices/{id}/dev_key and
+ * /api/v1/users/{uid}/access_key: a new key, made as at creation, replaces
+ * the one that may have leaked. set is the owner's store operation, field
+ * the reply member that carries the key, as in the owner's record. */
+static enum MHD_Result key_rotate(od_srv_req *r,
+                                  int (*set)(od_srv_store *, int64_t, const char *),
+                                  const char *field)
+{
+    char key[OD_SRV_KEY_MAX + 1];
+    int rc;
+    if (random_key(key) != 0)
+        return od_srv_reply_err(r, OD_SRV_ERR_INTERNAL, NULL);
+    rc = set(r->srv->store, r->ids[0], key);
+    if (rc != OD_SRV_OK)
+        return od_srv_reply_err(r, rc, NULL);
+    return ok_json(r, MHD_HTTP_OK,
+                   json_pack("{sI,ss}", "id", (json_int_t)r->ids[0], field, key));
+}
+
+/* DELETE /api/v1/users/{uid}. */
+static enum MHD_Result user_delete(od_srv_req *r)
+{
+    int rc = r->srv->store->ops->user_delete(r->srv->store, r->ids[0]);
+    if (rc != OD_SRV_OK)
+        return od_srv_reply_err(r, rc,
+                                rc == OD_SRV_ERR_BUSY
+                                    ? "the user owns products: give each another owner or none"
+                                      " with PUT /api/v1/products/{pid}/owner (GET"
+                                      " /api/v1/products lists user_id), then delete the user"
+                                    : NULL);
+    return ok_json(r, MHD_HTTP_OK, NULL);
+}
+
 /* PUT /api/v1/products/{pid}/owner {"user_id": uid or null}: the user
  * whose userid/ tokens reach the product from now on, or nobody. The
  * member is required, so that a typo in its name does not clear it. */
@@ -717,10 +750,16 @@ enum MHD_Result od_srv_api_mgmt(od_srv_req *r)
     json_t *out = NULL, *b = NULL;
     enum MHD_Result ret;
 
-    /* Requests with a JSON body: parse once, refuse malformed at once. */
+    /* Requests with a JSON body: parse once, refuse malformed at once.
+     * Task operations and key rotations take none (a rotation with a
+     * malformed id is then no route, not a missing body). */
     if (post || put) {
         b = od_srv_body_json(r);
-        if (!b && !(post && r->nseg == 5 && od_srv_route(r, "api/v1/tasks/#/*")))
+        if (!b && !(post && r->nseg == 5 &&
+                    (od_srv_route(r, "api/v1/tasks/#/*") ||
+                     od_srv_route(r, "api/v1/products/*/access_key") ||
+                     od_srv_route(r, "api/v1/devices/*/dev_key") ||
+                     od_srv_route(r, "api/v1/users/*/access_key"))))
             return od_srv_reply_err(r, OD_SRV_ERR_PARAM,
                                     "body must be a JSON object");
     }
@@ -731,6 +770,12 @@ enum MHD_Result od_srv_api_mgmt(od_srv_req *r)
         ret = store_reply(r, st->ops->user_list(st, &out), &out);
     else if (ROUTE(get, "api/v1/users/#"))
         ret = store_reply(r, st->ops->user_get(st, r->ids[0], &out), &out);
+    else if (ROUTE(del, "api/v1/users/#"))
+        ret = user_delete(r);
+    else if (ROUTE(post, "api/v1/users/#/access_key"))
+        ret = key_rotate(r, st->ops->user_set_key, "access_key");
+    else if (ROUTE(post, "api/v1/products/#/access_key"))
+        ret = key_rotate(r, st->ops->product_set_key, "access_key");
     else if (ROUTE(put, "api/v1/products/#/owner"))
         ret = owner_put(r, b);
     else if (ROUTE(post, "api/v1/products"))
@@ -768,6 +813,8 @@ enum MHD_Result od_srv_api_mgmt(od_srv_req *r)
         ret = store_reply(r, st->ops->dev_list(st, r->ids[0], &out), &out);
     else if (ROUTE(get, "api/v1/devices/#"))
         ret = store_reply(r, st->ops->dev_info(st, r->ids[0], &out), &out);
+    else if (ROUTE(post, "api/v1/devices/#/dev_key"))
+        ret = key_rotate(r, st->ops->dev_set_key, "dev_key");
     else if (ROUTE(post, "api/v1/products/#/groups"))
         ret = group_create(r, b);
     else if (ROUTE(get, "api/v1/products/#/groups"))

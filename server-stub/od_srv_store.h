@@ -171,6 +171,11 @@ typedef struct od_srv_store_ops {
     /* Hot path of device authentication: copies the key into key_b64. */
     int (*product_key)(od_srv_store *st, int64_t id,
                        char key_b64[OD_SRV_KEY_MAX + 1]);
+    /* Replaces the product's access key with key_b64 (copied; as for
+     * product_create). A backend keeps no copy of a key outside its row,
+     * so product_key answers the new one from the next call on. NOT_FOUND:
+     * no such product. The same holds for user_set_key and dev_set_key. */
+    int (*product_set_key)(od_srv_store *st, int64_t id, const char *key_b64);
     /* Hot path of a user token's reach: the owner's id into *owner, 0 for
      * none. NOT_FOUND: no such product. */
     int (*product_owner)(od_srv_store *st, int64_t id, int64_t *owner);
@@ -180,8 +185,7 @@ typedef struct od_srv_store_ops {
 
     /* Users: OneNET's user accounts. A user's access key signs userid/{uid}
      * tokens, which reach the products the user owns (docs/API.md, fuse
-     * device API). Like products, users are never deleted, so an owner
-     * id stays valid. user_create: EXISTS if the name is taken; key_b64 as
+     * device API). user_create: EXISTS if the name is taken; key_b64 as
      * for products. user_get answers {id, name, access_key, created},
      * user_list [{id, name, created}]. */
     int (*user_create)(od_srv_store *st, const char *name,
@@ -191,6 +195,13 @@ typedef struct od_srv_store_ops {
     /* Hot path of user-token authentication, as product_key. */
     int (*user_key)(od_srv_store *st, int64_t id,
                     char key_b64[OD_SRV_KEY_MAX + 1]);
+    /* As product_set_key, for user id's access key. */
+    int (*user_set_key)(od_srv_store *st, int64_t id, const char *key_b64);
+    /* Deletes user id, whose id is never given to another user (a caller
+     * still naming it gets NOT_FOUND, not a stranger). BUSY while the user
+     * owns a product, so that an owner id always names a user: reassign
+     * or clear those owners first. NOT_FOUND: no such user. */
+    int (*user_delete)(od_srv_store *st, int64_t id);
 
     /* Firmware images; EXISTS if (product, component, version) is taken. */
     int (*fw_insert)(od_srv_store *st, const od_srv_fw *fw, int64_t *id);
@@ -228,6 +239,9 @@ typedef struct od_srv_store_ops {
      * tokens name their device, and its key checks the token. */
     int (*dev_find)(od_srv_store *st, int64_t product_id, const char *name,
                     od_srv_dev *out);
+    /* As product_set_key, for device id's dev_key (which dev_get and
+     * dev_find answer). */
+    int (*dev_set_key)(od_srv_store *st, int64_t id, const char *key_b64);
     int (*dev_info)(od_srv_store *st, int64_t id, json_t **out);
     int (*dev_list)(od_srv_store *st, int64_t product_id, json_t **out);
 

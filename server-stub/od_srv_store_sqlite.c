@@ -48,7 +48,7 @@ struct sq {
 };
 
 static const char schema[] =
-    "CREATE TABLE IF NOT EXISTS users(id INTEGER PRIMARY KEY,"
+    "CREATE TABLE IF NOT EXISTS users(id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " name TEXT NOT NULL UNIQUE, access_key TEXT NOT NULL, created INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS products(id INTEGER PRIMARY KEY,"
     " name TEXT NOT NULL UNIQUE, access_key TEXT NOT NULL, created INTEGER NOT NULL,"
@@ -428,6 +428,9 @@ static int key_by_id(od_srv_store *st, const char *sql, int64_t id,
     return OD_SRV_OK;
 }
 
+static int delete_row(od_srv_store *st, int64_t id, char file[OD_SRV_FILE_MAX],
+                      const char *sel, const char *const *busy, const char *const *del);
+
 /* ------------------------------------------------------------------ */
 /* Users and products                                                   */
 
@@ -452,6 +455,32 @@ static int user_list(od_srv_store *st, json_t **out)
 static int user_key(od_srv_store *st, int64_t id, char key_b64[OD_SRV_KEY_MAX + 1])
 {
     return key_by_id(st, "SELECT access_key FROM users WHERE id=?", id, key_b64);
+}
+
+/* The key is read from its row at every request (key_by_id, dev_find), and
+ * nothing keeps a copy, so the next request already meets the new one. */
+static int set_key_by_id(od_srv_store *st, const char *sql, int64_t id, const char *key_b64)
+{
+    CONN(st);
+    q = run(c, sql, &rc, "si", key_b64, id);
+    if (!q)
+        return write_err(c, rc);
+    return sqlite3_changes(c->db) ? OD_SRV_OK : OD_SRV_ERR_NOT_FOUND;
+}
+
+static int user_set_key(od_srv_store *st, int64_t id, const char *key_b64)
+{
+    return set_key_by_id(st, "UPDATE users SET access_key=? WHERE id=?", id, key_b64);
+}
+
+static int user_delete(od_srv_store *st, int64_t id)
+{
+    /* An owner id must keep naming its user. The foreign key would refuse
+     * the delete too, but as a bare constraint error; this says why. */
+    static const char *const busy[] = {"SELECT 1 FROM products WHERE user_id=?1 LIMIT 1",
+                                       NULL};
+    static const char *const del[] = {"DELETE FROM users WHERE id=?1", NULL};
+    return delete_row(st, id, NULL, "SELECT '' FROM users WHERE id=?1", busy, del);
 }
 
 /* Owner 0 is stored as NULL (NULLIF), which the foreign key lets pass. */
@@ -480,6 +509,11 @@ static int product_list(od_srv_store *st, json_t **out)
 static int product_key(od_srv_store *st, int64_t id, char key_b64[OD_SRV_KEY_MAX + 1])
 {
     return key_by_id(st, "SELECT access_key FROM products WHERE id=?", id, key_b64);
+}
+
+static int product_set_key(od_srv_store *st, int64_t id, const char *key_b64)
+{
+    return set_key_by_id(st, "UPDATE products SET access_key=? WHERE id=?", id, key_b64);
 }
 
 static int product_owner(od_srv_store *st, int64_t id, int64_t *owner)
@@ -715,15 +749,19 @@ static int pkg_list(od_srv_store *st, int64_t product_id, json_t **out)
 }
 
 /*
- * Deletes row id of a table whose rows name a file, in one transaction:
- * sel (?1 = id) gives the file name, NOT_FOUND without a row; any of the
- * busy queries (?1 = id) finding a row refuses with BUSY; then the del
- * statements (?1 = id) run. On OK the file name to unlink is in file.
+ * Deletes row id in one transaction: sel (?1 = id) selects the row, NOT_FOUND
+ * without one; any of the busy queries (?1 = id) finding a row refuses with
+ * BUSY; then the del statements (?1 = id) run. For a table whose rows name
+ * a file, sel's first column is the file name, and on OK it is in file (the
+ * caller unlinks it); file is NULL for a table without files.
  */
-static int delete_file_row(od_srv_store *st, int64_t id, char file[OD_SRV_FILE_MAX],
-                           const char *sel, const char *const *busy, const char *const *del)
+static int delete_row(od_srv_store *st, int64_t id, char file[OD_SRV_FILE_MAX],
+                      const char *sel, const char *const *busy, const char *const *del)
 {
+    char name[OD_SRV_FILE_MAX];
     CONN(st);
+    if (!file)
+        file = name;
     file[0] = '\0';
     if (begin(c) != OD_SRV_OK)
         return OD_SRV_ERR_DB;
@@ -761,7 +799,7 @@ static int fw_delete(od_srv_store *st, int64_t id, char file[OD_SRV_FILE_MAX])
     static const char *const busy[] = {
         "SELECT 1 FROM packages WHERE source_fw=?1 OR target_fw=?1 LIMIT 1", NULL};
     static const char *const del[] = {"DELETE FROM firmware WHERE id=?1", NULL};
-    return delete_file_row(st, id, file, "SELECT file FROM firmware WHERE id=?1", busy, del);
+    return delete_row(st, id, file, "SELECT file FROM firmware WHERE id=?1", busy, del);
 }
 
 _Static_assert(OD_SRV_PKG_GENERATING == 0, "pkg_delete's SQL says status=0");
@@ -778,7 +816,7 @@ static int pkg_delete(od_srv_store *st, int64_t id, char file[OD_SRV_FILE_MAX])
         NULL};
     static const char *const del[] = {"DELETE FROM jobs WHERE package_id=?1",
                                       "DELETE FROM packages WHERE id=?1", NULL};
-    return delete_file_row(st, id, file, "SELECT file FROM packages WHERE id=?1", busy, del);
+    return delete_row(st, id, file, "SELECT file FROM packages WHERE id=?1", busy, del);
 }
 
 static int job_claim(od_srv_store *st, od_srv_job *out)
@@ -922,6 +960,11 @@ static int dev_find(od_srv_store *st, int64_t product_id, const char *name, od_s
     q = run(c, "SELECT " DEV_COLS " FROM devices WHERE product_id=? AND name=?", &rc, "is",
             product_id, name);
     return dev_row(q, rc, out);
+}
+
+static int dev_set_key(od_srv_store *st, int64_t id, const char *key_b64)
+{
+    return set_key_by_id(st, "UPDATE devices SET dev_key=? WHERE id=?", id, key_b64);
 }
 
 static int dev_info(od_srv_store *st, int64_t id, json_t **out)
@@ -2203,13 +2246,13 @@ static void sq_close(od_srv_store *st)
 
 static const od_srv_store_ops sqlite_ops = {
     sq_close,
-    product_create, product_get, product_list, product_key, product_owner,
+    product_create, product_get, product_list, product_key, product_set_key, product_owner,
     product_set_owner,
-    user_create, user_get, user_list, user_key,
+    user_create, user_get, user_list, user_key, user_set_key, user_delete,
     fw_insert, fw_get, fw_list, fw_delete,
     pkg_create, pkg_get, pkg_info, pkg_list, pkg_delete,
     job_claim, job_requeue_running, job_progress, job_finish, job_get,
-    dev_create, dev_get, dev_find, dev_info, dev_list,
+    dev_create, dev_get, dev_find, dev_set_key, dev_info, dev_list,
     group_create, group_update, group_members, group_get, group_list,
     task_create, task_edit, task_op, task_get, task_list, task_sweep,
     dev_report_version, dev_check, dev_token_check, dev_download, dev_progress,
@@ -2238,13 +2281,14 @@ static const struct {
 /*
  * Tables whose ids must never come back after a delete: a task id is the
  * key push receivers deduplicate on, and packages, jobs and deliveries
- * are named by id in tasks, logs and receivers' records. AUTOINCREMENT
- * guarantees it (plain INTEGER PRIMARY KEY reuses the largest id once its
- * row is gone); SQLite cannot add it to a table, so an older database's
- * tables are rebuilt once.
+ * are named by id in tasks, logs and receivers' records; a platform that
+ * still names a deleted user (to give it a product) must meet 404, not
+ * another account. AUTOINCREMENT guarantees it (plain INTEGER PRIMARY KEY
+ * reuses the largest id once its row is gone); SQLite cannot add it to a
+ * table, so an older database's tables are rebuilt once.
  */
 static const char *const no_reuse[] = {"firmware", "packages", "jobs", "tasks",
-                                        "push_deliveries"};
+                                        "push_deliveries", "users"};
 
 static int table_sql_has(conn *c, const char *table, const char *word)
 {
@@ -2304,9 +2348,10 @@ static int rebuild_autoincrement(conn *c, char **err)
         return 0;
     /* SQLite's recipe for a table rebuild: constraints off around it (it
      * only takes effect outside a transaction), as the rows are copied
-     * unchanged. */
-    if (sqlite3_exec(c->db, "PRAGMA foreign_keys=OFF; BEGIN IMMEDIATE", NULL, NULL, err) !=
-        SQLITE_OK)
+     * unchanged. legacy_alter_table: otherwise renaming users would point
+     * products.user_id's foreign key at users_old, dropped below. */
+    if (sqlite3_exec(c->db, "PRAGMA foreign_keys=OFF; PRAGMA legacy_alter_table=ON;"
+                     " BEGIN IMMEDIATE", NULL, NULL, err) != SQLITE_OK)
         goto fail;
     for (i = 0; i < sizeof(no_reuse) / sizeof(no_reuse[0]); i++) {
         if (!todo[i])
@@ -2335,9 +2380,13 @@ static int rebuild_autoincrement(conn *c, char **err)
     if (sqlite3_exec(c->db, schema, NULL, NULL, err) != SQLITE_OK ||
         sqlite3_exec(c->db, "COMMIT", NULL, NULL, err) != SQLITE_OK)
         goto fail;
-    return sqlite3_exec(c->db, "PRAGMA foreign_keys=ON", NULL, NULL, err) == SQLITE_OK ? 0 : -1;
+    return sqlite3_exec(c->db, "PRAGMA legacy_alter_table=OFF; PRAGMA foreign_keys=ON", NULL,
+                        NULL, err) == SQLITE_OK ? 0 : -1;
 fail:
-    sqlite3_exec(c->db, "ROLLBACK; PRAGMA foreign_keys=ON", NULL, NULL, NULL);
+    /* Apart: ROLLBACK fails when BEGIN did, and exec stops at an error. */
+    sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_exec(c->db, "PRAGMA legacy_alter_table=OFF; PRAGMA foreign_keys=ON", NULL, NULL,
+                 NULL);
     return -1;
 }
 

@@ -13,6 +13,8 @@
  *   od_srv_test_live SERVER_BIN legacy        devInfo, tasking and report
  *   od_srv_test_live SERVER_BIN fuse          the new OneNET /fuse-ota/ routes,
  *                                             users and their userid/ tokens
+ *   od_srv_test_live SERVER_BIN keys          replacing product, device and user
+ *                                             keys; deleting users
  *   od_srv_test_live SERVER_BIN tls      [N]  HTTPS: handshake and start-up
  *                                             checks, then flow over TLS
  *   od_srv_test_live SERVER_BIN tlsreload     SIGHUP: a renewed certificate,
@@ -780,6 +782,20 @@ static int make_old_db(const char *dir)
                    " VALUES(50, 999, 1, 2, 999, '', '9.9', 16384, 2, 'old', 1);");
 }
 
+/* Stops the server, runs sql on its database, as a release before `what`
+ * left it, and starts the server on it: 0, or -1 (said) when the server
+ * does not start, as the upgrade then failed. */
+static int restart_on(const char *sql, const char *what)
+{
+    CHECK(server_stop(SIGTERM) == 0);
+    CHECK(db_exec(data_dir, sql) == 0);
+    if (server_start(0) == 0)
+        return 0;
+    fprintf(stderr, "FAIL migrate: the server did not start on a database from before %s\n",
+            what);
+    return -1;
+}
+
 /* A database from before the codec/filter/effort columns: the whole setup
  * (uploads, package generation, a task) works on it. */
 static int test_migrate(void)
@@ -830,16 +846,12 @@ static int test_migrate(void)
     /* A database of the release before effort: its tables already have
      * AUTOINCREMENT, so no rebuild runs and the column must come from the
      * added columns alone. That release's rows read back as best. */
-    CHECK(server_stop(SIGTERM) == 0);
-    CHECK(db_exec(data_dir,
-                  "ALTER TABLE packages DROP COLUMN effort;"
-                  "INSERT INTO packages(id, product_id, kind, component, target_fw,"
-                  " source_version, target_version, ram_budget, status, error, created,"
-                  " codec, filter) VALUES(60, 999, 1, 2, 999, '', '9.10', 16384, 2, 'old', 1,"
-                  " 1, 0);") == 0);
-    if (server_start(0) != 0) {
-        fprintf(stderr, "FAIL migrate: the server did not start on a database from before"
-                        " effort\n");
+    if (restart_on("ALTER TABLE packages DROP COLUMN effort;"
+                   "INSERT INTO packages(id, product_id, kind, component, target_fw,"
+                   " source_version, target_version, ram_budget, status, error, created,"
+                   " codec, filter) VALUES(60, 999, 1, 2, 999, '', '9.10', 16384, 2, 'old', 1,"
+                   " 1, 0);",
+                   "effort") != 0) {
         scenario_free(&s);
         return 1;
     }
@@ -869,6 +881,41 @@ static int test_migrate(void)
         CHECK(wait_job(data_int(j, "job_id")) == 0);
         CHECK(pkg_shows(data_int(j, "package_id"), "effort", "fast"));
         json_decref(j);
+    }
+    /* A database of the release before users could be deleted: its users
+     * table reuses ids. The rebuild keeps the rows and the owner (the
+     * products' foreign key still names users: a user that exists can be
+     * given a product, one that does not is 404), and the largest id,
+     * deleted, does not come back. */
+    if (restart_on("CREATE TABLE users_prev(id INTEGER PRIMARY KEY,"
+                   " name TEXT NOT NULL UNIQUE, access_key TEXT NOT NULL,"
+                   " created INTEGER NOT NULL);"
+                   "INSERT INTO users_prev SELECT id, name, access_key, created FROM users;"
+                   "DROP TABLE users; ALTER TABLE users_prev RENAME TO users;"
+                   "INSERT INTO users VALUES(70, 'last-user',"
+                   " 'KuF3NT/jUBJ62LNBB/A8XZA9CqS3Cu79B/ABmfA1UCw=', 1);",
+                   "user deletion") != 0) {
+        scenario_free(&s);
+        return 1;
+    }
+    {
+        int64_t uid, next;
+        char body[64];
+        j = NULL;
+        CHECK(admin("GET", "/api/v1/products/40", NULL, 0, &j) == 200);
+        uid = data_int(j, "user_id");
+        json_decref(j);
+        CHECK(uid > 0 && owner_shows(40, uid));
+        CHECK(owner_put(40, "{\"user_id\":999999}") == 404 && owner_shows(40, uid));
+        CHECK(owner_put(40, "{\"user_id\":70}") == 200 && owner_shows(40, 70));
+        CHECK(admin("DELETE", "/api/v1/users/70", NULL, 0, NULL) == 409);
+        snprintf(body, sizeof(body), "{\"user_id\":%lld}", (long long)uid);
+        CHECK(owner_put(40, body) == 200);
+        CHECK(admin("DELETE", "/api/v1/users/70", NULL, 0, NULL) == 200);
+        next = create_keyed("/api/v1/users", "{\"name\":\"after-upgrade\"}", NULL);
+        fprintf(stderr, "  user ids after the upgrade: 70 deleted, then %lld\n", (long long)next);
+        CHECK(next > 70);
+        CHECK(owner_put(40, "{\"user_id\":70}") == 404 && owner_shows(40, uid));
     }
     scenario_free(&s);
     return 0;
@@ -2970,6 +3017,246 @@ static int test_fuse(void)
 }
 
 /* ---------------------------------------------------------------- */
+/* Mode keys: replacing a product's, a device's or a user's key, and
+ * deleting a user.                                                   */
+
+/* POST path, a key rotation (no body): the HTTP status; the new key,
+ * reply member field, into key (80 bytes) and the reply's id into *id. */
+static int rotate(const char *path, const char *field, char *key, int64_t *id)
+{
+    json_t *j = NULL;
+    int st = admin("POST", path, NULL, 0, &j);
+    snprintf(key, 80, "%s", dstr(json_object_get(j, "data"), field));
+    *id = data_int(j, "id");
+    json_decref(j);
+    return st;
+}
+
+/* 1 if GET path (a management record) shows the string member k = want. */
+static int record_shows(const char *path, const char *k, const char *want)
+{
+    json_t *j = NULL;
+    int ok = admin("GET", path, NULL, 0, &j) == 200 &&
+             !strcmp(dstr(json_object_get(j, "data"), k), want);
+    json_decref(j);
+    return ok;
+}
+
+/* A device-API GET with auth, reduced to what a refusal consists of, into
+ * out: "status errno text" for a JSON reply (legacy errno/error or fuse
+ * code/msg; request_id differs by design), "status Ota-Errno byte" for a
+ * download (the one-byte body of an error; none for the file). */
+static void answer(const char *path, const char *auth, char *out, size_t n)
+{
+    od_srv_hresp r;
+    char ota[16] = "";
+    json_t *j;
+    int st = dev_send("GET", path, auth, NULL, NULL, &r);
+    out[0] = '\0';
+    if (st < 0)
+        return;
+    j = json_loadb((const char *)r.body, r.body_len, 0, NULL);
+    if (j) {
+        int fuse = json_object_get(j, "code") != NULL;
+        snprintf(out, n, "%d %lld %s", st,
+                 (long long)json_integer_value(json_object_get(j, fuse ? "code" : "errno")),
+                 dstr(j, fuse ? "msg" : "error"));
+    } else {
+        od_srv_hresp_header(&r, "Ota-Errno", ota, sizeof(ota));
+        snprintf(out, n, "%d %s %.*s", st, ota, st >= 400 && r.body_len == 1 ? 1 : 0,
+                 (const char *)r.body);
+    }
+    json_decref(j);
+    od_srv_hresp_free(&r);
+}
+
+/* After a rotation: path accepts fresh (a token of the new key: 200) and
+ * refuses stale (the old key's) exactly as a wrongly signed token, with
+ * the same status, errno and text. */
+static int rotated(const char *path, const char *stale, const char *fresh)
+{
+    char forged[OD_SRV_TOKEN_MAX], a[160], b[160], c[160];
+    if (!strstr(fresh, "sign=")) /* no new key to sign with */
+        return 0;
+    forge(fresh, forged);
+    answer(path, fresh, a, sizeof(a));
+    answer(path, forged, b, sizeof(b));
+    answer(path, stale, c, sizeof(c));
+    if (strncmp(a, "200 0 ", 6) || strncmp(b, "401 ", 4) || strcmp(b, c)) {
+        fprintf(stderr, "  %s: new key \"%s\", forged \"%s\", old key \"%s\"\n", path, a, b, c);
+        return 0;
+    }
+    return 1;
+}
+
+static int test_keys(void)
+{
+    scenario s;
+    /* Empty until signed: a token that failed to build is sent as none. */
+    char lt[OD_SRV_TOKEN_MAX] = "", ft[OD_SRV_TOKEN_MAX] = "", lt2[OD_SRV_TOKEN_MAX] = "",
+         ft2[OD_SRV_TOKEN_MAX] = "", dk[OD_SRV_TOKEN_MAX] = "", dkf[OD_SRV_TOKEN_MAX] = "",
+         dk2[OD_SRV_TOKEN_MAX] = "", dkf2[OD_SRV_TOKEN_MAX] = "", other[OD_SRV_TOKEN_MAX] = "",
+         ut[OD_SRV_TOKEN_MAX] = "", ut2[OD_SRV_TOKEN_MAX] = "", x[OD_SRV_TOKEN_MAX] = "";
+    char key[80], key2[80], ukey[80], path[256], vpath[96], fvpath[256], dlpath[96], body[96],
+        dlt[64], md5[33], a[160], b[160];
+    const char *d0 = "dev-00000";
+    int64_t dev0, dev1, id, uid, uid2, pid2, size = 0;
+    uint8_t *buf = NULL;
+    size_t got = 0;
+    json_t *j = NULL, *row;
+    size_t i;
+    int eno;
+
+    if (setup(&s, 2) != 0)
+        return 1;
+    dev0 = s.ids_a[0];
+    dev1 = s.ids_a[1];
+    snprintf(vpath, sizeof(vpath), "/ota/device/version?dev_id=%lld", (long long)dev0);
+    fpath(fvpath, s.pid, d0, "version");
+
+    /* --- the product key, with a download of dev0 under way --- */
+    CHECK(product_token(&s, "2018-10-31", OD_SRV_SIG_SHA256, lt) == 0);
+    CHECK(product_token(&s, "2022-05-01", OD_SRV_SIG_SHA256, ft) == 0);
+    CHECK(check_call(lt, dev0, "1.0.0", dlt, &size) == 0 && size > 2);
+    snprintf(path, sizeof(path), "/ota/south/download/%s/check?dev_id=%lld", dlt, (long long)dev0);
+    CHECK(dev_call("GET", path, lt, NULL, &eno, NULL) == 200 && eno == 0);
+    snprintf(dlpath, sizeof(dlpath), "/ota/south/download/%s", dlt);
+    buf = size > 2 ? malloc((size_t)size) : NULL;
+    if (!buf) {
+        scenario_free(&s);
+        return 1;
+    }
+    snprintf(path, sizeof(path), "Range: 0-%lld", (long long)size / 2 - 1);
+    CHECK(fetch(dlt, lt, path, buf, (size_t)size, &got) == 206 && got == (size_t)size / 2);
+
+    snprintf(path, sizeof(path), "/api/v1/products/%lld/access_key", (long long)s.pid);
+    CHECK(rotate(path, "access_key", key, &id) == 200 && id == s.pid);
+    CHECK(strlen(key) == 44 && strcmp(key, s.key) != 0); /* base64 of 32 random bytes */
+    snprintf(path, sizeof(path), "/api/v1/products/%lld", (long long)s.pid);
+    CHECK(record_shows(path, "access_key", key));
+    snprintf(s.key, sizeof(s.key), "%s", key);
+    CHECK(product_token(&s, "2018-10-31", OD_SRV_SIG_SHA256, lt2) == 0);
+    CHECK(product_token(&s, "2022-05-01", OD_SRV_SIG_SHA256, ft2) == 0);
+    CHECK(rotated(vpath, lt, lt2));
+    CHECK(rotated(fvpath, ft, ft2));
+    /* The download: each Range request is authenticated anew, so the old
+     * key's next piece is refused (OneNET's byte 3) as a forged token's
+     * is; the download token itself names the row, not a key, and the
+     * new key's requests resume with it where the device stopped. */
+    CHECK(rotated(dlpath, lt, lt2));
+    answer(dlpath, lt, a, sizeof(a));
+    CHECK(!strcmp(a, "401 1 3"));
+    snprintf(path, sizeof(path), "Range: %lld-", (long long)got);
+    CHECK(fetch(dlt, lt2, path, buf, (size_t)size, &got) == 206 && got == (size_t)size);
+    md5_hex(buf, got, md5);
+    CHECK(pkg_shows(s.pkg_diff, "md5", md5));
+    /* A second rotation retires the first new key as well. */
+    CHECK(rotate("/api/v1/products/999999/access_key", "access_key", key2, &id) == 404);
+    snprintf(path, sizeof(path), "/api/v1/products/%lld/access_key", (long long)s.pid);
+    CHECK(rotate(path, "access_key", key2, &id) == 200 && strcmp(key2, key) != 0);
+    snprintf(s.key, sizeof(s.key), "%s", key2);
+    CHECK(product_token(&s, "2018-10-31", OD_SRV_SIG_SHA256, lt) == 0);
+    CHECK(rotated(vpath, lt2, lt));
+    /* Without the admin token, nothing changes. */
+    {
+        od_srv_hresp r;
+        CHECK(dev_send("POST", path, NULL, NULL, NULL, &r) == 401);
+        od_srv_hresp_free(&r);
+        snprintf(path, sizeof(path), "/api/v1/products/%lld", (long long)s.pid);
+        CHECK(record_shows(path, "access_key", key2));
+    }
+
+    /* --- a device key: that device's tokens alone --- */
+    CHECK(dev_key_token(&s, dev0, d0, dk) == 0);
+    CHECK(dev_key_token_v(&s, dev0, d0, "2022-05-01", dkf) == 0);
+    CHECK(dev_key_token(&s, dev1, "dev-00001", other) == 0);
+    snprintf(path, sizeof(path), "/api/v1/devices/%lld/dev_key", (long long)dev0);
+    CHECK(rotate(path, "dev_key", key, &id) == 200 && id == dev0 && strlen(key) == 44);
+    snprintf(path, sizeof(path), "/api/v1/devices/%lld", (long long)dev0);
+    CHECK(record_shows(path, "dev_key", key));
+    CHECK(dev_key_token(&s, dev0, d0, dk2) == 0); /* signed with the key GET shows */
+    CHECK(dev_key_token_v(&s, dev0, d0, "2022-05-01", dkf2) == 0);
+    CHECK(rotated(vpath, dk, dk2));
+    CHECK(rotated(fvpath, dkf, dkf2));
+    CHECK(rotated(dlpath, dk, dk2));
+    /* The product key and the other device's key are untouched. */
+    CHECK(dev_call("GET", vpath, lt, NULL, &eno, NULL) == 200 && eno == 0);
+    snprintf(path, sizeof(path), "/ota/device/version?dev_id=%lld", (long long)dev1);
+    CHECK(dev_call("GET", path, other, NULL, &eno, NULL) == 200 && eno == 0);
+    CHECK(rotate("/api/v1/devices/999999/dev_key", "dev_key", key, &id) == 404);
+
+    /* --- a user key, on the fuse routes --- */
+    uid = create_keyed("/api/v1/users", "{\"name\":\"keys-owner\"}", ukey);
+    CHECK(uid > 0);
+    snprintf(body, sizeof(body), "{\"user_id\":%lld}", (long long)uid);
+    CHECK(owner_put(s.pid, body) == 200);
+    user_token(ukey, uid, time(NULL) + 600, ut);
+    snprintf(path, sizeof(path), "/api/v1/users/%lld/access_key", (long long)uid);
+    CHECK(rotate(path, "access_key", key, &id) == 200 && id == uid && strlen(key) == 44 &&
+          strcmp(key, ukey) != 0);
+    snprintf(path, sizeof(path), "/api/v1/users/%lld", (long long)uid);
+    CHECK(record_shows(path, "access_key", key));
+    user_token(key, uid, time(NULL) + 600, ut2);
+    CHECK(rotated(fvpath, ut, ut2));
+    CHECK(rotate("/api/v1/users/999999/access_key", "access_key", key2, &id) == 404);
+    /* Ids as the other routes take them: anything else is no route. */
+    CHECK(rotate("/api/v1/users/0/access_key", "access_key", key2, &id) == 404);
+    CHECK(rotate("/api/v1/users/x/access_key", "access_key", key2, &id) == 404);
+
+    /* --- deleting a user: refused while it owns a product --- */
+    snprintf(body, sizeof(body), "{\"name\":\"keys-second\",\"user_id\":%lld}", (long long)uid);
+    pid2 = create_keyed("/api/v1/products", body, NULL);
+    CHECK(pid2 > 0);
+    snprintf(path, sizeof(path), "/api/v1/users/%lld", (long long)uid);
+    CHECK(admin("DELETE", path, NULL, 0, &j) == 409);
+    CHECK(json_integer_value(json_object_get(j, "errno")) == -5 &&
+          strstr(dstr(j, "error"), "PUT /api/v1/products/{pid}/owner") != NULL);
+    json_decref(j);
+    j = NULL;
+    CHECK(owner_put(s.pid, "{\"user_id\":null}") == 200);
+    CHECK(admin("DELETE", path, NULL, 0, NULL) == 409); /* still owns pid2 */
+    CHECK(record_shows(path, "access_key", key));
+    snprintf(body, sizeof(body), "{\"user_id\":%lld}", (long long)uid);
+    CHECK(owner_put(s.pid, body) == 200);
+    answer(fvpath, ut2, a, sizeof(a));
+    CHECK(!strncmp(a, "200 0 ", 6));
+    CHECK(owner_put(s.pid, "{\"user_id\":null}") == 200);
+    CHECK(owner_put(pid2, "{\"user_id\":null}") == 200);
+    CHECK(admin("DELETE", path, NULL, 0, &j) == 200);
+    CHECK(json_integer_value(json_object_get(j, "errno")) == 0);
+    json_decref(j);
+    j = NULL;
+    CHECK(admin("GET", path, NULL, 0, NULL) == 404);
+    CHECK(admin("DELETE", path, NULL, 0, NULL) == 404);
+    CHECK(admin("DELETE", "/api/v1/users/999999", NULL, 0, NULL) == 404);
+    snprintf(path, sizeof(path), "/api/v1/users/%lld/access_key", (long long)uid);
+    CHECK(rotate(path, "access_key", key2, &id) == 404);
+    CHECK(admin("GET", "/api/v1/users", NULL, 0, &j) == 200);
+    json_array_foreach(json_object_get(j, "data"), i, row)
+        CHECK(json_integer_value(json_object_get(row, "id")) != uid);
+    json_decref(j);
+    j = NULL;
+    /* Its token now fails as an unknown user's (on a product it owned
+     * when the token was made), and its id names nobody. */
+    user_token(key, 999999, time(NULL) + 600, x);
+    answer(fvpath, x, a, sizeof(a));
+    answer(fvpath, ut2, b, sizeof(b));
+    CHECK(!strncmp(a, "401 1 ", 6) && !strcmp(a, b));
+    snprintf(body, sizeof(body), "{\"user_id\":%lld}", (long long)uid);
+    CHECK(owner_put(s.pid, body) == 404 && owner_shows(s.pid, 0));
+    /* A user made next does not get the deleted id, the largest so far. */
+    uid2 = create_keyed("/api/v1/users", "{\"name\":\"keys-owner\"}", NULL);
+    fprintf(stderr, "  user ids: %lld deleted, then %lld\n", (long long)uid, (long long)uid2);
+    CHECK(uid2 > uid);
+    snprintf(path, sizeof(path), "/api/v1/users/%lld", (long long)uid);
+    CHECK(admin("GET", path, NULL, 0, NULL) == 404);
+
+    free(buf);
+    scenario_free(&s);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- */
 /* Mode tls: the server with --tls-cert/--tls-key, an OpenSSL client
  * under the same helpers (cli_io), and the device flow over it.      */
 
@@ -3812,7 +4099,7 @@ int main(int argc, char **argv)
     char tmpl[] = "/tmp/od_srv_test_XXXXXX", err_path[300];
 
     if (argc < 3) {
-        fprintf(stderr, "usage: %s SERVER_BIN flow|fast|pause|crash|badinput|migrate|stop|conns|legacy|fuse|tls|tlsreload|push|bench [N]\n", argv[0]);
+        fprintf(stderr, "usage: %s SERVER_BIN flow|fast|pause|crash|badinput|migrate|stop|conns|legacy|fuse|keys|tls|tlsreload|push|bench [N]\n", argv[0]);
         return 2;
     }
     server_bin = argv[1];
@@ -3879,6 +4166,8 @@ int main(int argc, char **argv)
         rc = test_legacy();
     else if (!strcmp(mode, "fuse"))
         rc = test_fuse();
+    else if (!strcmp(mode, "keys"))
+        rc = test_keys();
     else if (!strcmp(mode, "tls"))
         rc = test_tls(n);
     else if (!strcmp(mode, "tlsreload"))
