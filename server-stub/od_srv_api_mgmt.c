@@ -751,12 +751,12 @@ enum MHD_Result od_srv_api_mgmt(od_srv_req *r)
     enum MHD_Result ret;
 
     /* Requests with a JSON body: parse once, refuse malformed at once.
-     * Task operations and key rotations take none (a rotation with a
-     * malformed id is then no route, not a missing body). */
+     * Task operations and key rotations take none (one with a malformed
+     * id is then no route, 404, not a missing body). */
     if (post || put) {
         b = od_srv_body_json(r);
         if (!b && !(post && r->nseg == 5 &&
-                    (od_srv_route(r, "api/v1/tasks/#/*") ||
+                    (od_srv_route(r, "api/v1/tasks/*/*") ||
                      od_srv_route(r, "api/v1/products/*/access_key") ||
                      od_srv_route(r, "api/v1/devices/*/dev_key") ||
                      od_srv_route(r, "api/v1/users/*/access_key"))))

@@ -1293,6 +1293,10 @@ static int test_badinput(void)
     /* Admin authentication. */
     CHECK(raw_status("GET /api/v1/products HTTP/1.1\r\nHost: x\r\n\r\n") == 401);
     CHECK(raw_status("GET /api/v1/products HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nope\r\n\r\n") == 401);
+    /* A task operation takes no body: with an id that is no id it is no
+     * route (404), not a request missing its body (400). */
+    CHECK(admin("POST", "/api/v1/tasks/0/start", NULL, 0, NULL) == 404);
+    CHECK(admin("POST", "/api/v1/tasks/x/stop", NULL, 0, NULL) == 404);
     /* The scheme is case-insensitive; a 401 names it (RFC 9110). */
     CHECK(raw_status("GET /api/v1/products HTTP/1.1\r\nHost: x\r\nAuthorization: bearer " ADMIN
                      "\r\n\r\n") == 200);
