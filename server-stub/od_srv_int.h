@@ -100,7 +100,10 @@ void od_srv_waker_wait(od_srv_waker *w, unsigned ms);
 
 /* ---- generation workers (od_srv_jobs.c) ---- */
 
-/* Starts n worker threads that claim queued jobs from the store. */
+/* Starts n worker threads that claim queued jobs from the store, and the
+ * thread that fails, every second, the rows of tasks past their deadline.
+ * Returns OD_SRV_OK, OD_SRV_ERR_DB (re-queuing interrupted jobs failed) or
+ * OD_SRV_ERR_NOMEM (a thread could not start; none is left running). */
 int od_srv_jobs_start(od_srv *s, unsigned n);
 /* Wakes an idle worker after a job was queued. */
 void od_srv_jobs_kick(od_srv *s);

@@ -23,12 +23,16 @@
 #define WORKERS_MAX 64
 #define IDLE_POLL_MS 1000 /* also picks up jobs another node queued */
 
+#define SWEEP_MS 1000
+
 struct od_srv_jobs {
     od_srv *srv;
     pthread_t th[WORKERS_MAX];
     unsigned n;
     od_srv_waker w;
-    int64_t last_sweep; /* second of the last deadline sweep; under w.mu */
+    pthread_t sweep_th; /* the deadline sweeper, once sweeping is set */
+    int sweeping;
+    od_srv_waker sw;    /* its sleep and stop, apart from the workers' kicks */
 };
 
 typedef struct prog_ctx {
@@ -157,20 +161,25 @@ out:
     free(pkg);
 }
 
-/* Idle workers also end the rows of tasks whose deadline passed, at most
- * once a second in all, so that a task completes even when some of its
- * devices never call again. */
-static void sweep_deadlines(od_srv_jobs *j)
+/*
+ * Ends, once a second, the rows of tasks whose deadline passed, so that a
+ * task completes even when some of its devices never call again. A thread
+ * of its own: the generation workers can all be busy for hours, and a row
+ * left live past its deadline keeps its device out of its next task.
+ */
+static void *sweeper(void *arg)
 {
-    int64_t now = (int64_t)time(NULL);
-    int n = 0, due;
-    pthread_mutex_lock(&j->w.mu);
-    due = now > j->last_sweep;
-    if (due)
-        j->last_sweep = now;
-    pthread_mutex_unlock(&j->w.mu);
-    if (due && j->srv->store->ops->task_sweep(j->srv->store, now, &n) == OD_SRV_OK && n)
-        fprintf(stderr, "otadelta-server: %d device row(s) past their task's deadline failed (208)\n", n);
+    od_srv_jobs *j = arg;
+    while (!od_srv_waker_stopping(&j->sw)) {
+        int n = 0;
+        if (j->srv->store->ops->task_sweep(j->srv->store, (int64_t)time(NULL), &n) ==
+                OD_SRV_OK && n)
+            fprintf(stderr,
+                    "otadelta-server: %d device row(s) past their task's deadline failed (208)\n",
+                    n);
+        od_srv_waker_wait(&j->sw, SWEEP_MS);
+    }
+    return NULL;
 }
 
 static void *worker(void *arg)
@@ -184,7 +193,6 @@ static void *worker(void *arg)
             run_job(j->srv, &job);
             continue;
         }
-        sweep_deadlines(j);
         od_srv_waker_wait(&j->w, IDLE_POLL_MS);
     }
     return NULL;
@@ -207,7 +215,13 @@ int od_srv_jobs_start(od_srv *s, unsigned n)
         return OD_SRV_ERR_NOMEM;
     j->srv = s;
     od_srv_waker_init(&j->w);
+    od_srv_waker_init(&j->sw);
     s->jobs = j;
+    if (pthread_create(&j->sweep_th, NULL, sweeper, j) != 0) {
+        od_srv_jobs_stop(s);
+        return OD_SRV_ERR_NOMEM;
+    }
+    j->sweeping = 1;
     for (unsigned i = 0; i < n; i++) {
         if (pthread_create(&j->th[i], NULL, worker, j) != 0) {
             od_srv_jobs_stop(s);
@@ -230,9 +244,13 @@ void od_srv_jobs_stop(od_srv *s)
     if (!j)
         return;
     od_srv_waker_stop(&j->w);
+    od_srv_waker_stop(&j->sw);
     for (unsigned i = 0; i < j->n; i++)
         pthread_join(j->th[i], NULL);
+    if (j->sweeping)
+        pthread_join(j->sweep_th, NULL);
     od_srv_waker_destroy(&j->w);
+    od_srv_waker_destroy(&j->sw);
     free(j);
     s->jobs = NULL;
 }

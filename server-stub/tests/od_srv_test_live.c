@@ -15,6 +15,8 @@
  *                                             users and their userid/ tokens
  *   od_srv_test_live SERVER_BIN keys          replacing product, device and user
  *                                             keys; deleting users
+ *   od_srv_test_live SERVER_BIN sweep         deadlines enforced while the
+ *                                             generation workers are busy
  *   od_srv_test_live SERVER_BIN tls      [N]  HTTPS: handshake and start-up
  *                                             checks, then flow over TLS
  *   od_srv_test_live SERVER_BIN tlsreload     SIGHUP: a renewed certificate,
@@ -987,39 +989,51 @@ static void job_status(int64_t job, char *out, size_t cap)
 /* SIGTERM while a long generation runs: the server cuts it short instead
  * of waiting (so after a restart it is not done yet) and does not fail
  * it; the next start runs it again to the end. */
+/*
+ * Uploads two 24 MiB images to s->pid as versions va and vb (ids into *fa,
+ * *fb): about 2 s of generation each way here, far longer than a stop or
+ * a deadline sweep takes. s->len is left as it was. 0, or -1.
+ */
+static int upload_big_pair(scenario *s, const char *va, const char *vb, int64_t *fa,
+                           int64_t *fb)
+{
+    size_t len = s->len;
+    uint8_t *a, *b;
+    uint32_t x = 7;
+    int r;
+
+    s->len = 24u << 20;
+    a = malloc(s->len);
+    b = malloc(s->len);
+    r = a && b ? 0 : -1;
+    for (size_t i = 0; r == 0 && i < s->len; i++) {
+        x = x * 1103515245u + 12345u;
+        a[i] = (uint8_t)(x >> 16);
+    }
+    if (r == 0) {
+        memcpy(b, a, s->len);
+        for (size_t i = 0; i < s->len; i += 4099)
+            b[i] ^= 0x33;
+        r = upload(s, a, va, fa) == 0 && upload(s, b, vb, fb) == 0 ? 0 : -1;
+    }
+    free(a);
+    free(b);
+    s->len = len;
+    return r;
+}
+
 static int test_stop(void)
 {
     scenario s;
     json_t *j = NULL;
     int64_t fw_a, fw_b, job;
     char path[120], body[200], st[32] = "";
-    uint8_t *a, *b;
-    uint32_t x = 7;
 
     memset(&s, 0, sizeof(s));
-    /* About 2 s of generation here: far longer than a stop takes. */
-    s.len = 24u << 20;
-    a = malloc(s.len);
-    b = malloc(s.len);
-    if (!a || !b) {
-        free(a);
-        free(b);
-        return 1;
-    }
-    for (size_t i = 0; i < s.len; i++) {
-        x = x * 1103515245u + 12345u;
-        a[i] = (uint8_t)(x >> 16);
-    }
-    memcpy(b, a, s.len);
-    for (size_t i = 0; i < s.len; i += 4099)
-        b[i] ^= 0x33;
     CHECK(admin("POST", "/api/v1/products", "{\"name\":\"stop\"}", 0, &j) == 201);
     s.pid = data_int(j, "id");
     json_decref(j);
-    CHECK(upload(&s, a, "1.0.0", &fw_a) == 0);
-    CHECK(upload(&s, b, "1.1.0", &fw_b) == 0);
-    free(a);
-    free(b);
+    CHECK(upload_big_pair(&s, "1.0.0", "1.1.0", &fw_a, &fw_b) == 0);
     snprintf(path, sizeof(path), "/api/v1/products/%lld/packages", (long long)s.pid);
     snprintf(body, sizeof(body), "{\"type\":\"diff\",\"source_fw\":%lld,\"target_fw\":%lld}",
              (long long)fw_a, (long long)fw_b);
@@ -1911,6 +1925,62 @@ static int task_expire(int64_t task)
     char sql[96];
     snprintf(sql, sizeof(sql), "UPDATE tasks SET deadline=1 WHERE id=%lld", (long long)task);
     return db_update(sql);
+}
+
+/*
+ * A row past its task's deadline fails (208) within about a second even
+ * while every generation worker is busy and jobs wait in the queue: idle
+ * workers used to run the sweep, so a long queue kept such rows live, and
+ * their devices out of their next task, for as long as it lasted. Here
+ * six 2-second jobs keep both workers busy for about 6 s; the row must
+ * fail while one of them is still queued.
+ */
+static int test_sweep(void)
+{
+    scenario s;
+    char path[120], body[200], st[32] = "";
+    int64_t fa, fb, task, dev, jobs[6];
+    int queued_when_failed = -1;
+    json_t *j = NULL;
+    unsigned k = 0;
+
+    if (setup(&s, 1) != 0)
+        return 1;
+    dev = s.ids_a[0];
+    CHECK(upload_big_pair(&s, "5.0.0", "5.1.0", &fa, &fb) == 0);
+    task = s.task; /* started, its rows live */
+    CHECK(!strcmp(row_state(task, dev, st, sizeof(st)), "pending"));
+    snprintf(path, sizeof(path), "/api/v1/products/%lld/packages", (long long)s.pid);
+    for (unsigned i = 0; i < 6; i++) {
+        static const char *const codec[] = {"lzma", "deflate", "none"};
+        if (i < 4)
+            snprintf(body, sizeof(body), "{\"type\":\"diff\",\"source_fw\":%lld,"
+                     "\"target_fw\":%lld,\"codec\":\"%s\"}", (long long)(i & 1 ? fb : fa),
+                     (long long)(i & 1 ? fa : fb), codec[i / 2]);
+        else
+            snprintf(body, sizeof(body), "{\"type\":\"full\",\"target_fw\":%lld}",
+                     (long long)(i & 1 ? fa : fb));
+        CHECK(admin("POST", path, body, 0, &j) == 202);
+        jobs[k++] = data_int(j, "job_id");
+        json_decref(j);
+    }
+    CHECK(task_expire(task) == 0);
+    for (int i = 0; i < 60 && queued_when_failed < 0; i++) {
+        sleep_ms(50);
+        if (strcmp(row_state(task, dev, st, sizeof(st)), "failed") != 0)
+            continue;
+        queued_when_failed = 0;
+        for (unsigned q = 0; q < k; q++) {
+            char js[32] = "";
+            job_status(jobs[q], js, sizeof(js));
+            queued_when_failed += !strcmp(js, "queued");
+        }
+    }
+    fprintf(stderr, "sweep: row %s, %d job(s) still queued then\n", st, queued_when_failed);
+    CHECK(!strcmp(st, "failed"));
+    CHECK(queued_when_failed > 0);
+    scenario_free(&s);
+    return 0;
 }
 
 static void md5_hex(const uint8_t *p, size_t n, char out[33])
@@ -4172,6 +4242,8 @@ int main(int argc, char **argv)
         rc = test_fuse();
     else if (!strcmp(mode, "keys"))
         rc = test_keys();
+    else if (!strcmp(mode, "sweep"))
+        rc = test_sweep();
     else if (!strcmp(mode, "tls"))
         rc = test_tls(n);
     else if (!strcmp(mode, "tlsreload"))
