@@ -399,7 +399,9 @@ static enum MHD_Result package_create(od_srv_req *r, json_t *b)
     p.block_size = (uint32_t)block;
     rc = st->ops->pkg_create(st, &p, &pkg_id, &job_id);
     if (rc != OD_SRV_OK)
-        return od_srv_reply_err(r, rc, NULL);
+        return od_srv_reply_err(r, rc, rc == OD_SRV_ERR_NOT_FOUND
+                                           ? "source_fw or target_fw was deleted meanwhile"
+                                           : NULL);
     od_srv_jobs_kick(r->srv);
     return ok_json(r, MHD_HTTP_ACCEPTED,
                    json_pack("{sI,sI,ss}", "package_id", (json_int_t)pkg_id,

@@ -211,7 +211,9 @@ typedef struct od_srv_store_ops {
      * the file name to unlink is copied to file. */
     int (*fw_delete)(od_srv_store *st, int64_t id, char file[OD_SRV_FILE_MAX]);
 
-    /* Packages. pkg_create stores p (status generating) and a queued job. */
+    /* Packages. pkg_create stores p (status generating) and a queued job;
+     * NOT_FOUND if p's target_fw (or, for a delta, source_fw) is not, or
+     * no longer, a firmware of p's product. */
     int (*pkg_create)(od_srv_store *st, const od_srv_pkg *p, int64_t *pkg_id,
                       int64_t *job_id);
     int (*pkg_get)(od_srv_store *st, int64_t id, od_srv_pkg *out);

@@ -632,6 +632,17 @@ static int pkg_create(od_srv_store *st, const od_srv_pkg *p, int64_t *pkg_id,
     int64_t now = now_s();
     if (begin(c) != OD_SRV_OK)
         return OD_SRV_ERR_DB;
+    /* The caller looked the images up before this transaction; one deleted
+     * since (fw_delete checks for packages in a transaction of its own)
+     * must not leave a package, and a job, naming a missing file. */
+    q = run(c, "SELECT COUNT(*) FROM firmware WHERE product_id=?1 AND (id=?2 OR id=?3)", &rc,
+            "iii", p->product_id, p->target_fw, p->source_fw);
+    if (!q || rc != SQLITE_ROW)
+        goto fail;
+    if (sqlite3_column_int(q, 0) != (p->kind == OD_KIND_DELTA ? 2 : 1)) {
+        rollback(c);
+        return OD_SRV_ERR_NOT_FOUND;
+    }
     q = run(c,
             "INSERT INTO packages(product_id, kind, component, source_fw, target_fw,"
             " source_version, target_version, ram_budget, status, created, block_size,"
