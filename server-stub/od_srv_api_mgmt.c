@@ -310,6 +310,21 @@ static enum MHD_Result user_delete(od_srv_req *r)
     return ok_json(r, MHD_HTTP_OK, NULL);
 }
 
+/* GET /api/v1/products/{pid}/firmware (packages, devices, groups, tasks):
+ * the product's list by `list`, or 404 for a product that does not exist,
+ * which an empty list would pass off as one that has none. */
+static enum MHD_Result product_list(od_srv_req *r,
+                                    int (*list)(od_srv_store *, int64_t, json_t **))
+{
+    od_srv_store *st = r->srv->store;
+    json_t *out = NULL;
+    int64_t owner;
+    int rc = st->ops->product_owner(st, r->ids[0], &owner);
+    if (rc == OD_SRV_OK)
+        rc = list(st, r->ids[0], &out);
+    return store_reply(r, rc, &out);
+}
+
 /* PUT /api/v1/products/{pid}/owner {"user_id": uid or null}: the user
  * whose userid/ tokens reach the product from now on, or nobody. The
  * member is required, so that a typo in its name does not clear it. */
@@ -442,14 +457,18 @@ static enum MHD_Result device_create(od_srv_req *r, json_t *b)
     for (const char *p = name; *p; p++)
         if (*p == '/' || *p == '&' || *p == '%')
             BAD("name may not contain / & %");
+    /* ... and in the fuse routes' paths, where these two are no name. */
+    if (!strcmp(name, ".") || !strcmp(name, ".."))
+        BAD("name may not be . or ..");
     if (get_str(b, "manuf", &manuf) != 0 || !code_ok(manuf, OD_SRV_MM_MAX) ||
         get_str(b, "model", &model) != 0 || !code_ok(model, OD_SRV_MM_MAX))
         BAD("manuf and model are up to 32 letters or digits");
     {
         const char *fv, *sv;
-        if (get_str(b, "f_version", &fv) != 0 || (fv && !od_srv_version_valid(fv)) ||
-            get_str(b, "s_version", &sv) != 0 || (sv && !od_srv_version_valid(sv)))
-            BAD("f_version / s_version: 1..50 characters of A-Za-z0-9._-");
+        /* "" is "none yet", as the device API reads an empty version. */
+        if (get_str(b, "f_version", &fv) != 0 || (fv && *fv && !od_srv_version_valid(fv)) ||
+            get_str(b, "s_version", &sv) != 0 || (sv && *sv && !od_srv_version_valid(sv)))
+            BAD("f_version / s_version: empty, or 1..50 characters of A-Za-z0-9._-");
         snprintf(d.f_version, sizeof(d.f_version), "%s", fv ? fv : "");
         snprintf(d.s_version, sizeof(d.s_version), "%s", sv ? sv : "");
     }
@@ -796,11 +815,11 @@ enum MHD_Result od_srv_api_mgmt(od_srv_req *r)
                   ? od_srv_reply_err(r, rc, "no push url set for this product")
                   : store_reply(r, rc, NULL);
     } else if (ROUTE(get, "api/v1/products/#/firmware"))
-        ret = store_reply(r, st->ops->fw_list(st, r->ids[0], &out), &out);
+        ret = product_list(r, st->ops->fw_list);
     else if (ROUTE(post, "api/v1/products/#/packages"))
         ret = package_create(r, b);
     else if (ROUTE(get, "api/v1/products/#/packages"))
-        ret = store_reply(r, st->ops->pkg_list(st, r->ids[0], &out), &out);
+        ret = product_list(r, st->ops->pkg_list);
     else if (ROUTE(get, "api/v1/packages/#"))
         ret = store_reply(r, st->ops->pkg_info(st, r->ids[0], &out), &out);
     else if (ROUTE(del, "api/v1/packages/#"))
@@ -812,7 +831,7 @@ enum MHD_Result od_srv_api_mgmt(od_srv_req *r)
     else if (ROUTE(post, "api/v1/products/#/devices"))
         ret = device_create(r, b);
     else if (ROUTE(get, "api/v1/products/#/devices"))
-        ret = store_reply(r, st->ops->dev_list(st, r->ids[0], &out), &out);
+        ret = product_list(r, st->ops->dev_list);
     else if (ROUTE(get, "api/v1/devices/#"))
         ret = store_reply(r, st->ops->dev_info(st, r->ids[0], &out), &out);
     else if (ROUTE(post, "api/v1/devices/#/dev_key"))
@@ -820,7 +839,7 @@ enum MHD_Result od_srv_api_mgmt(od_srv_req *r)
     else if (ROUTE(post, "api/v1/products/#/groups"))
         ret = group_create(r, b);
     else if (ROUTE(get, "api/v1/products/#/groups"))
-        ret = store_reply(r, st->ops->group_list(st, r->ids[0], &out), &out);
+        ret = product_list(r, st->ops->group_list);
     else if (ROUTE(get, "api/v1/groups/#"))
         ret = store_reply(r, st->ops->group_get(st, r->ids[0], &out), &out);
     else if (ROUTE(put, "api/v1/groups/#"))
@@ -830,7 +849,7 @@ enum MHD_Result od_srv_api_mgmt(od_srv_req *r)
     else if (ROUTE(post, "api/v1/products/#/tasks"))
         ret = task_create(r, b, 0);
     else if (ROUTE(get, "api/v1/products/#/tasks"))
-        ret = store_reply(r, st->ops->task_list(st, r->ids[0], &out), &out);
+        ret = product_list(r, st->ops->task_list);
     else if (ROUTE(get, "api/v1/tasks/#"))
         ret = store_reply(r, st->ops->task_get(st, r->ids[0], 1, &out), &out);
     else if (ROUTE(put, "api/v1/tasks/#"))

@@ -1323,6 +1323,31 @@ static int test_badinput(void)
     /* Admin authentication. */
     CHECK(raw_status("GET /api/v1/products HTTP/1.1\r\nHost: x\r\n\r\n") == 401);
     CHECK(raw_status("GET /api/v1/products HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nope\r\n\r\n") == 401);
+    /* A product's lists: 404 for a product that does not exist, not an
+     * empty list that says it has none. */
+    {
+        static const char *const what[] = {"firmware", "packages", "devices", "groups", "tasks"};
+        char lp[96];
+        for (size_t k = 0; k < 5; k++) {
+            snprintf(lp, sizeof(lp), "/api/v1/products/999999/%s", what[k]);
+            CHECK(admin("GET", lp, NULL, 0, NULL) == 404);
+            snprintf(lp, sizeof(lp), "/api/v1/products/%lld/%s", (long long)s.pid, what[k]);
+            CHECK(admin("GET", lp, NULL, 0, NULL) == 200);
+        }
+    }
+    /* Device names appear in token resources and fuse paths: "." and ".."
+     * are refused there; an empty version is "none yet", as the device API
+     * reads one. */
+    {
+        char dp[96];
+        snprintf(dp, sizeof(dp), "/api/v1/products/%lld/devices", (long long)s.pid);
+        CHECK(admin("POST", dp, "{\"name\":\".\"}", 0, NULL) == 400);
+        CHECK(admin("POST", dp, "{\"name\":\"..\"}", 0, NULL) == 400);
+        CHECK(admin("POST", dp, "{\"name\":\"...\"}", 0, NULL) == 201);
+        CHECK(admin("POST", dp, "{\"name\":\"nover\",\"f_version\":\"\",\"s_version\":\"\"}",
+                    0, NULL) == 201);
+        CHECK(admin("POST", dp, "{\"name\":\"badver\",\"f_version\":\"1 0\"}", 0, NULL) == 400);
+    }
     /* A task operation takes no body: with an id that is no id it is no
      * route (404), not a request missing its body (400). */
     CHECK(admin("POST", "/api/v1/tasks/0/start", NULL, 0, NULL) == 404);
