@@ -596,24 +596,77 @@ static int task_def(od_srv_req *r, json_t *b, int64_t pid, od_srv_task_def *t,
     return 0;
 }
 
+/* A task body's members, as task_def reads them; the first nine are also
+ * what task_get answers under the same names. */
+static const char *const task_members[] = {
+    "package_id", "name", "retry", "interval", "min_signal", "min_power", "start_time",
+    "deadline", "confirm", "devices", "groups", "blacklist", "whitelist"};
+#define TASK_MEMBERS (sizeof(task_members) / sizeof(task_members[0]))
+
+/*
+ * For PUT: the task as stored (cur, from task_get), in a body's terms, with
+ * b's members laid over it, so that an edit changes what it names and
+ * nothing else (a rename must not empty the scope, which would widen the
+ * task to every device of the product). New reference.
+ */
+static json_t *task_merge(json_t *cur, json_t *b)
+{
+    json_t *m = json_object(), *scope = json_object_get(cur, "scope");
+    if (!m)
+        return NULL;
+    for (size_t k = 0; k < TASK_MEMBERS; k++) {
+        json_t *v = json_object_get(k < 9 ? cur : scope, task_members[k]);
+        if (v)
+            json_object_set(m, task_members[k], v);
+    }
+    json_object_update(m, b);
+    return m;
+}
+
 static enum MHD_Result task_create(od_srv_req *r, json_t *b, int64_t edit_id)
 {
     od_srv_store *st = r->srv->store;
     od_srv_task_def t;
-    const char *msg;
+    const char *msg, *key;
+    char why[160];
     int64_t id = edit_id, pid = r->ids[0];
+    json_t *body = b, *v;
     int rc;
+    /* A misspelt member ("device") would otherwise be ignored, and an
+     * empty scope means every device of the product. */
+    json_object_foreach(b, key, v) {
+        size_t k = 0;
+        while (k < TASK_MEMBERS && strcmp(key, task_members[k]))
+            k++;
+        if (k == TASK_MEMBERS) {
+            snprintf(why, sizeof(why), "unknown member \"%.40s\" (see docs/API.md, Upgrade "
+                     "tasks)", key);
+            BAD(why);
+        }
+    }
     if (edit_id) {
         json_t *cur;
         rc = st->ops->task_get(st, edit_id, 0, &cur);
         if (rc != OD_SRV_OK)
             return od_srv_reply_err(r, rc, NULL);
         pid = json_integer_value(json_object_get(cur, "product_id"));
+        body = task_merge(cur, b);
         json_decref(cur);
+        if (!body)
+            return od_srv_reply_err(r, OD_SRV_ERR_NOMEM, NULL);
     }
-    if (task_def(r, b, pid, &t, &msg) != 0)
+    rc = task_def(r, body, pid, &t, &msg);
+    if (body != b)
+        json_decref(body);
+    if (rc != 0)
         BAD(msg);
-    rc = edit_id ? st->ops->task_edit(st, edit_id, &t) : st->ops->task_create(st, &t, &id);
+    rc = st->ops->task_scope_check(st, pid, t.scope, why, sizeof(why));
+    if (rc == OD_SRV_OK)
+        rc = edit_id ? st->ops->task_edit(st, edit_id, &t) : st->ops->task_create(st, &t, &id);
+    else if (rc == OD_SRV_ERR_PARAM) {
+        json_decref(t.scope);
+        BAD(why);
+    }
     json_decref(t.scope);
     if (rc != OD_SRV_OK)
         return od_srv_reply_err(r, rc,

@@ -264,6 +264,13 @@ typedef struct od_srv_store_ops {
     int (*task_create)(od_srv_store *st, const od_srv_task_def *t,
                        int64_t *id);
     int (*task_edit)(od_srv_store *st, int64_t id, const od_srv_task_def *t);
+    /* Checks a task scope ({"devices", "groups", "blacklist", "whitelist"}
+     * arrays of ids, as od_srv_task_def's) against product pid: every id
+     * in "groups" must be a group of it, every other id a device of it.
+     * PARAM with the first stray id named in msg (msg_size bytes), else OK
+     * (or DB). */
+    int (*task_scope_check)(od_srv_store *st, int64_t pid, const json_t *scope, char *msg,
+                            size_t msg_size);
     int (*task_op)(od_srv_store *st, int64_t id, int op, char *msg,
                    size_t msg_size);
     int (*task_get)(od_srv_store *st, int64_t id, int devices, json_t **out);

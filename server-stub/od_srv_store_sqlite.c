@@ -1226,6 +1226,31 @@ static int task_edit(od_srv_store *st, int64_t id, const od_srv_task_def *t)
     return commit(c);
 }
 
+static int task_scope_check(od_srv_store *st, int64_t pid, const json_t *scope, char *msg,
+                            size_t msg_size)
+{
+    static const char *const lists[] = {"devices", "groups", "blacklist", "whitelist"};
+    CONN(st);
+    for (int k = 0; k < 4; k++) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(json_object_get(scope, lists[k]), i, v) {
+            int64_t ref = (int64_t)json_integer_value(v);
+            q = run(c, k == 1 ? "SELECT 1 FROM dgroups WHERE id=?1 AND product_id=?2"
+                              : "SELECT 1 FROM devices WHERE id=?1 AND product_id=?2",
+                    &rc, "ii", ref, pid);
+            if (!q)
+                return OD_SRV_ERR_DB;
+            if (rc != SQLITE_ROW) {
+                snprintf(msg, msg_size, "%s: %lld is not a %s of this product", lists[k],
+                         (long long)ref, k == 1 ? "group" : "device");
+                return OD_SRV_ERR_PARAM;
+            }
+        }
+    }
+    return OD_SRV_OK;
+}
+
 /*
  * One active (upgrading or paused) task per device and component: BUSY,
  * naming a device of task id that is live in another active task, else
@@ -2265,7 +2290,7 @@ static const od_srv_store_ops sqlite_ops = {
     job_claim, job_requeue_running, job_progress, job_finish, job_get,
     dev_create, dev_get, dev_find, dev_set_key, dev_info, dev_list,
     group_create, group_update, group_members, group_get, group_list,
-    task_create, task_edit, task_op, task_get, task_list, task_sweep,
+    task_create, task_edit, task_scope_check, task_op, task_get, task_list, task_sweep,
     dev_report_version, dev_check, dev_token_check, dev_download, dev_progress,
     dev_tasking, dev_row_state,
     push_set, push_get, push_delete, push_claim, push_result,

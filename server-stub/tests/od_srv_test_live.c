@@ -1348,6 +1348,56 @@ static int test_badinput(void)
                     0, NULL) == 201);
         CHECK(admin("POST", dp, "{\"name\":\"badver\",\"f_version\":\"1 0\"}", 0, NULL) == 400);
     }
+    /* Task bodies: a misspelt member is refused, not ignored (an ignored
+     * "device" leaves the scope empty: the whole product); scope ids must
+     * be the product's devices and groups; PUT changes only what it names. */
+    {
+        char tp[96], tb[200], tget[64];
+        const char *err;
+        int64_t t;
+        json_t *d;
+        snprintf(tp, sizeof(tp), "/api/v1/products/%lld/tasks", (long long)s.pid);
+        static const char *const bad[][2] = {
+            {"\"device\"", "unknown member \"device\""},
+            {"\"devices\"", "devices: 999999 is not a device of this product"}};
+        for (size_t k = 0; k < 2; k++) {
+            snprintf(tb, sizeof(tb), "{\"package_id\":%lld,%s:[%lld,999999]}",
+                     (long long)s.pkg_full, bad[k][0], (long long)dev);
+            CHECK(admin("POST", tp, tb, 0, &j) == 400);
+            err = json_string_value(json_object_get(j, "error"));
+            CHECK(err && strstr(err, bad[k][1]));
+            json_decref(j);
+        }
+        snprintf(tb, sizeof(tb), "{\"package_id\":%lld,\"groups\":[999999]}",
+                 (long long)s.pkg_full);
+        CHECK(admin("POST", tp, tb, 0, NULL) == 400);
+        snprintf(tb, sizeof(tb), "{\"package_id\":%lld,\"devices\":[%lld],\"retry\":7,"
+                 "\"deadline\":1900000000,\"name\":\"first\"}", (long long)s.pkg_full,
+                 (long long)dev);
+        CHECK(admin("POST", tp, tb, 0, &j) == 201);
+        t = data_int(j, "id");
+        json_decref(j);
+        snprintf(tget, sizeof(tget), "/api/v1/tasks/%lld", (long long)t);
+        CHECK(admin("PUT", tget, "{\"name\":\"renamed\"}", 0, NULL) == 200);
+        CHECK(admin("GET", tget, NULL, 0, &j) == 200);
+        d = json_object_get(j, "data");
+        CHECK(!strcmp(dstr(d, "name"), "renamed"));
+        CHECK(json_integer_value(json_object_get(d, "retry")) == 7);
+        CHECK(json_integer_value(json_object_get(d, "deadline")) == 1900000000);
+        CHECK(json_array_size(json_object_get(json_object_get(d, "scope"), "devices")) == 1);
+        CHECK(json_integer_value(json_object_get(d, "package_id")) == s.pkg_full);
+        json_decref(j);
+        CHECK(admin("PUT", tget, "{\"devices\":[],\"retry\":2}", 0, NULL) == 200);
+        CHECK(admin("GET", tget, NULL, 0, &j) == 200);
+        d = json_object_get(j, "data");
+        CHECK(json_array_size(json_object_get(json_object_get(d, "scope"), "devices")) == 0);
+        CHECK(json_integer_value(json_object_get(d, "retry")) == 2);
+        CHECK(!strcmp(dstr(d, "name"), "renamed"));
+        json_decref(j);
+        CHECK(admin("PUT", tget, "{\"retries\":2}", 0, NULL) == 400);
+        CHECK(admin("PUT", tget, "{\"devices\":[999999]}", 0, NULL) == 400);
+        CHECK(admin("DELETE", tget, NULL, 0, NULL) == 200);
+    }
     /* A task operation takes no body: with an id that is no id it is no
      * route (404), not a request missing its body (400). */
     CHECK(admin("POST", "/api/v1/tasks/0/start", NULL, 0, NULL) == 404);
