@@ -833,9 +833,11 @@ enum MHD_Result od_srv_api_mgmt(od_srv_req *r)
                     (od_srv_route(r, "api/v1/tasks/*/*") ||
                      od_srv_route(r, "api/v1/products/*/access_key") ||
                      od_srv_route(r, "api/v1/devices/*/dev_key") ||
-                     od_srv_route(r, "api/v1/users/*/access_key"))))
-            return od_srv_reply_err(r, OD_SRV_ERR_PARAM,
-                                    "body must be a JSON object");
+                     od_srv_route(r, "api/v1/users/*/access_key")))) {
+            char why[200];
+            od_srv_body_problem(r, why, sizeof(why));
+            return od_srv_reply_err(r, OD_SRV_ERR_PARAM, why);
+        }
     }
 #define ROUTE(cond, pat) ((cond) && od_srv_route(r, pat))
     if (ROUTE(post, "api/v1/users"))

@@ -142,6 +142,25 @@ json_t *od_srv_body_json(od_srv_req *r)
     return j;
 }
 
+void od_srv_body_problem(od_srv_req *r, char *out, size_t n)
+{
+    json_error_t err;
+    json_t *j;
+    if (!r->body || r->body_len == 0) {
+        snprintf(out, n, "body must be a JSON object (it is empty)");
+        return;
+    }
+    j = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &err);
+    if (!j) {
+        snprintf(out, n, "body is not valid JSON: %s (line %d, column %d)", err.text, err.line,
+                 err.column);
+        return;
+    }
+    snprintf(out, n, "body must be a JSON object, not %s",
+             json_is_array(j) ? "an array" : json_is_string(j) ? "a string" : "a number or literal");
+    json_decref(j);
+}
+
 /* ------------------------------------------------------------------ */
 /* Routing                                                              */
 

@@ -87,6 +87,12 @@ const char *od_srv_arg(od_srv_req *r, const char *name);
  * caller) when malformed or not an object. */
 json_t *od_srv_body_json(od_srv_req *r);
 
+/* Why od_srv_body_json gave NULL, for the 400's message: an empty body,
+ * jansson's own account of a syntax error (with line and column: a
+ * duplicate key, an integer too large), or the wrong type. At most n
+ * bytes into out, NUL-terminated. */
+void od_srv_body_problem(od_srv_req *r, char *out, size_t n);
+
 /* Management API entry point; returns the queued result. */
 enum MHD_Result od_srv_api_mgmt(od_srv_req *r);
 /* Device API entry point. */

@@ -1323,6 +1323,25 @@ static int test_badinput(void)
     /* Admin authentication. */
     CHECK(raw_status("GET /api/v1/products HTTP/1.1\r\nHost: x\r\n\r\n") == 401);
     CHECK(raw_status("GET /api/v1/products HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nope\r\n\r\n") == 401);
+    /* A body that is no JSON object says why, in jansson's words. */
+    {
+        static const char *const bodies[][2] = {
+            {"{\"type\":\"full\",\"type\":\"diff\"}", "duplicate object key"},
+            {"{\"target_fw\":99999999999999999999}", "too big"},
+            {"[1]", "not an array"},
+            {"{\"name\":", "not valid JSON"}};
+        char pp[96];
+        const char *err;
+        snprintf(pp, sizeof(pp), "/api/v1/products/%lld/packages", (long long)s.pid);
+        for (size_t k = 0; k < 4; k++) {
+            CHECK(admin("POST", pp, bodies[k][0], 0, &j) == 400);
+            err = json_string_value(json_object_get(j, "error"));
+            if (!err || !strstr(err, bodies[k][1]))
+                fprintf(stderr, "body %s: %s\n", bodies[k][0], err ? err : "(none)");
+            CHECK(err && strstr(err, bodies[k][1]));
+            json_decref(j);
+        }
+    }
     /* A product's lists: 404 for a product that does not exist, not an
      * empty list that says it has none. */
     {
