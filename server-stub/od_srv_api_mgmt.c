@@ -140,46 +140,78 @@ static int random_key(char out[OD_SRV_KEY_MAX + 1])
 /* ------------------------------------------------------------------ */
 /* Firmware upload (body already streamed to a temp file)               */
 
+/*
+ * The upload's query arguments and product: fills fw's product_id,
+ * version, component, manuf and model, and *raw_only (as_is absent or 0).
+ * 0, or -1 with the refusal queued into *ret. The body is not looked at.
+ */
+static int upload_args(od_srv_req *r, od_srv_fw *fw, int *raw_only, enum MHD_Result *ret)
+{
+    od_srv_store *st = r->srv->store;
+    const char *version = od_srv_arg(r, "version");
+    const char *comp = od_srv_arg(r, "component");
+    const char *manuf = od_srv_arg(r, "manuf");
+    const char *model = od_srv_arg(r, "model");
+    const char *as_is = NULL, *bad = NULL;
+    size_t as_is_len = 0;
+    /* Present without a value ("?as_is") is as wrong as any other value. */
+    int has_as_is = MHD_lookup_connection_value_n(r->conn, MHD_GET_ARGUMENT_KIND, "as_is", 5,
+                                                  &as_is, &as_is_len) == MHD_YES;
+    int64_t owner;
+    int rc;
+
+    memset(fw, 0, sizeof(*fw));
+    fw->product_id = r->ids[0];
+    fw->component = parse_component(comp);
+    if (!od_srv_version_valid(version))
+        bad = "version must be 1..50 characters of A-Za-z0-9._-";
+    else if (fw->component <= 0)
+        bad = "component must be fota or sota";
+    else if (!code_ok(manuf, OD_SRV_MM_MAX) || !code_ok(model, OD_SRV_MM_MAX))
+        bad = "manuf and model are up to 32 letters or digits";
+    else if (has_as_is && (!as_is || (strcmp(as_is, "0") && strcmp(as_is, "1"))))
+        bad = "as_is must be 0 or 1";
+    if (bad) {
+        *ret = od_srv_reply_err(r, OD_SRV_ERR_PARAM, bad);
+        return -1;
+    }
+    /* A missing product is the first thing to say, before the file's
+     * contents are judged. */
+    if ((rc = st->ops->product_owner(st, fw->product_id, &owner)) != OD_SRV_OK) {
+        *ret = od_srv_reply_err(r, rc, NULL);
+        return -1;
+    }
+    snprintf(fw->version, sizeof(fw->version), "%s", version);
+    snprintf(fw->manuf, sizeof(fw->manuf), "%s", manuf ? manuf : "");
+    snprintf(fw->model, sizeof(fw->model), "%s", model ? model : "");
+    *raw_only = !has_as_is || !strcmp(as_is, "0");
+    return 0;
+}
+
+int od_srv_api_upload_refused(od_srv_req *r, enum MHD_Result *ret)
+{
+    od_srv_fw fw;
+    int raw_only;
+    return upload_args(r, &fw, &raw_only, ret) != 0;
+}
+
 enum MHD_Result od_srv_api_upload_done(od_srv_req *r)
 {
     od_srv_store *st = r->srv->store;
     od_srv_fw fw;
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen;
-    const char *version = od_srv_arg(r, "version");
-    const char *comp = od_srv_arg(r, "component");
-    const char *manuf = od_srv_arg(r, "manuf");
-    const char *model = od_srv_arg(r, "model");
-    const char *as_is = NULL;
-    size_t as_is_len = 0;
-    /* Present without a value ("?as_is") is as wrong as any other value. */
-    int has_as_is = MHD_lookup_connection_value_n(r->conn, MHD_GET_ARGUMENT_KIND, "as_is", 5,
-                                                  &as_is, &as_is_len) == MHD_YES;
     char rnd[17], final[OD_SRV_PATH_MAX];
+    enum MHD_Result ret;
     int64_t id;
-    int rc, c;
+    int rc, raw_only;
 
-    memset(&fw, 0, sizeof(fw));
-    fw.product_id = r->ids[0];
-    if (!od_srv_version_valid(version))
-        BAD("version must be 1..50 characters of A-Za-z0-9._-");
-    c = parse_component(comp);
-    if (c <= 0)
-        BAD("component must be fota or sota");
-    if (!code_ok(manuf, OD_SRV_MM_MAX) || !code_ok(model, OD_SRV_MM_MAX))
-        BAD("manuf and model are up to 32 letters or digits");
+    /* Checked at the start too; the product is looked up again here. */
+    if (upload_args(r, &fw, &raw_only, &ret) != 0)
+        return ret;
     if (r->up_len == 0)
         BAD("empty image");
-    if (has_as_is && (!as_is || (strcmp(as_is, "0") && strcmp(as_is, "1"))))
-        BAD("as_is must be 0 or 1");
-    {
-        /* A missing product is the first thing to say, before the file's
-         * contents are judged. */
-        int64_t owner;
-        if ((rc = st->ops->product_owner(st, fw.product_id, &owner)) != OD_SRV_OK)
-            return od_srv_reply_err(r, rc, NULL);
-    }
-    if (!has_as_is || !strcmp(as_is, "0")) {
+    if (raw_only) {
         /* A build output stored as firmware would reach devices as it is,
          * and verify there: its hash is the file's. */
         uint8_t head[OD_IMAGE_PROBE];
@@ -197,10 +229,6 @@ enum MHD_Result od_srv_api_upload_done(od_srv_req *r)
             return od_srv_reply(r, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, OD_SRV_ERR_PARAM, msg, NULL);
         }
     }
-    snprintf(fw.version, sizeof(fw.version), "%s", version);
-    fw.component = c;
-    snprintf(fw.manuf, sizeof(fw.manuf), "%s", manuf ? manuf : "");
-    snprintf(fw.model, sizeof(fw.model), "%s", model ? model : "");
     fw.size = (int64_t)r->up_len;
     EVP_DigestFinal_ex(r->md5, md, &mdlen);
     od_srv_hex(md, mdlen, fw.md5);
@@ -244,7 +272,7 @@ enum MHD_Result od_srv_api_upload_done(od_srv_req *r)
     return ok_json(r, MHD_HTTP_CREATED,
                    json_pack("{sI,sI,ss,ss,ss,ss,sI,ss,ss}", "id", (json_int_t)id,
                              "product_id", (json_int_t)fw.product_id, "version",
-                             fw.version, "component", c == 1 ? "fota" : "sota",
+                             fw.version, "component", fw.component == 1 ? "fota" : "sota",
                              "manuf", fw.manuf, "model", fw.model, "size",
                              (json_int_t)fw.size, "md5", fw.md5, "sha256",
                              fw.sha256));

@@ -427,9 +427,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                                     "send the raw image as the body (curl --data-binary @FILE"
                                     " -H 'Content-Type: application/octet-stream'), not a form",
                                     NULL);
+            enum MHD_Result refused;
             if (cl && strtoull(cl, NULL, 10) > OD_SRV_UPLOAD_MAX)
                 return od_srv_reply_err(r, OD_SRV_ERR_TOO_LARGE,
                                         "upload limit is 100 MiB");
+            if (od_srv_api_upload_refused(r, &refused))
+                return refused;
             if (upload_open(r) != 0)
                 return od_srv_reply_err(r, OD_SRV_ERR_IO, NULL);
         } else if (cl && (strlen(cl) > 12 || strtoull(cl, NULL, 10) > r->body_max)) {

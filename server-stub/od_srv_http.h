@@ -99,5 +99,9 @@ enum MHD_Result od_srv_api_mgmt(od_srv_req *r);
 enum MHD_Result od_srv_api_dev(od_srv_req *r);
 /* Finishes a streamed firmware upload (body already on disk). */
 enum MHD_Result od_srv_api_upload_done(od_srv_req *r);
+/* At an upload's first call, before any of its body is read: 1 with the
+ * refusal queued into *ret when its query arguments or product are wrong
+ * (no point streaming 100 MiB to be told so), else 0. */
+int od_srv_api_upload_refused(od_srv_req *r, enum MHD_Result *ret);
 
 #endif /* OD_SRV_HTTP_H */

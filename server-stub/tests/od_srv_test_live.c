@@ -1529,6 +1529,25 @@ static int test_badinput(void)
              "Host: x\r\nAuthorization: Bearer " ADMIN "\r\nContent-Length: 209715200\r\n\r\n",
              (long long)s.pid);
     CHECK(raw_status(path) == 413);
+    /* An upload to a missing product, or with bad arguments, is refused
+     * before its body: these declare 50 MiB and send none of it, and the
+     * answer comes anyway. */
+    {
+        static const struct {
+            int product, want;
+            const char *args;
+        } ups[] = {{0, 404, "version=1.0&component=sota"},
+                   {1, 400, "version=1%200&component=sota"},
+                   {1, 400, "version=1.0&component=sota&as_is=2"}};
+        char req[400];
+        for (size_t k = 0; k < 3; k++) {
+            snprintf(req, sizeof(req),
+                     "POST /api/v1/products/%lld/firmware?%s HTTP/1.1\r\nHost: x\r\n"
+                     "Authorization: Bearer " ADMIN "\r\nContent-Length: 52428800\r\n\r\n",
+                     ups[k].product ? (long long)s.pid : 999999LL, ups[k].args);
+            CHECK(raw_status(req) == ups[k].want);
+        }
+    }
     big = malloc(2u << 20);
     memset(big, ' ', 2u << 20);
     big[0] = '{';
