@@ -162,6 +162,10 @@ static int accept_header(od_patch *p)
 
     if (r != OD_PKG_OK)
         return od_patch_from_pkg_error(r);
+    /* od_patch_header() answers from here on: in the verify_header hook
+     * even when no extension record moves the stage on, and after the
+     * refusals below, so a device can report what the package wanted. */
+    p->stage = ST_TLV_HEAD;
     if ((h->codec == OD_CODEC_LZMA && !OD_HAS_LZMA) ||
         (h->codec == OD_CODEC_DEFLATE && !OD_HAS_DEFLATE) ||
         (h->filter == OD_FILTER_THUMB && !OD_HAS_THUMB))
@@ -744,6 +748,10 @@ int od_patch_feed(od_patch *p, const uint8_t *in, size_t *in_pos, size_t in_size
     int r;
     if (!p || !in_pos || (!in && in_size) || *in_pos > in_size)
         return OD_PATCH_ERR_MISUSE;
+    /* No bytes as (NULL, 0), as a modem driver may report them: any valid
+     * address keeps `in + *in_pos` and a zero-length memcpy defined. */
+    if (!in)
+        in = (const uint8_t *)p;
     if (p->err)
         return p->err;
     r = step(p, in, in_pos, in_size);

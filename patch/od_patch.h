@@ -129,10 +129,12 @@ typedef struct od_patch_config {
                             GEOMETRY). Set it even without erase(): it is
                             what restart points must align to (page_size
                             for memory that needs no erase). */
-    uint32_t new_capacity; /* bytes available for the new image, 0 =
-                            unchecked; a package whose target_size rounded
-                            up to erase_size exceeds it is refused
-                            (GEOMETRY) */
+    uint32_t new_capacity; /* bytes of the new image's slot: a package
+                            whose target_size rounded up to erase_size
+                            exceeds it is refused (GEOMETRY) before anything
+                            is written. 0 turns the check off, and then
+                            nothing here bounds the writes: a bootloader
+                            sets its slot size (a zeroed config has 0) */
     uint32_t old_size;   /* exact size of the running image: a delta whose
                             source_size differs is refused (WRONG_SOURCE),
                             so read_old is only asked for bytes below it */
@@ -225,9 +227,10 @@ typedef struct od_patch {
 int od_patch_init(od_patch *p, const od_patch_config *cfg, uint32_t start_block);
 
 /*
- * Feeds package bytes in[*in_pos..in_size), any amount from 1 byte up,
- * which must start at package offset od_patch_offset(p). Advances *in_pos
- * past what it took. Returns:
+ * Feeds package bytes in[*in_pos..in_size), any amount, which must start
+ * at package offset od_patch_offset(p); no bytes (in NULL or *in_pos ==
+ * in_size) is allowed and changes nothing that needs input. Advances
+ * *in_pos past what it took. Returns:
  *   OD_PATCH_OK    everything taken; feed the next bytes.
  *   OD_PATCH_SEEK  resuming: the header and index are read and the rest of
  *                  this input is not wanted; continue at od_patch_offset().
@@ -244,10 +247,13 @@ int od_patch_feed(od_patch *p, const uint8_t *in, size_t *in_pos, size_t in_size
 /* Package offset of the next byte od_patch_feed wants. */
 uint32_t od_patch_offset(const od_patch *p);
 
-/* The decoded header once the applier has read and accepted it (after
- * its first header_size bytes were fed), else NULL. It is available before
- * the verify_header hook has run, so it is not yet authenticated: decide
- * about the package inside the hook, not from this. On a resume it is set
+/* The decoded header once the applier has read and parsed it (after its
+ * first header_size bytes were fed), else NULL. It is available inside
+ * and before the verify_header hook, so it is not yet authenticated:
+ * decide about the package inside the hook, not from this. It stays
+ * available after the refusals that come from comparing it with this
+ * device (UNSUPPORTED, NO_MEM, GEOMETRY, WRONG_SOURCE, RESUME, SIGNATURE),
+ * for a report of what the package wanted. On a resume it is set
  * when od_patch_feed() returns OD_PATCH_SEEK, before anything is written:
  * the place to check that saved progress belongs to this package (compare
  * payload_sha256 with the one saved with the progress; docs/PORTING.md). */

@@ -533,6 +533,62 @@ static void t_wrong_source(void)
     free(wrong);
 }
 
+/* What the verify_header hook sees of the applier: the header, parsed. */
+typedef struct hook_seen {
+    od_test_flash f; /* first: the flash callbacks take the context as one */
+    const od_patch *p;
+    int calls, had_header;
+} hook_seen;
+
+static int hook_peek(void *ctx, const uint8_t *hdr, uint32_t hdr_len, const uint8_t *sig,
+                     uint32_t sig_len)
+{
+    hook_seen *s = ctx;
+    const od_pkg_header *h = od_patch_header(s->p);
+    (void)hdr;
+    (void)sig;
+    (void)sig_len;
+    s->calls++;
+    s->had_header = h != NULL && h->header_size == hdr_len;
+    return 0;
+}
+
+/* od_patch_header() inside the hook: also for a package without any
+ * extension record (every unsigned one), where the hook runs straight
+ * from the header stage; and feeding no bytes as (NULL, 0). */
+static void t_hook_header(void)
+{
+    enum { N = 9000 };
+    uint8_t *a = malloc(N), *b = malloc(N), *pkg;
+    size_t pkg_size, pos = 0;
+    od_pkg_header h;
+    od_patch_config cfg;
+    od_patch st;
+    hook_seen seen;
+    OD_REQUIRE(a != NULL && b != NULL);
+    fill_firmware(a, N, 52);
+    memcpy(b, a, N);
+    b[100] ^= 1;
+    pkg = make_pkg(a, N, b, N, OD_CODEC_LZMA, &pkg_size, NULL);
+    OD_REQUIRE(pkg != NULL);
+    od_pkg_parse_header(pkg, pkg_size, &h);
+    OD_CHECK_EQ(h.ext_size, 0);
+    memset(&seen, 0, sizeof(seen));
+    od_test_flash_setup(&seen.f, &cfg, &h, a, N, 256);
+    seen.p = &st;
+    cfg.verify_header = hook_peek;
+    od_patch_init(&st, &cfg, 0);
+    OD_CHECK(od_patch_header(&st) == NULL);
+    OD_CHECK_EQ(od_patch_feed(&st, NULL, &pos, 0), OD_PATCH_OK);
+    OD_CHECK_EQ(od_test_feed_all(&st, pkg, pkg_size, 1024), OD_PATCH_DONE);
+    OD_CHECK_EQ(seen.calls, 1);
+    OD_CHECK(seen.had_header);
+    od_test_flash_free(&seen.f, &cfg);
+    free(pkg);
+    free(a);
+    free(b);
+}
+
 /* Flash geometry the package cannot honour is refused before writing. */
 static void t_geometry(void)
 {
@@ -557,6 +613,10 @@ static void t_geometry(void)
     od_patch_init(&st, &cfg, 0);
     OD_CHECK_EQ(od_test_feed_all(&st, pkg, pkg_size, 1024), OD_PATCH_ERR_GEOMETRY);
     OD_CHECK_EQ(f.writes, 0);
+    /* The refusal leaves the header readable, for a report of what the
+     * package wanted. */
+    OD_CHECK(od_patch_header(&st) != NULL &&
+             od_patch_header(&st)->target_size == (uint32_t)N);
     od_test_flash_free(&f, &cfg);
     /* An erase unit smaller than a page would leave most of every page
      * unerased before it is written: a configuration error. */
@@ -876,6 +936,7 @@ int main(void)
     OD_RUN(t_progress_cancel);
     OD_RUN(t_wrong_source);
     OD_RUN(t_geometry);
+    OD_RUN(t_hook_header);
     OD_RUN(t_thumb);
     OD_RUN(t_corpus);
     OD_RUN(t_large);

@@ -266,8 +266,11 @@ static int update(od_patch *p, const od_patch_config *cfg)
                 return OD_PATCH_ERR_MISUSE;
         } while (r == OD_PATCH_OK && pos < n);
         /* Progress saved for another package (the server regenerated it)
-         * would not fit this one's blocks: start over, nothing written. */
-        if (r == OD_PATCH_SEEK && !same_package(p))
+         * would not fit this one's blocks: start over. Checked as soon as
+         * the header is in, which is before anything is written: a resume
+         * writes only after its SEEK, and a count equal to the block count
+         * goes straight to the read-back, which writes nothing. */
+        if (r != OD_PATCH_DONE && CELL->blocks_done && od_patch_header(p) && !same_package(p))
             r = OD_PATCH_ERR_RESUME;
         if (r == OD_PATCH_ERR_RESUME) {
             port_puts("saved progress is another package's: starting from block 0\n");
