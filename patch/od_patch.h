@@ -253,10 +253,12 @@ uint32_t od_patch_offset(const od_patch *p);
  * decide about the package inside the hook, not from this. It stays
  * available after the refusals that come from comparing it with this
  * device (UNSUPPORTED, NO_MEM, GEOMETRY, WRONG_SOURCE, RESUME, SIGNATURE),
- * for a report of what the package wanted. On a resume it is set
- * when od_patch_feed() returns OD_PATCH_SEEK, before anything is written:
- * the place to check that saved progress belongs to this package (compare
- * payload_sha256 with the one saved with the progress; docs/PORTING.md). */
+ * for a report of what the package wanted. On a resume it is set before
+ * anything is written (writes come only after OD_PATCH_SEEK, and none when
+ * every block was counted done): check after each od_patch_feed() that
+ * did not return OD_PATCH_DONE, once this is non-NULL, that the saved
+ * progress belongs to this package (compare payload_sha256 with the one
+ * saved with the progress; docs/PORTING.md, section 5). */
 const od_pkg_header *od_patch_header(const od_patch *p);
 
 /* Maps an od_pkg_ret from the reader to the applier's error space. */
