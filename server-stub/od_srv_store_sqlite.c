@@ -1876,15 +1876,18 @@ static int dev_check(od_srv_store *st, int64_t dev_id, int component,
     }
     /* The delta whose source is the device's version, else the full one,
      * that the task's devices can apply: the task package's codec (an
-     * applier may have only that decoder) and no more RAM than its budget.
-     * Among those the one the device already has wins, so its token and
-     * any download in flight stay valid; then the task's own package,
-     * then the newest. */
+     * applier may have only that decoder), no more RAM than its budget,
+     * and, when the task package was asked for with filter none (devices
+     * whose applier lacks the thumb filter), no delta that may use it
+     * (asked for with auto or thumb). Among those the one the device
+     * already has wins, so its token and any download in flight stay
+     * valid; then the task's own package, then the newest. */
     q = run(c,
             "SELECT " PKG_COLS " FROM packages WHERE target_fw=?1 AND status=1 AND"
             " ((kind=2 AND source_version=?2) OR kind=1) AND EXISTS(SELECT 1 FROM"
             " packages t WHERE t.id=?3 AND t.codec=packages.codec AND"
-            " t.ram_budget>=packages.ram_budget)"
+            " t.ram_budget>=packages.ram_budget AND"
+            " (t.filter<>0 OR packages.filter=0 OR packages.kind=1))"
             " ORDER BY kind DESC, id=?4 DESC, id=?3 DESC, id DESC LIMIT 1",
             &rc, "isii", lr.target_fw, cur, lr.task_pkg, lr.package_id);
     if (!q)

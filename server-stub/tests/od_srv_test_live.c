@@ -2432,6 +2432,42 @@ static int test_legacy(void)
         json_decref(j);
     }
 
+    /* A task whose package was asked for with filter none is for devices
+     * whose applier lacks the thumb filter: they get no delta that may use
+     * it (the scenario's delta was asked for with auto), here the full
+     * package instead. */
+    {
+        char body[160], pp[96], tp[96], tn[64];
+        int64_t tfw, fpkg, job, dnew, task, fsize, got_size = 0;
+        snprintf(pp, sizeof(pp), "/api/v1/packages/%lld", (long long)s.pkg_full);
+        CHECK(admin("GET", pp, NULL, 0, &j) == 200);
+        tfw = data_int(j, "target_fw");
+        json_decref(j);
+        snprintf(pp, sizeof(pp), "/api/v1/products/%lld/packages", (long long)s.pid);
+        snprintf(body, sizeof(body), "{\"type\":\"full\",\"target_fw\":%lld,\"filter\":"
+                 "\"none\"}", (long long)tfw);
+        CHECK(admin("POST", pp, body, 0, &j) == 202);
+        fpkg = data_int(j, "package_id");
+        job = data_int(j, "job_id");
+        json_decref(j);
+        CHECK(wait_job(job) == 0);
+        snprintf(pp, sizeof(pp), "/api/v1/packages/%lld", (long long)fpkg);
+        CHECK(admin("GET", pp, NULL, 0, &j) == 200);
+        fsize = data_int(j, "size");
+        json_decref(j);
+        snprintf(pp, sizeof(pp), "/api/v1/products/%lld/devices", (long long)s.pid);
+        CHECK(admin("POST", pp, "{\"name\":\"no-thumb\",\"s_version\":\"1.0.0\"}", 0, &j) ==
+              201);
+        dnew = data_int(j, "id");
+        json_decref(j);
+        task = task_for(&s, fpkg, dnew);
+        CHECK(task > 0);
+        snprintf(tp, sizeof(tp), "/api/v1/tasks/%lld/start", (long long)task);
+        CHECK(admin("POST", tp, NULL, 0, NULL) == 200);
+        CHECK(check_call(tok, dnew, "1.0.0", tn, &got_size) == 0);
+        CHECK(got_size == fsize);
+    }
+
     free(buf);
     json_decref(cd);
     scenario_free(&s);
