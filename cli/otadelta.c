@@ -591,7 +591,6 @@ static int state_tmp_ok(const char *tmp, const char *state)
  */
 static int state_read(const char *path, const od_pkg_header *h, uint32_t *blocks, int *exists)
 {
-    const char *magic = state_magic;
     char want[200], have[200];
     struct stat sb;
     ssize_t n = -1;
@@ -610,7 +609,8 @@ static int state_read(const char *path, const od_pkg_header *h, uint32_t *blocks
     if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode))
         n = read(fd, have, sizeof(have) - 1);
     close(fd);
-    if (n < (ssize_t)sizeof(state_magic) - 1 || memcmp(have, magic, sizeof(state_magic) - 1) != 0) {
+    if (n < (ssize_t)sizeof(state_magic) - 1 ||
+        memcmp(have, state_magic, sizeof(state_magic) - 1) != 0) {
         od_cli_msg("--resume '%s' exists and is not an otadelta resume state; not replacing "
             "it: give the state a name of its own (for example NEW.state)", path);
         return EX_USAGE;
