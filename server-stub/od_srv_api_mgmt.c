@@ -134,6 +134,7 @@ static int random_key(char out[OD_SRV_KEY_MAX + 1])
 #define BAD(msg) return od_srv_reply_err(r, OD_SRV_ERR_PARAM, msg)
 
 #define PUSH_LIST_MAX 50 /* deliveries GET .../push shows, newest first */
+#define PUSH_URL_MSG "url: an http:// or https:// URL with a host, up to 1024 characters, no spaces"
 
 #define OWNER_MSG "user_id: a user id, or null for no owner"
 
@@ -718,47 +719,76 @@ static enum MHD_Result task_op(od_srv_req *r, int op)
     return ok_json(r, MHD_HTTP_OK, NULL);
 }
 
-/* An absolute http:// or https:// URL with a host, of printable ASCII
- * without spaces (libcurl would otherwise be the one to refuse it, or
- * take another scheme). */
-static int push_url_ok(const char *u)
+/* Why u is no push URL, or NULL when it is one: an absolute http:// or
+ * https:// URL with a host, of printable ASCII without spaces (libcurl
+ * would otherwise be the one to refuse it, or take another scheme). */
+static const char *push_url_bad(const char *u)
 {
     size_t skip;
     if (!u || strlen(u) > OD_SRV_PUSH_URL_MAX)
-        return 0;
+        return PUSH_URL_MSG;
     if (!strncasecmp(u, "http://", 7))
         skip = 7;
     else if (!strncasecmp(u, "https://", 8))
         skip = 8;
     else
-        return 0;
+        return PUSH_URL_MSG;
     if (!u[skip] || u[skip] == '/' || u[skip] == '?')
-        return 0;
+        return PUSH_URL_MSG;
     for (const char *c = u; *c; c++)
         if ((unsigned char)*c <= 0x20 || (unsigned char)*c > 0x7e)
-            return 0;
-    return 1;
+            return PUSH_URL_MSG;
+    /* The signature goes into the query, and what follows a '#' is never
+     * sent: the receiver would see no signature. */
+    if (strchr(u, '#'))
+        return "url: no #fragment: the signature is added to the query, and nothing after"
+               " a '#' reaches the receiver";
+    /* The receiver knows the server by the signature (its token), and GET
+     * shows the URL, as the deliveries and the log do. */
+    if (memchr(u + skip, '@', strcspn(u + skip, "/?")))
+        return "url: no user:password@ in it: the receiver checks the signature made with"
+               " the token, and the url is shown by GET";
+    return NULL;
 }
 
 /* PUT /api/v1/products/{pid}/push: stored only once the receiver passed
  * OneNET's check, so a typo is refused now rather than found when the
- * first task's push fails. */
+ * first task's push fails. The check suspends the request; its handler
+ * is called again once it ended, with r->push_check set. */
 static enum MHD_Result push_put(od_srv_req *r, json_t *b)
 {
     od_srv_store *st = r->srv->store;
-    const char *url, *token;
-    char msg[300];
-    char key[OD_SRV_KEY_MAX + 1];
+    const char *url, *token, *msg;
+    char key[OD_SRV_KEY_MAX + 1], busy[160];
     int rc;
-    if (get_str(b, "url", &url) != 0 || !push_url_ok(url))
-        BAD("url: an http:// or https:// URL with a host, up to 1024 characters, no spaces");
+    msg = get_str(b, "url", &url) != 0 ? PUSH_URL_MSG : push_url_bad(url);
+    if (msg)
+        BAD(msg);
     if (get_str(b, "token", &token) != 0 || !name_ok(token, OD_SRV_PUSH_TOKEN_MAX))
         BAD("token: 1..64 printable characters");
-    /* The product first: no outbound request on behalf of a wrong id. */
-    rc = st->ops->product_key(st, r->ids[0], key);
-    if (rc != OD_SRV_OK)
-        return od_srv_reply_err(r, rc, rc == OD_SRV_ERR_NOT_FOUND ? "no such product" : NULL);
-    rc = od_srv_push_verify(r->srv, r->ids[0], url, token, msg, sizeof(msg));
+    if (!r->push_check) {
+        /* The product first: no outbound request on behalf of a wrong id. */
+        rc = st->ops->product_key(st, r->ids[0], key);
+        if (rc != OD_SRV_OK)
+            return od_srv_reply_err(r, rc,
+                                    rc == OD_SRV_ERR_NOT_FOUND ? "no such product" : NULL);
+        rc = od_srv_push_check_start(r->srv, r->conn, r->ids[0], url, token, &r->push_check);
+        if (rc == OD_SRV_OK)
+            return MHD_YES; /* the reply comes once the check resumed r */
+        msg = NULL;
+    } else
+        rc = od_srv_push_check_result(r->push_check, &msg);
+    if (rc == OD_SRV_ERR_BUSY) {
+        snprintf(busy, sizeof(busy),
+                 "push url verification busy: %d checks are waiting for their receivers;"
+                 " try again in a few seconds",
+                 OD_SRV_PUSH_CHECKS);
+        return od_srv_reply(r, MHD_HTTP_SERVICE_UNAVAILABLE, rc, busy, NULL);
+    }
+    if (rc == OD_SRV_ERR_STATE)
+        return od_srv_reply(r, MHD_HTTP_SERVICE_UNAVAILABLE, rc,
+                            "the server is stopping: push url not verified, nothing stored",
+                            NULL);
     if (rc != OD_SRV_OK)
         return od_srv_reply_err(r, rc, msg);
     rc = st->ops->push_set(st, r->ids[0], url, token);

@@ -480,6 +480,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
         unlink(r->tmp_path); /* gone already if the upload was kept */
     EVP_MD_CTX_free(r->md5);
     EVP_MD_CTX_free(r->sha256);
+    od_srv_push_check_free(r->push_check);
     free(r->body);
     free(r);
     *con_cls = NULL;
@@ -488,7 +489,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
 int od_srv_http_start(od_srv *s, const od_srv_config *cfg)
 {
     struct sockaddr_in sin;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    /* Suspend and resume: a push URL check waits off the HTTP threads. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+                     MHD_ALLOW_SUSPEND_RESUME;
     unsigned threads = cfg->http_threads;
     const union MHD_DaemonInfo *info;
     /* Passed as an option array so plain HTTP passes an empty one. */

@@ -39,6 +39,9 @@ typedef struct od_srv_req {
     EVP_MD_CTX *md5, *sha256;
     uint64_t up_len;
     int io_error;
+
+    /* PUT .../push: the URL check its connection is suspended for. */
+    od_srv_push_check *push_check;
 } od_srv_req;
 
 /* A positive decimal id of 1-18 digits without a leading zero, as path

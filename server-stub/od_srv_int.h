@@ -12,6 +12,7 @@
 #include "od_srv.h"
 #include "od_srv_store.h"
 
+struct MHD_Connection;
 struct MHD_Daemon;
 struct MHD_OptionItem;
 
@@ -115,17 +116,35 @@ void od_srv_jobs_stop(od_srv *s);
 #define OD_SRV_PUSH_TIMEOUT_MS 5000 /* whole outbound request, verification too */
 #define OD_SRV_PUSH_ATTEMPTS 6      /* default od_srv_config.push_attempts */
 #define OD_SRV_PUSH_BACKOFF_MS 2000 /* default od_srv_config.push_backoff_ms */
+#define OD_SRV_PUSH_CHECKS 4        /* URL checks pending at once, a thread each */
+
+typedef struct od_srv_push_check od_srv_push_check;
 
 /*
- * Checks a push URL as OneNET does: GET url with the query parameter
- * signature = md5(token + uid), uid the product id in decimal, which must
- * answer 200 with the body PASSED (trailing white space allowed), within
- * OD_SRV_PUSH_TIMEOUT_MS. Blocks the calling thread for that long at most.
- * OK; PARAM with msg saying what failed (unreachable and why, the status,
- * the body).
+ * Starts checking a push URL as OneNET does: GET url with the query
+ * parameter signature = md5(token + uid), uid the product id in decimal,
+ * which must answer 200 with the body PASSED (trailing white space
+ * allowed), within OD_SRV_PUSH_TIMEOUT_MS. The check runs on a check
+ * thread, never the caller's: conn, whose access handler is the caller,
+ * is suspended, and resumed once the check ended; the handler, called
+ * again, reads the outcome with od_srv_push_check_result() and frees *out
+ * with od_srv_push_check_free(), as the request's completion must when
+ * that call never comes. OK with *out set; otherwise conn is not
+ * suspended and *out is NULL: BUSY (OD_SRV_PUSH_CHECKS checks pending),
+ * STATE (the checks are stopping) or NOMEM.
  */
-int od_srv_push_verify(od_srv *s, int64_t product_id, const char *url, const char *token,
-                       char *msg, size_t msg_size);
+int od_srv_push_check_start(od_srv *s, struct MHD_Connection *conn, int64_t product_id,
+                            const char *url, const char *token, od_srv_push_check **out);
+/* A resumed check's outcome: OK; PARAM with *msg saying what failed
+ * (unreachable and why, the status, the body); STATE when the server
+ * stopped before the check ended. *msg lives as long as c. */
+int od_srv_push_check_result(const od_srv_push_check *c, const char **msg);
+/* Frees c (NULL is a no-op); only once its connection was resumed. */
+void od_srv_push_check_free(od_srv_push_check *c);
+/* Aborts the checks pending and joins their threads, which resume their
+ * connections first; later starts answer STATE. Before the HTTP daemon
+ * stops, as libmicrohttpd must not stop with a connection suspended. */
+void od_srv_push_checks_stop(od_srv *s);
 /* Starts the delivery thread: attempts per delivery (0 = default), the
  * first retry's delay in ms, doubling per attempt (0 = default), and the
  * CA file https receivers are verified against (NULL = the system's;
@@ -133,8 +152,9 @@ int od_srv_push_verify(od_srv *s, int64_t product_id, const char *url, const cha
 int od_srv_push_start(od_srv *s, unsigned attempts, unsigned backoff_ms, const char *ca_file);
 /* Wakes the delivery thread after a delivery was queued. */
 void od_srv_push_kick(od_srv *s);
-/* Stops the thread, aborting a transfer in flight (it stays queued), and
- * joins it. */
+/* Stops the thread, aborting a transfer in flight (it stays queued, or
+ * fails if that was its last attempt), and joins it; stops the checks
+ * too if od_srv_push_checks_stop() was not called. */
 void od_srv_push_stop(od_srv *s);
 
 /* ---- TLS certificate and key (od_srv_tls.c) ---- */

@@ -9,11 +9,20 @@
  * not hold up a notification, and a receiver that hangs must not hold up
  * generation. Every outbound request has a hard timeout, and the thread
  * also aborts its transfer as soon as the server stops.
+ *
+ * A URL check (PUT .../push) waits up to that timeout for the receiver,
+ * which no HTTP thread may spend: the request's connection is suspended
+ * and the check runs on a check thread of its own, which resumes it. The
+ * check threads are started as needed, at most OD_SRV_PUSH_CHECKS (a
+ * check more is refused, not queued behind a hanging receiver), and all
+ * are joined before the HTTP daemon stops, which libmicrohttpd wants
+ * with no connection left suspended.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "od_srv_int.h"
 
 #include <curl/curl.h>
+#include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +42,24 @@ struct od_srv_pusher {
     unsigned attempts, backoff_ms;
     char *ca_file; /* --push-ca, or NULL for the system's store */
     od_srv_waker w;
+    /* URL checks: cw.mu guards the queue and the counts; stopping cw
+     * aborts the checks, not the deliveries. */
+    od_srv_waker cw;
+    od_srv_push_check *queue; /* accepted, no check thread on it yet */
+    unsigned checks;          /* accepted and not yet resumed */
+    unsigned nth;             /* check threads started, in cth */
+    pthread_t cth[OD_SRV_PUSH_CHECKS];
+};
+
+/* One URL check, from its PUT's handler to a check thread and back. */
+struct od_srv_push_check {
+    od_srv_push_check *next;
+    struct MHD_Connection *conn;
+    int64_t product_id;
+    char url[OD_SRV_PUSH_URL_MAX + 1];
+    char token[OD_SRV_PUSH_TOKEN_MAX + 1];
+    int rc;
+    char msg[CURL_ERROR_SIZE + 128]; /* the error's wording with curl's message */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -66,21 +93,20 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *arg)
 /* A stopping server cuts a transfer short instead of waiting for it. */
 static int on_xfer(void *arg, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
 {
-    od_srv_pusher *p = arg;
     (void)a, (void)b, (void)c, (void)d;
-    return p ? od_srv_waker_stopping(&p->w) : 0;
+    return od_srv_waker_stopping(arg);
 }
 
 /*
  * One HTTP request to url: a GET, or a POST of body as JSON. Only http and
  * https (verified against p's CA file, or the system's store), no
  * redirects (the receiver is the URL it verified), and the whole exchange
- * within OD_SRV_PUSH_TIMEOUT_MS. abort: p's stop cuts the transfer short.
- * Returns 0 and the status in *status with the reply's first bytes in
- * *reply, or -1 with the reason in err (curl's message) when no HTTP reply
- * came.
+ * within OD_SRV_PUSH_TIMEOUT_MS. The stop of abort (p's w or cw) cuts the
+ * transfer short. Returns 0 and the status in *status with the reply's
+ * first bytes in *reply, or -1 with the reason in err (curl's message)
+ * when no HTTP reply came.
  */
-static int http_call(od_srv_pusher *p, int abort, const char *url, const char *body,
+static int http_call(od_srv_pusher *p, od_srv_waker *abort, const char *url, const char *body,
                      long *status, reply_buf *reply, char *err, size_t err_size)
 {
     CURL *h;
@@ -106,8 +132,8 @@ static int http_call(od_srv_pusher *p, int abort, const char *url, const char *b
     curl_easy_setopt(h, CURLOPT_USERAGENT, "otadelta-server");
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_xfer);
-    curl_easy_setopt(h, CURLOPT_XFERINFODATA, abort ? p : NULL);
-    if (p && p->ca_file)
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, abort);
+    if (p->ca_file)
         curl_easy_setopt(h, CURLOPT_CAINFO, p->ca_file);
     if (body) {
         hdr = curl_slist_append(NULL, "Content-Type: application/json");
@@ -129,8 +155,10 @@ static int http_call(od_srv_pusher *p, int abort, const char *url, const char *b
     return rc == CURLE_OK ? 0 : -1;
 }
 
-int od_srv_push_verify(od_srv *s, int64_t product_id, const char *url, const char *token,
-                       char *msg, size_t msg_size)
+/* OneNET's check of url, on a check thread; what it returns is what
+ * od_srv_push_check_result() answers. */
+static int verify(od_srv_pusher *p, int64_t product_id, const char *url, const char *token,
+                  char *msg, size_t msg_size)
 {
     char uid[24], sig[2 * OD_MD5_LEN + 1], full[OD_SRV_PUSH_URL_MAX + 64];
     char err[CURL_ERROR_SIZE + 32];
@@ -148,7 +176,10 @@ int od_srv_push_verify(od_srv *s, int64_t product_id, const char *url, const cha
     od_md5_final(&c, md);
     od_srv_hex(md, sizeof(md), sig);
     snprintf(full, sizeof(full), "%s%ssignature=%s", url, strchr(url, '?') ? "&" : "?", sig);
-    if (http_call(s->push, 0, full, NULL, &status, &reply, err, sizeof(err)) != 0) {
+    if (od_srv_waker_stopping(&p->cw) ||
+        http_call(p, &p->cw, full, NULL, &status, &reply, err, sizeof(err)) != 0) {
+        if (od_srv_waker_stopping(&p->cw))
+            return OD_SRV_ERR_STATE;
         snprintf(msg, msg_size, "push url verification failed: url unreachable: %s", err);
         return OD_SRV_ERR_PARAM;
     }
@@ -178,6 +209,98 @@ int od_srv_push_verify(od_srv *s, int64_t product_id, const char *url, const cha
     return OD_SRV_OK;
 }
 
+static void *check_main(void *arg)
+{
+    od_srv_pusher *p = arg;
+    for (;;) {
+        od_srv_push_check *c;
+        pthread_mutex_lock(&p->cw.mu);
+        while (!p->queue && !p->cw.stop)
+            pthread_cond_wait(&p->cw.cv, &p->cw.mu);
+        c = p->queue; /* taken even when stopping: its connection waits */
+        if (c)
+            p->queue = c->next;
+        pthread_mutex_unlock(&p->cw.mu);
+        if (!c)
+            return NULL;
+        c->rc = verify(p, c->product_id, c->url, c->token, c->msg, sizeof(c->msg));
+        /* From here c is the handler's again (it may free c at once). */
+        MHD_resume_connection(c->conn);
+        /* Counted down only now that this thread is free for another. */
+        pthread_mutex_lock(&p->cw.mu);
+        p->checks--;
+        pthread_mutex_unlock(&p->cw.mu);
+    }
+}
+
+int od_srv_push_check_start(od_srv *s, struct MHD_Connection *conn, int64_t product_id,
+                            const char *url, const char *token, od_srv_push_check **out)
+{
+    od_srv_pusher *p = s->push;
+    od_srv_push_check *c = calloc(1, sizeof(*c));
+    int rc = OD_SRV_OK;
+
+    *out = NULL;
+    if (!c)
+        return OD_SRV_ERR_NOMEM;
+    c->conn = conn;
+    c->product_id = product_id;
+    snprintf(c->url, sizeof(c->url), "%s", url);
+    snprintf(c->token, sizeof(c->token), "%s", token);
+    pthread_mutex_lock(&p->cw.mu);
+    if (p->cw.stop)
+        rc = OD_SRV_ERR_STATE;
+    else if (p->checks == OD_SRV_PUSH_CHECKS)
+        rc = OD_SRV_ERR_BUSY;
+    else if (p->nth == p->checks) {
+        /* A thread per check: none waits behind a receiver that hangs. */
+        if (pthread_create(&p->cth[p->nth], NULL, check_main, p) == 0)
+            p->nth++;
+        else
+            rc = OD_SRV_ERR_NOMEM;
+    }
+    if (rc == OD_SRV_OK) {
+        /* Before any check thread sees c, so its resume comes after. */
+        MHD_suspend_connection(conn);
+        c->next = p->queue;
+        p->queue = c;
+        p->checks++;
+        pthread_cond_signal(&p->cw.cv);
+        *out = c;
+    }
+    pthread_mutex_unlock(&p->cw.mu);
+    if (rc != OD_SRV_OK)
+        free(c);
+    return rc;
+}
+
+int od_srv_push_check_result(const od_srv_push_check *c, const char **msg)
+{
+    *msg = c->msg;
+    return c->rc;
+}
+
+void od_srv_push_check_free(od_srv_push_check *c)
+{
+    free(c);
+}
+
+void od_srv_push_checks_stop(od_srv *s)
+{
+    od_srv_pusher *p = s->push;
+    unsigned n;
+    if (!p)
+        return;
+    od_srv_waker_stop(&p->cw);
+    /* No thread is started once stop is set: nth is final. */
+    pthread_mutex_lock(&p->cw.mu);
+    n = p->nth;
+    p->nth = 0;
+    pthread_mutex_unlock(&p->cw.mu);
+    for (unsigned i = 0; i < n; i++)
+        pthread_join(p->cth[i], NULL);
+}
+
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -193,20 +316,20 @@ static void deliver(od_srv_pusher *p, const od_srv_push *d)
     reply_buf reply;
     long status = 0;
     int64_t delay, next;
-    int outcome;
+    int outcome, stopping = 0;
 
-    if (http_call(p, 1, d->url, d->body, &status, &reply, why, sizeof(why)) == 0) {
+    if (http_call(p, &p->w, d->url, d->body, &status, &reply, why, sizeof(why)) == 0) {
         if (status >= 200 && status <= 299) {
             st->ops->push_result(st, d->id, OD_SRV_PUSH_DELIVERED, (int)status, NULL, 0);
             return;
         }
         snprintf(err, sizeof(err), "receiver answered HTTP %ld", status);
-    } else if (od_srv_waker_stopping(&p->w)) {
-        /* Stopping: not the receiver's fault. Due again at the next start
-         * (the attempt still counts: the receiver may have seen it). */
-        st->ops->push_result(st, d->id, OD_SRV_PUSH_QUEUED, 0, "interrupted by shutdown",
-                             (int64_t)time(NULL));
-        return;
+    } else if ((stopping = od_srv_waker_stopping(&p->w))) {
+        /* Stopping: not the receiver's fault, so due again at the next
+         * start without a wait. The attempt still counts (the receiver
+         * may have seen it), and the last one allowed fails here: a
+         * receiver never gets more than --push-attempts requests. */
+        snprintf(err, sizeof(err), "interrupted by shutdown");
     } else {
         snprintf(err, sizeof(err), "unreachable: %s", why);
     }
@@ -216,7 +339,7 @@ static void deliver(od_srv_pusher *p, const od_srv_push *d)
         delay *= 2;
     if (delay > PUSH_BACKOFF_MAX_MS)
         delay = PUSH_BACKOFF_MAX_MS;
-    next = (now_ms() + delay + 999) / 1000;
+    next = stopping ? (int64_t)time(NULL) : (now_ms() + delay + 999) / 1000;
     outcome = d->attempts >= (int)p->attempts ? OD_SRV_PUSH_FAILED : OD_SRV_PUSH_QUEUED;
     fprintf(stderr, "otadelta-server: push %lld (task %lld) attempt %d: %s%s\n",
             (long long)d->id, (long long)d->task_id, d->attempts, err,
@@ -255,6 +378,7 @@ int od_srv_push_start(od_srv *s, unsigned attempts, unsigned backoff_ms, const c
     p->attempts = attempts ? attempts : OD_SRV_PUSH_ATTEMPTS;
     p->backoff_ms = backoff_ms ? backoff_ms : OD_SRV_PUSH_BACKOFF_MS;
     od_srv_waker_init(&p->w);
+    od_srv_waker_init(&p->cw);
     s->push = p;
     if (ca_file && !(p->ca_file = strdup(ca_file))) {
         od_srv_push_stop(s);
@@ -279,10 +403,12 @@ void od_srv_push_stop(od_srv *s)
     od_srv_pusher *p = s->push;
     if (!p)
         return;
+    od_srv_push_checks_stop(s);
     od_srv_waker_stop(&p->w);
     if (p->started)
         pthread_join(p->th, NULL);
     od_srv_waker_destroy(&p->w);
+    od_srv_waker_destroy(&p->cw);
     free(p->ca_file);
     free(p);
     s->push = NULL;

@@ -82,6 +82,7 @@ void od_srv_stop(od_srv *s)
 {
     if (!s)
         return;
+    od_srv_push_checks_stop(s); /* resumes the connections they suspended */
     od_srv_http_stop(s);
     od_srv_tls_close(s->tls); /* no handshake runs now */
     od_srv_jobs_stop(s);

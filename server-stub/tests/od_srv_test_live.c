@@ -29,15 +29,19 @@
  * tlsreload, also a libmicrohttpd without TLS).
  */
 #define _POSIX_C_SOURCE 200809L
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -72,10 +76,10 @@ static pid_t server_pid;
 static uint16_t port;
 /* What the helpers below speak to the server: NULL = plain HTTP, or the
  * TLS client of mode tls. server_extra_args: options added to the server's
- * command line (mode tls: its certificate; mode push: fast retries, then
- * the CA of its https receiver). */
+ * command line (mode tls: its certificate; mode push: fast retries and one
+ * HTTP thread, then the CA of its https receiver). */
 static const od_srv_hcli_io *cli_io;
-static const char *server_extra_args[7];
+static const char *server_extra_args[9];
 /* Where the server's stderr goes, appended to; NULL: the test's own. */
 static const char *server_err_path;
 
@@ -4161,8 +4165,8 @@ static void push_https(const scenario *s, const char *token, const int64_t *devs
     fprintf(stderr, "  https, unknown CA: %s\n", err);
 
     CHECK(server_stop(SIGTERM) == 0);
-    server_extra_args[4] = "--push-ca";
-    server_extra_args[5] = tls_cert;
+    server_extra_args[6] = "--push-ca";
+    server_extra_args[7] = tls_cert;
     CHECK(server_start(0) == 0);
     CHECK(push_put(s->pid, url, token, err, sizeof(err)) == 200);
     posts = rx_int("posts");
@@ -4191,6 +4195,218 @@ out:
     free(key);
 }
 
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Waits until the receiver holds a delivery (rx.hang set), then stops the
+ * server, which must not wait for that delivery; clears rx.hang. */
+static void stop_while_hung(void)
+{
+    double t0, secs;
+    for (int i = 0; i < 100 && !rx_int("hung"); i++)
+        sleep_ms(50);
+    CHECK(rx_int("hung"));
+    t0 = mono_s();
+    CHECK(server_stop(SIGTERM) == 0);
+    secs = mono_s() - t0;
+    fprintf(stderr, "  stop with a hanging receiver: %.2f s\n", secs);
+    CHECK(secs < 3.0);
+    pthread_mutex_lock(&rx.mu);
+    rx.hang = 0;
+    pthread_mutex_unlock(&rx.mu);
+}
+
+/*
+ * --push-attempts 1 and a stop while that one attempt hangs: the delivery
+ * is failed, "interrupted by shutdown", and the restarted server does not
+ * send it again (attempts never above the limit).
+ */
+static void push_last_attempt(const scenario *s, const char *token, const int64_t *devs)
+{
+    int64_t t;
+    json_t *v;
+    int posts;
+    CHECK(server_stop(SIGTERM) == 0);
+    server_extra_args[1] = "1";
+    CHECK(server_start(0) == 0);
+    pthread_mutex_lock(&rx.mu);
+    rx.hang = 1;
+    pthread_mutex_unlock(&rx.mu);
+    posts = rx_int("posts");
+    t = push_task(s, s->pkg_full, devs, 1, (int64_t)time(NULL));
+    CHECK(t > 0);
+    stop_while_hung();
+    CHECK(server_start(0) == 0);
+    v = push_wait(s->pid, token, t, "failed", 10);
+    CHECK(v && data_int_of(v, "attempts") == 1 &&
+          !strcmp(dstr(v, "last_error"), "interrupted by shutdown"));
+    json_decref(v);
+    sleep_ms(1500); /* time for a second attempt to show */
+    CHECK(rx_int("posts") == posts + 1);
+    CHECK(task_do(t, "cancel") == 0);
+    CHECK(server_stop(SIGTERM) == 0);
+    server_extra_args[1] = "3";
+    CHECK(server_start(0) == 0);
+}
+
+/* A receiver that never answers: a listening socket on an ephemeral port
+ * of its own (*port). The descriptor, or -1. */
+static int mute_open(uint16_t *port_out)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(fd, 16) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) != 0 || fcntl(fd, F_SETFL, O_NONBLOCK)) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    *port_out = ntohs(a.sin_port);
+    return fd;
+}
+
+/* Takes up to n connections made to the mute receiver fd into held[],
+ * waiting up to 5 s for them (they are never read nor answered): how many
+ * came. A connection is a URL check under way. */
+static int mute_take(int fd, int *held, int n)
+{
+    int got = 0;
+    for (int i = 0; i < 100 && got < n; i++) {
+        int c = accept(fd, NULL, NULL);
+        if (c >= 0)
+            held[got++] = c;
+        else
+            sleep_ms(50);
+    }
+    return got;
+}
+
+/* A PUT .../push on a thread of its own, timed. */
+typedef struct put_job {
+    pthread_t th;
+    int64_t pid;
+    const char *url, *token;
+    int status;
+    double secs;
+    char err[300];
+} put_job;
+
+static void *put_main(void *arg)
+{
+    put_job *j = arg;
+    double t0 = mono_s();
+    j->status = push_put(j->pid, j->url, j->token, j->err, sizeof(j->err));
+    j->secs = mono_s() - t0;
+    return NULL;
+}
+
+static void put_start(put_job *j, int64_t pid, const char *url, const char *token)
+{
+    memset(j, 0, sizeof(*j));
+    j->pid = pid, j->url = url, j->token = token;
+    CHECK(pthread_create(&j->th, NULL, put_main, j) == 0);
+}
+
+/* A device-API or plain GET (auth may be NULL): the status, or -1;
+ * *secs, how long the answer took. */
+static int timed_get(const char *path, const char *auth, double *secs)
+{
+    od_srv_hresp r;
+    double t0 = mono_s();
+    int st = dev_send("GET", path, auth, NULL, NULL, &r);
+    *secs = mono_s() - t0;
+    if (st >= 0)
+        od_srv_hresp_free(&r);
+    return st;
+}
+
+/* Whether GET .../push shows want as the product's URL. */
+static int push_url_is(int64_t pid, const char *token, const char *want)
+{
+    json_t *st = push_state(pid, token);
+    int same = st && !strcmp(dstr(st, "url"), want);
+    json_decref(st);
+    return same;
+}
+
+/*
+ * URL checks wait off the HTTP threads (this server runs a single one)
+ * for a receiver that never answers: with OD_SRV_PUSH_CHECKS (4) of them
+ * waiting, /healthz, a device call and the management API answer at once,
+ * a fifth PUT is refused at once with 503, and the four end with 400 after
+ * the 5 s timeout; url stays the product's. Then a stop while a check
+ * waits: prompt and clean (a sanitizer's finding would be the exit
+ * status), the PUT answered 503 or cut off, nothing stored.
+ */
+static void push_checks(const scenario *s, const char *token, const char *url)
+{
+    put_job j[5];
+    int fd, held[8], nheld, busy = 0, timed_out = 0, st;
+    uint16_t mport = 0;
+    char mute[120], tok[OD_SRV_TOKEN_MAX], path[120];
+    double secs, t0;
+
+    fd = mute_open(&mport);
+    CHECK(fd >= 0);
+    if (fd < 0)
+        return;
+    snprintf(mute, sizeof(mute), "http://127.0.0.1:%u/ota-receive", mport);
+    for (int i = 0; i < 5; i++)
+        put_start(&j[i], s->pid, mute, token);
+    nheld = mute_take(fd, held, 4);
+    CHECK(nheld == 4);
+    st = timed_get("/healthz", NULL, &secs);
+    fprintf(stderr, "  4 checks pending: /healthz %d in %.3f s\n", st, secs);
+    CHECK(st == 200 && secs < 1.0);
+    CHECK(product_token(s, "2018-10-31", OD_SRV_SIG_SHA1, tok) == 0);
+    snprintf(path, sizeof(path), "/ota/south/tasking?dev_id=%lld&type=2",
+             (long long)s->ids_a[0]);
+    st = timed_get(path, tok, &secs);
+    fprintf(stderr, "  4 checks pending: device tasking %d in %.3f s\n", st, secs);
+    CHECK(st == 200 && secs < 1.0);
+    t0 = mono_s();
+    CHECK(push_url_is(s->pid, token, url));
+    CHECK(mono_s() - t0 < 1.0);
+    for (int i = 0; i < 5; i++) {
+        pthread_join(j[i].th, NULL);
+        fprintf(stderr, "  check %d: %d in %.2f s: %s\n", i, j[i].status, j[i].secs, j[i].err);
+        if (j[i].status == 503 && strstr(j[i].err, "busy") && j[i].secs < 1.0)
+            busy++;
+        else if (j[i].status == 400 && strstr(j[i].err, "unreachable") && j[i].secs > 4.0 &&
+                 j[i].secs < 10.0)
+            timed_out++;
+    }
+    CHECK(busy == 1 && timed_out == 4);
+    CHECK(push_url_is(s->pid, token, url));
+    while (nheld > 0)
+        close(held[--nheld]);
+
+    put_start(&j[0], s->pid, mute, token);
+    nheld = mute_take(fd, held, 1);
+    CHECK(nheld == 1);
+    t0 = mono_s();
+    CHECK(server_stop(SIGTERM) == 0);
+    secs = mono_s() - t0;
+    pthread_join(j[0].th, NULL);
+    fprintf(stderr, "  stop with a check pending: %.2f s; the PUT: %d %s\n", secs, j[0].status,
+            j[0].err);
+    CHECK(secs < 3.0);
+    CHECK((j[0].status == 503 && strstr(j[0].err, "stopping")) || j[0].status == -1);
+    CHECK(server_start(0) == 0);
+    CHECK(push_url_is(s->pid, token, url));
+    while (nheld > 0)
+        close(held[--nheld]);
+    close(fd);
+}
+
 static int test_push(void)
 {
     const char *token = "push-secret-7f3a";
@@ -4198,11 +4414,11 @@ static int test_push(void)
     struct MHD_Daemon *d;
     const union MHD_DaemonInfo *info;
     uint16_t rx_port, dead_port;
-    char url[120], dead[120], err[300], want_sig[33], md[80], path[80];
+    char url[120], dead[120], bad[160], err[300], want_sig[33], md[80], path[80];
     int64_t devs[3], t1, t4, now = (int64_t)time(NULL);
     json_t *st, *v, *body;
     size_t k;
-    int posts;
+    int posts, gets;
 
     if (setup(&s, 2) != 0) {
         fprintf(stderr, "setup failed\n");
@@ -4255,6 +4471,17 @@ static int test_push(void)
           strstr(err, "url"));
     CHECK(push_put(s.pid, url, "", err, sizeof(err)) == 400 && strstr(err, "token"));
     CHECK(push_put(999999, url, token, err, sizeof(err)) == 404);
+    /* Refused before any request: a fragment, which would hide the
+     * signature; credentials, which GET would show. */
+    gets = rx_int("gets");
+    snprintf(bad, sizeof(bad), "%s?a=1#top", url);
+    CHECK(push_put(s.pid, bad, token, err, sizeof(err)) == 400 && strstr(err, "no #fragment"));
+    fprintf(stderr, "  #:      %s\n", err);
+    snprintf(bad, sizeof(bad), "http://ota:pw@127.0.0.1:%u/ota-receive", rx_port);
+    CHECK(push_put(s.pid, bad, token, err, sizeof(err)) == 400 &&
+          strstr(err, "no user:password@"));
+    fprintf(stderr, "  user@:  %s\n", err);
+    CHECK(rx_int("gets") == gets);
     st = push_state(s.pid, token);
     CHECK(st && json_is_false(json_object_get(st, "configured")));
     json_decref(st);
@@ -4270,6 +4497,13 @@ static int test_push(void)
     CHECK(st && json_is_true(json_object_get(st, "configured")) &&
           !strcmp(dstr(st, "url"), url) && !json_object_get(st, "token"));
     json_decref(st);
+    /* An '@' past the host is no credential. */
+    snprintf(bad, sizeof(bad), "%s?from=ops@example.com", url);
+    CHECK(push_put(s.pid, bad, token, err, sizeof(err)) == 200 &&
+          push_url_is(s.pid, token, bad));
+    CHECK(push_put(s.pid, url, token, err, sizeof(err)) == 200);
+
+    push_checks(&s, token, url);
 
     /* A task start: exactly one POST, the task's devices, version, start. */
     t1 = push_task(&s, s.pkg_full, devs, 3, now - 5);
@@ -4315,28 +4549,15 @@ static int test_push(void)
     posts = rx_int("posts");
     t4 = push_task(&s, s.pkg_full, devs, 1, now);
     CHECK(t4 > 0);
-    for (int i = 0; i < 100 && !rx_int("hung"); i++)
-        sleep_ms(50);
-    CHECK(rx_int("hung"));
-    {
-        struct timespec a, b;
-        double secs;
-        clock_gettime(CLOCK_MONOTONIC, &a);
-        CHECK(server_stop(SIGTERM) == 0);
-        clock_gettime(CLOCK_MONOTONIC, &b);
-        secs = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
-        fprintf(stderr, "  stop with a hanging receiver: %.2f s\n", secs);
-        CHECK(secs < 3.0);
-    }
-    pthread_mutex_lock(&rx.mu);
-    rx.hang = 0;
-    pthread_mutex_unlock(&rx.mu);
+    stop_while_hung();
     CHECK(server_start(0) == 0);
     v = push_wait(s.pid, token, t4, "delivered", 10);
     CHECK(v && data_int_of(v, "attempts") == 2);
     json_decref(v);
     CHECK(rx_int("posts") == posts + 2);
     CHECK(task_do(t4, "cancel") == 0);
+    /* Unless it was the last attempt allowed. */
+    push_last_attempt(&s, token, devs);
 
     /* DELETE: gone, a second one is 404, the history stays. */
     snprintf(path, sizeof(path), "/api/v1/products/%lld/push", (long long)s.pid);
@@ -4344,14 +4565,14 @@ static int test_push(void)
     CHECK(admin("DELETE", path, NULL, 0, NULL) == 404);
     st = push_state(s.pid, token);
     CHECK(st && json_is_false(json_object_get(st, "configured")) &&
-          json_array_size(json_object_get(st, "deliveries")) == 4);
+          json_array_size(json_object_get(st, "deliveries")) == 5);
     json_decref(st);
 
     /* Deleting a task takes its deliveries with it, and only those. */
     snprintf(path, sizeof(path), "/api/v1/tasks/%lld", (long long)t1);
     CHECK(admin("DELETE", path, NULL, 0, NULL) == 200);
     st = push_state(s.pid, token);
-    CHECK(st && json_array_size(json_object_get(st, "deliveries")) == 3);
+    CHECK(st && json_array_size(json_object_get(st, "deliveries")) == 4);
     json_array_foreach(json_object_get(st, "deliveries"), k, v)
         CHECK(data_int_of(v, "task_id") != t1);
     json_decref(st);
@@ -4408,7 +4629,9 @@ int main(int argc, char **argv)
     } else if (!strcmp(mode, "push") && (server_extra_args[0] = "--push-attempts",
                                           server_extra_args[1] = "3",
                                           server_extra_args[2] = "--push-backoff-ms",
-                                          server_extra_args[3] = "300", server_start(0) != 0)) {
+                                          server_extra_args[3] = "300",
+                                          server_extra_args[4] = "--http-threads",
+                                          server_extra_args[5] = "1", server_start(0) != 0)) {
         fprintf(stderr, "SKIP: cannot start the server on loopback\n");
         return 77;
     } else if (strcmp(mode, "push") && server_start(0) != 0) {
