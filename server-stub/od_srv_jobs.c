@@ -39,24 +39,29 @@ typedef struct prog_ctx {
     od_srv *srv;
     int64_t job_id;
     int last;
+    int gone; /* the job's row was deleted (its package deleted): stop */
 } prog_ctx;
 
 static void on_progress(void *ctx, uint64_t done, uint64_t total)
 {
     prog_ctx *p = ctx;
     int pct = total ? (int)(done * 99 / total) : 0;
-    /* One write per percent at most: the store is shared with devices. */
+    /* One write per percent at most: the store is shared with devices.
+     * The write also says whether the job is still wanted. */
     if (pct > p->last) {
         p->last = pct;
-        p->srv->store->ops->job_progress(p->srv->store, p->job_id, pct);
+        if (p->srv->store->ops->job_progress(p->srv->store, p->job_id, pct) ==
+            OD_SRV_ERR_NOT_FOUND)
+            p->gone = 1;
     }
 }
 
-/* A stopping server cuts generation short instead of waiting for it. */
+/* A stopping server, or a package deleted while it is generated, cuts
+ * generation short instead of waiting for it. */
 static int on_cancel(void *ctx)
 {
-    od_srv_jobs *j = ctx;
-    return od_srv_waker_stopping(&j->w);
+    prog_ctx *p = ctx;
+    return p->gone || od_srv_waker_stopping(&p->srv->jobs->w);
 }
 
 static void hex_of(const uint8_t *d, size_t n, char *out)
@@ -75,7 +80,7 @@ static void run_job(od_srv *s, const od_srv_job *job)
     size_t old_len = 0, img_len = 0, pkg_len = 0;
     uint8_t md5[OD_MD5_LEN], sha[OD_SHA256_LEN];
     char err[160] = "";
-    prog_ctx pc = {s, job->id, -1};
+    prog_ctx pc = {s, job->id, -1, 0};
     int rc;
 
     if (st->ops->pkg_get(st, job->package_id, &p) != OD_SRV_OK) {
@@ -108,8 +113,13 @@ static void run_job(od_srv *s, const od_srv_job *job)
     dp.progress = on_progress;
     dp.progress_ctx = &pc;
     dp.cancel = on_cancel;
-    dp.cancel_ctx = s->jobs;
+    dp.cancel_ctx = &pc;
     rc = od_diff_create(old, old_len, img, img_len, &dp, &pkg, &pkg_len);
+    if (rc == OD_DIFF_ERR_CANCELLED && pc.gone) {
+        fprintf(stderr, "otadelta-server: job %lld cancelled: its package was deleted\n",
+                (long long)job->id);
+        goto out;
+    }
     if (rc == OD_DIFF_ERR_CANCELLED) {
         /* Left "running" on purpose: the next start re-queues it. */
         fprintf(stderr, "otadelta-server: job %lld interrupted by shutdown, runs again at the next start\n",

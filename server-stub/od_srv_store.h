@@ -219,8 +219,10 @@ typedef struct od_srv_store_ops {
     int (*pkg_get)(od_srv_store *st, int64_t id, od_srv_pkg *out);
     int (*pkg_info)(od_srv_store *st, int64_t id, json_t **out);
     int (*pkg_list)(od_srv_store *st, int64_t product_id, json_t **out);
-    /* BUSY if a task that is not stopped or completed uses it; on OK the
-     * file name to unlink is copied to file (may be ""). */
+    /* BUSY if a task that is not stopped or completed uses it; a package
+     * still generating is deleted with its job (the worker notices at its
+     * next job_progress). On OK the file name to unlink is copied to file
+     * (may be ""). */
     int (*pkg_delete)(od_srv_store *st, int64_t id,
                       char file[OD_SRV_FILE_MAX]);
 
@@ -228,6 +230,8 @@ typedef struct od_srv_store_ops {
      * job_requeue_running puts jobs a crashed run left "running" back. */
     int (*job_claim)(od_srv_store *st, od_srv_job *out);
     int (*job_requeue_running)(od_srv_store *st, int *count);
+    /* Records a running job's percent; NOT_FOUND when its row is gone
+     * (its package was deleted): the worker should stop. */
     int (*job_progress)(od_srv_store *st, int64_t id, int percent);
     /* Ends a job: res carries size, hashes and file when ok, else error. */
     int (*job_finish)(od_srv_store *st, int64_t job_id, int ok,

@@ -813,13 +813,12 @@ static int fw_delete(od_srv_store *st, int64_t id, char file[OD_SRV_FILE_MAX])
     return delete_row(st, id, file, "SELECT file FROM firmware WHERE id=?1", busy, del);
 }
 
-_Static_assert(OD_SRV_PKG_GENERATING == 0, "pkg_delete's SQL says status=0");
-
 static int pkg_delete(od_srv_store *st, int64_t id, char file[OD_SRV_FILE_MAX])
 {
+    /* One still generating goes too: with its job row gone, the worker
+     * stops at its next progress step (od_srv_jobs.c) or, done already,
+     * finds nothing to publish to and removes its file. */
     static const char *const busy[] = {
-        /* A worker is writing it (status 0: OD_SRV_PKG_GENERATING). */
-        "SELECT 1 FROM packages WHERE id=?1 AND status=0",
         /* In use: named by a task still alive, or handed to a device of one. */
         "SELECT 1 FROM tasks t WHERE t.state IN (0,1,2) AND (t.package_id=?1"
         " OR EXISTS(SELECT 1 FROM task_devices d WHERE d.task_id=t.id"
@@ -871,7 +870,9 @@ static int job_progress(od_srv_store *st, int64_t id, int percent)
     CONN(st);
     q = run(c, "UPDATE jobs SET progress=?, updated=? WHERE id=? AND status='running'",
             &rc, "iii", (int64_t)percent, now_s(), id);
-    return q ? OD_SRV_OK : OD_SRV_ERR_DB;
+    if (!q)
+        return OD_SRV_ERR_DB;
+    return sqlite3_changes(c->db) ? OD_SRV_OK : OD_SRV_ERR_NOT_FOUND;
 }
 
 static int job_finish(od_srv_store *st, int64_t job_id, int ok,

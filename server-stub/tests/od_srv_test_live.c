@@ -82,6 +82,7 @@ static const od_srv_hcli_io *cli_io;
 static const char *server_extra_args[9];
 /* Where the server's stderr goes, appended to; NULL: the test's own. */
 static const char *server_err_path;
+static int server_said(const char *want);
 
 /* A client handle for the server under test, in the current transport. */
 static void cli_init(od_srv_hcli *c)
@@ -1066,6 +1067,33 @@ static int test_stop(void)
     job_status(job, st, sizeof(st));
     CHECK(!strcmp(st, "queued") || !strcmp(st, "running"));
     CHECK(wait_job(job) == 0);
+    /* A package deleted while it is generated: the job goes at once and
+     * the worker stops instead of finishing a generation nobody wants. */
+    {
+        char want[96], pkgpath[64];
+        int64_t pkg;
+        snprintf(body, sizeof(body), "{\"type\":\"diff\",\"source_fw\":%lld,"
+                 "\"target_fw\":%lld}", (long long)fw_b, (long long)fw_a);
+        CHECK(admin("POST", path, body, 0, &j) == 202);
+        job = data_int(j, "job_id");
+        pkg = data_int(j, "package_id");
+        json_decref(j);
+        st[0] = '\0';
+        for (int i = 0; i < 400 && strcmp(st, "running") != 0; i++) {
+            job_status(job, st, sizeof(st));
+            if (strcmp(st, "running") != 0)
+                sleep_ms(5);
+        }
+        CHECK(!strcmp(st, "running"));
+        snprintf(pkgpath, sizeof(pkgpath), "/api/v1/packages/%lld", (long long)pkg);
+        CHECK(admin("DELETE", pkgpath, NULL, 0, NULL) == 200);
+        snprintf(want, sizeof(want), "job %lld cancelled: its package was deleted",
+                 (long long)job);
+        CHECK(server_said(want));
+        CHECK(admin("GET", pkgpath, NULL, 0, NULL) == 404);
+        snprintf(pkgpath, sizeof(pkgpath), "/api/v1/jobs/%lld", (long long)job);
+        CHECK(admin("GET", pkgpath, NULL, 0, NULL) == 404);
+    }
     return 0;
 }
 
@@ -4602,6 +4630,10 @@ int main(int argc, char **argv)
     if (!mkdtemp(tmpl))
         return 1;
     snprintf(data_dir, sizeof(data_dir), "%s", tmpl);
+    if (!strcmp(mode, "stop")) { /* the worker's log shows a cancelled job */
+        snprintf(err_path, sizeof(err_path), "%s/server.err", data_dir);
+        server_err_path = err_path;
+    }
     if (!strcmp(mode, "migrate") && make_old_db(data_dir) != 0) {
         fprintf(stderr, "cannot create an old database in %s\n", data_dir);
         return 1;
