@@ -355,7 +355,7 @@ static void *push_main(void *arg)
         if (od_srv_waker_stopping(&p->w))
             break;
         if (p->srv->store->ops->push_claim(p->srv->store, (int64_t)time(NULL), PUSH_LEASE_S,
-                                           &d) == OD_SRV_OK) {
+                                           (int)p->attempts, &d) == OD_SRV_OK) {
             deliver(p, &d);
             free(d.body);
             continue;

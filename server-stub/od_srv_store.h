@@ -338,9 +338,11 @@ typedef struct od_srv_store_ops {
     int (*push_delete)(od_srv_store *st, int64_t product_id);
     /* Claims the oldest queued delivery due at now for one attempt: counts
      * the attempt and leases the row until now + lease_s, so a crash mid-
-     * attempt only delays it (the lease ends, it is due again). OK and
-     * *out (out->body to free), NOT_FOUND if none is due. */
-    int (*push_claim)(od_srv_store *st, int64_t now, int lease_s,
+     * attempt only delays it (the lease ends, it is due again). A due row
+     * that already had max_attempts (the last one cut short by a crash)
+     * is failed instead, not tried once more. OK and *out (out->body to
+     * free), NOT_FOUND if none is due. */
+    int (*push_claim)(od_srv_store *st, int64_t now, int lease_s, int max_attempts,
                       od_srv_push *out);
     /* Records the outcome of the attempt on delivery id: status is an
      * OD_SRV_PUSH_* value, http_status the receiver's (0 if none), error

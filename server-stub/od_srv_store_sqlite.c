@@ -2212,20 +2212,37 @@ static int push_delete(od_srv_store *st, int64_t product_id)
     return sqlite3_changes(c->db) ? OD_SRV_OK : OD_SRV_ERR_NOT_FOUND;
 }
 
-static int push_claim(od_srv_store *st, int64_t now, int lease_s, od_srv_push *out)
+static int push_claim(od_srv_store *st, int64_t now, int lease_s, int max_attempts,
+                      od_srv_push *out)
 {
     CONN(st);
     const unsigned char *body;
     memset(out, 0, sizeof(*out));
     if (begin(c) != OD_SRV_OK)
         return OD_SRV_ERR_DB;
+    /* Due again with every attempt spent: the last one's lease ran out (a
+     * crash; the receiver may have seen it, so it is not repeated), or
+     * --push-attempts was lowered since. */
+    if (!run(c,
+             "UPDATE push_deliveries SET status=?1, last_error='attempts used up (the last"
+             " one cut short by a crash, or --push-attempts lowered)', updated=?2"
+             " WHERE status=?3 AND next_at<=?2 AND attempts>=?4",
+             &rc, "iiii", (int64_t)OD_SRV_PUSH_FAILED, now, (int64_t)OD_SRV_PUSH_QUEUED,
+             (int64_t)max_attempts)) {
+        rollback(c);
+        return OD_SRV_ERR_DB;
+    }
     q = run(c,
             "SELECT id, task_id, url, body, attempts FROM push_deliveries"
             " WHERE status=0 AND next_at<=? ORDER BY next_at, id LIMIT 1",
             &rc, "i", now);
-    if (!q || rc != SQLITE_ROW) {
+    if (!q) {
         rollback(c);
-        return q ? OD_SRV_ERR_NOT_FOUND : OD_SRV_ERR_DB;
+        return OD_SRV_ERR_DB;
+    }
+    if (rc != SQLITE_ROW) { /* keeps what the UPDATE above failed */
+        rc = commit(c);
+        return rc == OD_SRV_OK ? OD_SRV_ERR_NOT_FOUND : rc;
     }
     out->id = sqlite3_column_int64(q, 0);
     out->task_id = sqlite3_column_int64(q, 1);

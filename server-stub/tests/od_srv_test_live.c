@@ -4276,6 +4276,35 @@ static void push_last_attempt(const scenario *s, const char *token, const int64_
     sleep_ms(1500); /* time for a second attempt to show */
     CHECK(rx_int("posts") == posts + 1);
     CHECK(task_do(t, "cancel") == 0);
+    /* The same after a crash (kill -9) in the one attempt: once its lease
+     * runs out (made to here) the row is failed, not tried again. */
+    {
+        char sql[120];
+        pthread_mutex_lock(&rx.mu);
+        rx.hang = 1;
+        pthread_mutex_unlock(&rx.mu);
+        posts = rx_int("posts");
+        t = push_task(s, s->pkg_full, devs, 1, (int64_t)time(NULL));
+        CHECK(t > 0);
+        for (int i = 0; i < 100 && !rx_int("hung"); i++)
+            sleep_ms(50);
+        CHECK(rx_int("hung"));
+        CHECK(server_stop(SIGKILL) == 128 + SIGKILL);
+        pthread_mutex_lock(&rx.mu);
+        rx.hang = 0;
+        pthread_mutex_unlock(&rx.mu);
+        snprintf(sql, sizeof(sql), "UPDATE push_deliveries SET next_at=1 WHERE task_id=%lld",
+                 (long long)t);
+        CHECK(db_update(sql) == 0);
+        CHECK(server_start(0) == 0);
+        v = push_wait(s->pid, token, t, "failed", 10);
+        CHECK(v && data_int_of(v, "attempts") == 1 &&
+              strstr(dstr(v, "last_error"), "attempts used up"));
+        json_decref(v);
+        sleep_ms(1500);
+        CHECK(rx_int("posts") == posts + 1);
+        CHECK(task_do(t, "cancel") == 0);
+    }
     CHECK(server_stop(SIGTERM) == 0);
     server_extra_args[1] = "3";
     CHECK(server_start(0) == 0);
@@ -4593,14 +4622,14 @@ static int test_push(void)
     CHECK(admin("DELETE", path, NULL, 0, NULL) == 404);
     st = push_state(s.pid, token);
     CHECK(st && json_is_false(json_object_get(st, "configured")) &&
-          json_array_size(json_object_get(st, "deliveries")) == 5);
+          json_array_size(json_object_get(st, "deliveries")) == 6);
     json_decref(st);
 
     /* Deleting a task takes its deliveries with it, and only those. */
     snprintf(path, sizeof(path), "/api/v1/tasks/%lld", (long long)t1);
     CHECK(admin("DELETE", path, NULL, 0, NULL) == 200);
     st = push_state(s.pid, token);
-    CHECK(st && json_array_size(json_object_get(st, "deliveries")) == 4);
+    CHECK(st && json_array_size(json_object_get(st, "deliveries")) == 5);
     json_array_foreach(json_object_get(st, "deliveries"), k, v)
         CHECK(data_int_of(v, "task_id") != t1);
     json_decref(st);
