@@ -128,12 +128,12 @@ FILE *od_cli_summary_stream(const char *out)
 
 int od_cli_fd_name(const char *path)
 {
-    static const char *const std[] = {"/dev/stdin", "/dev/stdout", "/dev/stderr"};
     static const char *const dirs[] = {"/dev/fd/", "/proc/self/fd/"};
     size_t i, n;
-    for (i = 0; i < 3; i++)
-        if (!strcmp(path, std[i]))
-            return (int)i;
+    if (!strcmp(path, "/dev/stdout"))
+        return 1;
+    if (!strcmp(path, "/dev/stderr"))
+        return 2;
     for (i = 0; i < 2; i++) {
         const char *d;
         long v = 0;

@@ -43,9 +43,9 @@ int od_cli_read_file(const char *path, size_t limit, uint8_t **out, size_t *size
 int od_cli_write_atomic(const char *path, const uint8_t *data, size_t size);
 
 /*
- * The descriptor that path names by itself: 0, 1, 2 for /dev/stdin,
- * /dev/stdout, /dev/stderr, N for /dev/fd/N and /proc/self/fd/N; -1 for
- * any other path. Outputs so named are written to that descriptor, in
+ * The descriptor that path names by itself: 1 and 2 for /dev/stdout and
+ * /dev/stderr, N for /dev/fd/N and /proc/self/fd/N; -1 for any other
+ * path. Outputs so named are written to that descriptor, in
  * place: replacing the file behind it would throw away what a shell
  * redirection (`>> log`) meant to keep.
  */
