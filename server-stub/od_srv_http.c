@@ -496,6 +496,7 @@ int od_srv_http_start(od_srv *s, const od_srv_config *cfg)
     const union MHD_DaemonInfo *info;
     /* Passed as an option array so plain HTTP passes an empty one. */
     struct MHD_OptionItem tls_opts[OD_SRV_TLS_MHD_OPTS] = {{MHD_OPTION_END, 0, NULL}};
+    struct MHD_OptionItem pool[2] = {{MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}};
 
     memset(&sin, 0, sizeof(sin));
     sin.sin_family = AF_INET;
@@ -511,13 +512,17 @@ int od_srv_http_start(od_srv *s, const od_srv_config *cfg)
     }
     if (threads > 64)
         threads = 64;
+    /* One thread is no pool: libmicrohttpd warns at a pool size of 1 (or
+     * 0), so the option is left out then. */
+    if (threads > 1)
+        pool[0] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)threads, NULL};
     if (s->tls) {
         flags |= MHD_USE_TLS;
         od_srv_tls_mhd_options(s->tls, tls_opts);
     }
     s->mhd = MHD_start_daemon(
         flags, cfg->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &sin,
-        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
+        MHD_OPTION_ARRAY, pool, MHD_OPTION_CONNECTION_LIMIT,
         cfg->max_connections ? cfg->max_connections : 4096u,
         MHD_OPTION_CONNECTION_TIMEOUT,
         cfg->conn_timeout_s ? cfg->conn_timeout_s : 30u,
