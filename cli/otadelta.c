@@ -1402,6 +1402,10 @@ static int cmd_info(int argc, char **argv, int verify)
      * not compared again: the applier accepts only an image whose
      * read-back has the header's target size and hashes, which NEW was
      * shown to have above, so the image it restores is NEW. */
+    /* NEW was needed for its hashes only: not kept beside the image the
+     * decode below restores (both can be up to 1 GiB). */
+    free(img[1]);
+    img[1] = NULL;
     decode = r == EX_OK && (oldp || h.kind == OD_KIND_FULL);
     if (decode && (d = roundtrip_check(img[0], isz[0], pkg, size, NULL, 0)) != 0) {
         od_cli_msg("'%s' does not apply%s%s: %s", path, oldp ? " to " : "", oldp ? oldp : "",
