@@ -873,6 +873,15 @@ static enum MHD_Result task_export(od_srv_req *r)
 
 /* ------------------------------------------------------------------ */
 
+/* A route that takes a JSON object got none, or a malformed one: 400
+ * saying which. */
+static enum MHD_Result body_refused(od_srv_req *r)
+{
+    char why[200];
+    od_srv_body_problem(r, why, sizeof(why));
+    return od_srv_reply_err(r, OD_SRV_ERR_PARAM, why);
+}
+
 enum MHD_Result od_srv_api_mgmt(od_srv_req *r)
 {
     od_srv_store *st = r->srv->store;
@@ -882,24 +891,15 @@ enum MHD_Result od_srv_api_mgmt(od_srv_req *r)
     json_t *out = NULL, *b = NULL;
     enum MHD_Result ret;
 
-    /* Requests with a JSON body: parse once, refuse malformed at once.
-     * Task operations and key rotations take none (one with a malformed
-     * id is then no route, 404, not a missing body). */
-    if (post || put) {
+    /* Parsed once; the routes that take a JSON object refuse a missing or
+     * malformed one (BODY), the others ignore it, and a request on no
+     * route is 404 whatever its body. */
+    if (post || put)
         b = od_srv_body_json(r);
-        if (!b && !(post && r->nseg == 5 &&
-                    (od_srv_route(r, "api/v1/tasks/*/*") ||
-                     od_srv_route(r, "api/v1/products/*/access_key") ||
-                     od_srv_route(r, "api/v1/devices/*/dev_key") ||
-                     od_srv_route(r, "api/v1/users/*/access_key")))) {
-            char why[200];
-            od_srv_body_problem(r, why, sizeof(why));
-            return od_srv_reply_err(r, OD_SRV_ERR_PARAM, why);
-        }
-    }
 #define ROUTE(cond, pat) ((cond) && od_srv_route(r, pat))
+#define BODY(call) (b ? (call) : body_refused(r))
     if (ROUTE(post, "api/v1/users"))
-        ret = keyed_create(r, b, 1);
+        ret = BODY(keyed_create(r, b, 1));
     else if (ROUTE(get, "api/v1/users"))
         ret = store_reply(r, st->ops->user_list(st, &out), &out);
     else if (ROUTE(get, "api/v1/users/#"))
@@ -911,15 +911,15 @@ enum MHD_Result od_srv_api_mgmt(od_srv_req *r)
     else if (ROUTE(post, "api/v1/products/#/access_key"))
         ret = key_rotate(r, st->ops->product_set_key, "access_key");
     else if (ROUTE(put, "api/v1/products/#/owner"))
-        ret = owner_put(r, b);
+        ret = BODY(owner_put(r, b));
     else if (ROUTE(post, "api/v1/products"))
-        ret = keyed_create(r, b, 0);
+        ret = BODY(keyed_create(r, b, 0));
     else if (ROUTE(get, "api/v1/products"))
         ret = store_reply(r, st->ops->product_list(st, &out), &out);
     else if (ROUTE(get, "api/v1/products/#"))
         ret = store_reply(r, st->ops->product_get(st, r->ids[0], &out), &out);
     else if (ROUTE(put, "api/v1/products/#/push"))
-        ret = push_put(r, b);
+        ret = BODY(push_put(r, b));
     else if (ROUTE(get, "api/v1/products/#/push"))
         ret = store_reply(r, st->ops->push_get(st, r->ids[0], PUSH_LIST_MAX, &out), &out);
     else if (ROUTE(del, "api/v1/products/#/push")) {
@@ -930,7 +930,7 @@ enum MHD_Result od_srv_api_mgmt(od_srv_req *r)
     } else if (ROUTE(get, "api/v1/products/#/firmware"))
         ret = product_list(r, st->ops->fw_list);
     else if (ROUTE(post, "api/v1/products/#/packages"))
-        ret = package_create(r, b);
+        ret = BODY(package_create(r, b));
     else if (ROUTE(get, "api/v1/products/#/packages"))
         ret = product_list(r, st->ops->pkg_list);
     else if (ROUTE(get, "api/v1/packages/#"))
@@ -942,7 +942,7 @@ enum MHD_Result od_srv_api_mgmt(od_srv_req *r)
     else if (ROUTE(get, "api/v1/jobs/#"))
         ret = store_reply(r, st->ops->job_get(st, r->ids[0], &out), &out);
     else if (ROUTE(post, "api/v1/products/#/devices"))
-        ret = device_create(r, b);
+        ret = BODY(device_create(r, b));
     else if (ROUTE(get, "api/v1/products/#/devices"))
         ret = product_list(r, st->ops->dev_list);
     else if (ROUTE(get, "api/v1/devices/#"))
@@ -950,23 +950,23 @@ enum MHD_Result od_srv_api_mgmt(od_srv_req *r)
     else if (ROUTE(post, "api/v1/devices/#/dev_key"))
         ret = key_rotate(r, st->ops->dev_set_key, "dev_key");
     else if (ROUTE(post, "api/v1/products/#/groups"))
-        ret = group_create(r, b);
+        ret = BODY(group_create(r, b));
     else if (ROUTE(get, "api/v1/products/#/groups"))
         ret = product_list(r, st->ops->group_list);
     else if (ROUTE(get, "api/v1/groups/#"))
         ret = store_reply(r, st->ops->group_get(st, r->ids[0], &out), &out);
     else if (ROUTE(put, "api/v1/groups/#"))
-        ret = group_update(r, b);
+        ret = BODY(group_update(r, b));
     else if (ROUTE(post, "api/v1/groups/#/members"))
-        ret = group_members(r, b);
+        ret = BODY(group_members(r, b));
     else if (ROUTE(post, "api/v1/products/#/tasks"))
-        ret = task_create(r, b, 0);
+        ret = BODY(task_create(r, b, 0));
     else if (ROUTE(get, "api/v1/products/#/tasks"))
         ret = product_list(r, st->ops->task_list);
     else if (ROUTE(get, "api/v1/tasks/#"))
         ret = store_reply(r, st->ops->task_get(st, r->ids[0], 1, &out), &out);
     else if (ROUTE(put, "api/v1/tasks/#"))
-        ret = task_create(r, b, r->ids[0]);
+        ret = BODY(task_create(r, b, r->ids[0]));
     else if (ROUTE(del, "api/v1/tasks/#"))
         ret = task_op(r, OD_SRV_OP_DELETE);
     else if (ROUTE(get, "api/v1/tasks/#/export.csv"))
@@ -979,6 +979,7 @@ enum MHD_Result od_srv_api_mgmt(od_srv_req *r)
             ret = task_op(r, op);
     } else
         ret = od_srv_reply_err(r, OD_SRV_ERR_NOT_FOUND, "no such route");
+#undef BODY
 #undef ROUTE
     json_decref(b);
     return ret;

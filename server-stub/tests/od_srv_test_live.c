@@ -1374,6 +1374,16 @@ static int test_badinput(void)
             json_decref(j);
         }
     }
+    /* No route is 404 whatever the body; a route that takes a body and got
+     * none is 400. */
+    {
+        char pp[96];
+        snprintf(pp, sizeof(pp), "/api/v1/products/%lld", (long long)s.pid);
+        CHECK(admin("POST", pp, NULL, 0, NULL) == 404);
+        CHECK(admin("PUT", pp, "{}", 0, NULL) == 404);
+        snprintf(pp, sizeof(pp), "/api/v1/products/%lld/devices", (long long)s.pid);
+        CHECK(admin("POST", pp, NULL, 0, NULL) == 400);
+    }
     /* A product's lists: 404 for a product that does not exist, not an
      * empty list that says it has none. */
     {
