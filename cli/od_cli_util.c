@@ -160,8 +160,10 @@ int od_cli_check_output(const char *path, int resume)
                 "write to a file, or drop --resume", path);
             return OD_CLI_EX_USAGE;
         }
-        if (fcntl(fd, F_GETFL) < 0) {
-            od_cli_msg("cannot write '%s': %s", path, strerror(errno));
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY) {
+            od_cli_msg("cannot write '%s': %s", path,
+                fl < 0 ? strerror(errno) : "the descriptor is open for reading only");
             return OD_CLI_EX_OUTPUT;
         }
         return OD_CLI_EX_OK;

@@ -907,7 +907,8 @@ static int cmd_apply(int argc, char **argv)
         goto done;
     }
     if (resume && h.format_version) {
-        struct stat sb;
+        struct stat sb, sp;
+        struct flock lk;
         uint32_t recorded;
         int have_state;
         if ((r = state_read(resume, &h, &recorded, &have_state)) ||
@@ -916,44 +917,48 @@ static int cmd_apply(int argc, char **argv)
         fl.state = resume;
         fl.state_tmp = state_tmp;
         fl.part = part;
-        /* A part file is ours only with a state beside it: the state is
-         * written before the part file is created, so even a kill right
-         * after that leaves both. */
-        if (lstat(part, &sb) == 0 && (!have_state || !S_ISREG(sb.st_mode))) {
+        /* A part file is ours only with a state beside it, or empty (a
+         * kill between creating it and the first state write below):
+         * nothing is written to it before a state vouches for it. */
+        if (lstat(part, &sb) == 0 && (!S_ISREG(sb.st_mode) || (!have_state && sb.st_size))) {
             od_cli_msg("'%s' exists but no --resume state '%s' vouches for it, so it is not "
                 "otadelta's to overwrite; move it away, or choose another -o", part, resume);
             r = EX_USAGE;
             goto done;
         }
-        if ((!have_state && state_write(&fl, 0) != 0) ||
-            (fl.fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0) {
-            od_cli_msg("cannot %s '%s': %s", fl.failed ? "write" : "use",
-                fl.failed ? fl.failed : part, strerror(fl.failed ? fl.failed_errno : errno));
+        if ((fl.fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0) {
+            od_cli_msg("cannot use '%s': %s", part, strerror(errno));
             r = EX_OUTPUT;
             goto done;
         }
-        /* One run at a time: a second would interleave writes to the part
-         * file and the state. The lock goes with the process. */
-        struct flock lk;
+        /* One run at a time, locked before anything is written: a second
+         * would interleave writes to the part file and the state. A lock
+         * is the file's, not the name's, so the name must still be this
+         * file (a run finishing renames it to NEW). The lock goes with the
+         * process. */
         memset(&lk, 0, sizeof(lk));
         lk.l_type = F_WRLCK;
         lk.l_whence = SEEK_SET;
-        if (fcntl(fl.fd, F_SETLK, &lk) != 0) {
-            od_cli_msg("'%s' is being written by another 'otadelta apply --resume' (%s); let it "
-                "finish", part, strerror(errno));
-            close(fl.fd);
-            fl.fd = -1;
+        if (fcntl(fl.fd, F_SETLK, &lk) != 0 || fstat(fl.fd, &sb) != 0 ||
+            lstat(part, &sp) != 0 || sb.st_dev != sp.st_dev || sb.st_ino != sp.st_ino) {
+            od_cli_msg("'%s' is being written by another 'otadelta apply --resume'; let it "
+                "finish", part);
             r = EX_OUTPUT;
             goto done;
         }
+        /* Read again under the lock: the run that held it may have
+         * saved more, or finished. */
+        if ((r = state_read(resume, &h, &recorded, &have_state)))
+            goto done;
         /* Blocks recorded in the state are only in a part file that was
-         * already there at full size; otherwise start afresh, and reset
+         * already there at full size; otherwise start afresh, and (re)set
          * the state before the first write: after a kill it would vouch
-         * for blocks this part file does not hold. */
-        if (recorded && fstat(fl.fd, &sb) == 0 && (uint64_t)sb.st_size >= fl.cap)
+         * for blocks this part file does not hold, or be missing. */
+        if (recorded && (uint64_t)sb.st_size >= fl.cap)
             start = recorded;
-        if (!start && have_state && state_write(&fl, 0) != 0) {
-            od_cli_msg("cannot reset the state '%s': %s", resume, strerror(fl.failed_errno));
+        if (!start && state_write(&fl, 0) != 0) {
+            od_cli_msg("cannot write '%s': %s", resume, strerror(fl.failed_errno));
+            unlink(part); /* it holds nothing a state vouches for */
             r = EX_OUTPUT;
             goto done;
         }
@@ -1487,9 +1492,14 @@ static int run(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    int r = run(argc, argv);
-    if ((fflush(stdout) != 0 || ferror(stdout))) {
-        od_cli_msg("cannot write to standard output: %s", strerror(errno));
+    int r = run(argc, argv), flushed;
+    errno = 0;
+    flushed = fflush(stdout) == 0;
+    if (!flushed || ferror(stdout)) {
+        /* errno is the flush's; a write that failed earlier left no
+         * trustworthy one. */
+        od_cli_msg("cannot write to standard output%s%s", flushed ? "" : ": ",
+            flushed ? " (a write failed)" : strerror(errno));
         if (r == EX_OK)
             r = EX_OUTPUT;
     }

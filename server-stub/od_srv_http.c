@@ -156,8 +156,8 @@ void od_srv_body_problem(od_srv_req *r, char *out, size_t n)
                  err.column);
         return;
     }
-    snprintf(out, n, "body must be a JSON object, not %s",
-             json_is_array(j) ? "an array" : json_is_string(j) ? "a string" : "a number or literal");
+    /* Without JSON_DECODE_ANY only an array parses as something else. */
+    snprintf(out, n, "body must be a JSON object, not an array");
     json_decref(j);
 }
 

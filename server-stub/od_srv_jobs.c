@@ -40,7 +40,15 @@ typedef struct prog_ctx {
     int64_t job_id;
     int last;
     int gone; /* the job's row was deleted (its package deleted): stop */
+    int64_t polled_ms; /* when on_cancel last looked at the row */
 } prog_ctx;
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void on_progress(void *ctx, uint64_t done, uint64_t total)
 {
@@ -57,10 +65,20 @@ static void on_progress(void *ctx, uint64_t done, uint64_t total)
 }
 
 /* A stopping server, or a package deleted while it is generated, cuts
- * generation short instead of waiting for it. */
+ * generation short instead of waiting for it. Progress moves in coarse
+ * steps (a matcher candidate at a time), so between them the job's row is
+ * looked at once a second too (the generator serialises these calls). */
 static int on_cancel(void *ctx)
 {
     prog_ctx *p = ctx;
+    int64_t now = mono_ms();
+    if (!p->gone && now - p->polled_ms >= 1000) {
+        od_srv_store *st = p->srv->store;
+        p->polled_ms = now;
+        if (st->ops->job_progress(st, p->job_id, p->last < 0 ? 0 : p->last) ==
+            OD_SRV_ERR_NOT_FOUND)
+            p->gone = 1;
+    }
     return p->gone || od_srv_waker_stopping(&p->srv->jobs->w);
 }
 
@@ -80,7 +98,7 @@ static void run_job(od_srv *s, const od_srv_job *job)
     size_t old_len = 0, img_len = 0, pkg_len = 0;
     uint8_t md5[OD_MD5_LEN], sha[OD_SHA256_LEN];
     char err[160] = "";
-    prog_ctx pc = {s, job->id, -1, 0};
+    prog_ctx pc = {s, job->id, -1, 0, 0};
     int rc;
 
     if (st->ops->pkg_get(st, job->package_id, &p) != OD_SRV_OK) {

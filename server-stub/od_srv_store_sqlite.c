@@ -1573,6 +1573,22 @@ static int task_sweep(od_srv_store *st, int64_t now, int *count)
 {
     CONN(st);
     *count = 0;
+    /* Once a second: a read first, so that the write lock device reports
+     * need is only taken when a task has something to end (a paused task
+     * without live rows waits for its resume, and is no reason). */
+    q = run(c,
+            "SELECT EXISTS(SELECT 1 FROM tasks t WHERE t.state IN (1,2) AND t.deadline>0 AND"
+            " t.deadline<?1 AND (t.state=1 OR EXISTS(SELECT 1 FROM task_devices d WHERE"
+            " d.task_id=t.id AND d.state IN (1,2,3))))",
+            &rc, "i", now);
+    if (!q)
+        return OD_SRV_ERR_DB;
+    rc = sqlite3_column_int(q, 0);
+    /* Reset now: a stepped statement would hold this thread's read
+     * snapshot for the second until the next sweep. */
+    sqlite3_reset(q);
+    if (!rc)
+        return OD_SRV_OK;
     if (begin(c) != OD_SRV_OK)
         return OD_SRV_ERR_DB;
     q = run(c,

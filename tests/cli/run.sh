@@ -700,6 +700,9 @@ fi
 expect_exit 5 "diff -o DIR/" "$OD" diff old.bin new.bin -o outdir/ --from-version 1 --to-version 2
 expect_grep "a directory name is refused" "give a file name, not a directory"
 expect_exit 5 "apply -o DIR/" "$OD" apply old.bin d.otad -o outdir/
+run sh -c "'$OD' apply old.bin d.otad -o /dev/fd/3 3<old.bin"
+expect_true "-o a read-only descriptor exits 5" [ "$rc" = 5 ]
+expect_grep "before any work, saying why" "open for reading only"
 expect_exit 5 "sign -o a missing directory" "$OD" sign d.otad --key infokey.pem -o /nonexistent/s.otad
 expect_true "nothing is left in DIR" [ -z "$(ls -A outdir)" ]
 # What info, verify and --help print is their output: a full disk or a
@@ -929,6 +932,12 @@ expect_exit 0 "a STATE.tmp cut short by a kill is ours" \
     "$OD" apply old.bin g.otad -o ow.bin --resume ow.state -q
 expect_same "and the image is restored" ow.bin new.bin
 expect_absent "nothing is left behind" ow.state.tmp
+# A kill between creating the part file and writing the first state leaves
+# an empty part file and no state: nothing to lose, the rerun takes it.
+: >oe.bin.part
+expect_exit 0 "an empty NEW.part without a state is taken over" \
+    "$OD" apply old.bin g.otad -o oe.bin --resume oe.state -q
+expect_same "and the image is restored" oe.bin new.bin
 # A kill between writing the state and the first block leaves a state of 0
 # blocks and a part file: the rerun takes both over.
 printf 'otadelta-resume 1 %s %s 0\n' "$tsha" "$psha" >o0.state
