@@ -4,22 +4,12 @@
 #define _POSIX_C_SOURCE 200809L
 #include "od_srv.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static volatile sig_atomic_t stop_flag, reload_flag;
-
-/* Only flags: the main loop does the work, outside the handler. */
-static void on_signal(int sig)
-{
-    if (sig == SIGHUP)
-        reload_flag = 1;
-    else
-        stop_flag = 1;
-}
 
 /* SIGHUP: the renewed certificate, or a reason to keep the current one. */
 static void reload_tls(od_srv *s, const od_srv_config *cfg)
@@ -75,7 +65,8 @@ int main(int argc, char **argv)
 {
     od_srv_config cfg;
     od_srv *s;
-    struct sigaction hup;
+    sigset_t sigs, stops;
+    int sig = 0;
     const char *listen = "127.0.0.1:8080", *port_file = NULL;
     char addr[64];
     unsigned port = 0;
@@ -137,6 +128,16 @@ int main(int argc, char **argv)
     }
     cfg.listen_addr = addr;
     cfg.port = (uint16_t)port;
+    /* SIGINT, SIGTERM and SIGHUP go to the sigwait() below: blocked here,
+     * before the server starts its threads, which inherit the mask. A
+     * handler instead would run on whichever thread the kernel picked and
+     * leave the main loop to notice at its next poll. */
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGINT);
+    sigaddset(&stops, SIGTERM);
+    sigs = stops;
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     rc = od_srv_start(&cfg, &s);
     if (rc != OD_SRV_OK) {
         /* Refused options, files and a busy directory are explained on
@@ -147,17 +148,6 @@ int main(int argc, char **argv)
             fprintf(stderr, "otadelta-server: not started: %s\n", od_srv_strerror(rc));
         return 1;
     }
-    /* Before the port file, which tells a supervisor or test that the
-     * server is up: a SIGHUP from then on must not kill it. In strict C
-     * mode glibc's signal() restores the default action once the handler
-     * ran: right for SIGINT and SIGTERM (a second one ends a slow stop at
-     * once), wrong for SIGHUP, which must reload every time. */
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    memset(&hup, 0, sizeof(hup));
-    hup.sa_handler = on_signal;
-    sigemptyset(&hup.sa_mask);
-    sigaction(SIGHUP, &hup, NULL);
     if (port_file) {
         /* Written atomically so a test polling for it never reads half. */
         char tmp[4200];
@@ -179,13 +169,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "otadelta-server: warning: plain HTTP on %s: the admin token and device "
                 "traffic cross the network in clear; use --tls-cert/--tls-key or a TLS proxy "
                 "unless this network is trusted\n", addr);
-    while (!stop_flag) {
-        if (reload_flag) {
-            reload_flag = 0;
+    while (sigwait(&sigs, &sig) != 0 || sig == SIGHUP) {
+        if (sig == SIGHUP)
             reload_tls(s, &cfg);
-        }
-        sleep(1); /* a signal cuts the sleep short */
+        sig = 0;
     }
+    /* A second SIGINT or SIGTERM ends a slow stop at once. */
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    pthread_sigmask(SIG_UNBLOCK, &stops, NULL);
     od_srv_stop(s);
     return 0;
 }
