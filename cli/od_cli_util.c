@@ -266,20 +266,18 @@ int od_cli_write_atomic(const char *path, const uint8_t *data, size_t size)
 {
     struct stat ls, st;
     char *real;
-    int r;
+    int fd = od_cli_fd_name(path), r;
 
-    int fd = od_cli_fd_name(path);
-
+    /* Again here, as the path may have changed since the command's own
+     * check: one set of rules and messages for what cannot be written. */
+    if ((r = od_cli_check_output(path, 0)) != OD_CLI_EX_OK)
+        return r;
     if (fd >= 0)
         return write_fd(path, fd, data, size);
     if (lstat(path, &ls) != 0)
         return write_regular(path, data, size);
     if (stat(path, &st) != 0) {
-        od_cli_msg("cannot write '%s': it is a symbolic link to a missing file", path);
-        return OD_CLI_EX_OUTPUT;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        od_cli_msg("cannot write '%s': it is a directory", path);
+        od_cli_msg("cannot write '%s': %s", path, strerror(errno));
         return OD_CLI_EX_OUTPUT;
     }
     if (!S_ISREG(st.st_mode))

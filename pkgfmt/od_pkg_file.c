@@ -101,6 +101,19 @@ static int fill(int fd, const void *data, size_t size, unsigned set_mode)
     return 0;
 }
 
+/* The directory holding path, written into buf (room for strlen(path) +
+ * 1 bytes), or "." for a bare name. */
+static const char *dir_of(const char *path, char *buf)
+{
+    char *slash;
+    strcpy(buf, path);
+    slash = strrchr(buf, '/');
+    if (!slash)
+        return ".";
+    slash[slash == buf ? 1 : 0] = '\0';
+    return buf;
+}
+
 #ifdef O_TMPFILE
 /*
  * Linux: the bytes go to an unnamed file in path's directory, which gets
@@ -114,14 +127,9 @@ static int write_unnamed(const char *path, const void *data, size_t size, unsign
                          unsigned set_mode, char *tmp)
 {
     char proc[40];
-    char *slash;
     int fd, t, err;
 
-    strcpy(tmp, path);
-    slash = strrchr(tmp, '/');
-    if (slash)
-        slash[slash == tmp ? 1 : 0] = '\0';
-    fd = open(slash ? tmp : ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, (mode_t)create_mode);
+    fd = open(dir_of(path, tmp), O_TMPFILE | O_WRONLY | O_CLOEXEC, (mode_t)create_mode);
     if (fd < 0)
         return 1;
     if (fill(fd, data, size, set_mode) != 0) {
@@ -165,13 +173,7 @@ int od_pkg_sync_dir(const char *dir)
  * od_pkg_sync_dir. */
 static int sync_dir(const char *path, char *tmp)
 {
-    char *slash;
-
-    strcpy(tmp, path);
-    slash = strrchr(tmp, '/');
-    if (slash)
-        slash[slash == tmp ? 1 : 0] = '\0';
-    return od_pkg_sync_dir(slash ? tmp : ".");
+    return od_pkg_sync_dir(dir_of(path, tmp));
 }
 
 int od__pkg_write_temp(const char *path, const void *data, size_t size, unsigned create_mode,
