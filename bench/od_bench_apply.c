@@ -123,6 +123,7 @@ int main(int argc, char **argv)
             od_diff_params_init(&p);
             p.kind = kind ? OD_KIND_DELTA : OD_KIND_FULL;
             p.codec = codecs[c];
+            p.exact_codec = 1; /* each decoder's rate, whatever it gains */
             p.page_size = 4096;
             p.ram_budget = 64 * 1024;
             p.source_version = "1";

@@ -168,7 +168,12 @@ static const char *full_help =
 
 /* The options diff and full share, after either's own. */
 static const char *package_options_help =
-"  --codec C             lzma (default), deflate or none\n"
+    "  --codec C             lzma (default), deflate or none: the most the devices'\n"
+    "                        applier decodes. Where it would make the package\n"
+    "                        larger (an image already compressed or encrypted),\n"
+    "                        the package stores the bytes as they are (codec\n"
+    "                        none, which every applier decodes)\n"
+    "  --exact-codec         use --codec even then\n"
     "  --effort E            best (default) or fast. fast tries one matcher setting\n"
     "                        instead of 13 and compresses with lighter settings:\n"
     "                        about 3x quicker, packages about 9% larger; for\n"
@@ -291,6 +296,8 @@ static int cmd_diff(int argc, char **argv, int full)
                 od_cli_msg("unknown codec '%s' (use lzma, deflate or none)", v);
                 return EX_USAGE;
             }
+        } else if (!strcmp(a, "--exact-codec")) {
+            p.exact_codec = 1;
         } else if (!strcmp(a, "--effort")) {
             if (!(v = od_cli_need_arg(argc, argv, &i)))
                 return EX_USAGE;
@@ -429,10 +436,14 @@ static int cmd_diff(int argc, char **argv, int full)
             snprintf(sizes, sizeof(sizes), "%zu bytes", new_size);
         else
             snprintf(sizes, sizeof(sizes), "%zu -> %zu bytes", old_size, new_size);
-        fprintf(summary, "%s: %s, package %zu bytes (%.2f%% of new), %s%s, "
+        fprintf(summary, "%s: %s, package %zu bytes (%.2f%% of new), %s%s%s, "
                "device RAM %u bytes + %u state%s\n",
                out, sizes, pkg_size, new_size ? 100.0 * pkg_size / new_size : 0.0,
-               od_pkg_codec_name(h.codec), h.filter ? " with the thumb filter" : "",
+               od_pkg_codec_name(h.codec),
+               h.codec != p.codec ? (p.codec == OD_CODEC_LZMA ? " (lzma gained nothing)"
+                                                              : " (deflate gained nothing)")
+                                  : "",
+               h.filter ? " with the thumb filter" : "",
                h.ram_needed, OD_PATCH_STATE_RESERVE, check ? ", checked by applying it" : "");
     }
 done:

@@ -705,6 +705,47 @@ static int pick_variant(const od_codec_cfg *codec, const od_bytes *raw, size_t *
 }
 
 /*
+ * Where the codec gained nothing over the raw streams (an already
+ * compressed or encrypted image: LZMA made a 2 MiB random image's full
+ * package 101.4 % of it), the blocks at outb[*first] are replaced by the
+ * unfiltered streams themselves and the plan by codec none's: as small or
+ * smaller, decoded by every applier profile with a page of RAM. Streams
+ * of the same length as a filter's, so the lengths of variant *best
+ * decide; variant 0 is the unfiltered one unless a filter was asked for,
+ * and that one is kept.
+ */
+static int fall_back_to_none(const od_diff_params *p, const od_bytes *raw, size_t *const *offs,
+                             uint32_t nblocks, size_t max_stream, od_bytes *outb, size_t *first,
+                             size_t *best, od_codec_cfg *codec, uint32_t *ram_needed)
+{
+    od_diff_params q = *p;
+    block_job j;
+    uint64_t packed = 0, stored = 0;
+    uint32_t b;
+    int r;
+    for (b = 0; b < nblocks; b++) {
+        packed += outb[*first + b].len - 4; /* less its CRC-32 */
+        stored += offs[*best][b + 1] - offs[*best][b];
+    }
+    if (packed < stored)
+        return OD_DIFF_OK;
+    q.codec = OD_CODEC_NONE;
+    if ((r = plan(&q, max_stream, codec, ram_needed)) != OD_DIFF_OK)
+        return r;
+    j.codec = codec;
+    j.nblocks = nblocks;
+    j.raw = raw;
+    j.offs = offs;
+    j.out = outb + *first;
+    for (b = 0; b < nblocks && r == OD_DIFF_OK; b++) {
+        j.out[b].len = 0;
+        r = compress_one(&j, b, NULL); /* a copy: no encoder state */
+    }
+    *best = 0;
+    return r;
+}
+
+/*
  * Builds the whole package for one op list (empty for full packages):
  * block cuts, streams, codec planning, compression, assembly.
  */
@@ -791,6 +832,10 @@ static int build_package(const od_diff_params *p, const od_op_list *ops, const u
         if ((r = compress_variants(&codec, &raw[best], &offs[best], 1, nblocks, outb, m)))
             goto done;
     }
+    if (codec.codec != OD_CODEC_NONE && !p->exact_codec &&
+        (r = fall_back_to_none(p, raw, offs, nblocks, max_stream, outb, &first, &best, &codec,
+                               &ram_needed)))
+        goto done;
     for (b = 0; b < nblocks; b++) {
         const od_bytes *o = &outb[first + b];
         if (payload.len > 0xFFFFFFFFu - o->len) {

@@ -88,7 +88,15 @@ typedef int (*od_diff_cancel_fn)(void *ctx);
 
 typedef struct od_diff_params {
     int kind;                 /* OD_KIND_DELTA (default) or OD_KIND_FULL */
-    int codec;                /* OD_CODEC_LZMA (default), _DEFLATE or _NONE */
+    int codec;                /* OD_CODEC_LZMA (default), _DEFLATE or _NONE:
+                                 the most the devices' applier decodes. Where
+                                 it would make the package larger than
+                                 storing the streams (an image that is
+                                 already compressed or encrypted), the
+                                 package uses OD_CODEC_NONE, which every
+                                 applier profile decodes with less RAM;
+                                 exact_codec turns that off. */
+    int exact_codec;          /* nonzero: use codec even then (default 0) */
     uint32_t ram_budget;      /* the applier's total RAM in bytes, including
                                  OD_PATCH_STATE_RESERVE and the page buffer */
     uint32_t page_size;       /* flash write page, power of two, 16..65536 */

@@ -64,6 +64,7 @@ static uint8_t *make(const uint8_t *old, size_t os, const uint8_t *nw, size_t ns
     od_diff_params_init(&p);
     p.kind = kind;
     p.codec = codec;
+    p.exact_codec = 1; /* seeds of every codec */
     p.page_size = page;
     p.erase_size = erase;
     p.block_size = block;

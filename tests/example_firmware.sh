@@ -9,7 +9,7 @@ rm -rf "$out" && mkdir -p "$out"
 pass=0 fail=0
 for codec in lzma deflate none; do
     if "$otadelta" diff "$out/fw/fw-v1.bin" "$out/fw/fw-v2.bin" -o "$out/$codec.otad" -q \
-           --from-version 1.0.3 --to-version 1.1.0 --codec "$codec" &&
+           --from-version 1.0.3 --to-version 1.1.0 --codec "$codec" --exact-codec &&
        "$otadelta" apply "$out/fw/fw-v1.bin" "$out/$codec.otad" -o "$out/$codec.bin" -q --chunk 1024 &&
        cmp -s "$out/fw/fw-v2.bin" "$out/$codec.bin"; then
         pass=$((pass + 1)); echo "ok: $codec ($(stat -c %s "$out/$codec.otad") bytes)"

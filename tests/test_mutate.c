@@ -111,6 +111,7 @@ static void add_base(const char *name, const uint8_t *old, size_t os, const uint
     od_diff_params_init(&p);
     p.kind = kind;
     p.codec = codec;
+    p.exact_codec = 1; /* mutants of each codec's streams */
     p.block_size = block;
     p.restart_interval = block / 2;
     p.source_version = "2.3.0";

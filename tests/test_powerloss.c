@@ -259,6 +259,7 @@ static uint8_t *make_pkg(const uint8_t *old, uint32_t os, const uint8_t *nw, uin
     uint8_t *pkg = NULL;
     od_diff_params_init(&p);
     p.codec = codec;
+    p.exact_codec = 1; /* every codec's resume, even where none is smaller */
     p.kind = kind;
     p.block_size = BLOCK;
     p.restart_interval = BLOCK;

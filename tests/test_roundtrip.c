@@ -31,6 +31,7 @@ static uint8_t *make_pkg(const uint8_t *old, size_t old_size, const uint8_t *nw,
     else
         od_diff_params_init(&p);
     p.codec = codec;
+    p.exact_codec = 1; /* random test data: the codec under test, not none */
     p.source_version = "1.0.0";
     p.target_version = "1.1.0";
     r = od_diff_create(old, old_size, nw, new_size, &p, &pkg, pkg_size);
@@ -245,6 +246,88 @@ static void t_full(void)
         free(pkg);
     }
     free(a);
+}
+
+/* Builds with exact_codec as given (make_pkg always sets it). */
+static uint8_t *make_pkg_exact(const uint8_t *old, size_t old_size, const uint8_t *nw,
+                               size_t new_size, int codec, int exact, size_t *pkg_size,
+                               od_pkg_header *h)
+{
+    od_diff_params p;
+    uint8_t *pkg = NULL;
+    od_diff_params_init(&p);
+    p.kind = old ? OD_KIND_DELTA : OD_KIND_FULL;
+    p.codec = codec;
+    p.exact_codec = exact;
+    p.block_size = 64u << 10; /* several blocks: the sizes are summed */
+    p.source_version = "1.0.0";
+    p.target_version = "1.1.0";
+    if (od_diff_create(old, old_size, nw, new_size, &p, &pkg, pkg_size) != OD_DIFF_OK)
+        return NULL;
+    if (od_pkg_check(pkg, *pkg_size, h) != OD_PKG_OK) {
+        free(pkg);
+        return NULL;
+    }
+    return pkg;
+}
+
+/*
+ * A codec that would make the package larger than the streams themselves
+ * (random data) gives way to codec none, with its smaller RAM need, unless
+ * exact_codec; where it gains it stays. Either way the image restores.
+ */
+static void t_codec_fallback(void)
+{
+    enum { N = 200000 };
+    uint8_t *rnd = malloc(N), *fw = malloc(N), *fw2 = malloc(N);
+    unsigned long long seed = 24;
+    size_t c, i;
+    OD_REQUIRE(rnd && fw && fw2);
+    fill_random(rnd, N, 21);
+    fill_firmware(fw, N, 22);
+    for (c = 0; c < 2; c++) { /* lzma, deflate */
+        od_pkg_header h, he;
+        size_t s = 0, se = 0;
+        uint8_t *pkg = make_pkg_exact(NULL, 0, rnd, N, codecs[c], 0, &s, &h);
+        uint8_t *ex = make_pkg_exact(NULL, 0, rnd, N, codecs[c], 1, &se, &he);
+        OD_REQUIRE(pkg && ex);
+        OD_CHECK_EQ(h.codec, OD_CODEC_NONE);
+        OD_CHECK_EQ(h.ram_needed, OD_DIFF_DEFAULT_PAGE);
+        OD_CHECK(h.block_count > 1);
+        OD_CHECK_EQ(he.codec, codecs[c]);
+        OD_CHECK(s < se);
+        OD_CHECK(s < N + 1024);
+        OD_CHECK(apply_ok(NULL, 0, rnd, N, pkg, s, 1000, 0, 256));
+        OD_CHECK(apply_ok(NULL, 0, rnd, N, pkg, s, 4096, 1, 256)); /* resumed */
+        free(pkg);
+        free(ex);
+        /* A delta to a random image: the stream is the image's bytes. */
+        pkg = make_pkg_exact(fw, N, rnd, N, codecs[c], 0, &s, &h);
+        OD_REQUIRE(pkg != NULL);
+        OD_CHECK_EQ(h.codec, OD_CODEC_NONE);
+        OD_CHECK_EQ(h.filter, OD_FILTER_NONE);
+        OD_CHECK(apply_ok(fw, N, rnd, N, pkg, s, 1024, 0, 256));
+        free(pkg);
+        /* Where the codec gains, it is kept: 3 random bits a byte (a
+         * deflate window of this budget is too short for fw's repeats). */
+        for (i = 0; i < N; i++)
+            fw2[i] = (uint8_t)('a' + (od_test_rand(&seed) >> 61));
+        pkg = make_pkg_exact(NULL, 0, fw2, N, codecs[c], 0, &s, &h);
+        OD_REQUIRE(pkg != NULL);
+        OD_CHECK_EQ(h.codec, codecs[c]);
+        free(pkg);
+        memcpy(fw2, fw, N);
+        for (i = 0; i < N; i += 61) /* a difference stream both codecs shrink */
+            fw2[i] = (uint8_t)(fw2[i] + 3);
+        pkg = make_pkg_exact(fw, N, fw2, N, codecs[c], 0, &s, &h);
+        OD_REQUIRE(pkg != NULL);
+        OD_CHECK_EQ(h.codec, codecs[c]);
+        OD_CHECK(apply_ok(fw, N, fw2, N, pkg, s, 1024, 0, 256));
+        free(pkg);
+    }
+    free(rnd);
+    free(fw);
+    free(fw2);
 }
 
 /* Multi-block packages: small blocks, every restart point, odd pages. */
@@ -928,6 +1011,7 @@ int main(void)
     OD_RUN(t_params);
     OD_RUN(t_edges);
     OD_RUN(t_full);
+    OD_RUN(t_codec_fallback);
     OD_RUN(t_blocks);
     OD_RUN(t_budget);
     OD_RUN(t_effort);

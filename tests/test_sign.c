@@ -54,6 +54,7 @@ static uint8_t *make_pkg(int codec, size_t *size, uint8_t **nw_out, size_t *nw_s
         nw[i] = (uint8_t)(nw[i] + 3);
     od_diff_params_init(&p);
     p.codec = codec;
+    p.exact_codec = 1; /* signed packages of every codec */
     p.source_version = "1.0.0";
     p.target_version = "1.1.0";
     p.block_size = 16384; /* several blocks */

@@ -89,11 +89,13 @@ else
     trap 'rm -rf "$out"' EXIT
 fi
 
-# 1. The package, as a release engineer would make it.
+# 1. The package, as a release engineer would make it, with exactly the
+# codec whose profile runs (without --exact-codec a pair the codec cannot
+# shrink would get a codec-none package, and the decoder would go untested).
 pkg=$out/update-$codec.otad
 # shellcheck disable=SC2086  # DIFF_ARGS is a word list
 "$OTADELTA" diff "$old" "$new" -o "$pkg" -q --from-version 1.0.0 --to-version 2.0.0 \
-    --codec "$codec" ${DIFF_ARGS:-}
+    --codec "$codec" --exact-codec ${DIFF_ARGS:-}
 
 # 2. The device program: port + applier sources + profile + blobs.
 cflags=(
