@@ -596,10 +596,14 @@ static int state_tmp_ok(const char *tmp, const char *state)
 /*
  * Reads the state file at path into *blocks: the blocks done it records
  * for this package, else 0 (absent, or another package's); *exists says
- * whether an otadelta state (of any package) is there. A file that is
+ * whether an otadelta state is there: 0 none, STATE_OURS, STATE_OTHER
+ * (another package's), STATE_BAD (this package's, counting more blocks
+ * than it has). A file that is
  * not an otadelta state is refused (EX_USAGE, reported): the command
  * would replace it and delete it at the end.
  */
+enum { STATE_OURS = 1, STATE_OTHER, STATE_BAD };
+
 static int state_read(const char *path, const od_pkg_header *h, uint32_t *blocks, int *exists)
 {
     char want[200], have[200];
@@ -627,13 +631,14 @@ static int state_read(const char *path, const od_pkg_header *h, uint32_t *blocks
         return EX_USAGE;
     }
     have[n] = '\0';
-    *exists = 1;
+    *exists = STATE_OTHER;
     state_line(h, 0, want, sizeof(want));
     /* Compare everything but the trailing count. */
     n = (ssize_t)strlen(want) - 2;
     if (strncmp(have, want, (size_t)n) != 0)
         return EX_OK;
     v = strtoul(have + n, NULL, 10);
+    *exists = v <= h->block_count ? STATE_OURS : STATE_BAD;
     *blocks = v <= h->block_count ? (uint32_t)v : 0;
     return EX_OK;
 }
@@ -967,6 +972,15 @@ static int cmd_apply(int argc, char **argv)
          * for blocks this part file does not hold, or be missing. */
         if (recorded && (uint64_t)sb.st_size >= fl.cap)
             start = recorded;
+        /* Starting over is always safe; say why, so a lost resume is no
+         * surprise. */
+        if (!quiet && !start && have_state != STATE_OURS)
+            fprintf(stderr, "%s: '%s' records %s; starting from block 0\n", prog, resume,
+                    have_state == STATE_OTHER ? "the progress of another package"
+                                              : "more blocks done than the package has");
+        else if (!quiet && !start && recorded)
+            fprintf(stderr, "%s: '%s' is shorter than the state '%s' says; starting from "
+                    "block 0\n", prog, part, resume);
         if (!start && state_write(&fl, 0) != 0) {
             od_cli_msg("cannot write '%s': %s", resume, strerror(fl.failed_errno));
             unlink(part); /* it holds nothing a state vouches for */

@@ -839,7 +839,22 @@ rm -f r2.bin r2.bin.part
 expect_exit 0 "a state without its part file starts afresh" \
     "$OD" apply old.bin g.otad -o r2.bin --resume r2.state
 expect_true "it does not claim to resume" [ -z "$(grep -i resuming "$TMP/err")" ]
+expect_grep "it says why it starts over" "r2.bin.part' is shorter than the state 'r2.state' says; starting from block 0"
 expect_same "and restores the image" r2.bin new.bin
+# A state of this package counting more blocks than it has, or a state of
+# another package, is not used either, and the run says so.
+printf 'otadelta-resume 1 %s %s %s\n' "$tsha" "$psha" $((blocks + 5)) >r4.state
+rm -f r4.bin
+expect_exit 0 "a state counting too many blocks starts afresh" \
+    "$OD" apply old.bin g.otad -o r4.bin --resume r4.state
+expect_grep "it names the state's fault" "r4.state' records more blocks done than the package has; starting from block 0"
+expect_same "and restores the image" r4.bin new.bin
+printf 'otadelta-resume 1 %s %s 1\n' "$psha" "$tsha" >r5.state
+rm -f r5.bin
+expect_exit 0 "another package's state starts afresh" \
+    "$OD" apply old.bin g.otad -o r5.bin --resume r5.state
+expect_grep "it says the state is another package's" "r5.state' records the progress of another package; starting from block 0"
+expect_same "and restores the image" r5.bin new.bin
 # A failed write keeps the progress made, and says where; when none was
 # saved (here the very first save fails) there is nothing to resume.
 expect_exit 5 "apply --resume with an unwritable state" \

@@ -234,7 +234,9 @@ def check_cli_pair(reader, otadelta, label, old, new, work, keys, geometry, sign
             pkg = os.path.join(work, "%s-%s-%s.otad" % (label, kind, codec))
             cmd = [otadelta, "diff", old, new, "--from-version", "1.0.0"] if kind == "delta" \
                 else [otadelta, "full", new]
-            cmd += ["-o", pkg, "-q", "--to-version", "2.0.0", "--codec", codec] + geometry
+            # --exact-codec: the reader's decoder for each codec, even where none is smaller
+            cmd += ["-o", pkg, "-q", "--to-version", "2.0.0", "--codec", codec,
+                    "--exact-codec"] + geometry
             sig = codec in signed_codecs and keys
             if sig:
                 cmd += ["--sign", keys[n % len(keys)]]
