@@ -536,8 +536,11 @@ static void state_line(const od_pkg_header *h, uint32_t blocks, char *out, size_
 /*
  * Replaces the state with one recording blocks_done. The state has one
  * writer (the part file's lock, cmd_apply), so a fixed temporary name
- * suffices: a kill leaves at most that one file, which the next save
- * overwrites (state_tmp_ok lets it). Returns 0, or -1 (fl_fail).
+ * suffices: a kill leaves at most that one file, which the next run
+ * removes (state_tmp_ok lets it) before its first save. The file is
+ * created exclusively and never through a link: in a directory others
+ * can write, one planted between two saves fails the save instead of
+ * having its target overwritten. Returns 0, or -1 (fl_fail).
  */
 static int state_write(flash *f, uint32_t blocks_done)
 {
@@ -546,9 +549,9 @@ static int state_write(flash *f, uint32_t blocks_done)
     size_t n;
     state_line(f->h, blocks_done, line, sizeof(line));
     n = strlen(line);
-    fd = open(f->state_tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    fd = open(f->state_tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0)
-        return fl_fail(f, f->state);
+        return fl_fail(f, f->state_tmp);
     ok = write(fd, line, n) == (ssize_t)n && fsync(fd) == 0;
     ok = close(fd) == 0 && ok;
     if (!ok || rename(f->state_tmp, f->state) != 0)
@@ -942,7 +945,7 @@ static int cmd_apply(int argc, char **argv)
             r = EX_USAGE;
             goto done;
         }
-        if ((fl.fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0) {
+        if ((fl.fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644)) < 0) {
             od_cli_msg("cannot use '%s': %s", part, strerror(errno));
             r = EX_OUTPUT;
             goto done;
@@ -966,6 +969,17 @@ static int cmd_apply(int argc, char **argv)
          * saved more, or finished. */
         if ((r = state_read(resume, &h, &recorded, &have_state)))
             goto done;
+        /* A temporary state a killed run left (state_tmp_ok vouched for
+         * it) goes now: state_write creates its file afresh every time,
+         * so that nothing planted under that name between two saves (a
+         * link to another file) is ever written through. */
+        if ((r = state_tmp_ok(state_tmp, resume)))
+            goto done;
+        if (unlink(state_tmp) != 0 && errno != ENOENT) {
+            od_cli_msg("cannot remove '%s': %s", state_tmp, strerror(errno));
+            r = EX_OUTPUT;
+            goto done;
+        }
         /* Blocks recorded in the state are only in a part file that was
          * already there at full size; otherwise start afresh, and (re)set
          * the state before the first write: after a kill it would vouch

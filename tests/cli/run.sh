@@ -841,6 +841,24 @@ expect_exit 0 "a state without its part file starts afresh" \
 expect_true "it does not claim to resume" [ -z "$(grep -i resuming "$TMP/err")" ]
 expect_grep "it says why it starts over" "r2.bin.part' is shorter than the state 'r2.state' says; starting from block 0"
 expect_same "and restores the image" r2.bin new.bin
+# The temporary state is made afresh at every save and never through a
+# link: another account that can write the directory and plants
+# STATE.tmp -> a file of ours between two saves makes the save fail, and
+# the file is untouched.
+printf 'keep me\n' >victim.txt
+rm -f sl.bin sl.state sl.state.tmp
+( end=$(($(date +%s) + 20))
+  while [ ! -e sl.state ] && [ "$(date +%s)" -lt "$end" ]; do :; done
+  while [ -e sl.state ] && [ "$(date +%s)" -lt "$end" ]; do ln -s victim.txt sl.state.tmp 2>/dev/null; done
+) &
+planter=$!
+"$OD" apply old.bin g.otad -o sl.bin --resume sl.state --chunk 16 -q >"$TMP/out" 2>"$TMP/err"
+sl_rc=$?
+wait $planter
+expect_true "a link planted at STATE.tmp is not written through" [ "$(cat victim.txt)" = "keep me" ]
+expect_true "the run either finishes or names the planted file" \
+    sh -c '[ '$sl_rc' = 0 ] || grep -q "sl.state.tmp.*File exists" "$1"' sh "$TMP/err"
+rm -f sl.bin sl.state sl.state.tmp sl.bin.part
 # A state of this package counting more blocks than it has, or a state of
 # another package, is not used either, and the run says so.
 printf 'otadelta-resume 1 %s %s %s\n' "$tsha" "$psha" $((blocks + 5)) >r4.state
