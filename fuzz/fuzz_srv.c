@@ -88,11 +88,22 @@ static void device(const uint8_t *data, size_t size)
         int was = d.state;
         if (step == -100)
             (void)od_srv_dev_token_check(&d);
+        else if (step == -99 || step == -98)
+            od_srv_dev_checked(&d, step == -98); /* a check; -98: another package */
         else
             (void)od_srv_dev_report(&d, step, max_retry);
         OD_FUZZ_ASSERT(d.state >= OD_SRV_DEV_PENDING && d.state <= OD_SRV_DEV_CANCELLED);
         OD_FUZZ_ASSERT(d.percent >= 0 && d.percent <= 100);
         OD_FUZZ_ASSERT(d.retries >= 0 && d.retries <= max_retry + 1);
+        /* The download sub-state follows the state (docs/API.md). */
+        if (d.state == OD_SRV_DEV_PENDING)
+            OD_FUZZ_ASSERT(d.dl_state == OD_SRV_DL_NONE && d.percent == 0);
+        if (d.state == OD_SRV_DEV_DOWNLOADING)
+            OD_FUZZ_ASSERT(d.dl_state == OD_SRV_DL_RUNNING);
+        if (d.state == OD_SRV_DEV_UPGRADING || d.state == OD_SRV_DEV_SUCCEEDED)
+            OD_FUZZ_ASSERT(d.dl_state == OD_SRV_DL_DONE);
+        if (od_srv_dev_terminal(d.state))
+            OD_FUZZ_ASSERT(d.dl_state != OD_SRV_DL_RUNNING);
         /* A finished row stays finished. */
         if (od_srv_dev_terminal(was))
             OD_FUZZ_ASSERT(d.state == was);

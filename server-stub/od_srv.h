@@ -9,8 +9,8 @@
  *
  * This header holds the parts a program embedding the server needs (start,
  * stop, TLS reload) and the pure building blocks other tools and the tests use on
- * their own: the OneNET Authorization token, the Range parser and the task
- * and device state machines. Everything else is private to server-stub/.
+ * their own: the OneNET Authorization token, the Range parser and the
+ * conditional request validators, and the task and device state machines. Everything else is private to server-stub/.
  *
  * Thread-safety: the pure functions are reentrant. od_srv_start() and
  * od_srv_stop() must not race each other on the same handle.
@@ -60,6 +60,9 @@ typedef struct od_srv_config {
     unsigned workers;        /* generation threads, 1..64; 0 = 2 */
     unsigned http_threads;   /* HTTP thread pool, 1..64; 0 = number of CPUs */
     unsigned max_connections;/* 0 = 4096 */
+    unsigned per_ip_connections; /* connections one client address may hold at
+                                    once; 0 = no per-address limit (a fleet
+                                    behind carrier-grade NAT shares one) */
     unsigned conn_timeout_s; /* idle connection timeout; 0 = 30 */
     unsigned push_attempts;  /* push deliveries: attempts before "failed",
                                 1..100; 0 = 6 */
@@ -204,7 +207,7 @@ int od_srv_token_verify(const od_srv_token *t, const char *key_b64,
                         int64_t now);
 
 /* ------------------------------------------------------------------ */
-/* Range requests                                                       */
+/* Range and conditional requests                                       */
 
 /* What od_srv_range_parse() decided. */
 typedef struct od_srv_range {
@@ -213,6 +216,26 @@ typedef struct od_srv_range {
     uint64_t end;   /* last byte served, inclusive (0 and meaningless when
                        len is 0: serve an empty 200) */
 } od_srv_range;
+
+/*
+ * Whether an If-Match or If-None-Match field value (RFC 9110 13.1.1,
+ * 13.1.2: "*" or a comma-separated list of entity-tags, each "..." or
+ * W/"...") names etag, the current strong entity-tag with its quotes.
+ * weak: the weak comparison (If-None-Match), where W/"x" matches "x";
+ * otherwise the strong one (If-Match), where a weak tag never matches.
+ * "*" always matches (the representation exists). A list that is not
+ * valid syntax matches nothing. list: untrusted, may be NULL (no match).
+ */
+int od_srv_etag_match(const char *list, const char *etag, int weak);
+
+/*
+ * Parses an HTTP-date (RFC 9110 5.6.7) in any of its three forms
+ * (IMF-fixdate "Sun, 06 Nov 1994 08:49:37 GMT", the obsolete RFC 850 and
+ * asctime forms) into Unix seconds. s: untrusted, may be NULL. Returns 0
+ * and *out, or -1 if s is not a valid HTTP-date (the caller then ignores
+ * the field, as RFC 9110 13.1.3 and 13.1.4 require).
+ */
+int od_srv_http_date_parse(const char *s, int64_t *out);
 
 /*
  * Interprets a Range header for a file of len bytes with OneNET's rules,
@@ -288,6 +311,10 @@ typedef struct od_srv_dev_fsm {
     int percent;   /* download percent 0..100 */
     int retries;   /* failures counted so far */
     int last_code; /* last status code reported (0 if none) */
+    int repeat_ok; /* 1 while a resend of last_code, a failure this row
+                      counted, is answered without counting it again: set
+                      by the failure, cleared by the next check or any
+                      other move of the row (see od_srv_dev_report) */
 } od_srv_dev_fsm;
 
 /* Device API errno values (the OneNET legacy tables; 25 is ours). */
@@ -314,14 +341,28 @@ typedef struct od_srv_dev_fsm {
  * step: 0..100 download percent, 101..107 download result, 201..208
  * upgrade result. max_retry: the task's retry count (failures allowed
  * before the device is failed for good; 0 = one attempt).
+ * A failure (102..107, 202..208) that repeats the row's last failure while
+ * repeat_ok is set (no check since, nothing else moved the row) is a
+ * resend whose reply was lost: OK, and the row is left as it is, so the
+ * failure is counted once. The row's download sub-state and percent
+ * describe the current attempt: a failure with a retry left puts the row
+ * back to pending with none / 0; one that ends the row while its
+ * download ran shows failed (docs/API.md, Upgrade tasks).
  * Returns an OD_SRV_ENO_* value: OK (row updated), PARAM (unknown code),
  * STATE (code not allowed in the current state), FINISHED (row already
  * terminal), CANCELLED. On anything but OK the row is unchanged.
  */
 int od_srv_dev_report(od_srv_dev_fsm *d, int step, int max_retry);
 
-/* The token check: pending -> downloading. Same return convention. */
+/* The token check (and the first download of a row): pending ->
+ * downloading. Same return convention. */
 int od_srv_dev_token_check(od_srv_dev_fsm *d);
+
+/* A check that handed the device its row's package (errno 0): it closes
+ * the resend window of the last failure (repeat_ok), and when the package
+ * is another than the row had (new_package), the row starts over from
+ * pending with download none / 0, its retries and last code kept. */
+void od_srv_dev_checked(od_srv_dev_fsm *d, int new_package);
 
 /* 1 if a device state is terminal (succeeded, failed, cancelled). */
 int od_srv_dev_terminal(int state);

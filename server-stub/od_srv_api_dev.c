@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,7 +48,9 @@ static const char *eno_text(const od_srv_req *r, int eno)
     case OD_SRV_ENO_INTERNAL: return "internal error";
     case OD_SRV_ENO_MANUF: return "manuf or model mismatch";
     case OD_SRV_ENO_NO_TASK: return "no task";
-    case OD_SRV_ENO_EXPIRED: return "token expired";
+    case OD_SRV_ENO_EXPIRED:
+        return "token expired or replaced by a later check, or the task's deadline passed:"
+               " check again";
     case OD_SRV_ENO_STATE: return "invalid state";
     case OD_SRV_ENO_FINISHED: return "task finished";
     case OD_SRV_ENO_INVALID_OP: return "invalid operation";
@@ -371,7 +374,7 @@ static enum MHD_Result check_task(od_srv_req *r)
     if ((manuf && strlen(manuf) > OD_SRV_MM_MAX) || (model && strlen(model) > OD_SRV_MM_MAX))
         return dev_reply(r, OD_SRV_ENO_PARAM, NULL);
     eno = r->srv->store->ops->dev_check(r->srv->store, d.id, comp, version, manuf,
-                                       model, (int64_t)time(NULL), &c);
+                                       model, (int64_t)time(NULL), r->head, &c);
     return check_reply(r, eno, eno, &c);
 }
 
@@ -389,8 +392,12 @@ static enum MHD_Result tasking(od_srv_req *r)
 
     if (typed_prologue(r, &d, &comp, &ret))
         return ret;
-    eno = r->srv->store->ops->dev_tasking(r->srv->store, d.id, comp, (int64_t)time(NULL), &c);
-    return check_reply(r, eno, eno == OD_SRV_ENO_NO_TASK ? OD_SRV_ENO_TOKEN_OWNER : eno, &c);
+    eno = r->srv->store->ops->dev_tasking(r->srv->store, d.id, comp, (int64_t)time(NULL),
+                                         r->head, &c);
+    if (eno == OD_SRV_ENO_NO_TASK)
+        return od_srv_reply(r, MHD_HTTP_OK, OD_SRV_ENO_TOKEN_OWNER,
+                            "no valid token: check for a task first", NULL);
+    return check_reply(r, eno, eno, &c);
 }
 
 /* GET /ota/south/download/{token}/check?dev_id: the token check, pending
@@ -410,8 +417,9 @@ static enum MHD_Result row_check(od_srv_req *r)
     if (prologue(r, &w, &d, &ret))
         return ret;
     if (!r->fuse)
-        return dev_reply(r, st->ops->dev_token_check(st, d.id, &k, (int64_t)time(NULL)), NULL);
-    eno = st->ops->dev_row_state(st, d.id, &k, (int64_t)time(NULL), &state);
+        return dev_reply(r, st->ops->dev_token_check(st, d.id, &k, (int64_t)time(NULL), r->head),
+                         NULL);
+    eno = st->ops->dev_row_state(st, d.id, &k, (int64_t)time(NULL), r->head, &state);
     return dev_reply(r, eno, eno == OD_SRV_ENO_OK ? json_pack("{si}", "status", state) : NULL);
 }
 
@@ -560,6 +568,57 @@ enum MHD_Result od_srv_dl_error(od_srv_req *r, unsigned status, char byte, int e
     return ret;
 }
 
+/* What the header fields named name say of etag, each a list (RFC 9110
+ * 5.3: a list may come in several field lines): -1 none sent, 1 one names
+ * it (od_srv_etag_match, weak or strong comparison), 0 none does. */
+typedef struct etag_fields {
+    const char *name, *etag;
+    int weak, seen, match;
+} etag_fields;
+
+static enum MHD_Result etag_field(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  size_t key_size, const char *value, size_t value_size)
+{
+    etag_fields *f = cls;
+    (void)kind;
+    (void)value_size;
+    if (strlen(f->name) == key_size && !strncasecmp(key, f->name, key_size)) {
+        f->seen = 1;
+        f->match |= od_srv_etag_match(value, f->etag, f->weak);
+    }
+    return MHD_YES;
+}
+
+static int etag_fields_match(od_srv_req *r, const char *name, const char *etag, int weak)
+{
+    etag_fields f = {name, etag, weak, 0, 0};
+    MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, etag_field, &f);
+    return f.seen ? f.match : -1;
+}
+
+/* The preconditions of a GET or HEAD of the package (RFC 9110 13.2.2, in
+ * its order: If-Match, else If-Unmodified-Since; then If-None-Match, else
+ * If-Modified-Since; If-Range comes after, with the Range). Evaluated once
+ * the request would otherwise succeed, as 13.2.1 wants. A date that is no
+ * HTTP-date is ignored. Returns 0 (serve), 304 or 412. */
+static unsigned preconditions(od_srv_req *r, const char *etag, int64_t mtime)
+{
+    int m = etag_fields_match(r, MHD_HTTP_HEADER_IF_MATCH, etag, 0);
+    int64_t t;
+    if (m == 0 ||
+        (m < 0 && od_srv_http_date_parse(MHD_lookup_connection_value(
+                      r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_UNMODIFIED_SINCE), &t) == 0 &&
+         mtime > t))
+        return MHD_HTTP_PRECONDITION_FAILED;
+    m = etag_fields_match(r, MHD_HTTP_HEADER_IF_NONE_MATCH, etag, 1);
+    if (m == 1 ||
+        (m < 0 && od_srv_http_date_parse(MHD_lookup_connection_value(
+                      r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_MODIFIED_SINCE), &t) == 0 &&
+         mtime <= t))
+        return MHD_HTTP_NOT_MODIFIED;
+    return 0;
+}
+
 /* GET /ota/south/download/{token} or /ota/download/{token} (any device of the token's product
  * may fetch it: the token names the row) and GET
  * /fuse-ota/{pro_id}/{dev_name}/{tid}/download (the path's device, its
@@ -577,12 +636,16 @@ static enum MHD_Result download(od_srv_req *r)
     char path[OD_SRV_PATH_MAX], etag[80], buf[96];
     const char *ifr, *range;
     int eno, fd;
-    unsigned fail = 0;
+    unsigned fail = 0, cond;
     enum MHD_Result ret;
     uint64_t len;
+    int64_t now = (int64_t)time(NULL);
+    struct tm tm;
 
-    if (strcmp(r->method, "GET") && strcmp(r->method, "HEAD"))
+    if (r->method_bit != OD_SRV_M_GET) {
+        r->allow = OD_SRV_M_GET;
         return od_srv_dl_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, '5', OD_SRV_ENO_PARAM);
+    }
     eno = row_key(r, r->strs[0], &k);
     if (eno == OD_SRV_ENO_PARAM)
         return od_srv_dl_error(r, MHD_HTTP_BAD_REQUEST, '5', eno);
@@ -600,7 +663,7 @@ static enum MHD_Result download(od_srv_req *r)
         return od_srv_dl_error(r, fail, '3', OD_SRV_ENO_AUTH);
     if (fail)
         return od_srv_dl_error(r, fail, '1', OD_SRV_ENO_AUTH); /* no such device within reach */
-    eno = st->ops->dev_download(st, &k, d.id, (int64_t)time(NULL), w.product_id, &dl);
+    eno = st->ops->dev_download(st, &k, d.id, now, w.product_id, &dl);
     if (eno < 0)
         return od_srv_dl_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, '4', OD_SRV_ENO_INTERNAL);
     if (eno == OD_SRV_ENO_PAUSED)
@@ -609,14 +672,6 @@ static enum MHD_Result download(od_srv_req *r)
         return od_srv_dl_error(r, MHD_HTTP_NOT_FOUND, '1', eno);
     if (eno != OD_SRV_ENO_OK)
         return od_srv_dl_error(r, MHD_HTTP_FORBIDDEN, '3', eno);
-    /* A fuse device has no token check: its first download moves the row
-     * from pending to downloading the same way (once; later requests
-     * find it downloading and stay read-only). What else the row did
-     * meanwhile is for the next call to say; only a storage failure
-     * stops this one. */
-    if (r->fuse && dl.state == OD_SRV_DEV_PENDING &&
-        st->ops->dev_token_check(st, d.id, &k, (int64_t)time(NULL)) < 0)
-        return od_srv_dl_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, '4', OD_SRV_ENO_INTERNAL);
     if (od_srv_file_path(r->srv->data_dir, dl.file, path, sizeof(path)) != OD_SRV_OK)
         return od_srv_dl_error(r, MHD_HTTP_NOT_FOUND, '1', OD_SRV_ENO_INTERNAL);
     fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -627,6 +682,22 @@ static enum MHD_Result download(od_srv_req *r)
         return od_srv_dl_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, '2', OD_SRV_ENO_INTERNAL);
     }
     snprintf(etag, sizeof(etag), "\"%s\"", dl.sha256);
+    cond = preconditions(r, etag, dl.created);
+    if (cond == MHD_HTTP_PRECONDITION_FAILED) {
+        close(fd);
+        return od_srv_dl_error(r, cond, '5', OD_SRV_ENO_PARAM);
+    }
+    /* A device's first download moves its row from pending to downloading
+     * as the token check does (a fuse device has none; a legacy one may
+     * skip it): once, later requests find it downloading and stay
+     * read-only. Not for a HEAD, which changes nothing, nor a 304, which
+     * sends no byte. What else the row did meanwhile is for the next call
+     * to say; only a storage failure stops this one. */
+    if (!cond && !r->head && dl.state == OD_SRV_DEV_PENDING &&
+        st->ops->dev_token_check(st, dl.device_id, &k, now, 0) < 0) {
+        close(fd);
+        return od_srv_dl_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, '4', OD_SRV_ENO_INTERNAL);
+    }
     /* The header wins; a fuse device may send range= instead. */
     range = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_RANGE);
     if (!range && r->fuse)
@@ -638,21 +709,33 @@ static enum MHD_Result download(od_srv_req *r)
     if (ifr && strcmp(ifr, etag) != 0)
         od_srv_range_parse(NULL, (uint64_t)dl.size, &rg);
     len = rg.end - rg.start + 1;
-    resp = MHD_create_response_from_fd_at_offset64(len, fd, rg.start);
+    /* A 304 has no body; sized as the whole package, its Content-Length
+     * is the 200's, the only one RFC 9110 8.6 allows on it (libmicrohttpd
+     * would otherwise say 0). */
+    resp = cond ? MHD_create_response_from_fd_at_offset64((uint64_t)dl.size, fd, 0)
+                : MHD_create_response_from_fd_at_offset64(len, fd, rg.start);
     if (!resp) {
         close(fd);
         return MHD_NO;
     }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
+    MHD_add_response_header(resp, "Ota-Errno", "0");
+    if (cond) { /* 304: the validator, no representation metadata (RFC 9110 15.4.5) */
+        ret = MHD_queue_response(r->conn, cond, resp);
+        MHD_destroy_response(resp);
+        return ret;
+    }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
+    if (gmtime_r(&(time_t){(time_t)dl.created}, &tm) &&
+        strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_LAST_MODIFIED, buf);
     snprintf(buf, sizeof(buf), "attachment; filename=\"package-%lld.otad\"",
              (long long)dl.package_id);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, buf);
     snprintf(buf, sizeof(buf), "bytes %llu-%llu/%lld", (unsigned long long)rg.start,
              (unsigned long long)rg.end, (long long)dl.size);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, buf);
-    MHD_add_response_header(resp, "Ota-Errno", "0");
     ret = MHD_queue_response(r->conn, rg.partial ? MHD_HTTP_PARTIAL_CONTENT : MHD_HTTP_OK,
                              resp);
     MHD_destroy_response(resp);
@@ -661,35 +744,39 @@ static enum MHD_Result download(od_srv_req *r)
 
 enum MHD_Result od_srv_api_dev(od_srv_req *r)
 {
-    int get = !strcmp(r->method, "GET"), post = !strcmp(r->method, "POST");
-    /* /fuse-ota/{pro_id}/{dev_name}[/{tid}]/...: the same handlers. */
+    unsigned allow = 0;
+#define ROUTE(m, pat) od_srv_route_m(r, m, pat, &allow)
+    const unsigned get = OD_SRV_M_GET, post = OD_SRV_M_POST;
+    /* /fuse-ota/{pro_id}/{dev_name}[/{tid}]/...: the same handlers. A
+     * download refuses a wrong method in its own (byte) form. */
     if (od_srv_is_download(r))
         return download(r);
-    if (post && od_srv_route(r, "fuse-ota/*/*/version"))
+    if (ROUTE(post, "fuse-ota/*/*/version"))
         return report_version(r);
-    if (get && od_srv_route(r, "fuse-ota/*/*/version"))
+    if (ROUTE(get, "fuse-ota/*/*/version"))
         return query_version(r);
-    if (get && od_srv_route(r, "fuse-ota/*/*/check"))
+    if (ROUTE(get, "fuse-ota/*/*/check"))
         return check_task(r);
-    if (get && od_srv_route(r, "fuse-ota/*/*/*/check"))
+    if (ROUTE(get, "fuse-ota/*/*/*/check"))
         return row_check(r);
-    if (post && od_srv_route(r, "fuse-ota/*/*/*/status"))
+    if (ROUTE(post, "fuse-ota/*/*/*/status"))
         return progress(r);
-    if (post && od_srv_route(r, "ota/device/version"))
+    if (ROUTE(post, "ota/device/version"))
         return report_version(r);
-    if (get && od_srv_route(r, "ota/device/version"))
+    if (ROUTE(get, "ota/device/version"))
         return query_version(r);
-    if (get && od_srv_route(r, "ota/south/check"))
+    if (ROUTE(get, "ota/south/check"))
         return check_task(r);
-    if (get && od_srv_route(r, "ota/south/download/*/check"))
+    if (ROUTE(get, "ota/south/download/*/check"))
         return row_check(r);
-    if (post && od_srv_route(r, "ota/south/device/download/*/progress"))
+    if (ROUTE(post, "ota/south/device/download/*/progress"))
         return progress(r);
-    if (get && od_srv_route(r, "ota/south/tasking"))
+    if (ROUTE(get, "ota/south/tasking"))
         return tasking(r);
-    if (post && od_srv_route(r, "ota/south/report"))
+    if (ROUTE(post, "ota/south/report"))
         return report(r);
-    if ((get || post) && od_srv_route(r, "ota/devInfo"))
+    if (ROUTE(get | post, "ota/devInfo"))
         return dev_id_lookup(r);
-    return od_srv_reply(r, MHD_HTTP_NOT_FOUND, OD_SRV_ENO_PARAM, "no such route", NULL);
+#undef ROUTE
+    return od_srv_reply_unrouted(r, allow);
 }

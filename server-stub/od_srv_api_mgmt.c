@@ -885,18 +885,20 @@ static enum MHD_Result body_refused(od_srv_req *r)
 enum MHD_Result od_srv_api_mgmt(od_srv_req *r)
 {
     od_srv_store *st = r->srv->store;
-    const char *m = r->method;
-    int get = !strcmp(m, "GET"), post = !strcmp(m, "POST"),
-        put = !strcmp(m, "PUT") || !strcmp(m, "PATCH"), del = !strcmp(m, "DELETE");
+    /* Every GET here only reads, so a HEAD is the same call. */
+    const unsigned get = OD_SRV_M_GET, post = OD_SRV_M_POST, put = OD_SRV_M_PUT,
+                   del = OD_SRV_M_DELETE;
+    unsigned allow = 0;
     json_t *out = NULL, *b = NULL;
     enum MHD_Result ret;
 
     /* Parsed once; the routes that take a JSON object refuse a missing or
      * malformed one (BODY), the others ignore it, and a request on no
-     * route is 404 whatever its body. */
-    if (post || put)
+     * route is 404 (405 on a route's path with another method) whatever
+     * its body. */
+    if (r->method_bit & (post | put))
         b = od_srv_body_json(r);
-#define ROUTE(cond, pat) ((cond) && od_srv_route(r, pat))
+#define ROUTE(m, pat) od_srv_route_m(r, m, pat, &allow)
 #define BODY(call) (b ? (call) : body_refused(r))
     if (ROUTE(post, "api/v1/users"))
         ret = BODY(keyed_create(r, b, 1));
@@ -971,14 +973,14 @@ enum MHD_Result od_srv_api_mgmt(od_srv_req *r)
         ret = task_op(r, OD_SRV_OP_DELETE);
     else if (ROUTE(get, "api/v1/tasks/#/export.csv"))
         ret = task_export(r);
-    else if (ROUTE(post, "api/v1/tasks/#/*")) {
-        int op = od_srv_task_op_parse(r->strs[0]);
-        if (op != OD_SRV_OP_START && op != OD_SRV_OP_PAUSE && op != OD_SRV_OP_CANCEL)
-            ret = od_srv_reply_err(r, OD_SRV_ERR_NOT_FOUND, "operation: start, pause or cancel");
-        else
-            ret = task_op(r, op);
-    } else
-        ret = od_srv_reply_err(r, OD_SRV_ERR_NOT_FOUND, "no such route");
+    else if (ROUTE(post, "api/v1/tasks/#/start"))
+        ret = task_op(r, OD_SRV_OP_START);
+    else if (ROUTE(post, "api/v1/tasks/#/pause"))
+        ret = task_op(r, OD_SRV_OP_PAUSE);
+    else if (ROUTE(post, "api/v1/tasks/#/cancel"))
+        ret = task_op(r, OD_SRV_OP_CANCEL);
+    else
+        ret = od_srv_reply_unrouted(r, allow);
 #undef BODY
 #undef ROUTE
     json_decref(b);

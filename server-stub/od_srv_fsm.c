@@ -15,12 +15,18 @@
  *
  * Device (one row per device in a task):
  *
- *   pending --token check (fuse: first download) / step 0..99--> downloading
+ *   pending --token check / first download / step 0..99--> downloading
  *   pending|downloading --step 100 / 101--> upgrading
  *   pending|downloading --102..107--> pending (retry) | failed (no retry left)
- *   upgrading --202..206--> pending (retry) | failed
+ *   pending|downloading|upgrading --202..206--> pending (retry) | failed
  *   pending|downloading|upgrading --201--> succeeded
  *   any live state --207 / 208--> failed
+ *   any live state --check that picks another package--> pending
+ *
+ * The download sub-state follows the state of the current attempt:
+ * pending none, downloading running, upgrading and succeeded done; a row
+ * that ends failed (or cancelled, by the store) while its download ran
+ * shows failed, otherwise what it had.
  */
 #include "od_srv.h"
 
@@ -105,20 +111,44 @@ static int terminal_eno(int state)
                                          : OD_SRV_ENO_FINISHED;
 }
 
+/* The row ends failed: a download still under way (or, dl, one the device
+ * says failed) shows failed; percent keeps where it got. */
+static void end_failed(od_srv_dev_fsm *d, int dl)
+{
+    d->state = OD_SRV_DEV_FAILED;
+    if (dl || d->dl_state == OD_SRV_DL_RUNNING)
+        d->dl_state = OD_SRV_DL_FAILED;
+}
+
+/* Back to pending for a new attempt, which has downloaded nothing yet. */
+static void start_over(od_srv_dev_fsm *d)
+{
+    d->state = OD_SRV_DEV_PENDING;
+    d->dl_state = OD_SRV_DL_NONE;
+    d->percent = 0;
+}
+
 /* A failed attempt: retry if the task allows another, else fail for good.
- * The retry budget counts failures, so retry = 0 means one attempt. */
+ * The retry budget counts failures, so retry = 0 means one attempt. dl: a
+ * download failure (1xx). */
 static void fail_attempt(od_srv_dev_fsm *d, int code, int max_retry, int dl)
 {
     d->retries++;
     d->last_code = code;
-    if (dl)
-        d->dl_state = OD_SRV_DL_FAILED;
-    if (d->retries > max_retry) {
-        d->state = OD_SRV_DEV_FAILED;
-    } else {
-        d->state = OD_SRV_DEV_PENDING;
-        d->percent = 0;
-    }
+    d->repeat_ok = 1;
+    if (d->retries > max_retry)
+        end_failed(d, dl);
+    else
+        start_over(d);
+}
+
+/* A failure report that repeats the row's last one with no check between:
+ * the device resent it because the reply was lost (NB-IoT), so it was
+ * counted already. Only while the row is where that failure left it. */
+static int is_resend(const od_srv_dev_fsm *d, int step)
+{
+    return d->repeat_ok && step == d->last_code &&
+           (d->state == OD_SRV_DEV_PENDING || d->state == OD_SRV_DEV_FAILED);
 }
 
 int od_srv_dev_token_check(od_srv_dev_fsm *d)
@@ -128,11 +158,20 @@ int od_srv_dev_token_check(od_srv_dev_fsm *d)
     if (d->state == OD_SRV_DEV_PENDING) {
         d->state = OD_SRV_DEV_DOWNLOADING;
         d->dl_state = OD_SRV_DL_RUNNING;
+        d->repeat_ok = 0; /* a new attempt: its failure is a new one */
         return OD_SRV_ENO_OK;
     }
     if (d->state == OD_SRV_DEV_DOWNLOADING)
         return OD_SRV_ENO_OK; /* a resumed download checks again */
     return OD_SRV_ENO_STATE;
+}
+
+void od_srv_dev_checked(od_srv_dev_fsm *d, int new_package)
+{
+    d->repeat_ok = 0;
+    /* What the device fetched or applied was of the old package. */
+    if (new_package && !od_srv_dev_terminal(d->state))
+        start_over(d);
 }
 
 int od_srv_dev_report(od_srv_dev_fsm *d, int step, int max_retry)
@@ -141,6 +180,8 @@ int od_srv_dev_report(od_srv_dev_fsm *d, int step, int max_retry)
 
     if (step < 0 || (step > 107 && step < 201) || step > 208)
         return OD_SRV_ENO_PARAM;
+    if (is_resend(d, step))
+        return OD_SRV_ENO_OK; /* the first copy's answer, nothing changed */
     if (od_srv_dev_terminal(d->state))
         return terminal_eno(d->state);
     live_dl = d->state == OD_SRV_DEV_PENDING ||
@@ -149,6 +190,7 @@ int od_srv_dev_report(od_srv_dev_fsm *d, int step, int max_retry)
     if (step <= 100) {
         if (!live_dl)
             return OD_SRV_ENO_STATE;
+        d->repeat_ok = 0;
         d->percent = step;
         if (step == 100) {
             d->state = OD_SRV_DEV_UPGRADING;
@@ -164,6 +206,7 @@ int od_srv_dev_report(od_srv_dev_fsm *d, int step, int max_retry)
         if (!live_dl)
             return OD_SRV_ENO_STATE;
         if (step == 101) {
+            d->repeat_ok = 0;
             d->state = OD_SRV_DEV_UPGRADING;
             d->dl_state = OD_SRV_DL_DONE;
             d->percent = 100;
@@ -182,11 +225,13 @@ int od_srv_dev_report(od_srv_dev_fsm *d, int step, int max_retry)
         d->dl_state = OD_SRV_DL_DONE;
         d->percent = 100;
         d->last_code = step;
+        d->repeat_ok = 0;
         return OD_SRV_ENO_OK;
     case 207:
     case 208:
-        d->state = OD_SRV_DEV_FAILED;
+        end_failed(d, 0);
         d->last_code = step;
+        d->repeat_ok = 1;
         return OD_SRV_ENO_OK;
     default:
         fail_attempt(d, step, max_retry, 0);

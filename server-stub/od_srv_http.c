@@ -1,6 +1,7 @@
 /*
- * od_srv_http.c - libmicrohttpd plumbing: request objects, body limits,
- * streaming uploads, admin authentication, dispatch and JSON replies.
+ * od_srv_http.c - libmicrohttpd plumbing: request objects, the request
+ * line and Host rules, body limits, streaming uploads, admin
+ * authentication, dispatch (404 / 405) and JSON replies.
  *
  * MHD calls the access handler several times per request: once with the
  * headers, then once per body piece, then once with no data. Limits are
@@ -12,6 +13,7 @@
 #include "od_srv_http.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -43,17 +45,31 @@ static unsigned status_of(int ret)
     }
 }
 
+/* Whether r's path is under /api/: the management API's errno and
+ * challenge, whatever follows (anything else answers as the device API). */
+static int is_mgmt(const od_srv_req *r)
+{
+    return r->nseg >= 1 && !strcmp(r->seg[0], "api");
+}
+
 void od_srv_std_headers(od_srv_req *r, struct MHD_Response *resp, unsigned status)
 {
     /* RFC 9110 wants a challenge with every 401 and the methods with
-     * every 405 (which only the download routes, GET and HEAD, answer). */
+     * every 405. */
     if (status == MHD_HTTP_UNAUTHORIZED)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-                                r->nseg >= 1 && !strcmp(r->seg[0], "api")
-                                    ? "Bearer realm=\"otadelta\""
-                                    : "Token realm=\"otadelta-device\"");
-    else if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+                                is_mgmt(r) ? "Bearer realm=\"otadelta\""
+                                           : "Token realm=\"otadelta-device\"");
+    else if (status == MHD_HTTP_METHOD_NOT_ALLOWED) {
+        /* In the order of the OD_SRV_M_* bits. */
+        static const char *const names[] = {"GET, HEAD", "POST", "PUT, PATCH", "DELETE"};
+        char allow[64] = "";
+        for (unsigned i = 0; i < 4; i++)
+            if (r->allow & (1u << i))
+                snprintf(allow + strlen(allow), sizeof(allow) - strlen(allow), "%s%s",
+                         allow[0] ? ", " : "", names[i]);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+    }
 }
 
 enum MHD_Result od_srv_reply_raw(od_srv_req *r, unsigned status,
@@ -217,6 +233,27 @@ int64_t od_srv_parse_id(const char *s)
     return v;
 }
 
+int od_srv_route_m(od_srv_req *r, unsigned methods, const char *pat, unsigned *allow)
+{
+    if (!od_srv_route(r, pat))
+        return 0;
+    if (methods & r->method_bit)
+        return 1;
+    *allow |= methods;
+    return 0;
+}
+
+enum MHD_Result od_srv_reply_unrouted(od_srv_req *r, unsigned allow)
+{
+    unsigned status = allow ? MHD_HTTP_METHOD_NOT_ALLOWED : MHD_HTTP_NOT_FOUND;
+    const char *msg = allow ? "method not allowed on this route (see Allow)" : "no such route";
+    r->allow = allow;
+    if (is_mgmt(r))
+        return od_srv_reply(r, status, allow ? OD_SRV_ERR_PARAM : OD_SRV_ERR_NOT_FOUND, msg,
+                            NULL);
+    return od_srv_reply(r, status, OD_SRV_ENO_PARAM, msg, NULL);
+}
+
 int od_srv_route(od_srv_req *r, const char *pat)
 {
     int i = 0, ni = 0, ns = 0;
@@ -361,23 +398,153 @@ static enum MHD_Result arg_has_nul(void *cls, enum MHD_ValueKind kind, const cha
     return MHD_YES;
 }
 
-/* Whether r is for the device API (legacy /ota/ or fuse /fuse-ota/). */
-static int is_dev(const od_srv_req *r)
-{
-    return r->fuse || (r->nseg >= 1 && !strcmp(r->seg[0], "ota"));
-}
-
-/* A request refused before routing: the device API answers with its
- * errno table (2, bad parameter; a download in its byte-and-header form),
- * the management API with the od_srv_ret. */
+/* A request refused before routing: the management API answers with the
+ * od_srv_ret, anything else with the device API's errno table (2, bad
+ * parameter; a download in its byte-and-header form). */
 static enum MHD_Result early_err(od_srv_req *r, int ret, const char *msg)
 {
-    if (is_dev(r) && od_srv_is_download(r))
+    if (is_mgmt(r))
+        return od_srv_reply_err(r, ret, msg);
+    if (od_srv_is_download(r))
         return od_srv_dl_error(r, status_of(ret), '5', OD_SRV_ENO_PARAM);
-    if (is_dev(r))
-        return od_srv_reply(r, status_of(ret), OD_SRV_ENO_PARAM, msg ? msg : od_srv_strerror(ret),
-                            NULL);
-    return od_srv_reply_err(r, ret, msg);
+    return od_srv_reply(r, status_of(ret), OD_SRV_ENO_PARAM, msg ? msg : od_srv_strerror(ret),
+                        NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* Request line and Host (RFC 9112 3.2)                                 */
+
+/* Whether [h, h + n) is host[:port] (RFC 3986 uri-host: IP-literal,
+ * IPv4address or reg-name, the last two one character set), as the Host
+ * field and an absolute-form target's authority carry it. empty_ok: an
+ * empty host (a Host field may be empty; an http URI's host may not). */
+static int host_ok(const char *h, size_t n, int empty_ok)
+{
+    static const char sub_delims[] = "!$&'()*+,;=";
+    size_t i = 0;
+    if (n > 0 && h[0] == '[') {
+        /* IPv6address or IPvFuture: hex digits, ':' and '.', or "v"
+         * followed by unreserved, sub-delims and ':'. Their finer grammar
+         * is not ours to judge: nothing here dials it. */
+        for (i = 1; i < n && h[i] != ']'; i++)
+            if (!isalnum((unsigned char)h[i]) && !strchr(":._~-", h[i]) &&
+                !strchr(sub_delims, h[i]))
+                return 0;
+        if (i >= n || i == 1)
+            return 0;
+        i++;
+    } else {
+        for (; i < n && h[i] != ':'; i++) {
+            if (h[i] == '%') {
+                if (i + 2 >= n || !isxdigit((unsigned char)h[i + 1]) ||
+                    !isxdigit((unsigned char)h[i + 2]))
+                    return 0;
+                i += 2;
+            } else if (!isalnum((unsigned char)h[i]) && !strchr("._~-", h[i]) &&
+                       !strchr(sub_delims, h[i])) {
+                return 0;
+            }
+        }
+        if (i == 0 && !empty_ok)
+            return 0;
+    }
+    if (i == n)
+        return 1;
+    if (h[i] != ':')
+        return 0;
+    for (i++; i < n; i++)
+        if (!isdigit((unsigned char)h[i]))
+            return 0;
+    return 1;
+}
+
+/*
+ * libmicrohttpd's URI log callback: it sees the request target as sent,
+ * before decoding, and what it returns is the request's *con_cls, so the
+ * request object is made here. Two things only the raw target tells: an
+ * encoded NUL before the query (the decoded path, a C string, would end
+ * at it, and /ota/device/version%00junk be served as /ota/device/version),
+ * and where an absolute-form target's path begins. NULL (no memory): the
+ * access handler drops the connection.
+ */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    od_srv_req *r = calloc(1, sizeof(*r));
+    size_t n = strcspn(uri, "?"), skip, alen, pct = 0;
+    const char *p;
+    (void)cls;
+    (void)conn;
+    if (!r)
+        return NULL;
+    r->fd = -1;
+    p = strstr(uri, "%00");
+    r->path_nul = p && p < uri + n;
+    /* RFC 9112 3.2.2: a server MUST accept the absolute-form. The
+     * authority is checked as a Host field is; the path is what follows
+     * it, in the decoded target the access handler gets, where each %XX
+     * of the authority is one byte. */
+    if (!strncasecmp(uri, "http://", 7))
+        skip = 7;
+    else if (!strncasecmp(uri, "https://", 8))
+        skip = 8;
+    else {
+        r->bad_target = uri[0] != '/'; /* another scheme, '*', garbage */
+        return r;
+    }
+    alen = strcspn(uri + skip, "/?");
+    for (size_t i = 0; i < alen; i++)
+        pct += uri[skip + i] == '%';
+    /* No userinfo (RFC 9110 4.2.4: its presence is an error). */
+    if (!host_ok(uri + skip, alen, 0))
+        r->bad_target = 1;
+    r->target_skip = skip + alen - 2 * pct;
+    return r;
+}
+
+/* What the header fields say about RFC 9112's rules: how many Host
+ * fields, whether one is not a valid host[:port], and whether a field
+ * name ended in white space (3.2 and 5.1: each is a 400). */
+typedef struct fields_seen {
+    int hosts, bad_host, ws_name;
+} fields_seen;
+
+static enum MHD_Result see_field(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 size_t key_size, const char *value, size_t value_size)
+{
+    fields_seen *f = cls;
+    (void)kind;
+    /* "Name : value" keeps the space in the name libmicrohttpd stores. */
+    if (key_size && (key[key_size - 1] == ' ' || key[key_size - 1] == '\t'))
+        f->ws_name = 1;
+    if (key_size == 4 && !strncasecmp(key, "Host", 4)) {
+        f->hosts++;
+        if (!value || !host_ok(value, value_size, 1))
+            f->bad_host = 1;
+    }
+    return MHD_YES;
+}
+
+/* Why r breaks RFC 9112's request rules, or NULL. libmicrohttpd 0.9.75's
+ * MHD_OPTION_STRICT_FOR_CLIENT (level 1) checks only that an HTTP/1.1
+ * request has a Host field, and its 400 for that repeats its own header
+ * block in the body; it also drops a target with a space without any
+ * reply. So the server leaves it off and checks all four here. */
+static const char *request_broken(od_srv_req *r, const char *version)
+{
+    fields_seen f = {0, 0, 0};
+    MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, see_field, &f);
+    if (f.ws_name)
+        return "white space between a header field name and its colon";
+    if (f.hosts > 1)
+        return "more than one Host header field";
+    if (f.bad_host)
+        return "the Host header field is not a valid host[:port]";
+    /* HTTP/1.0 had no Host field. */
+    if (!f.hosts && strcmp(version, MHD_HTTP_VERSION_1_0) != 0)
+        return "HTTP/1.1 request without a Host header field";
+    if (r->bad_target)
+        return "request target: an origin-form path, or an absolute http(s) URI with a host";
+    return NULL;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
@@ -387,24 +554,39 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 {
     od_srv *s = cls;
     od_srv_req *r = *con_cls;
-    (void)version;
 
-    if (!r) {
-        const char *cl;
+    if (!r)
+        return MHD_NO; /* on_uri had no memory for it */
+    if (!r->started) {
+        static const struct {
+            const char *name;
+            unsigned bit;
+        } methods[] = {{"GET", OD_SRV_M_GET},   {"HEAD", OD_SRV_M_GET},
+                       {"POST", OD_SRV_M_POST}, {"PUT", OD_SRV_M_PUT},
+                       {"PATCH", OD_SRV_M_PUT}, {"DELETE", OD_SRV_M_DELETE}};
+        const char *cl, *broken;
         int mgmt;
-        r = calloc(1, sizeof(*r));
-        if (!r)
-            return MHD_NO;
+        r->started = 1;
         r->srv = s;
         r->conn = conn;
         r->method = method;
+        for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+            if (!strcmp(method, methods[i].name))
+                r->method_bit = methods[i].bit;
+        r->head = !strcmp(method, "HEAD");
         r->url = url;
-        r->fd = -1;
-        *con_cls = r;
+        if (r->target_skip && !r->bad_target)
+            r->url = strlen(url) < r->target_skip ? "" /* bad path */
+                     : url[r->target_skip] ? url + r->target_skip
+                                           : "/"; /* "http://host" is its "/" */
         split_path(r);
         r->fuse = r->nseg >= 1 && !strcmp(r->seg[0], "fuse-ota");
+        if ((broken = request_broken(r, version)))
+            return early_err(r, OD_SRV_ERR_PARAM, broken);
         if (r->bad_path)
             return early_err(r, OD_SRV_ERR_PARAM, "bad path");
+        if (r->path_nul)
+            return early_err(r, OD_SRV_ERR_PARAM, "path with an encoded NUL byte (%00)");
         {
             int nul = 0;
             MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, arg_has_nul, &nul);
@@ -457,12 +639,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     if (r->upload)
         return od_srv_api_upload_done(r);
     if (r->nseg == 1 && !strcmp(r->seg[0], "healthz"))
-        return od_srv_reply(r, MHD_HTTP_OK, 0, "succ", NULL);
+        return r->method_bit == OD_SRV_M_GET ? od_srv_reply(r, MHD_HTTP_OK, 0, "succ", NULL)
+                                              : od_srv_reply_unrouted(r, OD_SRV_M_GET);
     if (r->nseg >= 2 && !strcmp(r->seg[0], "api") && !strcmp(r->seg[1], "v1"))
         return od_srv_api_mgmt(r);
-    if (is_dev(r))
-        return od_srv_api_dev(r);
-    return od_srv_reply_err(r, OD_SRV_ERR_NOT_FOUND, "no such route");
+    if (is_mgmt(r))
+        return od_srv_reply_unrouted(r, 0);
+    /* Every other path is the device API's to refuse, in its form. */
+    return od_srv_api_dev(r);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn,
@@ -526,9 +710,11 @@ int od_srv_http_start(od_srv *s, const od_srv_config *cfg)
         cfg->max_connections ? cfg->max_connections : 4096u,
         MHD_OPTION_CONNECTION_TIMEOUT,
         cfg->conn_timeout_s ? cfg->conn_timeout_s : 30u,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->per_ip_connections,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, s, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_ARRAY, tls_opts,
+        MHD_OPTION_END);
     if (!s->mhd) {
         fprintf(stderr, "otadelta-server: cannot listen on %s:%u (libmicrohttpd says why above:"
                         " the port taken by another program? ports below 1024 need privileges)\n",

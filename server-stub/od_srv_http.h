@@ -15,17 +15,35 @@
 #define OD_SRV_SEGS_MAX 8    /* path segments a route may have */
 #define OD_SRV_SEG_LEN 128   /* longest path segment accepted */
 
+/* Methods a route takes, as bits (od_srv_route_m, the Allow of a 405). */
+#define OD_SRV_M_GET 1u    /* GET, and HEAD with it (RFC 9110 9.3.2) */
+#define OD_SRV_M_POST 2u
+#define OD_SRV_M_PUT 4u    /* PUT, and PATCH taken as PUT */
+#define OD_SRV_M_DELETE 8u
+
 typedef struct od_srv_req {
     od_srv *srv;
     struct MHD_Connection *conn;
     const char *method;
-    const char *url;
+    unsigned method_bit; /* OD_SRV_M_* of method; 0 for any other method */
+    int head;            /* a HEAD request: answered as its GET, changing nothing */
+    unsigned allow;      /* a 405's Allow: the methods the route takes */
+    const char *url;     /* the path (an absolute-form target's, from its '/') */
     int nseg;
     char seg[OD_SRV_SEGS_MAX][OD_SRV_SEG_LEN];
     int64_t ids[OD_SRV_SEGS_MAX]; /* numeric segments matched by '#' */
     const char *strs[OD_SRV_SEGS_MAX]; /* segments matched by '*' */
     int bad_path;                 /* too many or too long segments */
     int fuse;                     /* under /fuse-ota/: replies in the fuse form */
+
+    /* What the raw request target said, before libmicrohttpd decoded it
+     * (on_uri in od_srv_http.c): the access handler sees the path only as
+     * a C string, which a %00 would cut short. */
+    int started;        /* the access handler has seen this request */
+    int path_nul;       /* an encoded NUL (%00) before the query */
+    int bad_target;     /* an absolute-form target of another scheme, or with
+                           no valid host[:port] */
+    size_t target_skip; /* absolute-form: decoded bytes before the path */
 
     /* Body held in memory, up to body_max bytes. */
     char *body;
@@ -54,6 +72,17 @@ int64_t od_srv_parse_id(const char *s);
  * r->strs in order. Returns 1 on match. */
 int od_srv_route(od_srv_req *r, const char *pat);
 
+/* od_srv_route for a request whose method is in methods; when only the
+ * method differs, adds methods to *allow, for od_srv_reply_unrouted(). */
+int od_srv_route_m(od_srv_req *r, unsigned methods, const char *pat, unsigned *allow);
+
+/* The answer to a request no route took: 405 with Allow listing allow
+ * when its path is a route's with another method, else 404 ("no such
+ * route"). In its API's form: under /api/ the management one (errno
+ * OD_SRV_ERR_PARAM for 405, OD_SRV_ERR_NOT_FOUND for 404), anywhere else
+ * the device one (errno 2, the fuse form under /fuse-ota/). */
+enum MHD_Result od_srv_reply_unrouted(od_srv_req *r, unsigned allow);
+
 /* Queues a JSON reply {errno, error, data}; for a fuse request (r->fuse)
  * {code, msg, request_id, data} with the same values and a new random
  * request_id. Takes ownership of data (may be NULL). */
@@ -74,8 +103,8 @@ int od_srv_is_download(od_srv_req *r);
 enum MHD_Result od_srv_dl_error(od_srv_req *r, unsigned status, char byte, int eno);
 
 /* Headers RFC 9110 requires of some statuses: a WWW-Authenticate
- * challenge on 401 (Bearer for the management API), Allow on 405. Every
- * reply function calls it. */
+ * challenge on 401 (Bearer for the management API), Allow on 405 (from
+ * r->allow). Every reply function calls it. */
 void od_srv_std_headers(od_srv_req *r, struct MHD_Response *resp, unsigned status);
 
 /* Reply with an arbitrary body (copied). */

@@ -31,12 +31,17 @@ static void usage(void)
     fprintf(stderr,
             "usage: otadelta-server --data DIR [--listen ADDR:PORT] [--admin-token T]\n"
             "                       [--workers N] [--http-threads N] [--port-file FILE]\n"
+            "                       [--per-ip-connections N]\n"
             "                       [--tls-cert FILE --tls-key FILE]\n"
             "                       [--push-attempts N] [--push-backoff-ms MS] [--push-ca FILE]\n"
             "  --listen       IPv4 address and port (default 127.0.0.1:8080; port 0 =\n"
             "                 ephemeral, written to --port-file)\n"
             "  --admin-token  management API secret (or env OTADELTA_ADMIN_TOKEN)\n"
             "  --workers      package generation threads (default 2)\n"
+            "  --per-ip-connections  connections one client address may hold at once\n"
+            "                 (default 0: no limit, as a fleet behind carrier-grade NAT\n"
+            "                 shares one address; the whole server takes 4096); more\n"
+            "                 are closed at once, unanswered\n"
             "  --tls-cert     PEM certificate (chain): serve HTTPS only, TLS 1.2+\n"
             "  --tls-key      its PEM private key (unencrypted)\n"
             "                 SIGHUP reads both files again, checked as at start: if\n"
@@ -85,6 +90,9 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--workers") && v && !parse_uint(v, 64, &cfg.workers))
             i++;
         else if (!strcmp(a, "--http-threads") && v && !parse_uint(v, 64, &cfg.http_threads))
+            i++;
+        else if (!strcmp(a, "--per-ip-connections") && v &&
+                 !parse_uint(v, 4096, &cfg.per_ip_connections))
             i++;
         else if (!strcmp(a, "--push-attempts") && v &&
                  !parse_uint(v, 100, &cfg.push_attempts) && cfg.push_attempts)

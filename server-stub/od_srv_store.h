@@ -13,8 +13,11 @@
  * - Each operation is atomic (one transaction) and callable from any
  *   thread at any time; the backend manages its own connections.
  * - The task and device state rules are od_srv_task_apply() and
- *   od_srv_dev_report() / od_srv_dev_token_check() from od_srv.h, applied
- *   inside the backend's transaction; a backend does not invent its own.
+ *   od_srv_dev_report() / od_srv_dev_token_check() / od_srv_dev_checked()
+ *   from od_srv.h, applied inside the backend's transaction; a backend
+ *   does not invent its own. A row the backend ends itself (cancelled,
+ *   failed at the deadline, a manuf/model mismatch) follows their download
+ *   rule: a download under way shows failed.
  * - Returned json_t objects are new references the caller must
  *   json_decref(); strings in the C records are NUL-terminated copies.
  * - Return values are od_srv_ret (device operations return an
@@ -132,6 +135,8 @@ typedef struct od_srv_dl {
     char sha256[65];
     int64_t size;
     int64_t package_id;
+    int64_t created;   /* the package's creation, Unix seconds: its Last-Modified */
+    int64_t device_id; /* the row's device */
     int state;         /* the row's od_srv_dev_state */
 } od_srv_dl;
 
@@ -285,22 +290,30 @@ typedef struct od_srv_store_ops {
     int (*task_sweep)(od_srv_store *st, int64_t now, int *count);
 
     /* Device API; each returns an OD_SRV_ENO_* value, or a negative
-     * od_srv_ret for a storage failure. */
+     * od_srv_ret for a storage failure. Those that take peek (the ones a
+     * GET route calls) evaluate in full and answer the same with peek 1,
+     * but change nothing: a HEAD request. */
     int (*dev_report_version)(od_srv_store *st, int64_t dev_id,
                               const char *f_version, const char *s_version,
                               int64_t now);
+    /* A check that answers OK applies od_srv_dev_checked() to the row:
+     * new_package when the package it picked is not the one the row had.
+     * A token replaced by a new one (another package, or the old one's
+     * 48 h over) is kept as the row's previous token. */
     int (*dev_check)(od_srv_store *st, int64_t dev_id, int component,
                      const char *version, const char *manuf,
-                     const char *model, int64_t now, od_srv_check *out);
+                     const char *model, int64_t now, int peek, od_srv_check *out);
     /* The row k names, for device dev_id: TOKEN_OWNER when there is no
      * such row (a token unknown or another device's; no row of dev_id in
-     * task k->task_id). dev_download also takes dev_id 0 with a token
-     * (a product token): the row of any device of product_id; it is
-     * read-only, and answers STATE for a row found by task id whose
-     * device never checked (no package chosen yet); dev_progress too,
-     * leaving such a row as it is. */
+     * task k->task_id); EXPIRED for the row's previous token, replaced by
+     * a later check of the same device (as for its lapsed current one).
+     * dev_download also takes dev_id 0 with a token (a product token):
+     * the row of any device of product_id; it is read-only, and answers
+     * STATE for a row found by task id whose device never checked (no
+     * package chosen yet); dev_progress too, leaving such a row as it is.
+     * dev_token_check is also the move a first download makes. */
     int (*dev_token_check)(od_srv_store *st, int64_t dev_id,
-                           const od_srv_row_key *k, int64_t now);
+                           const od_srv_row_key *k, int64_t now, int peek);
     int (*dev_download)(od_srv_store *st, const od_srv_row_key *k,
                         int64_t dev_id, int64_t now, int64_t product_id,
                         od_srv_dl *out);
@@ -315,13 +328,13 @@ typedef struct od_srv_store_ops {
      * (the token's 48 h are over, or the deadline has passed); INTERNAL
      * (the token's package is gone); AUTH (no such device). */
     int (*dev_tasking)(od_srv_store *st, int64_t dev_id, int component,
-                       int64_t now, od_srv_check *out);
+                       int64_t now, int peek, od_srv_check *out);
     /* The state (od_srv_dev_state) of the row k names into *state, for
      * any state, terminal ones included. Fails a live row past the task's
      * deadline with 208 (EXPIRED) and answers PAUSED while the task is
      * paused, as the other calls do; otherwise read-only. */
     int (*dev_row_state)(od_srv_store *st, int64_t dev_id,
-                         const od_srv_row_key *k, int64_t now, int *state);
+                         const od_srv_row_key *k, int64_t now, int peek, int *state);
 
     /* Push notifications (docs/API.md "Push notifications"). The first
      * start of a task (task_op) queues one delivery of the new task to its

@@ -47,7 +47,8 @@ struct sq {
     conn *conns;
 };
 
-static const char schema[] =
+/* In two pieces: one string literal may hold 4095 characters in C99. */
+static const char schema_core[] =
     "CREATE TABLE IF NOT EXISTS users(id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " name TEXT NOT NULL UNIQUE, access_key TEXT NOT NULL, created INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS products(id INTEGER PRIMARY KEY,"
@@ -95,8 +96,10 @@ static const char schema[] =
     " percent INTEGER NOT NULL, retries INTEGER NOT NULL, last_code INTEGER NOT NULL,"
     " status_text TEXT NOT NULL DEFAULT '', package_id INTEGER NOT NULL DEFAULT 0,"
     " token TEXT UNIQUE, token_exp INTEGER NOT NULL DEFAULT 0,"
-    " updated INTEGER NOT NULL, PRIMARY KEY(task_id, device_id));"
-    "CREATE INDEX IF NOT EXISTS td_device ON task_devices(device_id);"
+    " updated INTEGER NOT NULL, repeat_ok INTEGER NOT NULL DEFAULT 0, prev_token TEXT,"
+    " PRIMARY KEY(task_id, device_id));"
+    "CREATE INDEX IF NOT EXISTS td_device ON task_devices(device_id);";
+static const char schema_push[] =
     /* Push notifications. A delivery keeps the URL it was queued for and
      * its whole body, so it goes out as queued after a restart, or after
      * the configuration changed. */
@@ -112,10 +115,24 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS push_product ON push_deliveries(product_id, id);"
     "CREATE INDEX IF NOT EXISTS push_task ON push_deliveries(task_id);";
 
+/* Creates what the schema names and is missing; 0, or -1 with *err. */
+static int schema_exec(sqlite3 *db, char **err)
+{
+    return sqlite3_exec(db, schema_core, NULL, NULL, err) == SQLITE_OK &&
+                   sqlite3_exec(db, schema_push, NULL, NULL, err) == SQLITE_OK
+               ? 0
+               : -1;
+}
+
 static int64_t now_s(void)
 {
     return (int64_t)time(NULL);
 }
+
+/* SET items for a task_devices row the store ends itself (cancel, the
+ * deadline, a manuf/model mismatch), as od_srv_dev_report() ends one: a
+ * download under way shows failed, and no resend window stays open. */
+#define ROW_ENDS_SQL " dl_state=CASE dl_state WHEN 1 THEN 3 ELSE dl_state END, repeat_ok=0,"
 
 /* ------------------------------------------------------------------ */
 /* Connections and statements                                           */
@@ -1490,8 +1507,8 @@ static int task_op(od_srv_store *st, int64_t id, int op, char *msg,
     }
     if (op == OD_SRV_OP_CANCEL &&
         !run(c,
-             "UPDATE task_devices SET state=6, status_text='cancelled', updated=?"
-             " WHERE task_id=? AND state IN (1,2,3)",
+             "UPDATE task_devices SET state=6," ROW_ENDS_SQL " status_text='cancelled',"
+             " updated=? WHERE task_id=? AND state IN (1,2,3)",
              &rc, "ii", now_s(), id))
         goto out;
     if (!run(c, "UPDATE tasks SET state=?, updated=? WHERE id=?", &rc, "iii",
@@ -1592,8 +1609,8 @@ static int task_sweep(od_srv_store *st, int64_t now, int *count)
     if (begin(c) != OD_SRV_OK)
         return OD_SRV_ERR_DB;
     q = run(c,
-            "UPDATE task_devices SET state=5, last_code=208, status_text=?1, updated=?2"
-            " WHERE state IN (1,2,3) AND task_id IN (SELECT id FROM tasks WHERE"
+            "UPDATE task_devices SET state=5, last_code=208," ROW_ENDS_SQL " status_text=?1,"
+            " updated=?2 WHERE state IN (1,2,3) AND task_id IN (SELECT id FROM tasks WHERE"
             " state IN (1,2) AND deadline>0 AND deadline<?2)",
             &rc, "si", od_srv_status_text(208), now);
     if (q)
@@ -1628,11 +1645,12 @@ static int task_list(od_srv_store *st, int64_t product_id, json_t **out)
 /* ------------------------------------------------------------------ */
 /* Device API                                                           */
 
-/* Ends a device-API write transaction: rolls back on a storage failure,
- * else commits and returns the errno r. */
-static int dev_end(conn *c, int r)
+/* Ends a device-API write transaction: rolls back on a storage failure
+ * or for a peek (a HEAD request: answered as a GET, nothing kept), else
+ * commits; returns the errno r. */
+static int dev_end(conn *c, int r, int peek)
 {
-    if (r < 0) {
+    if (r < 0 || peek) {
         rollback(c);
         return r;
     }
@@ -1684,7 +1702,7 @@ static int dev_report_version(od_srv_store *st, int64_t dev_id,
     }
     r = OD_SRV_ENO_OK;
 out:
-    return dev_end(c, r);
+    return dev_end(c, r, 0);
 }
 
 static void random_token(char out[OD_SRV_DEVTOKEN_LEN + 1])
@@ -1708,6 +1726,7 @@ typedef struct live_row {
     int64_t token_exp;
     int64_t device_id, product_id, task_pkg; /* the row's device, task's product, package */
     int by_token; /* row_by_key found it by its token, whose 48 h then apply */
+    int superseded; /* ... by its previous token: a later check replaced it */
     od_srv_dev_fsm fsm;
 } live_row;
 
@@ -1716,7 +1735,7 @@ typedef struct live_row {
     "SELECT t.id, t.state, t.retry, t.interval_s, t.min_signal, t.min_power,"           \
     " t.target_version, t.target_fw, t.start_time, t.deadline, t.package_id,"           \
     " t.product_id, d.device_id, d.state, d.dl_state, d.percent, d.retries,"            \
-    " d.last_code, d.package_id, coalesce(d.token,''), d.token_exp"                    \
+    " d.last_code, d.package_id, coalesce(d.token,''), d.token_exp, d.repeat_ok"       \
     " FROM task_devices d JOIN tasks t ON t.id=d.task_id WHERE "
 
 static void live_row_read(sqlite3_stmt *q, live_row *lr)
@@ -1743,6 +1762,7 @@ static void live_row_read(sqlite3_stmt *q, live_row *lr)
     lr->package_id = sqlite3_column_int64(q, 18);
     copy_col(lr->token, sizeof(lr->token), q, 19);
     lr->token_exp = sqlite3_column_int64(q, 20);
+    lr->fsm.repeat_ok = sqlite3_column_int(q, 21);
 }
 
 /* Whether the row's task has a deadline and it has passed. */
@@ -1757,7 +1777,7 @@ static int expire_row(conn *c, int64_t task_id, int64_t dev_id, int64_t now)
 {
     int rc;
     if (!run(c,
-             "UPDATE task_devices SET state=5, last_code=208, status_text=?,"
+             "UPDATE task_devices SET state=5, last_code=208," ROW_ENDS_SQL " status_text=?,"
              " updated=? WHERE task_id=? AND device_id=?",
              &rc, "siii", od_srv_status_text(208), now, task_id, dev_id))
         return OD_SRV_ERR_DB;
@@ -1783,6 +1803,8 @@ static int live_row_load(conn *c, int64_t dev_id, int component, live_row *lr)
 }
 
 static int gate_row(conn *c, const live_row *lr, int64_t dev_id, int64_t now);
+static int save_row(conn *c, const live_row *lr, int64_t dev_id, int64_t now,
+                    const char *text);
 
 /* The gate check and tasking share in front of a live row: PAUSED, NO_TASK
  * before the task's start time, EXPIRED past its deadline (the row is
@@ -1822,7 +1844,7 @@ static void fill_check(od_srv_check *out, const live_row *lr, const od_srv_pkg *
 
 static int dev_check(od_srv_store *st, int64_t dev_id, int component,
                      const char *version, const char *manuf,
-                     const char *model, int64_t now, od_srv_check *out)
+                     const char *model, int64_t now, int peek, od_srv_check *out)
 {
     CONN(st);
     int r = OD_SRV_ERR_DB;
@@ -1883,8 +1905,9 @@ static int dev_check(od_srv_store *st, int64_t dev_id, int component,
     if ((manuf && manuf[0] && tfw.manuf[0] && strcmp(manuf, tfw.manuf)) ||
         (model && model[0] && tfw.model[0] && strcmp(model, tfw.model))) {
         if (!run(c,
-                 "UPDATE task_devices SET state=5, status_text='manuf or model mismatch',"
-                 " updated=? WHERE task_id=? AND device_id=?",
+                 "UPDATE task_devices SET state=5," ROW_ENDS_SQL
+                 " status_text='manuf or model mismatch', updated=? WHERE task_id=? AND"
+                 " device_id=?",
                  &rc, "iii", now, lr.task_id, dev_id) ||
             maybe_complete(c, lr.task_id) != OD_SRV_OK)
             goto out;
@@ -1919,23 +1942,30 @@ static int dev_check(od_srv_store *st, int64_t dev_id, int component,
     }
     /* A valid token for this package is kept, so a download in progress
      * goes on with it, but every check renews its 48 h: a device is never
-     * handed a token about to lapse. */
+     * handed a token about to lapse. The one a new token replaces is kept
+     * as the previous token, so that a device still holding it is told to
+     * check again rather than that it holds another device's. */
     if (!lr.token[0] || lr.token_exp < now || lr.package_id != pkg.id)
         random_token(lr.token);
     lr.token_exp = now + TOKEN_LIFE;
-    if (!run(c,
-             "UPDATE task_devices SET token=?, token_exp=?, package_id=?, updated=?"
-             " WHERE task_id=? AND device_id=?",
+    od_srv_dev_checked(&lr.fsm, lr.package_id != pkg.id);
+    if (save_row(c, &lr, dev_id, now,
+                 lr.package_id && lr.package_id != pkg.id ? "another package: download it"
+                                                           : NULL) != OD_SRV_OK ||
+        !run(c,
+             "UPDATE task_devices SET prev_token=CASE WHEN token<>?1 THEN token ELSE"
+             " prev_token END, token=?1, token_exp=?2, package_id=?3, updated=?4"
+             " WHERE task_id=?5 AND device_id=?6",
              &rc, "siiiii", lr.token, lr.token_exp, pkg.id, now, lr.task_id, dev_id))
         goto out;
     fill_check(out, &lr, &pkg);
     r = OD_SRV_ENO_OK;
 out:
-    return dev_end(c, r);
+    return dev_end(c, r, peek);
 }
 
 static int dev_tasking(od_srv_store *st, int64_t dev_id, int component, int64_t now,
-                       od_srv_check *out)
+                       int peek, od_srv_check *out)
 {
     CONN(st);
     live_row lr;
@@ -1970,23 +2000,29 @@ static int dev_tasking(od_srv_store *st, int64_t dev_id, int component, int64_t 
     }
     if (r == OD_SRV_ENO_OK)
         fill_check(out, &lr, &pkg);
-    return dev_end(c, r);
+    return dev_end(c, r, peek);
 }
 
-/* Loads the row k names: the one holding k->token, or dev_id's row in
- * task k->task_id. TOKEN_OWNER when there is none. */
+/* Loads the row k names: the one holding k->token (or holding it as its
+ * previous token: lr->superseded), or dev_id's row in task k->task_id.
+ * TOKEN_OWNER when there is none. */
 static int row_by_key(conn *c, const od_srv_row_key *k, int64_t dev_id, live_row *lr)
 {
-    int rc;
+    int rc, superseded = 0;
     sqlite3_stmt *q = k->token ? run(c, LIVE_ROW_SQL "d.token=?", &rc, "s", k->token)
                                : run(c, LIVE_ROW_SQL "d.task_id=? AND d.device_id=?", &rc, "ii",
                                      k->task_id, dev_id);
+    if (q && rc != SQLITE_ROW && k->token) {
+        q = run(c, LIVE_ROW_SQL "d.prev_token=?", &rc, "s", k->token);
+        superseded = 1;
+    }
     if (!q)
         return OD_SRV_ERR_DB;
     if (rc != SQLITE_ROW)
         return OD_SRV_ENO_TOKEN_OWNER;
     live_row_read(q, lr);
     lr->by_token = k->token != NULL;
+    lr->superseded = superseded;
     return OD_SRV_ENO_OK;
 }
 
@@ -2000,7 +2036,7 @@ static int task_gate(const live_row *lr, int64_t now)
     case OD_SRV_TASK_UPGRADING: break;
     default: return OD_SRV_ENO_STATE;
     }
-    if ((lr->by_token && lr->token_exp < now) || past_deadline(lr, now))
+    if ((lr->by_token && (lr->superseded || lr->token_exp < now)) || past_deadline(lr, now))
         return OD_SRV_ENO_EXPIRED;
     return OD_SRV_ENO_OK;
 }
@@ -2022,11 +2058,12 @@ static int save_row(conn *c, const live_row *lr, int64_t dev_id, int64_t now,
     int rc;
     return run(c,
                "UPDATE task_devices SET state=?, dl_state=?, percent=?, retries=?,"
-               " last_code=?, status_text=coalesce(?, status_text), updated=?"
+               " last_code=?, repeat_ok=?, status_text=coalesce(?, status_text), updated=?"
                " WHERE task_id=? AND device_id=?",
-               &rc, "iiiiisiii", (int64_t)lr->fsm.state, (int64_t)lr->fsm.dl_state,
+               &rc, "iiiiiisiii", (int64_t)lr->fsm.state, (int64_t)lr->fsm.dl_state,
                (int64_t)lr->fsm.percent, (int64_t)lr->fsm.retries,
-               (int64_t)lr->fsm.last_code, text, now, lr->task_id, dev_id)
+               (int64_t)lr->fsm.last_code, (int64_t)lr->fsm.repeat_ok, text, now, lr->task_id,
+               dev_id)
                ? OD_SRV_OK
                : OD_SRV_ERR_DB;
 }
@@ -2051,7 +2088,7 @@ static int gated_row(conn *c, int64_t dev_id, const od_srv_row_key *k, int64_t n
 }
 
 static int dev_token_check(od_srv_store *st, int64_t dev_id, const od_srv_row_key *k,
-                           int64_t now)
+                           int64_t now, int peek)
 {
     CONN(st);
     live_row lr;
@@ -2062,7 +2099,7 @@ static int dev_token_check(od_srv_store *st, int64_t dev_id, const od_srv_row_ke
         (save_row(c, &lr, dev_id, now, "downloading") != OD_SRV_OK ||
          touch_device(c, dev_id, now) < 0))
         r = OD_SRV_ERR_DB;
-    return dev_end(c, r);
+    return dev_end(c, r, peek);
 }
 
 /* Read-only and on the hot path (one call per Range request): no
@@ -2087,7 +2124,7 @@ static int dev_download(od_srv_store *st, const od_srv_row_key *k, int64_t dev_i
      * chosen yet (a token always has one). */
     if (!lr.package_id)
         return OD_SRV_ENO_STATE;
-    q = run(c, "SELECT file, sha256, size FROM packages WHERE id=? AND status=1",
+    q = run(c, "SELECT file, sha256, size, created FROM packages WHERE id=? AND status=1",
             &rc, "i", lr.package_id);
     if (!q)
         return OD_SRV_ERR_DB;
@@ -2096,7 +2133,9 @@ static int dev_download(od_srv_store *st, const od_srv_row_key *k, int64_t dev_i
     copy_col(out->file, sizeof(out->file), q, 0);
     copy_col(out->sha256, sizeof(out->sha256), q, 1);
     out->size = sqlite3_column_int64(q, 2);
+    out->created = sqlite3_column_int64(q, 3);
     out->package_id = lr.package_id;
+    out->device_id = lr.device_id;
     out->state = lr.fsm.state;
     reset_all(c); /* release the read snapshot at once */
     return OD_SRV_ENO_OK;
@@ -2107,15 +2146,24 @@ static int dev_progress(od_srv_store *st, int64_t dev_id, const od_srv_row_key *
 {
     CONN(st);
     live_row lr;
+    od_srv_dev_fsm was = {0};
     int r = gated_row(c, dev_id, k, now, 1, &lr);
-    if (r == OD_SRV_ENO_OK)
+    if (r == OD_SRV_ENO_OK) {
+        was = lr.fsm;
         r = od_srv_dev_report(&lr.fsm, step, lr.retry);
+    }
     /* Keyed by task id, a live row whose device never checked has no
      * package: nothing was fetched or applied to report on (as its
      * download says; a token always has one). The row is not saved. */
     if (r == OD_SRV_ENO_OK && !lr.package_id)
         r = OD_SRV_ENO_STATE;
-    if (r == OD_SRV_ENO_OK) {
+    /* A report that moves nothing (a resent failure, a percent sent
+     * twice) leaves the row as it is, its text and time included; the
+     * device was still seen. The struct is all ints: no padding. */
+    if (r == OD_SRV_ENO_OK && !memcmp(&was, &lr.fsm, sizeof(was))) {
+        if (touch_device(c, dev_id, now) < 0)
+            r = OD_SRV_ERR_DB;
+    } else if (r == OD_SRV_ENO_OK) {
         const char *text = step > 100 ? od_srv_status_text(step) : NULL;
         if (step <= 100)
             text = lr.fsm.state == OD_SRV_DEV_UPGRADING ? "downloaded" : "downloading";
@@ -2136,13 +2184,13 @@ static int dev_progress(od_srv_store *st, int64_t dev_id, const od_srv_row_key *
             maybe_complete(c, lr.task_id) != OD_SRV_OK)
             r = OD_SRV_ERR_DB;
     }
-    return dev_end(c, r);
+    return dev_end(c, r, 0);
 }
 
 /* A finished row answers its state whatever its task does now; a live
  * one goes through the gate first (paused, past the deadline). */
 static int dev_row_state(od_srv_store *st, int64_t dev_id, const od_srv_row_key *k,
-                         int64_t now, int *state)
+                         int64_t now, int peek, int *state)
 {
     CONN(st);
     live_row lr;
@@ -2153,7 +2201,7 @@ static int dev_row_state(od_srv_store *st, int64_t dev_id, const od_srv_row_key 
         if (touch_device(c, dev_id, now) < 0)
             r = OD_SRV_ERR_DB;
     }
-    return dev_end(c, r);
+    return dev_end(c, r, peek);
 }
 
 /* ------------------------------------------------------------------ */
@@ -2349,7 +2397,14 @@ static const struct {
     /* No default: an older product has no owner (NULL). SQLite only adds
      * a column with a foreign key if its default is NULL. */
     {"products", "user_id", "INTEGER REFERENCES users(id)"},
+    {"task_devices", "repeat_ok", "INTEGER NOT NULL DEFAULT 0"},
+    {"task_devices", "prev_token", "TEXT"},
 };
+
+/* Indexes on added columns: made once migrate() has added them (the
+ * schema runs first, on a table that may not have them yet). */
+static const char added_indexes[] =
+    "CREATE INDEX IF NOT EXISTS td_prev_token ON task_devices(prev_token);";
 
 /*
  * Tables whose ids must never come back after a delete: a task id is the
@@ -2433,7 +2488,7 @@ static int rebuild_autoincrement(conn *c, char **err)
         if (sqlite3_exec(c->db, sql, NULL, NULL, err) != SQLITE_OK)
             goto fail;
     }
-    if (sqlite3_exec(c->db, schema, NULL, NULL, err) != SQLITE_OK)
+    if (schema_exec(c->db, err) != 0)
         goto fail;
     for (i = 0; i < sizeof(no_reuse) / sizeof(no_reuse[0]); i++) {
         char old[64];
@@ -2450,7 +2505,7 @@ static int rebuild_autoincrement(conn *c, char **err)
         fprintf(stderr, "otadelta-server: database upgraded: %s ids are never reused\n",
                 no_reuse[i]);
     }
-    if (sqlite3_exec(c->db, schema, NULL, NULL, err) != SQLITE_OK ||
+    if (schema_exec(c->db, err) != 0 ||
         sqlite3_exec(c->db, "COMMIT", NULL, NULL, err) != SQLITE_OK)
         goto fail;
     return sqlite3_exec(c->db, "PRAGMA legacy_alter_table=OFF; PRAGMA foreign_keys=ON", NULL,
@@ -2484,6 +2539,8 @@ static int migrate(conn *c, char **err)
         fprintf(stderr, "otadelta-server: database upgraded: %s.%s added\n",
                 added_columns[i].table, added_columns[i].column);
     }
+    if (sqlite3_exec(c->db, added_indexes, NULL, NULL, err) != SQLITE_OK)
+        return -1;
     return rebuild_autoincrement(c, err);
 }
 
@@ -2511,7 +2568,7 @@ int od_srv_store_sqlite_open(const char *dir, od_srv_store **out)
         return OD_SRV_ERR_DB;
     }
     if (sqlite3_exec(c->db, "PRAGMA journal_mode=WAL;", NULL, NULL, &err) != SQLITE_OK ||
-        sqlite3_exec(c->db, schema, NULL, NULL, &err) != SQLITE_OK || migrate(c, &err) != 0) {
+        schema_exec(c->db, &err) != 0 || migrate(c, &err) != 0) {
         fprintf(stderr, "otadelta-server: schema: %s\n", err ? err : "?");
         sqlite3_free(err);
         sq_close(&s->base);

@@ -1,7 +1,8 @@
 /*
  * od_srv_test_unit.c - unit tests for the server's pure parts: OneNET
- * tokens (the documented test vectors), Range parsing and clamping, and
- * the task and device state machines.
+ * tokens (the documented test vectors), Range parsing and clamping, the
+ * validators of conditional requests, and the task and device state
+ * machines.
  */
 #include "od_srv.h"
 #include "od_test.h"
@@ -168,6 +169,50 @@ static void test_range(void)
     RANGE("0-10", 0, 0, 0, 0);
 }
 
+static void test_conditional(void)
+{
+    static const char *const e = "\"abc\"";
+    int64_t t = 0;
+
+    /* If-None-Match: weak comparison; If-Match: strong. */
+    OD_CHECK_EQ(od_srv_etag_match("\"abc\"", e, 0), 1);
+    OD_CHECK_EQ(od_srv_etag_match("W/\"abc\"", e, 1), 1);
+    OD_CHECK_EQ(od_srv_etag_match("W/\"abc\"", e, 0), 0);
+    OD_CHECK_EQ(od_srv_etag_match("\"x\", \"abc\"", e, 0), 1);
+    OD_CHECK_EQ(od_srv_etag_match(" \"x\" ,,\"abc\" ", e, 0), 1);
+    OD_CHECK_EQ(od_srv_etag_match("\"x,abc\"", e, 0), 0); /* a comma inside a tag */
+    OD_CHECK_EQ(od_srv_etag_match("\"x\"", e, 1), 0);
+    OD_CHECK_EQ(od_srv_etag_match("*", e, 0), 1);
+    OD_CHECK_EQ(od_srv_etag_match(" * ", e, 1), 1);
+    OD_CHECK_EQ(od_srv_etag_match("abc", e, 1), 0);       /* no quotes: not a tag */
+    OD_CHECK_EQ(od_srv_etag_match("\"abc", e, 1), 0);
+    OD_CHECK_EQ(od_srv_etag_match("\"abc\" x", e, 1), 0);
+    OD_CHECK_EQ(od_srv_etag_match("*, \"abc\"", e, 1), 0);
+    OD_CHECK_EQ(od_srv_etag_match("", e, 1), 0);
+    OD_CHECK_EQ(od_srv_etag_match(NULL, e, 1), 0);
+
+    /* The three HTTP-date forms of RFC 9110's example, one instant. */
+    OD_CHECK_EQ(od_srv_http_date_parse("Sun, 06 Nov 1994 08:49:37 GMT", &t), 0);
+    OD_CHECK_EQ(t, 784111777);
+    t = 0;
+    OD_CHECK_EQ(od_srv_http_date_parse("Sunday, 06-Nov-94 08:49:37 GMT", &t), 0);
+    OD_CHECK_EQ(t, 784111777);
+    t = 0;
+    OD_CHECK_EQ(od_srv_http_date_parse("Sun Nov  6 08:49:37 1994", &t), 0);
+    OD_CHECK_EQ(t, 784111777);
+    OD_CHECK_EQ(od_srv_http_date_parse("Thu, 01 Jan 1970 00:00:00 GMT", &t), 0);
+    OD_CHECK_EQ(t, 0);
+    OD_CHECK_EQ(od_srv_http_date_parse("Sat, 29 Feb 2048 23:59:59 GMT", &t), 0);
+    OD_CHECK_EQ(t, 2466633599);
+    OD_CHECK_EQ(od_srv_http_date_parse("Sun, 06 Nov 1994 08:49:37 UTC", &t), -1);
+    OD_CHECK_EQ(od_srv_http_date_parse("Sun, 06 Nov 1994 08:49:37 GMT x", &t), -1);
+    OD_CHECK_EQ(od_srv_http_date_parse("Sun, 06 Nvb 1994 08:49:37 GMT", &t), -1);
+    OD_CHECK_EQ(od_srv_http_date_parse("Sun, 06 Nov 1994 25:49:37 GMT", &t), -1);
+    OD_CHECK_EQ(od_srv_http_date_parse("1994-11-06T08:49:37Z", &t), -1);
+    OD_CHECK_EQ(od_srv_http_date_parse("", &t), -1);
+    OD_CHECK_EQ(od_srv_http_date_parse(NULL, &t), -1);
+}
+
 static void test_task_fsm(void)
 {
     static const struct {
@@ -216,8 +261,113 @@ static void test_task_fsm(void)
 
 static od_srv_dev_fsm fresh(void)
 {
-    od_srv_dev_fsm d = {OD_SRV_DEV_PENDING, OD_SRV_DL_NONE, 0, 0, 0};
+    od_srv_dev_fsm d = {OD_SRV_DEV_PENDING, OD_SRV_DL_NONE, 0, 0, 0, 0};
     return d;
+}
+
+/* A failure resent before any check (its reply lost) is counted once. */
+static void test_dev_fsm_resend(void)
+{
+    od_srv_dev_fsm d = fresh(), was;
+
+    OD_CHECK_EQ(od_srv_dev_token_check(&d), OD_SRV_ENO_OK);
+    OD_CHECK_EQ(od_srv_dev_report(&d, 40, 2), OD_SRV_ENO_OK);
+    OD_CHECK_EQ(od_srv_dev_report(&d, 102, 2), OD_SRV_ENO_OK);
+    was = d;
+    for (int i = 0; i < 3; i++) {
+        OD_CHECK_EQ(od_srv_dev_report(&d, 102, 2), OD_SRV_ENO_OK);
+        OD_CHECK(!memcmp(&d, &was, sizeof(d))); /* nothing changed */
+    }
+    OD_CHECK_EQ(d.retries, 1);
+    OD_CHECK_EQ(d.state, OD_SRV_DEV_PENDING);
+    /* Another failure in that window counts. */
+    OD_CHECK_EQ(od_srv_dev_report(&d, 104, 2), OD_SRV_ENO_OK);
+    OD_CHECK_EQ(d.retries, 2);
+    /* After a check the same code is a new failure: here the last one
+     * allowed, and its resends still answer as it did (0, not 20). */
+    od_srv_dev_checked(&d, 0);
+    OD_CHECK_EQ(od_srv_dev_report(&d, 104, 2), OD_SRV_ENO_OK);
+    OD_CHECK_EQ(d.retries, 3);
+    OD_CHECK_EQ(d.state, OD_SRV_DEV_FAILED);
+    OD_CHECK_EQ(od_srv_dev_report(&d, 104, 2), OD_SRV_ENO_OK);
+    OD_CHECK_EQ(d.retries, 3);
+    OD_CHECK_EQ(od_srv_dev_report(&d, 102, 2), OD_SRV_ENO_FINISHED);
+
+    /* A token check (a new attempt) closes the window as a check does. */
+    d = fresh();
+    OD_CHECK_EQ(od_srv_dev_report(&d, 101, 3), OD_SRV_ENO_OK);
+    OD_CHECK_EQ(od_srv_dev_report(&d, 205, 3), OD_SRV_ENO_OK);
+    OD_CHECK_EQ(od_srv_dev_report(&d, 205, 3), OD_SRV_ENO_OK);
+    OD_CHECK_EQ(d.retries, 1);
+    OD_CHECK_EQ(od_srv_dev_token_check(&d), OD_SRV_ENO_OK);
+    OD_CHECK_EQ(od_srv_dev_report(&d, 205, 3), OD_SRV_ENO_OK);
+    OD_CHECK_EQ(d.retries, 2);
+    /* So does any other move: a percent, then the same failure again. */
+    OD_CHECK_EQ(od_srv_dev_report(&d, 10, 3), OD_SRV_ENO_OK);
+    OD_CHECK_EQ(od_srv_dev_report(&d, 205, 3), OD_SRV_ENO_OK);
+    OD_CHECK_EQ(d.retries, 3);
+
+    /* 207 resent: 0 as at first, not "finished". */
+    d = fresh();
+    OD_CHECK_EQ(od_srv_dev_report(&d, 207, 3), OD_SRV_ENO_OK);
+    OD_CHECK_EQ(od_srv_dev_report(&d, 207, 3), OD_SRV_ENO_OK);
+    OD_CHECK_EQ(od_srv_dev_report(&d, 208, 3), OD_SRV_ENO_FINISHED);
+    /* A success is no failure to resend: a second 201 is "finished". */
+    d = fresh();
+    OD_CHECK_EQ(od_srv_dev_report(&d, 201, 3), OD_SRV_ENO_OK);
+    OD_CHECK_EQ(od_srv_dev_report(&d, 201, 3), OD_SRV_ENO_FINISHED);
+    /* A cancelled row answers 22 even to a resend. */
+    d = fresh();
+    OD_CHECK_EQ(od_srv_dev_report(&d, 102, 3), OD_SRV_ENO_OK);
+    d.state = OD_SRV_DEV_CANCELLED;
+    OD_CHECK_EQ(od_srv_dev_report(&d, 102, 3), OD_SRV_ENO_CANCELLED);
+}
+
+/* download / percent describe the current attempt (docs/API.md). */
+static void test_dev_fsm_download(void)
+{
+    od_srv_dev_fsm d = fresh();
+
+    /* 207 while downloading: failed, and so is the download. */
+    OD_CHECK_EQ(od_srv_dev_token_check(&d), OD_SRV_ENO_OK);
+    OD_CHECK_EQ(od_srv_dev_report(&d, 10, 3), OD_SRV_ENO_OK);
+    OD_CHECK_EQ(od_srv_dev_report(&d, 207, 3), OD_SRV_ENO_OK);
+    OD_CHECK_EQ(d.state, OD_SRV_DEV_FAILED);
+    OD_CHECK_EQ(d.dl_state, OD_SRV_DL_FAILED);
+    OD_CHECK_EQ(d.percent, 10);
+    /* 205 while downloading, a retry left: pending, none, 0. */
+    d = fresh();
+    OD_CHECK_EQ(od_srv_dev_token_check(&d), OD_SRV_ENO_OK);
+    OD_CHECK_EQ(od_srv_dev_report(&d, 60, 3), OD_SRV_ENO_OK);
+    OD_CHECK_EQ(od_srv_dev_report(&d, 205, 3), OD_SRV_ENO_OK);
+    OD_CHECK(d.state == OD_SRV_DEV_PENDING && d.dl_state == OD_SRV_DL_NONE && d.percent == 0);
+    /* 205 while upgrading, a retry left: the same. */
+    d = fresh();
+    OD_CHECK_EQ(od_srv_dev_report(&d, 100, 3), OD_SRV_ENO_OK);
+    OD_CHECK_EQ(od_srv_dev_report(&d, 205, 3), OD_SRV_ENO_OK);
+    OD_CHECK(d.state == OD_SRV_DEV_PENDING && d.dl_state == OD_SRV_DL_NONE && d.percent == 0);
+    /* 205 while upgrading, none left: failed, the download stays done. */
+    d = fresh();
+    OD_CHECK_EQ(od_srv_dev_report(&d, 100, 0), OD_SRV_ENO_OK);
+    OD_CHECK_EQ(od_srv_dev_report(&d, 205, 0), OD_SRV_ENO_OK);
+    OD_CHECK(d.state == OD_SRV_DEV_FAILED && d.dl_state == OD_SRV_DL_DONE && d.percent == 100);
+    /* A check that picks another package starts over; the same one does
+     * not move the row. */
+    d = fresh();
+    OD_CHECK_EQ(od_srv_dev_token_check(&d), OD_SRV_ENO_OK);
+    OD_CHECK_EQ(od_srv_dev_report(&d, 30, 3), OD_SRV_ENO_OK);
+    od_srv_dev_checked(&d, 0);
+    OD_CHECK(d.state == OD_SRV_DEV_DOWNLOADING && d.dl_state == OD_SRV_DL_RUNNING &&
+             d.percent == 30);
+    od_srv_dev_checked(&d, 1);
+    OD_CHECK(d.state == OD_SRV_DEV_PENDING && d.dl_state == OD_SRV_DL_NONE && d.percent == 0);
+    OD_CHECK_EQ(od_srv_dev_report(&d, 100, 3), OD_SRV_ENO_OK);
+    od_srv_dev_checked(&d, 1);
+    OD_CHECK(d.state == OD_SRV_DEV_PENDING && d.dl_state == OD_SRV_DL_NONE && d.percent == 0);
+    /* A finished row stays as it is. */
+    OD_CHECK_EQ(od_srv_dev_report(&d, 201, 3), OD_SRV_ENO_OK);
+    od_srv_dev_checked(&d, 1);
+    OD_CHECK(d.state == OD_SRV_DEV_SUCCEEDED && d.dl_state == OD_SRV_DL_DONE);
 }
 
 static void test_dev_fsm(void)
@@ -257,10 +407,12 @@ static void test_dev_fsm(void)
     OD_CHECK_EQ(d.retries, 1);
     OD_CHECK_EQ(od_srv_dev_report(&d, 104, 2), OD_SRV_ENO_OK);
     OD_CHECK_EQ(d.state, OD_SRV_DEV_PENDING);
-    OD_CHECK_EQ(d.dl_state, OD_SRV_DL_FAILED);
+    OD_CHECK_EQ(d.dl_state, OD_SRV_DL_NONE); /* the next attempt has fetched nothing */
     OD_CHECK_EQ(d.retries, 2);
+    od_srv_dev_checked(&d, 0); /* the same failure after a check is a new one */
     OD_CHECK_EQ(od_srv_dev_report(&d, 104, 2), OD_SRV_ENO_OK);
     OD_CHECK_EQ(d.state, OD_SRV_DEV_FAILED); /* third failure, retry = 2 */
+    OD_CHECK_EQ(d.dl_state, OD_SRV_DL_FAILED);
     OD_CHECK_EQ(od_srv_dev_report(&d, 201, 2), OD_SRV_ENO_FINISHED);
 
     /* No retries: first failure is final. 207/208 always final. */
@@ -278,6 +430,9 @@ static void test_dev_fsm(void)
     OD_CHECK_EQ(od_srv_dev_report(&d, 50, 0), OD_SRV_ENO_CANCELLED);
     OD_CHECK_EQ(od_srv_dev_token_check(&d), OD_SRV_ENO_CANCELLED);
 
+    test_dev_fsm_resend();
+    test_dev_fsm_download();
+
     OD_CHECK(od_srv_status_text(205) != NULL);
     OD_CHECK(od_srv_status_text(300) == NULL);
     OD_CHECK(!strcmp(od_srv_dev_state_name(OD_SRV_DEV_UPGRADING), "upgrading"));
@@ -291,6 +446,7 @@ int main(void)
     OD_RUN(test_token_header);
     OD_RUN(test_token_malformed);
     OD_RUN(test_range);
+    OD_RUN(test_conditional);
     OD_RUN(test_task_fsm);
     OD_RUN(test_dev_fsm);
     return od_test_summary();
