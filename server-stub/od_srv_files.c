@@ -192,7 +192,8 @@ int od_srv_files_init(const char *data_dir, int *lock_fd)
     struct dirent *e;
     int rc;
 
-    if (mkdir(data_dir, 0755) != 0 && errno != EEXIST) {
+    /* Only the server's user: the database in it holds every key. */
+    if (mkdir(data_dir, 0700) != 0 && errno != EEXIST) {
         fprintf(stderr, "otadelta-server: cannot create %s: %s\n", data_dir, strerror(errno));
         return OD_SRV_ERR_IO;
     }

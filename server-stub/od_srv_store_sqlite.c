@@ -8,18 +8,23 @@
  * synchronous=NORMAL: in WAL mode a committed transaction survives the
  * process being killed (kill -9); only an OS crash may lose the last few.
  */
+#define _POSIX_C_SOURCE 200809L /* O_NOFOLLOW, O_CLOEXEC, fchmod */
 #include "od_srv_store.h"
 
 #include "od_diff.h"
 #include "od_pkgfmt_host.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/rand.h>
 
@@ -2544,6 +2549,45 @@ static int migrate(conn *c, char **err)
     return rebuild_autoincrement(c, err);
 }
 
+/*
+ * The database holds every access key, device key and push token: only
+ * the server's user may read it. SQLite would create it 0644 (less the
+ * umask) and its -wal and -shm files with the database's mode, so it is
+ * created here 0600 (an empty file is an empty database), and a database,
+ * -wal or -shm an earlier version left readable by others is narrowed to
+ * 0600, saying so. Returns -1 (reported) if that fails.
+ */
+static int db_private(const char *path)
+{
+    static const char *const suffix[] = {"", "-wal", "-shm"};
+    char p[4096 + 8]; /* sq.path and a suffix */
+    struct stat sb;
+    for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+        int fd;
+        snprintf(p, sizeof(p), "%s%s", path, suffix[i]);
+        fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (i ? 0 : O_CREAT), 0600);
+        if (fd < 0 && errno == ENOENT)
+            continue;
+        if (fd < 0 || fstat(fd, &sb) != 0) {
+            fprintf(stderr, "otadelta-server: cannot open %s: %s\n", p, strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            return -1;
+        }
+        if ((sb.st_mode & 077) && fchmod(fd, sb.st_mode & 0700) != 0) {
+            fprintf(stderr, "otadelta-server: %s is readable by others and cannot be made "
+                    "private: %s\n", p, strerror(errno));
+            close(fd);
+            return -1;
+        }
+        if (sb.st_mode & 077)
+            fprintf(stderr, "otadelta-server: %s was readable by other users (it holds every "
+                    "key); now mode %03o\n", p, (unsigned)(sb.st_mode & 0700));
+        close(fd);
+    }
+    return 0;
+}
+
 int od_srv_store_sqlite_open(const char *dir, od_srv_store **out)
 {
     sq *s = calloc(1, sizeof(*s));
@@ -2562,6 +2606,10 @@ int od_srv_store_sqlite_open(const char *dir, od_srv_store **out)
         return OD_SRV_ERR_PARAM;
     }
     pthread_mutex_init(&s->mu, NULL);
+    if (db_private(s->path) != 0) {
+        sq_close(&s->base);
+        return OD_SRV_ERR_IO;
+    }
     c = get_conn(s);
     if (!c) {
         sq_close(&s->base);

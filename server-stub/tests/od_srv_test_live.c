@@ -770,6 +770,26 @@ static int db_exec(const char *dir, const char *sql)
  * filter and effort columns, and the products table as it was before
  * users: the server must add the columns and the users table when it
  * opens the file. */
+/* Whether the database and its -wal/-shm (where they exist) are for the
+ * server's user alone: they hold every key. */
+static int db_private(void)
+{
+    static const char *const suffix[] = {"", "-wal", "-shm"};
+    char p[sizeof(data_dir) + 20];
+    struct stat sb;
+    int ok = 1;
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(p, sizeof(p), "%s/otadelta.db%s", data_dir, suffix[i]);
+        if (stat(p, &sb) == 0 && (sb.st_mode & 077)) {
+            fprintf(stderr, "  %s has mode %03o\n", p, (unsigned)(sb.st_mode & 0777));
+            ok = 0;
+        } else if (i == 0 && stat(p, &sb) != 0) {
+            ok = 0;
+        }
+    }
+    return ok;
+}
+
 static int make_old_db(const char *dir)
 {
     return db_exec(dir,
@@ -818,6 +838,9 @@ static int test_migrate(void)
         fprintf(stderr, "setup on an old database failed\n");
         return 1;
     }
+    /* The old database was readable by all (main made it 0644): the
+     * server narrowed it. */
+    CHECK(db_private());
     CHECK(pkg_shows(s.pkg_diff, "codec", "lzma"));
     /* Tables added since (push notifications) exist too. */
     snprintf(path, sizeof(path), "/api/v1/products/%lld/push", (long long)s.pid);
@@ -4022,6 +4045,9 @@ static int test_keys(void)
 
     if (setup(&s, 2) != 0)
         return 1;
+    /* The database the server created holds the keys below: its user's
+     * alone, whatever the umask (this test's is 022 or narrower). */
+    CHECK(db_private());
     dev0 = s.ids_a[0];
     dev1 = s.ids_a[1];
     snprintf(vpath, sizeof(vpath), "/ota/device/version?dev_id=%lld", (long long)dev0);
@@ -5259,9 +5285,13 @@ int main(int argc, char **argv)
         snprintf(err_path, sizeof(err_path), "%s/server.err", data_dir);
         server_err_path = err_path;
     }
-    if (!strcmp(mode, "migrate") && make_old_db(data_dir) != 0) {
-        fprintf(stderr, "cannot create an old database in %s\n", data_dir);
-        return 1;
+    if (!strcmp(mode, "migrate")) {
+        char db[sizeof(data_dir) + 16];
+        snprintf(db, sizeof(db), "%s/otadelta.db", data_dir);
+        if (make_old_db(data_dir) != 0 || chmod(db, 0644) != 0) {
+            fprintf(stderr, "cannot create an old database in %s\n", data_dir);
+            return 1;
+        }
     }
     if (!strcmp(mode, "migrate")) {
         /* The upgrade happens at start: not starting is its failure. */
