@@ -22,6 +22,8 @@
 #include "od_srv_int.h"
 
 #include <curl/curl.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,7 +100,44 @@ static int on_xfer(void *arg, curl_off_t a, curl_off_t b, curl_off_t c, curl_off
 }
 
 /*
- * One HTTP request to url: a GET, or a POST of body as JSON. Only http and
+ * The headers that let a receiver tell a delivery from a forgery (the URL
+ * is no secret: GET shows it, as do the deliveries and the log): the time
+ * and HMAC-SHA256, keyed with the product's push token, of
+ * "<time>.<body>", in lower-case hex. The time lets a receiver refuse a
+ * replayed old delivery; each attempt signs afresh. Returns the list to
+ * add (NULL: no memory).
+ */
+static struct curl_slist *sign_headers(struct curl_slist *hdr, const char *token,
+                                       const char *body)
+{
+    char ts[32], line[128], *msg;
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int mac_len = 0;
+    size_t n;
+    struct curl_slist *h2;
+    snprintf(ts, sizeof(ts), "%lld", (long long)time(NULL));
+    n = strlen(ts) + 1 + strlen(body);
+    if (!(msg = malloc(n + 1)))
+        return NULL;
+    snprintf(msg, n + 1, "%s.%s", ts, body);
+    if (!HMAC(EVP_sha256(), token, (int)strlen(token), (const unsigned char *)msg, n, mac,
+              &mac_len)) {
+        free(msg);
+        return NULL;
+    }
+    free(msg);
+    snprintf(line, sizeof(line), "X-Otadelta-Timestamp: %s", ts);
+    if (!(h2 = curl_slist_append(hdr, line)))
+        return NULL;
+    n = (size_t)snprintf(line, sizeof(line), "X-Otadelta-Signature: v1=");
+    for (unsigned i = 0; i < mac_len && n + 3 < sizeof(line); i++)
+        n += (size_t)snprintf(line + n, sizeof(line) - n, "%02x", mac[i]);
+    return curl_slist_append(h2, line);
+}
+
+/*
+ * One HTTP request to url: a GET, or a POST of body as JSON, signed with
+ * token unless it is empty (sign_headers). Only http and
  * https (verified against p's CA file, or the system's store), no
  * redirects (the receiver is the URL it verified), and the whole exchange
  * within OD_SRV_PUSH_TIMEOUT_MS. The stop of abort (p's w or cw) cuts the
@@ -107,7 +146,8 @@ static int on_xfer(void *arg, curl_off_t a, curl_off_t b, curl_off_t c, curl_off
  * when no HTTP reply came.
  */
 static int http_call(od_srv_pusher *p, od_srv_waker *abort, const char *url, const char *body,
-                     long *status, reply_buf *reply, char *err, size_t err_size)
+                     const char *token, long *status, reply_buf *reply, char *err,
+                     size_t err_size)
 {
     CURL *h;
     CURLcode rc;
@@ -137,6 +177,12 @@ static int http_call(od_srv_pusher *p, od_srv_waker *abort, const char *url, con
         curl_easy_setopt(h, CURLOPT_CAINFO, p->ca_file);
     if (body) {
         hdr = curl_slist_append(NULL, "Content-Type: application/json");
+        if (hdr && token && token[0]) {
+            struct curl_slist *signed_hdr = sign_headers(hdr, token, body);
+            if (!signed_hdr)
+                curl_slist_free_all(hdr);
+            hdr = signed_hdr;
+        }
         if (!hdr) {
             curl_easy_cleanup(h);
             snprintf(err, err_size, "out of memory");
@@ -177,7 +223,7 @@ static int verify(od_srv_pusher *p, int64_t product_id, const char *url, const c
     od_srv_hex(md, sizeof(md), sig);
     snprintf(full, sizeof(full), "%s%ssignature=%s", url, strchr(url, '?') ? "&" : "?", sig);
     if (od_srv_waker_stopping(&p->cw) ||
-        http_call(p, &p->cw, full, NULL, &status, &reply, err, sizeof(err)) != 0) {
+        http_call(p, &p->cw, full, NULL, NULL, &status, &reply, err, sizeof(err)) != 0) {
         if (od_srv_waker_stopping(&p->cw))
             return OD_SRV_ERR_STATE;
         snprintf(msg, msg_size, "push url verification failed: url unreachable: %s", err);
@@ -318,7 +364,7 @@ static void deliver(od_srv_pusher *p, const od_srv_push *d)
     int64_t delay, next;
     int outcome, stopping = 0;
 
-    if (http_call(p, &p->w, d->url, d->body, &status, &reply, why, sizeof(why)) == 0) {
+    if (http_call(p, &p->w, d->url, d->body, d->token, &status, &reply, why, sizeof(why)) == 0) {
         if (status >= 200 && status <= 299) {
             st->ops->push_result(st, d->id, OD_SRV_PUSH_DELIVERED, (int)status, NULL, 0);
             return;

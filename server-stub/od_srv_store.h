@@ -153,6 +153,7 @@ typedef struct od_srv_dl {
 typedef struct od_srv_push {
     int64_t id, task_id;
     char url[OD_SRV_PUSH_URL_MAX + 1];
+    char token[OD_SRV_PUSH_TOKEN_MAX + 1]; /* the product's when queued; signs it */
     char *body;
     int attempts;
 } od_srv_push;

@@ -115,7 +115,7 @@ static const char schema_push[] =
     " body TEXT NOT NULL, status INTEGER NOT NULL DEFAULT 0,"
     " attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL,"
     " http_status INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '',"
-    " created INTEGER NOT NULL, updated INTEGER NOT NULL);"
+    " created INTEGER NOT NULL, updated INTEGER NOT NULL, token TEXT NOT NULL DEFAULT '');"
     "CREATE INDEX IF NOT EXISTS push_due ON push_deliveries(status, next_at);"
     "CREATE INDEX IF NOT EXISTS push_product ON push_deliveries(product_id, id);"
     "CREATE INDEX IF NOT EXISTS push_task ON push_deliveries(task_id);";
@@ -1403,17 +1403,18 @@ static int push_enqueue(conn *c, int64_t id, int64_t pid, int component, int64_t
 {
     int rc = 0, r = OD_SRV_ERR_DB;
     sqlite3_stmt *q;
-    char url[OD_SRV_PUSH_URL_MAX + 1];
+    char url[OD_SRV_PUSH_URL_MAX + 1], token[OD_SRV_PUSH_TOKEN_MAX + 1];
     int64_t now = now_s();
     json_t *dids = NULL, *body = NULL;
     char *txt = NULL;
 
-    q = run(c, "SELECT url FROM push_config WHERE product_id=?", &rc, "i", pid);
+    q = run(c, "SELECT url, token FROM push_config WHERE product_id=?", &rc, "i", pid);
     if (!q)
         return OD_SRV_ERR_DB;
     if (rc != SQLITE_ROW)
         return OD_SRV_OK;
     copy_col(url, sizeof(url), q, 0);
+    copy_col(token, sizeof(token), q, 1);
     if (!(dids = json_array()))
         return OD_SRV_ERR_NOMEM;
     q = run(c, "SELECT device_id FROM task_devices WHERE task_id=? ORDER BY device_id", &rc,
@@ -1436,8 +1437,8 @@ static int push_enqueue(conn *c, int64_t id, int64_t pid, int component, int64_t
     }
     if (run(c,
             "INSERT INTO push_deliveries(product_id, task_id, url, body, next_at, created,"
-            " updated) VALUES(?1,?2,?3,?4,?5,?5,?5)",
-            &rc, "iissi", pid, id, url, txt, now))
+            " updated, token) VALUES(?1,?2,?3,?4,?5,?5,?5,?6)",
+            &rc, "iissis", pid, id, url, txt, now, token))
         r = OD_SRV_OK;
 out:
     free(txt);
@@ -2302,7 +2303,7 @@ static int push_claim(od_srv_store *st, int64_t now, int lease_s, int max_attemp
         return OD_SRV_ERR_DB;
     }
     q = run(c,
-            "SELECT id, task_id, url, body, attempts FROM push_deliveries"
+            "SELECT id, task_id, url, body, attempts, token FROM push_deliveries"
             " WHERE status=0 AND next_at<=? ORDER BY next_at, id LIMIT 1",
             &rc, "i", now);
     if (!q) {
@@ -2316,6 +2317,7 @@ static int push_claim(od_srv_store *st, int64_t now, int lease_s, int max_attemp
     out->id = sqlite3_column_int64(q, 0);
     out->task_id = sqlite3_column_int64(q, 1);
     copy_col(out->url, sizeof(out->url), q, 2);
+    copy_col(out->token, sizeof(out->token), q, 5);
     body = sqlite3_column_text(q, 3);
     out->body = malloc((size_t)sqlite3_column_bytes(q, 3) + 1);
     out->attempts = sqlite3_column_int(q, 4) + 1;
@@ -2404,6 +2406,8 @@ static const struct {
     {"products", "user_id", "INTEGER REFERENCES users(id)"},
     {"task_devices", "repeat_ok", "INTEGER NOT NULL DEFAULT 0"},
     {"task_devices", "prev_token", "TEXT"},
+    /* Deliveries queued before they were signed stay unsigned. */
+    {"push_deliveries", "token", "TEXT NOT NULL DEFAULT ''"},
 };
 
 /* Indexes on added columns: made once migrate() has added them (the

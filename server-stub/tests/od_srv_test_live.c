@@ -55,6 +55,7 @@
 #include <microhttpd.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -4600,7 +4601,8 @@ static struct {
     int hung;             /* a POST is being held */
     char last_ctype[80];
     char last_body[4096];
-} rx = {PTHREAD_MUTEX_INITIALIZER, "", 0, 200, "PASSED", 0, 0, 0, 0, "", ""};
+    char last_ts[32], last_sig[100]; /* X-Otadelta-Timestamp / -Signature */
+} rx = {PTHREAD_MUTEX_INITIALIZER, "", 0, 200, "PASSED", 0, 0, 0, 0, "", "", "", ""};
 
 typedef struct rx_conn {
     char body[4096];
@@ -4654,6 +4656,10 @@ static enum MHD_Result rx_handler(void *cls, struct MHD_Connection *conn, const 
     {
         const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
         snprintf(rx.last_ctype, sizeof(rx.last_ctype), "%s", ct ? ct : "");
+        ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Otadelta-Timestamp");
+        snprintf(rx.last_ts, sizeof(rx.last_ts), "%s", ct ? ct : "");
+        ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Otadelta-Signature");
+        snprintf(rx.last_sig, sizeof(rx.last_sig), "%s", ct ? ct : "");
     }
     status = 200;
     if (rx.fail_posts > 0) {
@@ -5195,6 +5201,21 @@ static int test_push(void)
     pthread_mutex_lock(&rx.mu);
     CHECK(!strcmp(rx.last_ctype, "application/json"));
     body = json_loads(rx.last_body, 0, NULL);
+    /* Signed as API.md says: v1=hex(HMAC-SHA256(token, "<ts>.<body>")),
+     * with a current time. */
+    {
+        char msg[4200], want[100] = "v1=";
+        unsigned char mac[EVP_MAX_MD_SIZE];
+        unsigned mlen = 0;
+        long long ts = strtoll(rx.last_ts, NULL, 10);
+        snprintf(msg, sizeof(msg), "%s.%s", rx.last_ts, rx.last_body);
+        CHECK(HMAC(EVP_sha256(), token, (int)strlen(token), (const unsigned char *)msg,
+                   strlen(msg), mac, &mlen) != NULL && mlen == 32);
+        for (unsigned i = 0; i < mlen; i++)
+            snprintf(want + 3 + 2 * i, sizeof(want) - 3 - 2 * i, "%02x", mac[i]);
+        CHECK(!strcmp(rx.last_sig, want));
+        CHECK(ts > (long long)time(NULL) - 60 && ts <= (long long)time(NULL));
+    }
     pthread_mutex_unlock(&rx.mu);
     CHECK(body && json_is_array(json_object_get(body, "dids")) &&
           json_array_size(json_object_get(body, "dids")) == 3);
