@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -670,6 +671,28 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
     *con_cls = NULL;
 }
 
+/*
+ * libmicrohttpd's messages, except those that only say a client went away
+ * (a device that lost its link mid-download, a client that timed out):
+ * on a fleet on cellular links they are routine, one per dropped
+ * download, and would bury everything else in the log.
+ */
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    static const char *const routine[] = {
+        "Failed to send the response", "Failed to send data in request",
+        "Failed to send the chunked response", "Failed to send the footers",
+        "forcibly closed by remote peer", "closed by remote side with incomplete request"};
+    char msg[512];
+    (void)cls;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    for (size_t i = 0; i < sizeof(routine) / sizeof(routine[0]); i++)
+        if (strstr(msg, routine[i]))
+            return;
+    fprintf(stderr, "otadelta-server: libmicrohttpd: %s%s", msg,
+            msg[0] && msg[strlen(msg) - 1] == '\n' ? "" : "\n");
+}
+
 int od_srv_http_start(od_srv *s, const od_srv_config *cfg)
 {
     struct sockaddr_in sin;
@@ -705,7 +728,9 @@ int od_srv_http_start(od_srv *s, const od_srv_config *cfg)
         od_srv_tls_mhd_options(s->tls, tls_opts);
     }
     s->mhd = MHD_start_daemon(
-        flags, cfg->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &sin,
+        flags, cfg->port, NULL, NULL, on_request, s,
+        /* First, so that it takes every message, the options' own too. */
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, &sin,
         MHD_OPTION_ARRAY, pool, MHD_OPTION_CONNECTION_LIMIT,
         cfg->max_connections ? cfg->max_connections : 4096u,
         MHD_OPTION_CONNECTION_TIMEOUT,

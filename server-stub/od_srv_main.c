@@ -157,13 +157,19 @@ int main(int argc, char **argv)
         return 1;
     }
     if (port_file) {
-        /* Written atomically so a test polling for it never reads half. */
+        /* Written atomically so a test polling for it never reads half,
+         * through a temporary file of its own (mkstemp: never through a
+         * link someone planted at a fixed name). */
         char tmp[4200];
-        FILE *f;
-        snprintf(tmp, sizeof(tmp), "%s.tmp", port_file);
-        f = fopen(tmp, "w");
+        int fd;
+        FILE *f = NULL;
+        snprintf(tmp, sizeof(tmp), "%s.XXXXXX", port_file);
+        if ((fd = mkstemp(tmp)) >= 0 && !(f = fdopen(fd, "w")))
+            close(fd);
         if (!f || fprintf(f, "%u\n", od_srv_port(s)) < 0 || fclose(f) != 0 ||
             rename(tmp, port_file) != 0) {
+            if (fd >= 0)
+                unlink(tmp);
             fprintf(stderr, "otadelta-server: cannot write %s\n", port_file);
             od_srv_stop(s);
             return 1;
