@@ -112,9 +112,9 @@ static int compress_lzma(const od_codec_cfg *c, od_codec_state **state, const ui
     filters[0].options = &opt;
     filters[1].id = LZMA_VLI_UNKNOWN;
     filters[1].options = NULL;
-    if (lzma_raw_encoder(s, filters) != LZMA_OK) {
+    if ((r = lzma_raw_encoder(s, filters)) != LZMA_OK) {
         lzma_end(&local);
-        return OD_DIFF_ERR_CODEC;
+        return r == LZMA_MEM_ERROR ? OD_DIFF_ERR_NOMEM : OD_DIFF_ERR_CODEC;
     }
     if ((r = od__bytes_reserve(out, bound)) != OD_DIFF_OK) {
         lzma_end(&local);
@@ -129,7 +129,7 @@ static int compress_lzma(const od_codec_cfg *c, od_codec_state **state, const ui
         out->len += bound - s->avail_out;
         r = OD_DIFF_OK;
     } else {
-        r = OD_DIFF_ERR_CODEC;
+        r = r == LZMA_MEM_ERROR ? OD_DIFF_ERR_NOMEM : OD_DIFF_ERR_CODEC;
     }
     lzma_end(&local);
     return r;
@@ -149,8 +149,8 @@ static int compress_deflate(const od_codec_cfg *c, const uint8_t *raw, size_t ra
 
     memset(&z, 0, sizeof(z));
     /* Negative window bits: raw deflate, no zlib header or Adler-32. */
-    if (deflateInit2(&z, level, Z_DEFLATED, -(int)c->props, 9, Z_DEFAULT_STRATEGY) != Z_OK)
-        return OD_DIFF_ERR_CODEC;
+    if ((r = deflateInit2(&z, level, Z_DEFLATED, -(int)c->props, 9, Z_DEFAULT_STRATEGY)) != Z_OK)
+        return r == Z_MEM_ERROR ? OD_DIFF_ERR_NOMEM : OD_DIFF_ERR_CODEC;
     bound = deflateBound(&z, (uLong)raw_len) + 16;
     if ((r = od__bytes_reserve(out, bound)) != OD_DIFF_OK) {
         deflateEnd(&z);

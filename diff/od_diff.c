@@ -1181,7 +1181,12 @@ static int choose_ops(const od_diff_params *p, const uint8_t *old, size_t old_si
     j.new_size = new_size;
     j.sa = sa;
     j.nsegs = (uint32_t)((new_size + SEGMENT - 1) / SEGMENT);
-    if ((r = plan(p, 0, &j.rank, &ram)) != OD_DIFF_OK)
+    /* Each segment's stream is compressed on its own, so a dictionary
+     * beyond a segment's stream (its output plus op headers: well under
+     * twice SEGMENT) is never used, but each worker's encoder would still
+     * allocate its tables for it: with a 64 MiB budget, 400 MB of address
+     * space per thread. */
+    if ((r = plan(p, 2 * SEGMENT, &j.rank, &ram)) != OD_DIFF_OK)
         return r;
     j.rank.level = OD_LEVEL_RANK;
     /* A deflate window near the LZMA dictionary sees the same history.

@@ -348,16 +348,17 @@ int od_pkg_keygen(int alg, const char *priv_path, const char *pub_path, int forc
         return OD_SIGN_ERR_PARAM;
     if (!k)
         return OD_SIGN_ERR_CRYPTO;
+    /* Something other than a file in the way (a directory) would only
+     * fail at the move: find it before a key is replaced, and before the
+     * check below would call it an existing key file. */
+    if (!replaceable(priv_path) || !replaceable(pub_path)) {
+        r = OD_SIGN_ERR_IO;
+        goto done;
+    }
     /* Refuse early, before writing anything; write_key_file() re-checks
      * atomically for the race. */
     if (!force && (access(priv_path, F_OK) == 0 || access(pub_path, F_OK) == 0)) {
         r = OD_SIGN_ERR_EXISTS;
-        goto done;
-    }
-    /* Something other than a file in the way (a directory) would only
-     * fail at the move: find it before a key is replaced. */
-    if (!replaceable(priv_path) || !replaceable(pub_path)) {
-        r = OD_SIGN_ERR_IO;
         goto done;
     }
     had_priv = access(priv_path, F_OK) == 0;

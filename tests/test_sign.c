@@ -6,6 +6,7 @@
  * of cli/od_cli_sign.c.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,6 +231,10 @@ static void t_keygen(void)
             before = od_test_read_file(priv, &nb);
             OD_REQUIRE(before != NULL && unlink(pub) == 0 && mkdir(pub, 0755) == 0);
             OD_CHECK_EQ(od_pkg_keygen(algs[k], priv, pub, 1), OD_SIGN_ERR_IO);
+            /* Without force too: a directory is not an existing key. */
+            errno = 0;
+            OD_CHECK_EQ(od_pkg_keygen(algs[k], priv, pub, 0), OD_SIGN_ERR_IO);
+            OD_CHECK_EQ(errno, EISDIR);
             after = od_test_read_file(priv, &na);
             OD_CHECK(after != NULL && na == nb && !memcmp(before, after, nb));
             OD_CHECK_EQ(rmdir(pub), 0);
