@@ -214,6 +214,14 @@ typedef struct od_patch {
     uint8_t obuf[OD_PATCH_OBUF];
 } od_patch;
 
+#ifdef OD_INSTALL_PATCH_SIZE
+/* Installed libraries (od_install_config.h): besides the settings checked
+ * there, the handle must come out the size they were built with (a
+ * compiler flag that changes the ABI, a hash port's context type). */
+typedef char od_patch_size_differs_from_the_installed_libraries
+    [sizeof(od_patch) == OD_INSTALL_PATCH_SIZE ? 1 : -1];
+#endif
+
 /*
  * Prepares a handle. cfg must outlive it. start_block is what
  * save_progress last stored (0 for a fresh update); if it equals the

@@ -19,10 +19,11 @@
 #include OD_CONFIG
 #endif
 
-/* An installed copy of the host libraries carries the settings they were
- * built with (od_install_config.h, generated at install beside this file),
- * so a consumer's struct od_patch has the libraries' layout without any -D
- * flag. The source tree has no such file: MCU builds are unaffected. */
+/* An installed copy of the libraries carries the settings they were built
+ * with (od_install_config.h, generated at install beside this file), so a
+ * consumer's struct od_patch has the libraries' layout without any -D flag,
+ * and another value set above or by -D is an #error. The source tree has no
+ * such file: builds from source are unaffected. */
 #if defined(__has_include)
 #if __has_include("od_install_config.h")
 #include "od_install_config.h"

@@ -1,4 +1,4 @@
-# install(): CLI, libraries, headers, otadelta.pc and the CMake package.
+# install(): CLI, libraries, headers, the two .pc modules and the CMake package.
 # Consumers are built plainly, so only a plain (non-sanitizer) build is
 # installable for them.
 if(TARGET otadelta AND NOT OD_SANITIZE)
