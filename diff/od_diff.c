@@ -76,7 +76,9 @@ static int is_pow2(uint32_t x)
  */
 const char *od_diff_param_problem(const od_diff_params *p, char *buf, size_t n)
 {
-    if (p->kind != OD_KIND_DELTA && p->kind != OD_KIND_FULL)
+    if (!p)
+        snprintf(buf, n, "no parameters");
+    else if (p->kind != OD_KIND_DELTA && p->kind != OD_KIND_FULL)
         snprintf(buf, n, "kind %d is neither delta nor full", p->kind);
     else if (p->codec != OD_CODEC_NONE && p->codec != OD_CODEC_DEFLATE &&
              p->codec != OD_CODEC_LZMA)

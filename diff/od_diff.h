@@ -107,7 +107,8 @@ typedef struct od_diff_params {
                                  <= 1 GiB; 0 = no limit */
     uint32_t restart_interval;/* end a block at the next erase boundary once
                                  its op stream reaches this many bytes;
-                                 0 = only block_size decides. Each restart
+                                 0 = only block_size decides (not both 0:
+                                 a block would have no bound). Each restart
                                  costs some compression: on the shared corpus
                                  packages were 2.3 % smaller with 128 KiB
                                  than with 32 KiB (geometric mean). */
@@ -127,7 +128,8 @@ typedef struct od_diff_params {
     void *cancel_ctx;
     int effort;               /* OD_DIFF_EFFORT_BEST (default) or _FAST */
     unsigned threads;         /* threads this generation may use (the calling
-                                 one included), at most 8; 0 (default) = one
+                                 one included): more than 8 is taken as 8;
+                                 0 (default) = one
                                  per CPU the process may run on (its affinity
                                  mask). The output does not depend on it. A
                                  service running several generations at once
@@ -174,8 +176,8 @@ int od_diff_plan(const od_diff_params *p, uint8_t *props, uint32_t *dict,
  * The first rule of the od_diff_params field docs that p breaks (versions
  * aside: those are od_pkg_version_valid's), as an English sentence naming
  * the values, written to buf (96 bytes suffice) and returned; NULL when p
- * is valid. od_diff_create and od_diff_plan return OD_DIFF_ERR_PARAM
- * exactly when this is not NULL.
+ * is valid. A NULL p is a problem too ("no parameters"). od_diff_create
+ * and od_diff_plan return OD_DIFF_ERR_PARAM exactly when this is not NULL.
  */
 const char *od_diff_param_problem(const od_diff_params *p, char *buf, size_t n);
 

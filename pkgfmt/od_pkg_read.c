@@ -38,7 +38,9 @@ const char *od_pkg_strerror(int ret)
     case OD_PKG_ERR_TRAILING: return "package has unexpected bytes after its end";
     case OD_PKG_ERR_IO_CREATE: return "no file can be created in the target's directory";
     case OD_PKG_ERR_IO: return "file could not be written";
-    case OD_PKG_ERR_IO_DIR: return "file written, but its directory could not be synced";
+    case OD_PKG_ERR_IO_DIR:
+        return "directory could not be opened or synced (a file just written there may not "
+               "survive a power cut)";
     default: return "unknown package error";
     }
 }

@@ -198,8 +198,9 @@ typedef enum od_pkg_ret {
     OD_PKG_ERR_IO_CREATE = -12,   /* no new file can be made in the target's
                                      directory; the old file is intact */
     OD_PKG_ERR_IO = -13,          /* file not written; the old one is intact */
-    OD_PKG_ERR_IO_DIR = -14       /* file replaced, but its directory could
-                                     not be synced: a power cut may undo it */
+    OD_PKG_ERR_IO_DIR = -14       /* a directory could not be opened or
+                                     synced: a file just replaced in it may
+                                     be undone by a power cut */
 } od_pkg_ret;
 
 /* Returns a static English description of an od_pkg_ret value. */

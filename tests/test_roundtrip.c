@@ -541,6 +541,8 @@ static void t_params(void)
         p.effort = 2;
         OD_CHECK_EQ(od_diff_create(&one, 1, &one, 1, &p, &pkg, &n), OD_DIFF_ERR_PARAM);
         OD_CHECK(od_diff_param_problem(&p, why, sizeof(why)) != NULL && strstr(why, "effort"));
+        OD_CHECK(od_diff_param_problem(NULL, why, sizeof(why)) == why &&
+                 !strcmp(why, "no parameters"));
         p.effort = -1;
         OD_CHECK_EQ(od_diff_create(&one, 1, &one, 1, &p, &pkg, &n), OD_DIFF_ERR_PARAM);
     }
@@ -745,6 +747,13 @@ static void t_hook_header(void)
     od_patch_init(&st, &cfg, 0);
     OD_CHECK(od_patch_header(&st) == NULL);
     OD_CHECK_EQ(od_patch_feed(&st, NULL, &pos, 0), OD_PATCH_OK);
+    /* "No bytes" is NULL or *in_pos == in_size: both at once too. */
+    pos = 10;
+    OD_CHECK_EQ(od_patch_feed(&st, NULL, &pos, 10), OD_PATCH_OK);
+    OD_CHECK_EQ(pos, 10);
+    pos = 9;
+    OD_CHECK_EQ(od_patch_feed(&st, NULL, &pos, 10), OD_PATCH_ERR_MISUSE);
+    pos = 0;
     OD_CHECK_EQ(od_test_feed_all(&st, pkg, pkg_size, 1024), OD_PATCH_DONE);
     OD_CHECK_EQ(seen.calls, 1);
     OD_CHECK(seen.had_header);
