@@ -746,7 +746,7 @@ static int step(od_patch *p, const uint8_t *in, size_t *in_pos, size_t in_size)
 int od_patch_feed(od_patch *p, const uint8_t *in, size_t *in_pos, size_t in_size)
 {
     int r;
-    if (!p || !in_pos || *in_pos > in_size || (!in && *in_pos < in_size))
+    if (!p || !in_pos || (!in && in_size) || *in_pos > in_size)
         return OD_PATCH_ERR_MISUSE;
     /* No bytes as (NULL, 0), as a modem driver may report them: any valid
      * address keeps `in + *in_pos` and a zero-length memcpy defined. */

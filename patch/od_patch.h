@@ -236,8 +236,9 @@ int od_patch_init(od_patch *p, const od_patch_config *cfg, uint32_t start_block)
 
 /*
  * Feeds package bytes in[*in_pos..in_size), any amount, which must start
- * at package offset od_patch_offset(p); no bytes (in NULL or *in_pos ==
- * in_size) is allowed and changes nothing that needs input. Advances
+ * at package offset od_patch_offset(p); no bytes (in NULL with in_size 0,
+ * or *in_pos == in_size) is allowed and changes nothing that needs input;
+ * in NULL with in_size above 0 is OD_PATCH_ERR_MISUSE, whatever *in_pos. Advances
  * *in_pos past what it took. Returns:
  *   OD_PATCH_OK    everything taken; feed the next bytes.
  *   OD_PATCH_SEEK  resuming: the header and index are read and the rest of
