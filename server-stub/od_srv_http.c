@@ -385,17 +385,33 @@ static void body_append(od_srv_req *r, const char *data, size_t len)
     r->body[r->body_len] = '\0';
 }
 
-/* Sets *cls and stops at an argument whose decoded name or value holds a
- * NUL (%00): every reader takes arguments as C strings and would see a
- * shorter value than was sent. */
-static enum MHD_Result arg_has_nul(void *cls, enum MHD_ValueKind kind, const char *key,
-                                   size_t key_size, const char *value, size_t value_size)
+/* What is wrong with a request's query arguments, if anything. */
+#define ARGS_MAX 64
+typedef struct args_seen {
+    const char *why;
+    const char *key[ARGS_MAX];
+    unsigned n;
+} args_seen;
+
+/* Stops at an argument whose decoded name or value holds a NUL (%00):
+ * every reader takes arguments as C strings and would see a shorter value
+ * than was sent. And at a name given twice: readers take the first, a
+ * proxy or firewall in front may judge by the last (dev_id=12&dev_id=13). */
+static enum MHD_Result arg_check(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 size_t key_size, const char *value, size_t value_size)
 {
+    args_seen *a = cls;
     (void)kind;
-    if ((key && strlen(key) != key_size) || (value && strlen(value) != value_size)) {
-        *(int *)cls = 1;
+    if ((key && strlen(key) != key_size) || (value && strlen(value) != value_size))
+        a->why = "query argument with a NUL byte";
+    else if (a->n == ARGS_MAX)
+        a->why = "more than 64 query arguments";
+    for (unsigned i = 0; !a->why && key && i < a->n; i++)
+        if (!strcmp(a->key[i], key))
+            a->why = "a query argument given more than once";
+    if (a->why)
         return MHD_NO;
-    }
+    a->key[a->n++] = key ? key : "";
     return MHD_YES;
 }
 
@@ -506,7 +522,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
  * fields, whether one is not a valid host[:port], and whether a field
  * name ended in white space (3.2 and 5.1: each is a 400). */
 typedef struct fields_seen {
-    int hosts, bad_host, ws_name;
+    int hosts, bad_host, ws_name, auths;
 } fields_seen;
 
 static enum MHD_Result see_field(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -517,6 +533,9 @@ static enum MHD_Result see_field(void *cls, enum MHD_ValueKind kind, const char 
     /* "Name : value" keeps the space in the name libmicrohttpd stores. */
     if (key_size && (key[key_size - 1] == ' ' || key[key_size - 1] == '\t'))
         f->ws_name = 1;
+    /* A singleton (RFC 9110 11.6.2): with two, which one is checked? */
+    if (key_size == 13 && !strncasecmp(key, "Authorization", 13))
+        f->auths++;
     if (key_size == 4 && !strncasecmp(key, "Host", 4)) {
         f->hosts++;
         if (!value || !host_ok(value, value_size, 1))
@@ -532,12 +551,14 @@ static enum MHD_Result see_field(void *cls, enum MHD_ValueKind kind, const char 
  * reply. So the server leaves it off and checks all four here. */
 static const char *request_broken(od_srv_req *r, const char *version)
 {
-    fields_seen f = {0, 0, 0};
+    fields_seen f = {0, 0, 0, 0};
     MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, see_field, &f);
     if (f.ws_name)
         return "white space between a header field name and its colon";
     if (f.hosts > 1)
         return "more than one Host header field";
+    if (f.auths > 1)
+        return "more than one Authorization header field";
     if (f.bad_host)
         return "the Host header field is not a valid host[:port]";
     /* HTTP/1.0 had no Host field. */
@@ -589,10 +610,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         if (r->path_nul)
             return early_err(r, OD_SRV_ERR_PARAM, "path with an encoded NUL byte (%00)");
         {
-            int nul = 0;
-            MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, arg_has_nul, &nul);
-            if (nul)
-                return early_err(r, OD_SRV_ERR_PARAM, "query argument with a NUL byte");
+            args_seen a;
+            a.why = NULL;
+            a.n = 0;
+            MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, arg_check, &a);
+            if (a.why)
+                return early_err(r, OD_SRV_ERR_PARAM, a.why);
         }
         mgmt = r->nseg >= 2 && !strcmp(r->seg[0], "api") && !strcmp(r->seg[1], "v1");
         r->body_max = mgmt ? OD_SRV_JSON_MAX : OD_SRV_DEV_BODY_MAX;

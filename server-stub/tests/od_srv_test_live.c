@@ -3891,6 +3891,29 @@ static int test_http(void)
     snprintf(path, sizeof(path), "/ota/device/version%%2500junk?dev_id=%lld", (long long)dev);
     CHECK(dev_get(path, tok, NULL, &eno, NULL, 0) == 404 && eno == 2); /* "%00" as text */
 
+    /* Repeated fields: which one the server took would be a guess for
+     * whatever sits in front of it. */
+    snprintf(path, sizeof(path), "/ota/device/version?dev_id=%lld", (long long)dev);
+    CHECK(dev_get(path, tok, NULL, &eno, NULL, 0) == 200 && eno == 0);
+    snprintf(path, sizeof(path), "/ota/device/version?dev_id=%lld&dev_id=%lld", (long long)dev,
+             (long long)dev);
+    CHECK(dev_get(path, tok, NULL, &eno, NULL, 0) == 400 && eno == 2);
+    CHECK(admin("GET", "/api/v1/products?a=1&a=2", NULL, 0, &j) == 400);
+    CHECK(json_integer_value(json_object_get(j, "errno")) == OD_SRV_ERR_PARAM);
+    json_decref(j);
+    j = NULL;
+    {
+        char many[700] = "/api/v1/products?";
+        for (int i = 0; i < 65; i++)
+            snprintf(many + strlen(many), sizeof(many) - strlen(many), "%sa%d=1", i ? "&" : "", i);
+        CHECK(admin("GET", many, NULL, 0, NULL) == 400);
+        many[strlen(many) - strlen("&a64=1")] = '\0'; /* 64 are fine */
+        CHECK(admin("GET", many, NULL, 0, NULL) == 200);
+    }
+    CHECK(raw_call("GET /api/v1/products HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer " ADMIN
+                   "\r\nAuthorization: Bearer " ADMIN "\r\n\r\n", &eno) == 400 &&
+          eno == OD_SRV_ERR_PARAM);
+
     /* 4. Conditional requests on the package (RFC 9110 13.1, 13.2.2),
      * on a row still pending: none of the 304 / 412 moves it. */
     CHECK(check_call(tok, dev1, "1.0.0", t2, &size) == 0);
