@@ -436,14 +436,14 @@ static int cmd_diff(int argc, char **argv, int full)
             snprintf(sizes, sizeof(sizes), "%zu bytes", new_size);
         else
             snprintf(sizes, sizeof(sizes), "%zu -> %zu bytes", old_size, new_size);
+        char fell_back[48] = "";
+        if (h.codec != p.codec)
+            snprintf(fell_back, sizeof(fell_back), " (%s gained nothing)",
+                     od_pkg_codec_name(p.codec));
         fprintf(summary, "%s: %s, package %zu bytes (%.2f%% of new), %s%s%s, "
                "device RAM %u bytes + %u state%s\n",
                out, sizes, pkg_size, new_size ? 100.0 * pkg_size / new_size : 0.0,
-               od_pkg_codec_name(h.codec),
-               h.codec != p.codec ? (p.codec == OD_CODEC_LZMA ? " (lzma gained nothing)"
-                                                              : " (deflate gained nothing)")
-                                  : "",
-               h.filter ? " with the thumb filter" : "",
+               od_pkg_codec_name(h.codec), fell_back, h.filter ? " with the thumb filter" : "",
                h.ram_needed, OD_PATCH_STATE_RESERVE, check ? ", checked by applying it" : "");
     }
 done:

@@ -283,8 +283,6 @@ int od_srv_task_apply(int *state, int op);
 /* Name of a task state or op ("not_started", "pause", ...), or "?". */
 const char *od_srv_task_state_name(int state);
 const char *od_srv_task_op_name(int op);
-/* Reverse of od_srv_task_op_name; -1 if unknown. */
-int od_srv_task_op_parse(const char *name);
 
 /* Per-device upgrade states, numbered like OneNET fuse's task status. */
 typedef enum od_srv_dev_state {

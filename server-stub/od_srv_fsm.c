@@ -89,16 +89,6 @@ const char *od_srv_task_op_name(int op)
     return op_names[op];
 }
 
-int od_srv_task_op_parse(const char *name)
-{
-    if (!name)
-        return -1;
-    for (int i = 0; i <= OD_SRV_OP_CANCEL; i++)
-        if (!strcmp(name, op_names[i]))
-            return i;
-    return -1;
-}
-
 int od_srv_dev_terminal(int state)
 {
     return state == OD_SRV_DEV_SUCCEEDED || state == OD_SRV_DEV_FAILED ||

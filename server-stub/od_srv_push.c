@@ -110,7 +110,7 @@ static int on_xfer(void *arg, curl_off_t a, curl_off_t b, curl_off_t c, curl_off
 static struct curl_slist *sign_headers(struct curl_slist *hdr, const char *token,
                                        const char *body)
 {
-    char ts[32], line[128], *msg;
+    char ts[32], line[200], hex[2 * EVP_MAX_MD_SIZE + 1], *msg;
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int mac_len = 0;
     size_t n;
@@ -129,9 +129,8 @@ static struct curl_slist *sign_headers(struct curl_slist *hdr, const char *token
     snprintf(line, sizeof(line), "X-Otadelta-Timestamp: %s", ts);
     if (!(h2 = curl_slist_append(hdr, line)))
         return NULL;
-    n = (size_t)snprintf(line, sizeof(line), "X-Otadelta-Signature: v1=");
-    for (unsigned i = 0; i < mac_len && n + 3 < sizeof(line); i++)
-        n += (size_t)snprintf(line + n, sizeof(line) - n, "%02x", mac[i]);
+    od_srv_hex(mac, mac_len, hex);
+    snprintf(line, sizeof(line), "X-Otadelta-Signature: v1=%s", hex);
     return curl_slist_append(h2, line);
 }
 

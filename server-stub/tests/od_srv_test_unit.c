@@ -255,8 +255,6 @@ static void test_task_fsm(void)
         s = 0;
         OD_CHECK_EQ(od_srv_task_apply(&s, 42), OD_SRV_ERR_PARAM);
     }
-    OD_CHECK_EQ(od_srv_task_op_parse("pause"), OD_SRV_OP_PAUSE);
-    OD_CHECK_EQ(od_srv_task_op_parse("bogus"), -1);
 }
 
 static od_srv_dev_fsm fresh(void)
